@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// Entry point of the `strand` command: runs the compiled CLI (npm ci / npm run build make it).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const main = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+if (!existsSync(main)) {
+  process.stderr.write('strand: not built yet; run `npm run build` (npm ci does it for you)\n');
+  process.exit(2);
+}
+const { run } = await import(main);
+process.exitCode = await run(process.argv);

@@ -1,0 +1,147 @@
+/**
+ * The data the interpreter works on: the execution state (plain, JSON-serialisable), the
+ * events it consumes, the commands it emits and the history events it appends.
+ */
+import type { Json } from './types.js';
+
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
+
+/** Facts about an execution that the Context object (`$$`) exposes. */
+export interface ExecutionInfo {
+  executionArn: string;
+  executionName: string;
+  stateMachineArn: string;
+  stateMachineName: string;
+  roleArn: string;
+  startTime: number;
+  input: Json;
+  redriveCount: number;
+}
+
+/** What a Task state, Wait state or Retry is blocked on. */
+export type Pending =
+  | {
+      kind: 'task';
+      taskId: string;
+      /** The task's input after InputPath/Parameters (or Arguments). */
+      effectiveInput: Json;
+      timeoutTimerId?: string;
+      heartbeatTimerId?: string;
+      heartbeatSeconds?: number;
+    }
+  | { kind: 'wait'; timerId: string }
+  | { kind: 'retry'; timerId: string }
+  | {
+      kind: 'parallel';
+      effectiveInput: Json;
+      children: string[];
+      results: Json[];
+      remaining: number;
+    }
+  | {
+      kind: 'map';
+      effectiveInput: Json;
+      items: Json[];
+      /** Iteration inputs, precomputed when an ItemSelector/ItemBatcher applies, else undefined. */
+      next: number;
+      running: Record<string, string>;
+      runningCount: number;
+      results: Json[];
+      completed: number;
+      failed: number;
+      toleratedCount: number;
+      toleratedPercentage: number;
+      maxConcurrency: number;
+      firstFailure?: { error: string; cause?: string };
+    };
+
+/** One line of execution: the root state machine, a Parallel branch or a Map iteration. */
+export interface Thread {
+  id: string;
+  /** Key of the States scope the thread runs in ('' is the root; see Interpreter.scopes). */
+  scope: string;
+  /** The thread running the Parallel/Map state that owns this branch or iteration. */
+  parentId?: string;
+  /** Branch index or Map item index. */
+  index?: number;
+  /** Current state name. */
+  state: string;
+  /** The raw input of the current state. */
+  input: Json;
+  enteredEventId: number;
+  enteredTime: number;
+  lastEventId: number;
+  /** Attempts used so far by each retrier of the current state. */
+  retries: number[];
+  /** Variables assigned in this scope. Lookup continues to the parent thread. */
+  variables: Record<string, Json>;
+  mapItem?: { Index: number; Value: Json };
+  pending?: Pending;
+}
+
+export interface ExecutionState {
+  status: ExecutionStatus;
+  info: ExecutionInfo;
+  threads: Record<string, Thread>;
+  /** Which thread each outstanding task and timer belongs to. */
+  tasks: Record<string, string>;
+  timers: Record<string, string>;
+  seq: number;
+  lastEventId: number;
+  transitions: number;
+  output?: Json;
+  error?: string;
+  cause?: string;
+}
+
+/** Events the driver feeds in. `time` is epoch milliseconds from the driver's clock. */
+export type InputEvent =
+  | { type: 'TaskStarted'; taskId: string; time: number }
+  | { type: 'TaskSucceeded'; taskId: string; output: Json; time: number }
+  | { type: 'TaskFailed'; taskId: string; error: string; cause?: string; time: number }
+  | { type: 'TaskHeartbeat'; taskId: string; time: number }
+  | { type: 'TimerFired'; timerId: string; time: number }
+  | { type: 'StopExecution'; error?: string; cause?: string; time: number };
+
+/** Effects the driver must carry out. */
+export type Command =
+  | {
+      type: 'InvokeTask';
+      taskId: string;
+      resource: string;
+      input: Json;
+      stateName: string;
+      /** 0 for the first attempt, then 1, 2, … per retry. */
+      attempt: number;
+      timeoutSeconds?: number;
+      heartbeatSeconds?: number;
+      credentials?: Json;
+      /** The Context object as the task sees it (`$$`). */
+      context: Json;
+    }
+  | { type: 'CancelTask'; taskId: string }
+  | { type: 'StartTimer'; timerId: string; dueTime: number }
+  | { type: 'CancelTimer'; timerId: string }
+  | {
+      type: 'ExecutionCompleted';
+      status: Exclude<ExecutionStatus, 'RUNNING'>;
+      output?: Json;
+      error?: string;
+      cause?: string;
+    };
+
+/** A history event, named as in Step Functions' GetExecutionHistory. */
+export interface HistoryEvent {
+  id: number;
+  previousEventId: number;
+  type: string;
+  timestamp: number;
+  [details: string]: unknown;
+}
+
+/** What one call to the interpreter produces. */
+export interface StepResult {
+  state: ExecutionState;
+  commands: Command[];
+  events: HistoryEvent[];
+}

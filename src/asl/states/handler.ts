@@ -1,0 +1,20 @@
+/** The contract each state type implements (one file per state type). */
+import type { Thread } from '../execution.js';
+import type { Runtime } from '../runtime.js';
+import type { Json, StateDefinition } from '../types.js';
+
+export interface StateHandler<S extends StateDefinition = StateDefinition> {
+  /** Runs the state's body: on entry, and again after a Retry's backoff. */
+  run(rt: Runtime, thread: Thread, def: S): Promise<void> | void;
+  /** Continues after the thread's timer fired (Wait). */
+  resume?(rt: Runtime, thread: Thread): Promise<void> | void;
+  /** A branch or iteration of this state finished. */
+  childSucceeded?(rt: Runtime, parent: Thread, child: Thread, output: Json): Promise<void> | void;
+  childFailed?(
+    rt: Runtime,
+    parent: Thread,
+    child: Thread,
+    error: string,
+    cause: string | undefined,
+  ): Promise<void> | void;
+}

@@ -1,0 +1,237 @@
+/**
+ * Map: runs the ItemProcessor once per item, at most MaxConcurrency at a time; its result
+ * is the array of iteration outputs. DISTRIBUTED mode runs the same way (inline) here.
+ */
+import { StatesError } from '../errors.js';
+import type { Pending, Thread } from '../execution.js';
+import { evaluateJsonataTemplate } from '../jsonata.js';
+import { readPath } from '../path.js';
+import { evaluatePayloadTemplate } from '../payload.js';
+import type { Runtime } from '../runtime.js';
+import type { Json, JsonObject, MapState } from '../types.js';
+import { readIntegerField } from './common.js';
+import type { StateHandler } from './handler.js';
+
+type MapPending = Extract<Pending, { kind: 'map' }>;
+
+function describeType(value: Json): string {
+  return JSON.stringify(value);
+}
+
+function mapDef(rt: Runtime, thread: Thread): MapState {
+  return rt.scopeDefinition(thread.scope).States[thread.state] as MapState;
+}
+
+async function readItems(rt: Runtime, thread: Thread, def: MapState, effective: Json): Promise<Json> {
+  if (rt.queryLanguage(def) === 'JSONata') {
+    if (def.Items === undefined) return thread.input;
+    return evaluateJsonataTemplate(def.Items, rt.jsonataScope(thread), 'Items');
+  }
+  return def.ItemsPath !== undefined ? readPath(def.ItemsPath, rt.pathScope(thread, effective)) : effective;
+}
+
+async function batch(rt: Runtime, thread: Thread, def: MapState, items: Json[], effective: Json): Promise<Json[]> {
+  const batcher = def.ItemBatcher;
+  if (!batcher) return items;
+  const maxItems =
+    (await readIntegerField(rt, thread, effective, batcher.MaxItemsPerBatch, batcher.MaxItemsPerBatchPath, 'MaxItemsPerBatch')) ??
+    Number.MAX_SAFE_INTEGER;
+  const maxBytes =
+    (await readIntegerField(
+      rt,
+      thread,
+      effective,
+      batcher.MaxInputBytesPerBatch,
+      batcher.MaxInputBytesPerBatchPath,
+      'MaxInputBytesPerBatch',
+    )) ?? 262144;
+  let batchInput: Json | undefined;
+  if (batcher.BatchInput !== undefined) {
+    batchInput =
+      rt.queryLanguage(def) === 'JSONata'
+        ? await evaluateJsonataTemplate(batcher.BatchInput, rt.jsonataScope(thread), 'BatchInput')
+        : evaluatePayloadTemplate(batcher.BatchInput, rt.pathScope(thread, effective), 'BatchInput');
+  }
+  const batches: Json[] = [];
+  let current: Json[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const size = JSON.stringify(item).length;
+    if (current.length > 0 && (current.length >= maxItems || bytes + size > maxBytes)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(item);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches.map((b) => {
+    const obj: JsonObject = {};
+    if (batchInput !== undefined) obj.BatchInput = batchInput;
+    obj.Items = b;
+    return obj;
+  });
+}
+
+async function iterationInput(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  pending: MapPending,
+  index: number,
+): Promise<Json> {
+  const value = pending.items[index];
+  const selector = def.ItemSelector ?? def.Parameters;
+  if (selector === undefined) return value;
+  const context = rt.context(thread);
+  context.Map = { Item: { Index: index, Value: value } };
+  if (rt.queryLanguage(def) === 'JSONata') {
+    const scope = rt.jsonataScope(thread);
+    scope.states.context = context;
+    return evaluateJsonataTemplate(selector, scope, 'ItemSelector');
+  }
+  const base = rt.pathScope(thread, pending.effectiveInput);
+  return evaluatePayloadTemplate(
+    selector,
+    { input: pending.effectiveInput, context, variable: base.variable, random: base.random },
+    def.ItemSelector !== undefined ? 'ItemSelector' : 'Parameters',
+  );
+}
+
+async function launch(rt: Runtime, thread: Thread, def: MapState, pending: MapPending): Promise<void> {
+  const field = def.ItemProcessor ? 'ItemProcessor' : 'Iterator';
+  while (
+    pending.next < pending.items.length &&
+    (pending.maxConcurrency === 0 || pending.runningCount < pending.maxConcurrency)
+  ) {
+    const index = pending.next++;
+    const input = await iterationInput(rt, thread, def, pending, index);
+    rt.emit(thread, 'MapIterationStarted', {
+      mapIterationStartedEventDetails: { name: thread.state, index },
+    });
+    const child = rt.spawn(thread, rt.scopeKey(thread, field), index, input);
+    pending.running[String(index)] = child.id;
+    pending.runningCount++;
+  }
+}
+
+async function finishIfDone(rt: Runtime, thread: Thread, pending: MapPending): Promise<void> {
+  if (pending.completed + pending.failed < pending.items.length) return;
+  rt.setPending(thread, undefined);
+  rt.emit(thread, 'MapStateSucceeded');
+  await rt.completeWithResult(thread, pending.results);
+}
+
+export const mapState: StateHandler<MapState> = {
+  async run(rt, thread, def) {
+    const jsonata = rt.queryLanguage(def) === 'JSONata';
+    const effective = jsonata ? thread.input : rt.effectiveInput(thread, undefined);
+    const raw = await readItems(rt, thread, def, effective);
+    if (!Array.isArray(raw)) {
+      throw new StatesError(
+        'States.QueryEvaluationError',
+        `Map state input must be an array but was: ${describeType(raw)}`,
+      );
+    }
+    const maxConcurrency =
+      (await readIntegerField(rt, thread, effective, def.MaxConcurrency, def.MaxConcurrencyPath, 'MaxConcurrency')) ?? 0;
+    const toleratedCount =
+      (await readIntegerField(
+        rt,
+        thread,
+        effective,
+        def.ToleratedFailureCount,
+        def.ToleratedFailureCountPath,
+        'ToleratedFailureCount',
+      )) ?? 0;
+    if (toleratedCount < 0) throw new StatesError('States.Runtime', 'ToleratedFailureCount cannot be negative.');
+    const toleratedPercentage =
+      (await readIntegerField(
+        rt,
+        thread,
+        effective,
+        def.ToleratedFailurePercentage,
+        def.ToleratedFailurePercentagePath,
+        'ToleratedFailurePercentage',
+        'float',
+      )) ?? 0;
+    if (toleratedPercentage < 0 || toleratedPercentage > 100) {
+      throw new StatesError('States.Runtime', 'ToleratedFailurePercentage must be between 0 and 100.');
+    }
+    const items = await batch(rt, thread, def, raw, effective);
+    rt.emit(thread, 'MapStateStarted', { mapStateStartedEventDetails: { length: items.length } });
+    const pending: MapPending = {
+      kind: 'map',
+      effectiveInput: effective,
+      items,
+      next: 0,
+      running: {},
+      runningCount: 0,
+      results: new Array(items.length).fill(null),
+      completed: 0,
+      failed: 0,
+      toleratedCount,
+      toleratedPercentage,
+      maxConcurrency,
+    };
+    rt.setPending(thread, pending);
+    if (items.length === 0) {
+      await finishIfDone(rt, thread, pending);
+      return;
+    }
+    await launch(rt, thread, def, pending);
+  },
+  async childSucceeded(rt, parent, child, output) {
+    const pending = parent.pending;
+    if (pending?.kind !== 'map') return;
+    const index = child.index!;
+    rt.emit(parent, 'MapIterationSucceeded', {
+      mapIterationSucceededEventDetails: { name: parent.state, index },
+    });
+    pending.results[index] = output;
+    pending.completed++;
+    delete pending.running[String(index)];
+    pending.runningCount--;
+    await launch(rt, parent, mapDef(rt, parent), pending);
+    await finishIfDone(rt, parent, pending);
+  },
+  async childFailed(rt, parent, child, error, cause) {
+    const pending = parent.pending;
+    if (pending?.kind !== 'map') return;
+    const index = child.index!;
+    rt.emit(parent, 'MapIterationFailed', {
+      mapIterationFailedEventDetails: { name: parent.state, index },
+    });
+    const errorOutput: JsonObject = { Error: error };
+    if (cause !== undefined) errorOutput.Cause = cause;
+    pending.results[index] = errorOutput;
+    pending.failed++;
+    delete pending.running[String(index)];
+    pending.runningCount--;
+    pending.firstFailure ??= cause === undefined ? { error } : { error, cause };
+    const total = pending.items.length;
+    const tolerated =
+      pending.failed <= pending.toleratedCount ||
+      (pending.toleratedPercentage > 0 && (pending.failed / total) * 100 <= pending.toleratedPercentage);
+    if (!tolerated) {
+      rt.abortThreads(Object.values(pending.running));
+      rt.setPending(parent, undefined);
+      rt.emit(parent, 'MapStateFailed');
+      const thresholdSet = pending.toleratedCount > 0 || pending.toleratedPercentage > 0;
+      if (thresholdSet) {
+        await rt.handleError(
+          parent,
+          'States.ExceedToleratedFailureThreshold',
+          'The specified tolerated failure threshold was exceeded',
+        );
+      } else {
+        await rt.handleError(parent, error, cause);
+      }
+      return;
+    }
+    await launch(rt, parent, mapDef(rt, parent), pending);
+    await finishIfDone(rt, parent, pending);
+  },
+};
+

@@ -1,0 +1,45 @@
+/** Reading definition files and `--input JSON|@file` values, with located errors. */
+import { readFileSync } from 'node:fs';
+import { validateText, formatProblem } from '../asl/validate.js';
+import type { Json, StateMachineDefinition } from '../asl/types.js';
+import { InputError } from './errors.js';
+
+/** Reads a file, turning "not found" and friends into an InputError naming the path. */
+export function readTextFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err);
+    throw new InputError(`${path}: cannot read ${what}: ${why}`);
+  }
+}
+
+/** Loads and validates an ASL definition; every problem is reported with file and pointer. */
+export function loadDefinition(path: string): StateMachineDefinition {
+  const text = readTextFile(path, 'the state machine definition');
+  const { definition, problems } = validateText(text);
+  if (problems.length > 0) {
+    throw new InputError(
+      `${path}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the state machine definition`,
+      problems.map((p) => `${path}#${formatProblem(p)}`),
+    );
+  }
+  return definition as StateMachineDefinition;
+}
+
+/** Parses `--input`: inline JSON, or `@file` holding JSON. */
+export function parseInputOption(value: string | undefined): Json {
+  if (value === undefined) return {};
+  let text = value;
+  let where = '--input';
+  if (value.startsWith('@')) {
+    where = value.slice(1);
+    text = readTextFile(where, 'the execution input');
+  }
+  try {
+    return JSON.parse(text) as Json;
+  } catch (err) {
+    throw new InputError(`${where}: the execution input is not valid JSON: ${(err as Error).message}`);
+  }
+}
