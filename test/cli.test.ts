@@ -1,0 +1,114 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { run } from '../src/cli/main.js';
+
+function capture() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), isTTY: false },
+    out: () => out.join(''),
+    err: () => err.join(''),
+  };
+}
+
+const strand = async (...args: string[]) => {
+  const c = capture();
+  const code = await run(['node', 'strand', ...args], c.io);
+  return { code, out: c.out(), err: c.err() };
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'strand-cli-'));
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('strand start', () => {
+  it('runs the example to SUCCEEDED and prints its output (exit 0)', async () => {
+    const r = await strand(
+      'start',
+      'examples/sample-qc.asl.json',
+      '--input',
+      '@examples/sample-qc.input.json',
+      '--fast-clock',
+      '--quiet',
+    );
+    expect(r.code).toBe(0);
+    const output = JSON.parse(r.out);
+    expect(output).toMatchObject({ run: 'RUN-2026-11-25', passed: 3, failed: 2 });
+    expect(output.samples).toHaveLength(5);
+    expect(output.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('--json prints the DescribeExecution shape', async () => {
+    const r = await strand('start', 'examples/sample-qc.asl.json', '--input', '@examples/sample-qc.input.json', '--fast-clock', '--json', '--name', 'run-1');
+    expect(r.code).toBe(0);
+    const d = JSON.parse(r.out);
+    expect(d).toMatchObject({ name: 'run-1', status: 'SUCCEEDED' });
+    expect(typeof d.output).toBe('string');
+    expect(JSON.parse(d.input).minReads).toBe(1000000);
+  });
+
+  it('a FAILED execution exits 1 and prints the error and cause', async () => {
+    const r = await strand(
+      'start',
+      'examples/sample-qc.asl.json',
+      '--input',
+      JSON.stringify({ run: 'R', minReads: 10 ** 9, samples: [{ id: 'S1', reads: 5 }] }),
+      '--fast-clock',
+      '--quiet',
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('FAILED');
+    expect(r.err).toContain('RunRejected');
+  });
+
+  it('bad input exits 2 with the location and runs nothing', async () => {
+    const notJson = file('bad.asl.json', '{ "StartAt": "A", ');
+    let r = await strand('start', notJson);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/bad\.asl\.json/);
+
+    const typo = file(
+      'typo.asl.json',
+      JSON.stringify({ StartAt: 'A', States: { A: { Type: 'Pass', Next: 'Asembly' }, Assembly: { Type: 'Pass', End: true } } }),
+    );
+    r = await strand('start', typo);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('/States/A/Next');
+    expect(r.err).toContain('"Assembly"');
+
+    r = await strand('start', join(dir, 'missing.json'));
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('no such file');
+
+    r = await strand('start', 'examples/sample-qc.asl.json', '--input', '{nope');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('not valid JSON');
+  });
+});
+
+describe('strand validate', () => {
+  it('exit 0 for a valid definition, 2 with every problem for an invalid one', async () => {
+    let r = await strand('validate', 'examples/sample-qc.asl.json');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('valid');
+    const bad = file(
+      'two.asl.json',
+      JSON.stringify({ StartAt: 'Nope', States: { A: { Type: 'Pass', End: true, Bogus: 1 } } }),
+    );
+    r = await strand('validate', bad);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('/StartAt');
+    expect(r.err).toContain('/States/A/Bogus');
+  });
+
+  it('unknown command exits 2', async () => {
+    const r = await strand('frobnicate');
+    expect(r.code).toBe(2);
+  });
+});
