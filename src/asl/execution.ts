@@ -2,7 +2,7 @@
  * The data the interpreter works on: the execution state (plain, JSON-serialisable), the
  * events it consumes, the commands it emits and the history events it appends.
  */
-import type { Json } from './types.js';
+import type { Json, JsonObject } from './types.js';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
 
@@ -28,6 +28,8 @@ export type Pending =
       timeoutTimerId?: string;
       heartbeatTimerId?: string;
       heartbeatSeconds?: number;
+      /** Set when the task is a Map state's ItemReader: its result is the item list. */
+      itemReader?: { maxItems?: number };
     }
   | { kind: 'wait'; timerId: string }
   | { kind: 'retry'; timerId: string }
@@ -116,6 +118,8 @@ export type Command =
       timeoutSeconds?: number;
       heartbeatSeconds?: number;
       credentials?: Json;
+      /** For a Map state's ItemReader: its ReaderConfig (InputType, CSV header options, …). */
+      itemReader?: JsonObject;
       /** The Context object as the task sees it (`$$`). */
       context: Json;
     }

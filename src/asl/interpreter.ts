@@ -113,7 +113,8 @@ export class Interpreter implements Runtime {
   async start(input: Json, options: StartOptions): Promise<StepResult> {
     const smName = options.stateMachineName ?? 'StateMachine';
     const exName = options.executionName ?? 'execution';
-    const smArn = options.stateMachineArn ?? `arn:aws:states:local:000000000000:stateMachine:${smName}`;
+    const smArn =
+      options.stateMachineArn ?? `arn:aws:states:local:000000000000:stateMachine:${smName}`;
     const info: ExecutionInfo = {
       executionArn:
         options.executionArn ?? `arn:aws:states:local:000000000000:execution:${smName}:${exName}`,
@@ -185,7 +186,7 @@ export class Interpreter implements Runtime {
         const thread = this.taskThread(event.taskId);
         if (thread) {
           this.emit(thread, 'TaskStarted', {
-            taskStartedEventDetails: { resource: this.stateDef(thread).Type === 'Task' ? (this.stateDef(thread) as { Resource: string }).Resource : '' },
+            taskStartedEventDetails: { resource: this.taskResourceOf(thread).Resource },
           });
         }
         return;
@@ -195,7 +196,7 @@ export class Interpreter implements Runtime {
         if (!thread) return;
         const pending = thread.pending as Extract<Pending, { kind: 'task' }>;
         this.clearTask(thread, pending);
-        const def = this.stateDef(thread) as { Resource: string };
+        const def = this.taskResourceOf(thread);
         const size = byteLength(event.output);
         if (size > 262144) {
           this.emit(thread, 'TaskFailed', {
@@ -210,6 +211,13 @@ export class Interpreter implements Runtime {
           );
           return;
         }
+        if (pending.itemReader) {
+          const reader = pending.itemReader;
+          await this.guard(thread, () =>
+            STATE_HANDLERS.Map.itemsRead!(this, thread, event.output, reader.maxItems),
+          );
+          return;
+        }
         this.emit(thread, 'TaskSucceeded', {
           taskSucceededEventDetails: { resource: def.Resource, output: event.output },
         });
@@ -217,13 +225,22 @@ export class Interpreter implements Runtime {
         return;
       }
       case 'TaskFailed': {
+        // A driver may hand over a structured cause; Step Functions causes are strings.
+        const cause: string | undefined =
+          event.cause === undefined || typeof event.cause === 'string'
+            ? event.cause
+            : JSON.stringify(event.cause);
         const thread = this.taskThread(event.taskId);
         if (!thread) return;
         const pending = thread.pending as Extract<Pending, { kind: 'task' }>;
         this.clearTask(thread, pending);
-        const def = this.stateDef(thread) as { Resource: string };
+        const def = this.taskResourceOf(thread);
         this.emit(thread, 'TaskFailed', {
-          taskFailedEventDetails: { resource: def.Resource, error: event.error, cause: event.cause },
+          taskFailedEventDetails: {
+            resource: def.Resource,
+            error: event.error,
+            cause: event.cause,
+          },
         });
         await this.guard(thread, () => this.handleError(thread, event.error, event.cause));
         return;
@@ -263,7 +280,7 @@ export class Interpreter implements Runtime {
     const pending = thread?.pending;
     if (!thread || !pending) return;
     if (pending.kind === 'task') {
-      const def = this.stateDef(thread) as { Resource: string };
+      const def = this.taskResourceOf(thread);
       const heartbeat = timerId === pending.heartbeatTimerId;
       this.commands.push({ type: 'CancelTask', taskId: pending.taskId });
       this.clearTask(thread, pending);
@@ -285,11 +302,18 @@ export class Interpreter implements Runtime {
     }
   }
 
+  private taskResourceOf(thread: Thread): { Resource: string } {
+    const def = this.stateDef(thread);
+    if (def.Type === 'Map') return { Resource: def.ItemReader?.Resource ?? '' };
+    return def as { Resource: string };
+  }
+
   private taskThread(taskId: string): Thread | undefined {
     const threadId = this.exec.tasks[taskId];
     if (threadId === undefined) return undefined;
     const thread = this.exec.threads[threadId];
-    if (!thread || thread.pending?.kind !== 'task' || thread.pending.taskId !== taskId) return undefined;
+    if (!thread || thread.pending?.kind !== 'task' || thread.pending.taskId !== taskId)
+      return undefined;
     return thread;
   }
 
@@ -432,7 +456,11 @@ export class Interpreter implements Runtime {
   }
 
   private lookupVariable(thread: Thread, name: string): Json | undefined {
-    for (let t: Thread | undefined = thread; t; t = t.parentId ? this.exec.threads[t.parentId] : undefined) {
+    for (
+      let t: Thread | undefined = thread;
+      t;
+      t = t.parentId ? this.exec.threads[t.parentId] : undefined
+    ) {
       if (Object.prototype.hasOwnProperty.call(t.variables, name)) return t.variables[name];
     }
     return undefined;
@@ -440,7 +468,11 @@ export class Interpreter implements Runtime {
 
   private variableNames(thread: Thread): string[] {
     const names = new Set<string>();
-    for (let t: Thread | undefined = thread; t; t = t.parentId ? this.exec.threads[t.parentId] : undefined) {
+    for (
+      let t: Thread | undefined = thread;
+      t;
+      t = t.parentId ? this.exec.threads[t.parentId] : undefined
+    ) {
       for (const k of Object.keys(t.variables)) names.add(k);
     }
     return [...names];
@@ -516,7 +548,11 @@ export class Interpreter implements Runtime {
         : undefined;
       const output =
         def.Output !== undefined
-          ? await evaluateJsonataTemplate(def.Output, this.jsonataScope(thread, { result }), 'Output')
+          ? await evaluateJsonataTemplate(
+              def.Output,
+              this.jsonataScope(thread, { result }),
+              'Output',
+            )
           : def.Type === 'Pass'
             ? thread.input
             : result;
@@ -525,10 +561,18 @@ export class Interpreter implements Runtime {
     }
     const selected =
       def.ResultSelector !== undefined
-        ? evaluatePayloadTemplate(def.ResultSelector, this.pathScope(thread, result), 'ResultSelector')
+        ? evaluatePayloadTemplate(
+            def.ResultSelector,
+            this.pathScope(thread, result),
+            'ResultSelector',
+          )
         : result;
     const assign = def.Assign
-      ? (evaluatePayloadTemplate(def.Assign, this.pathScope(thread, selected), 'Assign') as JsonObject)
+      ? (evaluatePayloadTemplate(
+          def.Assign,
+          this.pathScope(thread, selected),
+          'Assign',
+        ) as JsonObject)
       : undefined;
     const combined = applyResultPath(thread.input, def.ResultPath, selected);
     const output = selectPath(def.OutputPath, this.pathScope(thread, combined));
@@ -567,7 +611,11 @@ export class Interpreter implements Runtime {
             : errorOutput;
       } else {
         assign = catcher.Assign
-          ? (evaluatePayloadTemplate(catcher.Assign, this.pathScope(thread, errorOutput), 'Assign') as JsonObject)
+          ? (evaluatePayloadTemplate(
+              catcher.Assign,
+              this.pathScope(thread, errorOutput),
+              'Assign',
+            ) as JsonObject)
           : undefined;
         output = applyResultPath(thread.input, catcher.ResultPath, errorOutput);
       }
@@ -586,14 +634,28 @@ export class Interpreter implements Runtime {
     thread: Thread,
     resource: string,
     input: Json,
-    options: { timeoutSeconds?: number; heartbeatSeconds?: number; credentials?: Json },
+    options: {
+      timeoutSeconds?: number;
+      heartbeatSeconds?: number;
+      credentials?: Json;
+      itemReader?: { config: JsonObject; maxItems?: number };
+    },
   ): void {
     const taskId = `${thread.id}.${++this.exec.seq}`;
-    const pending: Extract<Pending, { kind: 'task' }> = { kind: 'task', taskId, effectiveInput: input };
+    const pending: Extract<Pending, { kind: 'task' }> = {
+      kind: 'task',
+      taskId,
+      effectiveInput: input,
+    };
+    if (options.itemReader) {
+      pending.itemReader =
+        options.itemReader.maxItems === undefined ? {} : { maxItems: options.itemReader.maxItems };
+    }
     this.exec.tasks[taskId] = thread.id;
     const details: Record<string, unknown> = { resource, parameters: input, region: 'local' };
     if (options.timeoutSeconds !== undefined) details.timeoutInSeconds = options.timeoutSeconds;
-    if (options.heartbeatSeconds !== undefined) details.heartbeatInSeconds = options.heartbeatSeconds;
+    if (options.heartbeatSeconds !== undefined)
+      details.heartbeatInSeconds = options.heartbeatSeconds;
     this.emit(thread, 'TaskScheduled', { taskScheduledEventDetails: details });
     if (options.timeoutSeconds !== undefined) {
       pending.timeoutTimerId = `${taskId}:timeout`;
@@ -625,6 +687,7 @@ export class Interpreter implements Runtime {
       timeoutSeconds: options.timeoutSeconds,
       heartbeatSeconds: options.heartbeatSeconds,
       credentials: options.credentials,
+      itemReader: options.itemReader?.config,
       context: this.context(thread),
     });
   }
@@ -735,7 +798,11 @@ export class Interpreter implements Runtime {
     await this.guard(parent, () => handler.childSucceeded!(this, parent, thread, output));
   }
 
-  private async threadFailed(thread: Thread, error: string, cause: string | undefined): Promise<void> {
+  private async threadFailed(
+    thread: Thread,
+    error: string,
+    cause: string | undefined,
+  ): Promise<void> {
     this.cancelPending(thread);
     delete this.exec.threads[thread.id];
     if (!thread.parentId) {
@@ -744,7 +811,7 @@ export class Interpreter implements Runtime {
     }
     const parent = this.exec.threads[thread.parentId];
     if (!parent || !parent.pending) return;
-    if (error === 'States.Runtime' || error === 'States.DataLimitExceeded') {
+    if (error === 'States.Runtime') {
       // Not catchable anywhere: the whole execution fails.
       this.terminate('FAILED', error, cause);
       return;
@@ -766,7 +833,11 @@ export class Interpreter implements Runtime {
     if (err !== undefined) this.exec.error = err;
     if (cau !== undefined) this.exec.cause = cau;
     const type =
-      status === 'FAILED' ? 'ExecutionFailed' : status === 'ABORTED' ? 'ExecutionAborted' : 'ExecutionTimedOut';
+      status === 'FAILED'
+        ? 'ExecutionFailed'
+        : status === 'ABORTED'
+          ? 'ExecutionAborted'
+          : 'ExecutionTimedOut';
     const detailsKey =
       status === 'FAILED'
         ? 'executionFailedEventDetails'

@@ -113,9 +113,12 @@ export function parseIntrinsic(text: string): IntrinsicExpression {
     }
     const [min, max] = ARITY[name];
     if (args.length < min || args.length > max) {
-      const expected = min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
+      const expected =
+        min === max ? `${min}` : max === Infinity ? `at least ${min}` : `${min} to ${max}`;
       pos = start;
-      return err(`${name} takes ${expected} argument${min === 1 && max === 1 ? '' : 's'}, got ${args.length}`);
+      return err(
+        `${name} takes ${expected} argument${min === 1 && max === 1 ? '' : 's'}, got ${args.length}`,
+      );
     }
     return { name, args, text: text.slice(start, pos) };
   };
@@ -199,9 +202,15 @@ function needString(expr: IntrinsicExpression, v: Json, what: string): string {
   return v;
 }
 
-function needInteger(expr: IntrinsicExpression, v: Json, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) fail(expr, `${what} must be a number, got ${typeName(v)}`);
-  return Math.trunc(v);
+function needInteger(
+  expr: IntrinsicExpression,
+  v: Json,
+  what: string,
+  toInteger: (n: number) => number = Math.trunc,
+): number {
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    fail(expr, `${what} must be a number, got ${typeName(v)}`);
+  return toInteger(v);
 }
 
 /** Structural equality of JSON values (numbers by value, key order ignored). */
@@ -262,7 +271,9 @@ const HASHES: Record<string, (data: Uint8Array) => Uint8Array> = {
 export function hashText(data: string, algorithm: string): string {
   const fn = HASHES[algorithm];
   if (!fn) {
-    throw new Error(`unknown hash algorithm "${algorithm}"; use one of ${Object.keys(HASHES).join(', ')}`);
+    throw new Error(
+      `unknown hash algorithm "${algorithm}"; use one of ${Object.keys(HASHES).join(', ')}`,
+    );
   }
   return bytesToHex(fn(new TextEncoder().encode(data)));
 }
@@ -292,8 +303,16 @@ export function uuidFrom(random: () => number): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
+/** How States.Format prints a value: strings raw, objects and arrays as Java's toString. */
 function formatArgument(v: Json): string {
-  return typeof v === 'string' ? v : JSON.stringify(v);
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v)) return `[${v.map(formatArgument).join(', ')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${k}=${formatArgument(x)}`)
+      .join(', ')}}`;
+  }
+  return JSON.stringify(v);
 }
 
 function evalArg(arg: IntrinsicArgument, scope: EvalScope, expr: IntrinsicExpression): Json {
@@ -371,7 +390,8 @@ export function evaluateIntrinsic(expr: IntrinsicExpression, scope: EvalScope): 
     case 'States.ArrayGetItem': {
       const arr = needArray(expr, a[0], 'the first argument');
       const index = needInteger(expr, a[1], 'the index');
-      if (index < 0 || index >= arr.length) fail(expr, `index ${index} is out of bounds (length ${arr.length})`);
+      if (index < 0 || index >= arr.length)
+        fail(expr, `index ${index} is out of bounds (length ${arr.length})`);
       return arr[index];
     }
     case 'States.ArrayLength':
@@ -399,25 +419,36 @@ export function evaluateIntrinsic(expr: IntrinsicExpression, scope: EvalScope): 
       const data = typeof a[0] === 'string' ? a[0] : JSON.stringify(a[0]);
       const algorithm = needString(expr, a[1], 'the algorithm');
       if (!HASHES[algorithm]) {
-        fail(expr, `unknown algorithm "${algorithm}"; use one of ${Object.keys(HASHES).join(', ')}`);
+        fail(
+          expr,
+          `unknown algorithm "${algorithm}"; use one of ${Object.keys(HASHES).join(', ')}`,
+        );
       }
       return hashText(data, algorithm);
     }
     case 'States.JsonMerge': {
       const [x, y, deep] = a;
-      if (x === null || typeof x !== 'object' || Array.isArray(x)) fail(expr, 'the first argument must be an object');
-      if (y === null || typeof y !== 'object' || Array.isArray(y)) fail(expr, 'the second argument must be an object');
-      if (deep !== false) fail(expr, 'only shallow merges are supported: the third argument must be false');
+      if (x === null || typeof x !== 'object' || Array.isArray(x))
+        fail(expr, 'the first argument must be an object');
+      if (y === null || typeof y !== 'object' || Array.isArray(y))
+        fail(expr, 'the second argument must be an object');
+      if (deep !== false)
+        fail(expr, 'only shallow merges are supported: the third argument must be false');
       return { ...(x as JsonObject), ...(y as JsonObject) };
     }
     case 'States.MathRandom': {
       const start = needInteger(expr, a[0], 'start');
       const end = needInteger(expr, a[1], 'end');
-      const random = a.length === 3 ? seededRandom(needInteger(expr, a[2], 'the seed')) : scope.random;
+      const random =
+        a.length === 3 ? seededRandom(needInteger(expr, a[2], 'the seed')) : scope.random;
       return start + Math.floor(random() * (end - start));
     }
-    case 'States.MathAdd':
-      return needInteger(expr, a[0], 'the first argument') + needInteger(expr, a[1], 'the second argument');
+    case 'States.MathAdd': {
+      // Step Functions rounds each operand half up (-1.5 → -1, 1.5 → 2) before adding.
+      const x = needInteger(expr, a[0], 'the first argument', Math.round);
+      const y = needInteger(expr, a[1], 'the second argument', Math.round);
+      return x + y;
+    }
     case 'States.StringSplit': {
       const text = needString(expr, a[0], 'the string');
       const delimiters = needString(expr, a[1], 'the delimiter');

@@ -24,7 +24,9 @@ const compiled = new Map<string, jsonata.Expression>();
 
 /** True when a string is a JSONata expression field: `{% … %}`. */
 export function isJsonataString(value: unknown): value is string {
-  return typeof value === 'string' && value.startsWith('{%') && value.endsWith('%}') && value.length >= 4;
+  return (
+    typeof value === 'string' && value.startsWith('{%') && value.endsWith('%}') && value.length >= 4
+  );
 }
 
 /** The expression inside `{% … %}`. */
@@ -69,7 +71,8 @@ function range(start: unknown, end: unknown, step: unknown): unknown {
     out.push(v);
     if (out.length > 1000) throw new Error('$range: more than 1000 items');
   }
-  return out;
+  // A JSONata sequence of one item is that item.
+  return out.length === 1 ? out[0] : out;
 }
 
 /** Evaluates one JSONata expression string (without the `{% %}`), for the field named `field`. */
@@ -154,7 +157,9 @@ export async function evaluateJsonataTemplate(
   field: string,
 ): Promise<Json> {
   if (typeof template === 'string') {
-    return isJsonataString(template) ? evaluateJsonata(jsonataBody(template), scope, field) : template;
+    return isJsonataString(template)
+      ? evaluateJsonata(jsonataBody(template), scope, field)
+      : template;
   }
   if (template === null || typeof template !== 'object') return template;
   if (Array.isArray(template)) {

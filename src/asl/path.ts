@@ -131,7 +131,12 @@ export function readPath(path: string, scope: EvalScope): Json {
   }
   let matches: Json[];
   try {
-    matches = JSONPath({ path: parsed.rest, json: base as object, wrap: true, eval: 'safe' }) as Json[];
+    matches = JSONPath({
+      path: parsed.rest,
+      json: base as object,
+      wrap: true,
+      eval: 'safe',
+    }) as Json[];
   } catch {
     throw new PathNotFoundError(path);
   }
@@ -190,7 +195,10 @@ export function applyResultPath(
     if (target === undefined) target = {};
     if (target === null || typeof target !== 'object' || Array.isArray(target)) return fail();
     const copy: JsonObject = { ...target };
-    copy[seg] = set(Object.prototype.hasOwnProperty.call(target, seg) ? target[seg] : undefined, i + 1);
+    copy[seg] = set(
+      Object.prototype.hasOwnProperty.call(target, seg) ? target[seg] : undefined,
+      i + 1,
+    );
     return copy;
   };
   return set(input, 0);

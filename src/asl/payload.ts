@@ -21,6 +21,9 @@ function evaluateDynamic(key: string, expression: Json, scope: EvalScope, field:
     return readPath(expression, scope);
   } catch (err) {
     if (err instanceof PathNotFoundError) {
+      // As Step Functions: a path ending in a literal index ($.items[0]) that selects
+      // nothing yields an empty array rather than an error.
+      if (/\[\d+\]$/.test(expression)) return [];
       const where = expression.startsWith('$$') ? 'context object' : 'input';
       const shown = JSON.stringify(expression.startsWith('$$') ? scope.context : scope.input);
       throw new StatesError(

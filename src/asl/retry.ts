@@ -1,8 +1,11 @@
 /** Retry and Catch matching, as the States language defines them. */
 import type { Catcher, Retrier } from './types.js';
 
-/** Errors that no Retry or Catch handles: they end the execution. */
-const TERMINAL_ERRORS = new Set(['States.Runtime', 'States.DataLimitExceeded']);
+/**
+ * Errors the wildcards States.ALL and States.TaskFailed do not match. (AWS's documentation
+ * also lists States.DataLimitExceeded, but recorded executions show States.ALL catching it.)
+ */
+const TERMINAL_ERRORS = new Set(['States.Runtime']);
 
 /** True when an ErrorEquals list matches an error name. */
 export function errorMatches(errorEquals: readonly string[], error: string): boolean {
@@ -17,7 +20,10 @@ export function errorMatches(errorEquals: readonly string[], error: string): boo
 }
 
 /** The index of the first retrier/catcher that matches, or -1. */
-export function findHandler(handlers: readonly (Retrier | Catcher)[] | undefined, error: string): number {
+export function findHandler(
+  handlers: readonly (Retrier | Catcher)[] | undefined,
+  error: string,
+): number {
   if (!handlers) return -1;
   for (let i = 0; i < handlers.length; i++) {
     if (errorMatches(handlers[i].ErrorEquals, error)) return i;

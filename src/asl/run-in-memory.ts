@@ -66,7 +66,9 @@ function taskHandlerFor(
 
 function failureOf(err: unknown): { error: string; cause?: string } {
   if (err instanceof StatesError) {
-    return err.causeText === undefined ? { error: err.error } : { error: err.error, cause: err.causeText };
+    return err.causeText === undefined
+      ? { error: err.error }
+      : { error: err.error, cause: err.causeText };
   }
   if (err instanceof Error) return { error: err.name || 'Error', cause: err.message };
   return { error: 'Error', cause: String(err) };
@@ -121,7 +123,8 @@ export async function runInMemory(
     }
     Promise.resolve(value).then(
       (output) => settle({ type: 'TaskSucceeded', taskId: cmd.taskId, output, time: now }),
-      (err: unknown) => settle({ type: 'TaskFailed', taskId: cmd.taskId, ...failureOf(err), time: now }),
+      (err: unknown) =>
+        settle({ type: 'TaskFailed', taskId: cmd.taskId, ...failureOf(err), time: now }),
     );
   };
 

@@ -6,7 +6,13 @@
 import type { Pending, Thread } from './execution.js';
 import type { EvalScope } from './path.js';
 import type { JsonataScope } from './jsonata.js';
-import type { Json, JsonObject, QueryLanguage, StateDefinition, StateMachineDefinition } from './types.js';
+import type {
+  Json,
+  JsonObject,
+  QueryLanguage,
+  StateDefinition,
+  StateMachineDefinition,
+} from './types.js';
 
 /** Extra `$states` members a JSONata field may see. */
 export interface StatesExtras {
@@ -35,7 +41,12 @@ export interface Runtime {
    * Finishes the current state: applies Assign, emits `<Type>StateExited`, then moves the
    * thread to `next`, or ends it when `next` is undefined.
    */
-  exitState(thread: Thread, output: Json, assign: JsonObject | undefined, next: string | undefined): void;
+  exitState(
+    thread: Thread,
+    output: Json,
+    assign: JsonObject | undefined,
+    next: string | undefined,
+  ): void;
   /**
    * Completes a state that produced `result` (Pass, Task, Parallel, Map): ResultSelector,
    * ResultPath, OutputPath, Assign in JSONPath; Output and Assign in JSONata.
@@ -51,7 +62,12 @@ export interface Runtime {
     thread: Thread,
     resource: string,
     input: Json,
-    options: { timeoutSeconds?: number; heartbeatSeconds?: number; credentials?: Json },
+    options: {
+      timeoutSeconds?: number;
+      heartbeatSeconds?: number;
+      credentials?: Json;
+      itemReader?: { config: JsonObject; maxItems?: number };
+    },
   ): void;
   /** Starts a timer that resumes the thread when it fires. */
   startTimer(thread: Thread, dueTime: number, kind: 'wait' | 'retry'): void;

@@ -12,7 +12,8 @@ export interface JsonObject {
 
 export type QueryLanguage = 'JSONPath' | 'JSONata';
 
-export type StateType = 'Pass' | 'Task' | 'Choice' | 'Wait' | 'Succeed' | 'Fail' | 'Parallel' | 'Map';
+export type StateType =
+  'Pass' | 'Task' | 'Choice' | 'Wait' | 'Succeed' | 'Fail' | 'Parallel' | 'Map';
 
 export const STATE_TYPES: readonly StateType[] = [
   'Pass',

@@ -14,10 +14,9 @@ export const choiceState: StateHandler<ChoiceState> = {
       const rule = def.Choices[i];
       let matched: boolean;
       if (jsonata) {
-        const condition: Json =
-          isJsonataString(rule.Condition)
-            ? await evaluateJsonataTemplate(rule.Condition, rt.jsonataScope(thread), `Condition`)
-            : (rule.Condition as Json);
+        const condition: Json = isJsonataString(rule.Condition)
+          ? await evaluateJsonataTemplate(rule.Condition, rt.jsonataScope(thread), `Condition`)
+          : (rule.Condition as Json);
         if (typeof condition !== 'boolean') {
           throw new StatesError(
             'States.QueryEvaluationError',
@@ -37,9 +36,6 @@ export const choiceState: StateHandler<ChoiceState> = {
       await exitWithoutResult(rt, thread, def, effective, def.Default, def.Assign, def.Output);
       return;
     }
-    throw new StatesError(
-      'States.NoChoiceMatched',
-      `No Matches!`,
-    );
+    throw new StatesError('States.NoChoiceMatched', `No Matches!`);
   },
 };

@@ -32,7 +32,9 @@ export async function exitWithoutResult(
     return;
   }
   const scope = rt.pathScope(thread, effective);
-  const assigned = assign ? (evaluatePayloadTemplate(assign, scope, 'Assign') as JsonObject) : undefined;
+  const assigned = assign
+    ? (evaluatePayloadTemplate(assign, scope, 'Assign') as JsonObject)
+    : undefined;
   rt.exitState(thread, selectPath(def.OutputPath, scope), assigned, next);
 }
 
@@ -56,8 +58,11 @@ export async function readIntegerField(
       : literal;
   } else if (path !== undefined) {
     value = readPath(path, rt.pathScope(thread, input));
-    const ok =
-      typeof value === 'number' && (kind === 'float' || Number.isInteger(value));
+    if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) {
+      const n = Number(value);
+      if (kind === 'float' || Number.isInteger(n)) value = n;
+    }
+    const ok = typeof value === 'number' && (kind === 'float' || Number.isInteger(value));
     if (!ok) {
       const shown = typeof value === 'string' ? value : JSON.stringify(value);
       throw new StatesError(

@@ -25,14 +25,22 @@ export const failState: StateHandler<FailState> = {
     let cause: string | undefined;
     if (rt.queryLanguage(def) === 'JSONata') {
       const scope = rt.jsonataScope(thread);
-      const e = def.Error !== undefined ? await evaluateJsonataTemplate(def.Error, scope, 'Error') : undefined;
-      const c = def.Cause !== undefined ? await evaluateJsonataTemplate(def.Cause, scope, 'Cause') : undefined;
+      const e =
+        def.Error !== undefined
+          ? await evaluateJsonataTemplate(def.Error, scope, 'Error')
+          : undefined;
+      const c =
+        def.Cause !== undefined
+          ? await evaluateJsonataTemplate(def.Cause, scope, 'Cause')
+          : undefined;
       error = e === undefined ? undefined : typeof e === 'string' ? e : JSON.stringify(e);
       cause = c === undefined ? undefined : typeof c === 'string' ? c : JSON.stringify(c);
     } else {
       const scope = rt.pathScope(thread, thread.input);
-      error = def.ErrorPath !== undefined ? readStringPath(def.ErrorPath, scope, 'ErrorPath') : def.Error;
-      cause = def.CausePath !== undefined ? readStringPath(def.CausePath, scope, 'CausePath') : def.Cause;
+      error =
+        def.ErrorPath !== undefined ? readStringPath(def.ErrorPath, scope, 'ErrorPath') : def.Error;
+      cause =
+        def.CausePath !== undefined ? readStringPath(def.CausePath, scope, 'CausePath') : def.Cause;
     }
     rt.failThread(thread, error ?? '', cause);
   },

@@ -8,6 +8,13 @@ export interface StateHandler<S extends StateDefinition = StateDefinition> {
   run(rt: Runtime, thread: Thread, def: S): Promise<void> | void;
   /** Continues after the thread's timer fired (Wait). */
   resume?(rt: Runtime, thread: Thread): Promise<void> | void;
+  /** Map: the ItemReader's task returned the items. */
+  itemsRead?(
+    rt: Runtime,
+    thread: Thread,
+    items: Json,
+    maxItems: number | undefined,
+  ): Promise<void> | void;
   /** A branch or iteration of this state finished. */
   childSucceeded?(rt: Runtime, parent: Thread, child: Thread, output: Json): Promise<void> | void;
   childFailed?(

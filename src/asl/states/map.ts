@@ -22,20 +22,39 @@ function mapDef(rt: Runtime, thread: Thread): MapState {
   return rt.scopeDefinition(thread.scope).States[thread.state] as MapState;
 }
 
-async function readItems(rt: Runtime, thread: Thread, def: MapState, effective: Json): Promise<Json> {
+async function readItems(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  effective: Json,
+): Promise<Json> {
   if (rt.queryLanguage(def) === 'JSONata') {
     if (def.Items === undefined) return thread.input;
     return evaluateJsonataTemplate(def.Items, rt.jsonataScope(thread), 'Items');
   }
-  return def.ItemsPath !== undefined ? readPath(def.ItemsPath, rt.pathScope(thread, effective)) : effective;
+  return def.ItemsPath !== undefined
+    ? readPath(def.ItemsPath, rt.pathScope(thread, effective))
+    : effective;
 }
 
-async function batch(rt: Runtime, thread: Thread, def: MapState, items: Json[], effective: Json): Promise<Json[]> {
+async function batch(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  items: Json[],
+  effective: Json,
+): Promise<Json[]> {
   const batcher = def.ItemBatcher;
   if (!batcher) return items;
   const maxItems =
-    (await readIntegerField(rt, thread, effective, batcher.MaxItemsPerBatch, batcher.MaxItemsPerBatchPath, 'MaxItemsPerBatch')) ??
-    Number.MAX_SAFE_INTEGER;
+    (await readIntegerField(
+      rt,
+      thread,
+      effective,
+      batcher.MaxItemsPerBatch,
+      batcher.MaxItemsPerBatchPath,
+      'MaxItemsPerBatch',
+    )) ?? Number.MAX_SAFE_INTEGER;
   const maxBytes =
     (await readIntegerField(
       rt,
@@ -50,7 +69,11 @@ async function batch(rt: Runtime, thread: Thread, def: MapState, items: Json[], 
     batchInput =
       rt.queryLanguage(def) === 'JSONata'
         ? await evaluateJsonataTemplate(batcher.BatchInput, rt.jsonataScope(thread), 'BatchInput')
-        : evaluatePayloadTemplate(batcher.BatchInput, rt.pathScope(thread, effective), 'BatchInput');
+        : evaluatePayloadTemplate(
+            batcher.BatchInput,
+            rt.pathScope(thread, effective),
+            'BatchInput',
+          );
   }
   const batches: Json[] = [];
   let current: Json[] = [];
@@ -99,7 +122,12 @@ async function iterationInput(
   );
 }
 
-async function launch(rt: Runtime, thread: Thread, def: MapState, pending: MapPending): Promise<void> {
+async function launch(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  pending: MapPending,
+): Promise<void> {
   const field = def.ItemProcessor ? 'ItemProcessor' : 'Iterator';
   while (
     pending.next < pending.items.length &&
@@ -123,65 +151,136 @@ async function finishIfDone(rt: Runtime, thread: Thread, pending: MapPending): P
   await rt.completeWithResult(thread, pending.results);
 }
 
+/** Asks the driver to read the items (ItemReader) as a task whose result is the item list. */
+async function requestItems(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  effective: Json,
+): Promise<void> {
+  const reader = def.ItemReader!;
+  const config: JsonObject = { ...(reader.ReaderConfig ?? {}) };
+  const maxItems = await readIntegerField(
+    rt,
+    thread,
+    effective,
+    config.MaxItems as number | string | undefined,
+    config.MaxItemsPath as string | undefined,
+    'MaxItems',
+  );
+  delete config.MaxItemsPath;
+  if (maxItems !== undefined) config.MaxItems = maxItems;
+  const jsonata = rt.queryLanguage(def) === 'JSONata';
+  const template = jsonata ? reader.Arguments : reader.Parameters;
+  const input =
+    template === undefined
+      ? {}
+      : jsonata
+        ? await evaluateJsonataTemplate(template, rt.jsonataScope(thread), 'ItemReader/Arguments')
+        : evaluatePayloadTemplate(
+            template,
+            rt.pathScope(thread, effective),
+            'ItemReader/Parameters',
+          );
+  rt.invokeTask(thread, reader.Resource, input, {
+    itemReader: maxItems === undefined ? { config } : { config, maxItems },
+  });
+}
+
+async function startIterations(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  effective: Json,
+  raw: Json,
+): Promise<void> {
+  if (!Array.isArray(raw)) {
+    throw new StatesError(
+      'States.QueryEvaluationError',
+      `Map state input must be an array but was: ${describeType(raw)}`,
+    );
+  }
+  const maxConcurrency =
+    (await readIntegerField(
+      rt,
+      thread,
+      effective,
+      def.MaxConcurrency,
+      def.MaxConcurrencyPath,
+      'MaxConcurrency',
+    )) ?? 0;
+  const toleratedCount =
+    (await readIntegerField(
+      rt,
+      thread,
+      effective,
+      def.ToleratedFailureCount,
+      def.ToleratedFailureCountPath,
+      'ToleratedFailureCount',
+    )) ?? 0;
+  if (toleratedCount < 0)
+    throw new StatesError('States.Runtime', 'ToleratedFailureCount cannot be negative.');
+  const toleratedPercentage =
+    (await readIntegerField(
+      rt,
+      thread,
+      effective,
+      def.ToleratedFailurePercentage,
+      def.ToleratedFailurePercentagePath,
+      'ToleratedFailurePercentage',
+      'float',
+    )) ?? 0;
+  if (toleratedPercentage < 0 || toleratedPercentage > 100) {
+    throw new StatesError(
+      'States.Runtime',
+      'ToleratedFailurePercentage must be between 0 and 100.',
+    );
+  }
+  const items = await batch(rt, thread, def, raw, effective);
+  rt.emit(thread, 'MapStateStarted', { mapStateStartedEventDetails: { length: items.length } });
+  const pending: MapPending = {
+    kind: 'map',
+    effectiveInput: effective,
+    items,
+    next: 0,
+    running: {},
+    runningCount: 0,
+    results: new Array(items.length).fill(null),
+    completed: 0,
+    failed: 0,
+    toleratedCount,
+    toleratedPercentage,
+    maxConcurrency,
+  };
+  rt.setPending(thread, pending);
+  if (items.length === 0) {
+    await finishIfDone(rt, thread, pending);
+    return;
+  }
+  await launch(rt, thread, def, pending);
+}
+
 export const mapState: StateHandler<MapState> = {
   async run(rt, thread, def) {
     const jsonata = rt.queryLanguage(def) === 'JSONata';
     const effective = jsonata ? thread.input : rt.effectiveInput(thread, undefined);
-    const raw = await readItems(rt, thread, def, effective);
-    if (!Array.isArray(raw)) {
-      throw new StatesError(
-        'States.QueryEvaluationError',
-        `Map state input must be an array but was: ${describeType(raw)}`,
-      );
-    }
-    const maxConcurrency =
-      (await readIntegerField(rt, thread, effective, def.MaxConcurrency, def.MaxConcurrencyPath, 'MaxConcurrency')) ?? 0;
-    const toleratedCount =
-      (await readIntegerField(
-        rt,
-        thread,
-        effective,
-        def.ToleratedFailureCount,
-        def.ToleratedFailureCountPath,
-        'ToleratedFailureCount',
-      )) ?? 0;
-    if (toleratedCount < 0) throw new StatesError('States.Runtime', 'ToleratedFailureCount cannot be negative.');
-    const toleratedPercentage =
-      (await readIntegerField(
-        rt,
-        thread,
-        effective,
-        def.ToleratedFailurePercentage,
-        def.ToleratedFailurePercentagePath,
-        'ToleratedFailurePercentage',
-        'float',
-      )) ?? 0;
-    if (toleratedPercentage < 0 || toleratedPercentage > 100) {
-      throw new StatesError('States.Runtime', 'ToleratedFailurePercentage must be between 0 and 100.');
-    }
-    const items = await batch(rt, thread, def, raw, effective);
-    rt.emit(thread, 'MapStateStarted', { mapStateStartedEventDetails: { length: items.length } });
-    const pending: MapPending = {
-      kind: 'map',
-      effectiveInput: effective,
-      items,
-      next: 0,
-      running: {},
-      runningCount: 0,
-      results: new Array(items.length).fill(null),
-      completed: 0,
-      failed: 0,
-      toleratedCount,
-      toleratedPercentage,
-      maxConcurrency,
-    };
-    rt.setPending(thread, pending);
-    if (items.length === 0) {
-      await finishIfDone(rt, thread, pending);
+    if (def.ItemReader) {
+      await requestItems(rt, thread, def, effective);
       return;
     }
-    await launch(rt, thread, def, pending);
+    await startIterations(rt, thread, def, effective, await readItems(rt, thread, def, effective));
   },
+  async itemsRead(rt, thread, items, maxItems) {
+    const def = mapDef(rt, thread);
+    const jsonata = rt.queryLanguage(def) === 'JSONata';
+    const effective = jsonata ? thread.input : rt.effectiveInput(thread, undefined);
+    const list =
+      Array.isArray(items) && maxItems !== undefined && maxItems > 0
+        ? items.slice(0, maxItems)
+        : items;
+    await startIterations(rt, thread, def, effective, list);
+  },
+
   async childSucceeded(rt, parent, child, output) {
     const pending = parent.pending;
     if (pending?.kind !== 'map') return;
@@ -213,7 +312,8 @@ export const mapState: StateHandler<MapState> = {
     const total = pending.items.length;
     const tolerated =
       pending.failed <= pending.toleratedCount ||
-      (pending.toleratedPercentage > 0 && (pending.failed / total) * 100 <= pending.toleratedPercentage);
+      (pending.toleratedPercentage > 0 &&
+        (pending.failed / total) * 100 <= pending.toleratedPercentage);
     if (!tolerated) {
       rt.abortThreads(Object.values(pending.running));
       rt.setPending(parent, undefined);
@@ -234,4 +334,3 @@ export const mapState: StateHandler<MapState> = {
     await finishIfDone(rt, parent, pending);
   },
 };
-

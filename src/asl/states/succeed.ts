@@ -15,6 +15,11 @@ export const succeedState: StateHandler<SucceedState> = {
       return;
     }
     const effective = rt.effectiveInput(thread, undefined);
-    rt.exitState(thread, selectPath(def.OutputPath, rt.pathScope(thread, effective)), undefined, undefined);
+    rt.exitState(
+      thread,
+      selectPath(def.OutputPath, rt.pathScope(thread, effective)),
+      undefined,
+      undefined,
+    );
   },
 };

@@ -66,7 +66,11 @@ export const waitState: StateHandler<WaitState> = {
         due = parseTimestamp(def.Timestamp, 'Timestamp');
       } else {
         const path = def.TimestampPath!;
-        due = parseTimestamp(readPath(path, rt.pathScope(thread, effective)), 'TimestampPath', path);
+        due = parseTimestamp(
+          readPath(path, rt.pathScope(thread, effective)),
+          'TimestampPath',
+          path,
+        );
       }
     }
     rt.startTimer(thread, Math.max(due, now), 'wait');
