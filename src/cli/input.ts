@@ -10,7 +10,8 @@ export function readTextFile(path: string, what: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err);
+    const why =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(err);
     throw new InputError(`${path}: cannot read ${what}: ${why}`);
   }
 }
@@ -40,6 +41,8 @@ export function parseInputOption(value: string | undefined): Json {
   try {
     return JSON.parse(text) as Json;
   } catch (err) {
-    throw new InputError(`${where}: the execution input is not valid JSON: ${(err as Error).message}`);
+    throw new InputError(
+      `${where}: the execution input is not valid JSON: ${(err as Error).message}`,
+    );
   }
 }

@@ -37,11 +37,15 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
   program
     .command('validate')
-    .description('check a state machine definition (.asl.json) and report every problem with its location')
+    .description(
+      'check a state machine definition (.asl.json) and report every problem with its location',
+    )
     .argument('<file>', 'the definition file')
     .option('--json', 'print the problems as JSON')
     .action((file: string, opts: { json?: boolean }) => {
-      const { definition, problems } = validateText(readTextFile(file, 'the state machine definition'));
+      const { definition, problems } = validateText(
+        readTextFile(file, 'the state machine definition'),
+      );
       if (opts.json) {
         io.out(JSON.stringify({ file, valid: problems.length === 0, problems }, null, 2) + '\n');
       } else if (problems.length === 0) {
@@ -49,7 +53,9 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
         io.out(`${file}: valid (${states} state${states === 1 ? '' : 's'} at the top level)\n`);
       } else {
         for (const p of problems) io.err(`${file}#${formatProblem(p)}\n`);
-        io.err(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was run\n`);
+        io.err(
+          `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was run\n`,
+        );
       }
       setExit(problems.length === 0 ? EXIT_OK : EXIT_INPUT);
     });
@@ -62,10 +68,17 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     )
     .argument('<definition>', 'the state machine definition (.asl.json)')
     .option('--input <json>', 'execution input: inline JSON, or @file', '{}')
-    .option('--name <name>', 'execution name', `execution-${new Date().toISOString().replace(/[:.]/g, '-')}`)
+    .option(
+      '--name <name>',
+      'execution name',
+      `execution-${new Date().toISOString().replace(/[:.]/g, '-')}`,
+    )
     .option('--json', 'print the DescribeExecution-shaped result as JSON')
     .option('--quiet', 'do not show states as they are entered')
-    .option('--fast-clock', 'run Wait states and retry backoffs on a virtual clock instead of waiting')
+    .option(
+      '--fast-clock',
+      'run Wait states and retry backoffs on a virtual clock instead of waiting',
+    )
     .action(
       async (
         file: string,
@@ -84,7 +97,8 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
           onEvent: showProgress
             ? (event) => {
                 const line = stateEntered(event);
-                if (line) io.err(`  ${((Date.now() - started) / 1000).toFixed(2).padStart(6)}s  ${line}\n`);
+                if (line)
+                  io.err(`  ${((Date.now() - started) / 1000).toFixed(2).padStart(6)}s  ${line}\n`);
               }
             : undefined,
         });
@@ -102,7 +116,9 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
           if (result.cause !== undefined) describe.cause = result.cause;
           io.out(JSON.stringify(describe, null, 2) + '\n');
         } else {
-          io.err(`${opts.name}: ${result.status} in ${seconds}s, ${result.transitions} state transitions\n`);
+          io.err(
+            `${opts.name}: ${result.status} in ${seconds}s, ${result.transitions} state transitions\n`,
+          );
           if (result.status === 'SUCCEEDED') {
             io.out(JSON.stringify(result.output, null, 2) + '\n');
           } else {
