@@ -81,6 +81,8 @@ export class Interpreter implements Runtime {
   private commands: Command[] = [];
   private events: HistoryEvent[] = [];
   private agenda: Agenda[] = [];
+  /** Index of the next agenda item (a queue without Array#shift, which is O(n)). */
+  private agendaHead = 0;
   private time = 0;
 
   constructor(
@@ -171,6 +173,7 @@ export class Interpreter implements Runtime {
     this.commands = [];
     this.events = [];
     this.agenda = [];
+    this.agendaHead = 0;
   }
 
   private finish(): StepResult {
@@ -331,8 +334,13 @@ export class Interpreter implements Runtime {
   // ---- the agenda ---------------------------------------------------------------------
 
   private async drain(): Promise<void> {
-    while (this.agenda.length > 0 && this.exec.status === 'RUNNING') {
-      const item = this.agenda.shift()!;
+    while (this.agendaHead < this.agenda.length && this.exec.status === 'RUNNING') {
+      const item = this.agenda[this.agendaHead++];
+      if (this.agendaHead > 4096 && this.agendaHead * 2 > this.agenda.length) {
+        // Drop consumed items so a long step does not keep them alive.
+        this.agenda = this.agenda.slice(this.agendaHead);
+        this.agendaHead = 0;
+      }
       const thread = this.exec.threads[item.threadId];
       if (!thread) continue;
       switch (item.kind) {
@@ -455,7 +463,8 @@ export class Interpreter implements Runtime {
     return thread.mapItem;
   }
 
-  private lookupVariable(thread: Thread, name: string): Json | undefined {
+  /** A variable visible from the thread: its own scope first, then enclosing ones. */
+  lookupVariable(thread: Thread, name: string): Json | undefined {
     for (
       let t: Thread | undefined = thread;
       t;
@@ -479,17 +488,7 @@ export class Interpreter implements Runtime {
   }
 
   pathScope(thread: Thread, input: Json): EvalScope {
-    let context: JsonObject | undefined;
-    const self = this;
-    return {
-      input,
-      get context(): Json {
-        context ??= self.context(thread);
-        return context;
-      },
-      variable: (name) => this.lookupVariable(thread, name),
-      random: this.random,
-    };
+    return new ThreadScope(this, thread, input);
   }
 
   jsonataScope(thread: Thread, extras?: StatesExtras): JsonataScope {
@@ -869,4 +868,24 @@ function byteLength(value: Json): number {
   const text = JSON.stringify(value) ?? '';
   if (text.length * 3 <= 262144) return text.length;
   return new TextEncoder().encode(text).length;
+}
+
+/** The JSONPath scope of a thread: `$$` is built only when a path asks for it. */
+class ThreadScope implements EvalScope {
+  private ctx: JsonObject | undefined;
+  readonly random: () => number;
+  constructor(
+    private readonly interpreter: Interpreter,
+    private readonly thread: Thread,
+    readonly input: Json,
+  ) {
+    this.random = interpreter.random;
+  }
+  get context(): Json {
+    this.ctx ??= this.interpreter.context(this.thread);
+    return this.ctx;
+  }
+  variable(name: string): Json | undefined {
+    return this.interpreter.lookupVariable(this.thread, name);
+  }
 }
