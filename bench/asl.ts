@@ -58,7 +58,8 @@ export const definition: StateMachineDefinition = {
 
 export function makeInput(items = ITEMS): Json {
   const samples: Json[] = [];
-  for (let i = 0; i < items; i++) samples.push({ id: `S${i}`, reads: 1000 + i, paired: i % 2 === 0 });
+  for (let i = 0; i < items; i++)
+    samples.push({ id: `S${i}`, reads: 1000 + i, paired: i % 2 === 0 });
   return { samples };
 }
 
@@ -67,7 +68,12 @@ const TRANSITIONS = 1 + ITEMS * 4;
 
 function check(output: unknown): void {
   const results = (output as { results?: { layout: string }[] }).results;
-  if (!Array.isArray(results) || results.length !== ITEMS || results[0].layout !== 'paired' || results[1].layout !== 'single') {
+  if (
+    !Array.isArray(results) ||
+    results.length !== ITEMS ||
+    results[0].layout !== 'paired' ||
+    results[1].layout !== 'single'
+  ) {
     throw new Error(`unexpected output: ${JSON.stringify(output).slice(0, 200)}`);
   }
 }
@@ -91,12 +97,16 @@ async function timeBest(label: string, run: () => Promise<unknown>): Promise<num
 
 export async function main(): Promise<void> {
   const input = makeInput();
-  process.stdout.write(`Map over ${ITEMS.toLocaleString('en')} items × (Choice + 3 Pass) = ${TRANSITIONS.toLocaleString('en')} state transitions\n`);
+  process.stdout.write(
+    `Map over ${ITEMS.toLocaleString('en')} items × (Choice + 3 Pass) = ${TRANSITIONS.toLocaleString('en')} state transitions\n`,
+  );
 
   const strandTps = await timeBest('strand (in-memory)', async () => {
     const r = await runInMemory(definition, input);
     if (r.status !== 'SUCCEEDED' || r.transitions !== TRANSITIONS) {
-      throw new Error(`strand: ${r.status} after ${r.transitions} transitions (${r.error}: ${r.cause})`);
+      throw new Error(
+        `strand: ${r.status} after ${r.transitions} transitions (${r.error}: ${r.cause})`,
+      );
     }
     return r.output;
   });
@@ -113,8 +123,13 @@ export async function main(): Promise<void> {
     return { promise, resolve, reject };
   };
   const { StateMachine } = await import('aws-local-stepfunctions');
-  const machine = new StateMachine(definition as never, { validationOptions: { checkPaths: false } });
-  const peerTps = await timeBest('aws-local-stepfunctions', async () => machine.run(input as never).result);
+  const machine = new StateMachine(definition as never, {
+    validationOptions: { checkPaths: false },
+  });
+  const peerTps = await timeBest(
+    'aws-local-stepfunctions',
+    async () => machine.run(input as never).result,
+  );
 
   const ratio = strandTps / peerTps;
   const rssMb = process.resourceUsage().maxRSS / 1024;

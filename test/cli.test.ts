@@ -8,7 +8,11 @@ function capture() {
   const out: string[] = [];
   const err: string[] = [];
   return {
-    io: { out: (t: string) => void out.push(t), err: (t: string) => void err.push(t), isTTY: false },
+    io: {
+      out: (t: string) => void out.push(t),
+      err: (t: string) => void err.push(t),
+      isTTY: false,
+    },
     out: () => out.join(''),
     err: () => err.join(''),
   };
@@ -45,7 +49,16 @@ describe('strand start', () => {
   });
 
   it('--json prints the DescribeExecution shape', async () => {
-    const r = await strand('start', 'examples/sample-qc.asl.json', '--input', '@examples/sample-qc.input.json', '--fast-clock', '--json', '--name', 'run-1');
+    const r = await strand(
+      'start',
+      'examples/sample-qc.asl.json',
+      '--input',
+      '@examples/sample-qc.input.json',
+      '--fast-clock',
+      '--json',
+      '--name',
+      'run-1',
+    );
     expect(r.code).toBe(0);
     const d = JSON.parse(r.out);
     expect(d).toMatchObject({ name: 'run-1', status: 'SUCCEEDED' });
@@ -75,7 +88,10 @@ describe('strand start', () => {
 
     const typo = file(
       'typo.asl.json',
-      JSON.stringify({ StartAt: 'A', States: { A: { Type: 'Pass', Next: 'Asembly' }, Assembly: { Type: 'Pass', End: true } } }),
+      JSON.stringify({
+        StartAt: 'A',
+        States: { A: { Type: 'Pass', Next: 'Asembly' }, Assembly: { Type: 'Pass', End: true } },
+      }),
     );
     r = await strand('start', typo);
     expect(r.code).toBe(2);

@@ -41,7 +41,9 @@ describe('ASL conformance corpus', () => {
     for (const e of exceptions) {
       expect(e.reason.length, e.name).toBeGreaterThan(40);
       expect(byName.get(e.name), `${e.name} is not in the corpus`).toBeDefined();
-      expect(byName.get(e.name)!.passed, `${e.name} passes now: remove it from the list`).toBe(false);
+      expect(byName.get(e.name)!.passed, `${e.name} passes now: remove it from the list`).toBe(
+        false,
+      );
     }
   });
 

@@ -242,10 +242,10 @@ export class Interpreter implements Runtime {
           taskFailedEventDetails: {
             resource: def.Resource,
             error: event.error,
-            cause: event.cause,
+            cause,
           },
         });
-        await this.guard(thread, () => this.handleError(thread, event.error, event.cause));
+        await this.guard(thread, () => this.handleError(thread, event.error, cause));
         return;
       }
       case 'TaskHeartbeat': {

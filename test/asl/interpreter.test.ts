@@ -30,7 +30,11 @@ describe('interpreter commands (no driver)', () => {
     const interp = new Interpreter(taskMachine({ ResultPath: '$.r' }));
     const first = await interp.start({ n: 3 }, { time: T0 });
     const [invoke] = ofType(first.commands, 'InvokeTask');
-    expect(invoke).toMatchObject({ resource: 'arn:aws:states:::lambda:invoke', input: { n: 3 }, attempt: 0 });
+    expect(invoke).toMatchObject({
+      resource: 'arn:aws:states:::lambda:invoke',
+      input: { n: 3 },
+      attempt: 0,
+    });
     expect(first.state.status).toBe('RUNNING');
     const done = await interp.step(first.state, {
       type: 'TaskSucceeded',
@@ -41,7 +45,11 @@ describe('interpreter commands (no driver)', () => {
     expect(done.state.status).toBe('SUCCEEDED');
     expect(done.state.output).toEqual({ n: 3, r: 42 });
     expect(ofType(done.commands, 'ExecutionCompleted')[0]).toMatchObject({ status: 'SUCCEEDED' });
-    expect(done.events.map((e) => e.type)).toEqual(['TaskSucceeded', 'TaskStateExited', 'ExecutionSucceeded']);
+    expect(done.events.map((e) => e.type)).toEqual([
+      'TaskSucceeded',
+      'TaskStateExited',
+      'ExecutionSucceeded',
+    ]);
   });
 
   it('history events are numbered as Step Functions numbers them', async () => {
@@ -65,7 +73,15 @@ describe('interpreter commands (no driver)', () => {
   it('Retry backs off with IntervalSeconds × BackoffRate^n, capped by MaxDelaySeconds', async () => {
     const interp = new Interpreter(
       taskMachine({
-        Retry: [{ ErrorEquals: ['Boom'], IntervalSeconds: 2, BackoffRate: 3, MaxAttempts: 3, MaxDelaySeconds: 10 }],
+        Retry: [
+          {
+            ErrorEquals: ['Boom'],
+            IntervalSeconds: 2,
+            BackoffRate: 3,
+            MaxAttempts: 3,
+            MaxDelaySeconds: 10,
+          },
+        ],
       }),
     );
     let step = await interp.start({ n: 1 }, { time: T0 });
@@ -74,7 +90,12 @@ describe('interpreter commands (no driver)', () => {
     for (let attempt = 0; attempt < 4; attempt++) {
       const [invoke] = ofType(step.commands, 'InvokeTask');
       expect(invoke.attempt).toBe(attempt);
-      step = await interp.step(step.state, { type: 'TaskFailed', taskId: invoke.taskId, error: 'Boom', time: now });
+      step = await interp.step(step.state, {
+        type: 'TaskFailed',
+        taskId: invoke.taskId,
+        error: 'Boom',
+        time: now,
+      });
       const timers = ofType(step.commands, 'StartTimer');
       if (attempt === 3) {
         expect(timers).toHaveLength(0);
@@ -82,7 +103,11 @@ describe('interpreter commands (no driver)', () => {
       }
       delays.push(timers[0].dueTime - now);
       now = timers[0].dueTime;
-      step = await interp.step(step.state, { type: 'TimerFired', timerId: timers[0].timerId, time: now });
+      step = await interp.step(step.state, {
+        type: 'TimerFired',
+        timerId: timers[0].timerId,
+        time: now,
+      });
     }
     expect(delays).toEqual([2000, 6000, 10000]);
     expect(step.state.status).toBe('FAILED');
@@ -91,12 +116,19 @@ describe('interpreter commands (no driver)', () => {
 
   it('JitterStrategy FULL scales the delay by the injected randomness', async () => {
     const interp = new Interpreter(
-      taskMachine({ Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 4, JitterStrategy: 'FULL' }] }),
+      taskMachine({
+        Retry: [{ ErrorEquals: ['States.ALL'], IntervalSeconds: 4, JitterStrategy: 'FULL' }],
+      }),
       { random: () => 0.25 },
     );
     const first = await interp.start({ n: 1 }, { time: T0 });
     const [invoke] = ofType(first.commands, 'InvokeTask');
-    const next = await interp.step(first.state, { type: 'TaskFailed', taskId: invoke.taskId, error: 'X', time: T0 });
+    const next = await interp.step(first.state, {
+      type: 'TaskFailed',
+      taskId: invoke.taskId,
+      error: 'X',
+      time: T0,
+    });
     expect(ofType(next.commands, 'StartTimer')[0].dueTime - T0).toBe(1000);
   });
 
@@ -108,11 +140,15 @@ describe('interpreter commands (no driver)', () => {
         { ErrorEquals: ['States.ALL'], Next: 'Caught' },
       ],
     });
-    const result = await runInMemory(def, { n: 1 }, {
-      tasks: () => {
-        throw new StatesError('Lambda.Unknown', 'it broke', false);
+    const result = await runInMemory(
+      def,
+      { n: 1 },
+      {
+        tasks: () => {
+          throw new StatesError('Lambda.Unknown', 'it broke', false);
+        },
       },
-    });
+    );
     expect(result.status).toBe('SUCCEEDED');
     expect(result.output).toEqual({ n: 1, err: { Error: 'Lambda.Unknown', Cause: 'it broke' } });
   });
@@ -120,15 +156,17 @@ describe('interpreter commands (no driver)', () => {
   it('States.TaskFailed does not match States.Timeout; TimeoutSeconds fails the task', async () => {
     const def = taskMachine({
       TimeoutSeconds: 5,
-      Catch: [
-        { ErrorEquals: ['States.TaskFailed'], Next: 'Caught' },
-      ],
+      Catch: [{ ErrorEquals: ['States.TaskFailed'], Next: 'Caught' }],
     });
     const interp = new Interpreter(def);
     const first = await interp.start({ n: 1 }, { time: T0 });
     const timer = ofType(first.commands, 'StartTimer')[0];
     expect(timer.dueTime).toBe(T0 + 5000);
-    const timedOut = await interp.step(first.state, { type: 'TimerFired', timerId: timer.timerId, time: timer.dueTime });
+    const timedOut = await interp.step(first.state, {
+      type: 'TimerFired',
+      timerId: timer.timerId,
+      time: timer.dueTime,
+    });
     expect(ofType(timedOut.commands, 'CancelTask')).toHaveLength(1);
     expect(timedOut.state.status).toBe('FAILED');
     expect(timedOut.state.error).toBe('States.Timeout');
@@ -139,9 +177,21 @@ describe('interpreter commands (no driver)', () => {
     const first = await interp.start({ n: 1 }, { time: T0 });
     const [invoke] = ofType(first.commands, 'InvokeTask');
     const hb = ofType(first.commands, 'StartTimer').find((t) => t.timerId.endsWith('heartbeat'))!;
-    const beat = await interp.step(first.state, { type: 'TaskHeartbeat', taskId: invoke.taskId, time: T0 + 8000 });
-    expect(ofType(beat.commands, 'StartTimer')[0]).toEqual({ type: 'StartTimer', timerId: hb.timerId, dueTime: T0 + 18000 });
-    const dead = await interp.step(beat.state, { type: 'TimerFired', timerId: hb.timerId, time: T0 + 18000 });
+    const beat = await interp.step(first.state, {
+      type: 'TaskHeartbeat',
+      taskId: invoke.taskId,
+      time: T0 + 8000,
+    });
+    expect(ofType(beat.commands, 'StartTimer')[0]).toEqual({
+      type: 'StartTimer',
+      timerId: hb.timerId,
+      dueTime: T0 + 18000,
+    });
+    const dead = await interp.step(beat.state, {
+      type: 'TimerFired',
+      timerId: hb.timerId,
+      time: T0 + 18000,
+    });
     expect(dead.state.error).toBe('States.HeartbeatTimeout');
   });
 
@@ -180,7 +230,8 @@ describe('interpreter commands (no driver)', () => {
     let maxOutstanding = 0;
     const queue: InputEvent[] = [];
     for (;;) {
-      for (const c of ofType(step.commands, 'InvokeTask')) outstanding.set(c.taskId, c.input as number);
+      for (const c of ofType(step.commands, 'InvokeTask'))
+        outstanding.set(c.taskId, c.input as number);
       maxOutstanding = Math.max(maxOutstanding, outstanding.size);
       if (step.state.status !== 'RUNNING') break;
       const [taskId, n] = [...outstanding][outstanding.size - 1];
@@ -195,7 +246,9 @@ describe('interpreter commands (no driver)', () => {
   it('a failed Parallel branch cancels the others and fails the state with the branch error', async () => {
     const branch = (name: string) => ({
       StartAt: name,
-      States: { [name]: { Type: 'Task' as const, Resource: `arn:aws:states:::${name}`, End: true } },
+      States: {
+        [name]: { Type: 'Task' as const, Resource: `arn:aws:states:::${name}`, End: true },
+      },
     });
     const def: StateMachineDefinition = {
       StartAt: 'P',
@@ -216,10 +269,28 @@ describe('interpreter commands (no driver)', () => {
     expect(failed.state).toMatchObject({ status: 'FAILED', error: 'Bad', cause: 'why' });
   });
 
+  it('a structured task cause becomes its JSON text, as Step Functions causes are strings', async () => {
+    const interp = new Interpreter(taskMachine());
+    const first = await interp.start({ n: 1 }, { time: T0 });
+    const [invoke] = ofType(first.commands, 'InvokeTask');
+    const failed = await interp.step(first.state, {
+      type: 'TaskFailed',
+      taskId: invoke.taskId,
+      error: 'Lambda.Exception',
+      cause: { errorMessage: 'boom' } as unknown as string,
+      time: T0,
+    });
+    expect(failed.state.cause).toBe('{"errorMessage":"boom"}');
+  });
+
   it('StopExecution aborts and cancels outstanding work', async () => {
     const interp = new Interpreter(taskMachine());
     const first = await interp.start({ n: 1 }, { time: T0 });
-    const stopped = await interp.step(first.state, { type: 'StopExecution', error: 'User', time: T0 + 1 });
+    const stopped = await interp.step(first.state, {
+      type: 'StopExecution',
+      error: 'User',
+      time: T0 + 1,
+    });
     expect(stopped.state.status).toBe('ABORTED');
     expect(ofType(stopped.commands, 'CancelTask')).toHaveLength(1);
     expect(stopped.events.at(-1)?.type).toBe('ExecutionAborted');
@@ -229,9 +300,15 @@ describe('interpreter commands (no driver)', () => {
     const def = { ...taskMachine(), TimeoutSeconds: 60 };
     const interp = new Interpreter(def);
     const first = await interp.start({ n: 1 }, { time: T0 });
-    const timer = ofType(first.commands, 'StartTimer').find((t) => t.timerId === 'execution-timeout')!;
+    const timer = ofType(first.commands, 'StartTimer').find(
+      (t) => t.timerId === 'execution-timeout',
+    )!;
     expect(timer.dueTime).toBe(T0 + 60000);
-    const out = await interp.step(first.state, { type: 'TimerFired', timerId: timer.timerId, time: timer.dueTime });
+    const out = await interp.step(first.state, {
+      type: 'TimerFired',
+      timerId: timer.timerId,
+      time: timer.dueTime,
+    });
     expect(out.state.status).toBe('TIMED_OUT');
   });
 
@@ -241,7 +318,12 @@ describe('interpreter commands (no driver)', () => {
     const [invoke] = ofType(first.commands, 'InvokeTask');
     const revived = JSON.parse(JSON.stringify(first.state));
     const fresh = new Interpreter(taskMachine());
-    const done = await fresh.step(revived, { type: 'TaskSucceeded', taskId: invoke.taskId, output: 'ok', time: T0 });
+    const done = await fresh.step(revived, {
+      type: 'TaskSucceeded',
+      taskId: invoke.taskId,
+      output: 'ok',
+      time: T0,
+    });
     expect(done.state.status).toBe('SUCCEEDED');
     expect(done.state.output).toBe('ok');
   });
