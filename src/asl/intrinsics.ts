@@ -10,7 +10,7 @@ import { readPath, type EvalScope } from './path.js';
 import type { Json, JsonObject } from './types.js';
 
 export type IntrinsicArgument =
-  | { kind: 'literal'; value: Json }
+  | { kind: 'literal'; value: Json; raw?: string }
   | { kind: 'path'; path: string }
   | { kind: 'call'; call: IntrinsicExpression };
 
@@ -126,6 +126,7 @@ export function parseIntrinsic(text: string): IntrinsicExpression {
     const ch = text[pos];
     if (ch === "'") {
       pos++;
+      const start = pos;
       let value = '';
       for (;;) {
         if (pos >= text.length) return err('unterminated string literal');
@@ -144,7 +145,8 @@ export function parseIntrinsic(text: string): IntrinsicExpression {
         value += c;
         pos++;
       }
-      return { kind: 'literal', value };
+      // The raw text keeps escapes, so States.Format can tell \{ (a brace) from { (a placeholder).
+      return { kind: 'literal', value, raw: text.slice(start, pos - 1) };
     }
     if (ch === '$') {
       const start = pos;
@@ -336,12 +338,17 @@ export function evaluateIntrinsic(expr: IntrinsicExpression, scope: EvalScope): 
   const a = expr.args.map((arg) => evalArg(arg, scope, expr));
   switch (expr.name) {
     case 'States.Format': {
-      const template = needString(expr, a[0], 'the format string');
+      const first = expr.args[0];
+      const raw = first.kind === 'literal' && first.raw !== undefined;
+      const template = raw ? first.raw! : needString(expr, a[0], 'the format string');
       let next = 1;
       let out = '';
       for (let i = 0; i < template.length; i++) {
         const c = template[i];
-        if (c === '{' && template[i + 1] === '}') {
+        if (raw && c === '\\' && i + 1 < template.length) {
+          const escaped = template[++i];
+          out += escaped === 'n' ? '\n' : escaped === 't' ? '\t' : escaped;
+        } else if (c === '{' && template[i + 1] === '}') {
           if (next >= a.length) fail(expr, 'more {} placeholders than arguments');
           out += formatArgument(a[next++]);
           i++;
