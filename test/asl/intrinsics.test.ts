@@ -35,7 +35,7 @@ describe('intrinsic functions', () => {
     ["States.Format('{} and {}', 'a', 1)", 'a and 1'],
     ["States.Format('literal \\{\\} braces {}', $.x)", 'literal {} braces 7'],
     ["States.Format('{}', $.obj)", '{k=1, l=[1, 2]}'],
-    ["States.StringToJson('{\"a\":[1,2]}')", { a: [1, 2] }],
+    ['States.StringToJson(\'{"a":[1,2]}\')', { a: [1, 2] }],
     ['States.JsonToString($.obj)', '{"k":1,"l":[1,2]}'],
     ['States.Array(1, $.x, States.Array())', [1, 7, []]],
     ['States.ArrayPartition($.list, 2)', [[1, 2], [3, 4], [5]]],
@@ -48,14 +48,25 @@ describe('intrinsic functions', () => {
     ['States.ArrayUnique(States.Array(1, 1, 2, $.x, 7))', [1, 2, 7]],
     ["States.Base64Encode('Strand ✓')", 'U3RyYW5kIOKckw=='],
     ["States.Base64Decode('U3RyYW5kIOKckw==')", 'Strand ✓'],
-    ["States.Hash('input data', 'SHA-256')", 'b4a697a057313163aee33cd8d40c66e9f0f177e00cac2de32475ffff6169c3e3'],
-    ["States.JsonMerge($.obj, States.StringToJson('{\"k\":2,\"m\":3}'), false)", { k: 2, l: [1, 2], m: 3 }],
+    [
+      "States.Hash('input data', 'SHA-256')",
+      'b4a697a057313163aee33cd8d40c66e9f0f177e00cac2de32475ffff6169c3e3',
+    ],
+    [
+      'States.JsonMerge($.obj, States.StringToJson(\'{"k":2,"m":3}\'), false)',
+      { k: 2, l: [1, 2], m: 3 },
+    ],
     ['States.MathAdd(1.5, -1.5)', 1],
     ['States.MathAdd($.x, $v)', 49],
     ["States.StringSplit('a,b;;c', ',;')", ['a', 'b', 'c']],
     ['States.Format($$.Execution.Name)', 'e1'],
   ] as [string, Json][])('%s', (text, expected) => {
-    const input = { x: 7, list: [1, 2, 3, 4, 5], obj: { k: 1, l: [1, 2] }, objs: [{ l: [1, 2], k: 1 }] };
+    const input = {
+      x: 7,
+      list: [1, 2, 3, 4, 5],
+      obj: { k: 1, l: [1, 2] },
+      objs: [{ l: [1, 2], k: 1 }],
+    };
     expect(run(text, input)).toEqual(expected);
   });
 
@@ -93,7 +104,9 @@ describe('intrinsic functions', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
         const text = run('States.JsonToString($.v)', { v: v as Json });
-        expect(jsonEqual(run('States.StringToJson($.t)', { t: text }), JSON.parse(JSON.stringify(v)))).toBe(true);
+        expect(
+          jsonEqual(run('States.StringToJson($.t)', { t: text }), JSON.parse(JSON.stringify(v))),
+        ).toBe(true);
       }),
     );
   });
@@ -110,14 +123,19 @@ describe('intrinsic functions', () => {
 
   it('property: MathRandom stays in [start, end) and a seed makes it repeatable', () => {
     fc.assert(
-      fc.property(fc.integer({ min: -1000, max: 1000 }), fc.integer({ min: 1, max: 1000 }), fc.double({ min: 0, max: 0.999999, noNaN: true }), (start, span, r) => {
-        const v = run(`States.MathRandom(${start}, ${start + span})`, {}, () => r) as number;
-        expect(v).toBeGreaterThanOrEqual(start);
-        expect(v).toBeLessThan(start + span);
-        expect(run(`States.MathRandom(${start}, ${start + span}, 7)`)).toBe(
-          run(`States.MathRandom(${start}, ${start + span}, 7)`),
-        );
-      }),
+      fc.property(
+        fc.integer({ min: -1000, max: 1000 }),
+        fc.integer({ min: 1, max: 1000 }),
+        fc.double({ min: 0, max: 0.999999, noNaN: true }),
+        (start, span, r) => {
+          const v = run(`States.MathRandom(${start}, ${start + span})`, {}, () => r) as number;
+          expect(v).toBeGreaterThanOrEqual(start);
+          expect(v).toBeLessThan(start + span);
+          expect(run(`States.MathRandom(${start}, ${start + span}, 7)`)).toBe(
+            run(`States.MathRandom(${start}, ${start + span}, 7)`),
+          );
+        },
+      ),
     );
   });
 

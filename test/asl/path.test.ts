@@ -12,7 +12,11 @@ import {
 import { evaluatePayloadTemplate } from '../../src/asl/payload.js';
 import type { Json, JsonObject } from '../../src/asl/types.js';
 
-const scope = (input: Json, variables: Record<string, Json> = {}, context: Json = {}): EvalScope => ({
+const scope = (
+  input: Json,
+  variables: Record<string, Json> = {},
+  context: Json = {},
+): EvalScope => ({
   input,
   context,
   variable: (name) => (name in variables ? variables[name] : undefined),
@@ -137,10 +141,17 @@ describe('applyResultPath', () => {
 });
 
 describe('path syntax', () => {
-  it.each(['$', '$.a', '$.a.b[0]', "$['a b']", '$$.Execution.Input', '$var.x', '$.a[*].b', '$..x', '$.a[?(@.b == 1)]'])(
-    'valid path %s',
-    (p) => expect(isValidPath(p)).toBe(true),
-  );
+  it.each([
+    '$',
+    '$.a',
+    '$.a.b[0]',
+    "$['a b']",
+    '$$.Execution.Input',
+    '$var.x',
+    '$.a[*].b',
+    '$..x',
+    '$.a[?(@.b == 1)]',
+  ])('valid path %s', (p) => expect(isValidPath(p)).toBe(true));
   it.each(['', 'a.b', '.guid', '..guid', '()', '$...', '$.'])('invalid path %j', (p) =>
     expect(isValidPath(p)).toBe(false),
   );
