@@ -1058,10 +1058,17 @@ export function validateText(
     }
     problems.push(p);
   }
+  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
   return { definition, problems };
 }
 
 /** Formats a problem as "<pointer>: <message>" (the pointer "(root)" for the whole document). */
 export function formatProblem(p: ValidationProblem): string {
   return `${p.pointer === '' ? '(root)' : p.pointer}: ${p.message}`;
+}
+
+/** Formats a problem found in a file: "file:line:col /pointer: message". */
+export function formatProblemAt(file: string, p: ValidationProblem): string {
+  const where = p.line !== undefined ? `${file}:${p.line}:${p.column ?? 1}` : file;
+  return `${where} ${formatProblem(p)}`;
 }

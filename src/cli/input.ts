@@ -1,6 +1,6 @@
 /** Reading definition files and `--input JSON|@file` values, with located errors. */
 import { readFileSync } from 'node:fs';
-import { validateText, formatProblem } from '../asl/validate.js';
+import { formatProblemAt, validateText } from '../asl/validate.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { InputError } from './errors.js';
 
@@ -23,7 +23,7 @@ export function loadDefinition(path: string): StateMachineDefinition {
   if (problems.length > 0) {
     throw new InputError(
       `${path}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the state machine definition`,
-      problems.map((p) => `${path}#${formatProblem(p)}`),
+      problems.map((p) => formatProblemAt(path, p)),
     );
   }
   return definition as StateMachineDefinition;

@@ -1,10 +1,15 @@
 /** The `strand` command line. */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { runInMemory } from '../asl/run-in-memory.js';
 import type { HistoryEvent } from '../asl/execution.js';
 import { EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, parseInputOption, readTextFile } from './input.js';
-import { validateText, formatProblem } from '../asl/validate.js';
+import { formatProblemAt, validateText } from '../asl/validate.js';
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 interface Io {
   out: (text: string) => void;
@@ -27,9 +32,10 @@ function stateEntered(event: HistoryEvent): string | undefined {
 function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('strand')
     .description(
-      'Strand runs containerised pipelines as Amazon States Language state machines and AWS Batch jobs,\n' +
-        'on this machine or on AWS unchanged.',
+      'Strand runs containerised pipelines as Amazon States Language state machines and AWS Batch ' +
+        'jobs, on this machine or on AWS unchanged.',
     )
+    .version(VERSION, '--version', 'print the version')
     .option('--debug', 'print stack traces for errors')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .exitOverride()
@@ -52,7 +58,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
         const states = Object.keys((definition as { States?: object }).States ?? {}).length;
         io.out(`${file}: valid (${states} state${states === 1 ? '' : 's'} at the top level)\n`);
       } else {
-        for (const p of problems) io.err(`${file}#${formatProblem(p)}\n`);
+        for (const p of problems) io.err(`${formatProblemAt(file, p)}\n`);
         io.err(
           `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}; nothing was run\n`,
         );
