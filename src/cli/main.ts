@@ -8,7 +8,9 @@ import { loadDefinition, parseInputOption, readTextFile } from './input.js';
 import { formatProblemAt, validateText } from '../asl/validate.js';
 
 const VERSION = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
 ).version;
 
 interface Io {
