@@ -25,10 +25,29 @@ const defaultIo: Io = {
   isTTY: Boolean(process.stderr.isTTY),
 };
 
-function stateEntered(event: HistoryEvent): string | undefined {
-  if (!event.type.endsWith('StateEntered')) return undefined;
-  const details = event.stateEnteredEventDetails as { name?: string } | undefined;
-  return `${details?.name ?? '?'} (${event.type.replace('StateEntered', '')})`;
+/**
+ * Turns history events into progress lines: each state entered, with the Map iteration it
+ * belongs to. Events chain through previousEventId, so an iteration's label follows its
+ * events from the MapIterationStarted event on.
+ */
+function progressLines(): (event: HistoryEvent) => string | undefined {
+  const labels = new Map<number, string>();
+  // MapIterationStarted id → the label of the iteration it starts. The Map's own later events
+  // chain from it too, so only the iteration's first state takes the new label.
+  const iterations = new Map<number, string>();
+  return (event) => {
+    const parent = labels.get(event.previousEventId) ?? '';
+    const iteration = iterations.get(event.previousEventId);
+    const label = iteration !== undefined && event.type.endsWith('StateEntered') ? iteration : parent;
+    if (event.type === 'MapIterationStarted') {
+      const d = event.mapIterationStartedEventDetails as { name: string; index: number };
+      iterations.set(event.id, `${label}${d.name}[${d.index}] `);
+    }
+    labels.set(event.id, label);
+    if (!event.type.endsWith('StateEntered')) return undefined;
+    const details = event.stateEnteredEventDetails as { name?: string } | undefined;
+    return `${label}${details?.name ?? '?'} (${event.type.replace('StateEntered', '')})`;
+  };
 }
 
 function buildProgram(io: Io, setExit: (code: number) => void): Command {
@@ -96,6 +115,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
         const input = parseInputOption(opts.input);
         const started = Date.now();
         const showProgress = !opts.quiet && !opts.json;
+        const stateEntered = progressLines();
         const result = await runInMemory(definition, input, {
           executionName: opts.name,
           stateMachineName: file.replace(/^.*\//, '').replace(/\.asl\.json$|\.json$/, ''),
