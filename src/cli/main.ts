@@ -38,7 +38,8 @@ function progressLines(): (event: HistoryEvent) => string | undefined {
   return (event) => {
     const parent = labels.get(event.previousEventId) ?? '';
     const iteration = iterations.get(event.previousEventId);
-    const label = iteration !== undefined && event.type.endsWith('StateEntered') ? iteration : parent;
+    const label =
+      iteration !== undefined && event.type.endsWith('StateEntered') ? iteration : parent;
     if (event.type === 'MapIterationStarted') {
       const d = event.mapIterationStartedEventDetails as { name: string; index: number };
       iterations.set(event.id, `${label}${d.name}[${d.index}] `);
