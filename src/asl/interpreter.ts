@@ -18,6 +18,7 @@ import type {
   StepResult,
   Thread,
 } from './execution.js';
+import { seededRandom } from './intrinsics.js';
 import { evaluateJsonataTemplate, type JsonataScope } from './jsonata.js';
 import { applyResultPath, selectPath, type EvalScope } from './path.js';
 import { evaluatePayloadTemplate } from './payload.js';
@@ -58,18 +59,6 @@ type Agenda =
 const MAX_ERROR_LENGTH = 256;
 const MAX_CAUSE_LENGTH = 32768;
 
-/** Deterministic fallback randomness (mulberry32) when none is injected. */
-function defaultRandom(seed = 0x5eed): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Runs one state machine definition. One interpreter can drive many executions. */
 export class Interpreter implements Runtime {
   readonly random: () => number;
@@ -89,7 +78,7 @@ export class Interpreter implements Runtime {
     readonly definition: StateMachineDefinition,
     options: InterpreterOptions = {},
   ) {
-    this.random = options.random ?? defaultRandom();
+    this.random = options.random ?? seededRandom(0x5eed);
     this.rootQueryLanguage = definition.QueryLanguage ?? 'JSONPath';
     this.indexScopes('', definition);
   }
