@@ -189,8 +189,15 @@ export class Interpreter implements Runtime {
         const pending = thread.pending as Extract<Pending, { kind: 'task' }>;
         this.clearTask(thread, pending);
         const def = this.taskResourceOf(thread);
-        const size = byteLength(event.output);
-        if (size > 262144) {
+        if (pending.itemReader) {
+          // An ItemReader's result is the item list, which may be larger than a state's data.
+          const reader = pending.itemReader;
+          await this.guard(thread, () =>
+            STATE_HANDLERS.Map.itemsRead!(this, thread, event.output, reader.maxItems),
+          );
+          return;
+        }
+        if (byteLength(event.output) > 262144) {
           this.emit(thread, 'TaskFailed', {
             taskFailedEventDetails: { resource: def.Resource, error: 'States.DataLimitExceeded' },
           });
@@ -200,13 +207,6 @@ export class Interpreter implements Runtime {
               'States.DataLimitExceeded',
               `The state/task '${def.Resource}' returned a result with a size exceeding the maximum number of bytes service limit.`,
             ),
-          );
-          return;
-        }
-        if (pending.itemReader) {
-          const reader = pending.itemReader;
-          await this.guard(thread, () =>
-            STATE_HANDLERS.Map.itemsRead!(this, thread, event.output, reader.maxItems),
           );
           return;
         }
