@@ -1,0 +1,460 @@
+/**
+ * The durable engine: Step Functions' execution API over the pure interpreter, persisted in
+ * SQLite. Each event an execution receives (task result, timer, stop) is applied by the
+ * interpreter and its new state, history events, timers and outstanding tasks are written in
+ * one transaction; effects (invoking tasks) happen only after that commit. On open, the engine
+ * re-arms timers and hands outstanding tasks back to their integrations, so executions carry
+ * on after a crash.
+ */
+import type {
+  Command,
+  ExecutionStatus,
+  HistoryEvent,
+  InputEvent,
+  StepResult,
+} from '../asl/execution.js';
+import { Interpreter } from '../asl/interpreter.js';
+import type { Json, StateMachineDefinition } from '../asl/types.js';
+import { formatProblem, validate } from '../asl/validate.js';
+import { LambdaIntegration, type LambdaFunction, type TaskIntegration } from './integrations.js';
+import { Store, type ExecutionRow } from './store.js';
+
+/** Bad input to the engine's API (invalid definition, name clash, unknown execution): exit 2. */
+export class EngineInputError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly details: string[] = [],
+  ) {
+    super(message);
+    this.name = 'EngineInputError';
+  }
+}
+
+/** The DescribeExecution response shape. */
+export interface ExecutionDescription {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  status: ExecutionStatus;
+  input: string;
+  output?: string;
+  startDate: string;
+  stopDate?: string;
+  error?: string;
+  cause?: string;
+  redriveCount: number;
+}
+
+export interface EngineOptions {
+  /** The Strand home (holds strand.db). */
+  home: string;
+  /** Integrations besides the built-in lambda one. */
+  integrations?: TaskIntegration[];
+  /** Epoch ms; injectable for tests. */
+  now?: () => number;
+  random?: () => number;
+  /** Called with every history event appended, after it is committed. */
+  onEvent?: (executionArn: string, event: HistoryEvent) => void;
+}
+
+export interface StartExecutionRequest {
+  definition: StateMachineDefinition;
+  input?: Json;
+  name?: string;
+  stateMachineName?: string;
+}
+
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/** Every Task and ItemReader resource in a definition, with the pointer of its state. */
+function taskResources(
+  def: StateMachineDefinition,
+  base = '',
+): { pointer: string; resource: string }[] {
+  const out: { pointer: string; resource: string }[] = [];
+  for (const [name, state] of Object.entries(def.States ?? {})) {
+    const pointer = `${base}/States/${name}`;
+    if (state.Type === 'Task') out.push({ pointer, resource: state.Resource });
+    if (state.Type === 'Parallel')
+      state.Branches.forEach((b, i) => out.push(...taskResources(b, `${pointer}/Branches/${i}`)));
+    if (state.Type === 'Map') {
+      const processor = state.ItemProcessor ?? state.Iterator;
+      if (processor)
+        out.push(
+          ...taskResources(
+            processor,
+            `${pointer}/${state.ItemProcessor ? 'ItemProcessor' : 'Iterator'}`,
+          ),
+        );
+      if (state.ItemReader)
+        out.push({ pointer: `${pointer}/ItemReader`, resource: state.ItemReader.Resource });
+    }
+  }
+  return out;
+}
+
+function describe(row: ExecutionRow): ExecutionDescription {
+  const d: ExecutionDescription = {
+    executionArn: row.arn,
+    stateMachineArn: row.arn.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, ''),
+    name: row.name,
+    status: row.status,
+    input: row.input,
+    startDate: new Date(row.startDate).toISOString(),
+    redriveCount: row.redriveCount,
+  };
+  if (row.output !== null) d.output = row.output;
+  if (row.stopDate !== null) d.stopDate = new Date(row.stopDate).toISOString();
+  if (row.error !== null) d.error = row.error;
+  if (row.cause !== null) d.cause = row.cause;
+  return d;
+}
+
+export class Engine {
+  readonly store: Store;
+  readonly lambda = new LambdaIntegration();
+  private readonly integrations: TaskIntegration[];
+  private readonly now: () => number;
+  private readonly random?: () => number;
+  private readonly interpreters = new Map<string, Interpreter>();
+  private readonly waiters = new Map<string, ((d: ExecutionDescription) => void)[]>();
+  private queue: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  private constructor(private readonly options: EngineOptions) {
+    this.store = Store.open(options.home);
+    this.integrations = [...(options.integrations ?? []), this.lambda];
+    this.now = options.now ?? Date.now;
+    this.random = options.random;
+  }
+
+  /** Opens the engine on a home directory and resumes its unfinished executions. */
+  static open(options: EngineOptions): Engine {
+    const engine = new Engine(options);
+    engine.resumeOutstanding();
+    return engine;
+  }
+
+  /** Registers an in-process function for `lambda:invoke`. */
+  registerFunction(name: string, fn: LambdaFunction): void {
+    this.lambda.register(name, fn);
+  }
+
+  /** StartExecution: idempotent by name (same definition and input return the same execution). */
+  async startExecution(request: StartExecutionRequest): Promise<ExecutionDescription> {
+    const problems = validate(request.definition);
+    if (problems.length > 0) {
+      throw new EngineInputError(
+        'INVALID_DEFINITION',
+        `the state machine definition has ${problems.length} problem(s)`,
+        problems.map(formatProblem),
+      );
+    }
+    const unknown = taskResources(request.definition).filter(
+      (t) => !this.integrations.some((i) => i.supports(t.resource)),
+    );
+    if (unknown.length > 0) {
+      throw new EngineInputError(
+        'UNKNOWN_RESOURCE',
+        `no integration answers ${unknown.length === 1 ? 'a resource' : `${unknown.length} resources`} of this state machine (supported: ${this.integrations.map((i) => i.name).join(', ')})`,
+        unknown.map((u) => `${u.pointer}/Resource: ${u.resource}`),
+      );
+    }
+    const input = request.input ?? {};
+    const definitionText = JSON.stringify(request.definition);
+    const inputText = JSON.stringify(input);
+    const smName = request.stateMachineName ?? 'StateMachine';
+    const name =
+      request.name ?? `${smName}-${this.now()}-${Math.floor((this.random ?? Math.random)() * 1e6)}`;
+    const existing = this.store.getExecution(name);
+    if (existing) {
+      if (existing.definition === definitionText && existing.input === inputText)
+        return describe(existing);
+      throw new EngineInputError(
+        'EXECUTION_ALREADY_EXISTS',
+        `an execution named "${name}" already exists (${existing.status}) with a different definition or input`,
+      );
+    }
+    const arn = `arn:aws:states:local:000000000000:execution:${smName}:${name}`;
+    const interpreter = new Interpreter(request.definition, { random: this.random });
+    this.interpreters.set(arn, interpreter);
+    const time = this.now();
+    await this.serialised(async () => {
+      const result = await interpreter.start(input, {
+        time,
+        executionName: name,
+        stateMachineName: smName,
+        executionArn: arn,
+        stateMachineArn: `arn:aws:states:local:000000000000:stateMachine:${smName}`,
+      });
+      this.store.transaction(() => {
+        this.store.insertExecution({
+          arn,
+          name,
+          stateMachineName: smName,
+          definition: definitionText,
+          input: inputText,
+          status: 'RUNNING',
+          startDate: time,
+          state: null,
+        });
+        this.persist(arn, result);
+      });
+      this.afterCommit(arn, result);
+    });
+    return this.describeExecution(arn);
+  }
+
+  describeExecution(nameOrArn: string): ExecutionDescription {
+    return describe(this.row(nameOrArn));
+  }
+
+  getExecutionHistory(nameOrArn: string): HistoryEvent[] {
+    return this.store.history(this.row(nameOrArn).arn);
+  }
+
+  listExecutions(status?: ExecutionStatus): ExecutionDescription[] {
+    return this.store.listExecutions(status).map(describe);
+  }
+
+  /** StopExecution: aborts a running execution and cancels its outstanding tasks. */
+  async stopExecution(
+    nameOrArn: string,
+    error?: string,
+    cause?: string,
+  ): Promise<ExecutionDescription> {
+    const row = this.row(nameOrArn);
+    if (row.status === 'RUNNING') {
+      await this.apply(row.arn, { type: 'StopExecution', error, cause, time: this.now() });
+    }
+    return this.describeExecution(row.arn);
+  }
+
+  /** Resolves when the execution is no longer RUNNING. */
+  waitForExecution(nameOrArn: string): Promise<ExecutionDescription> {
+    const d = this.describeExecution(nameOrArn);
+    if (d.status !== 'RUNNING') return Promise.resolve(d);
+    return new Promise((resolve) => {
+      const list = this.waiters.get(d.executionArn) ?? [];
+      list.push(resolve);
+      this.waiters.set(d.executionArn, list);
+    });
+  }
+
+  /** Stops timers; outstanding work stays recorded for the next open. */
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.store.close();
+  }
+
+  /** Settles once every event queued so far has been applied. */
+  idle(): Promise<void> {
+    return this.serialised(async () => {});
+  }
+
+  // ---- internals ----------------------------------------------------------------------
+
+  private row(nameOrArn: string): ExecutionRow {
+    const row = this.store.getExecution(nameOrArn);
+    if (!row)
+      throw new EngineInputError(
+        'NO_SUCH_EXECUTION',
+        `no execution named "${nameOrArn}" in ${this.store.path}`,
+      );
+    return row;
+  }
+
+  private serialised(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private interpreterFor(row: ExecutionRow): Interpreter {
+    let interpreter = this.interpreters.get(row.arn);
+    if (!interpreter) {
+      interpreter = new Interpreter(JSON.parse(row.definition) as StateMachineDefinition, {
+        random: this.random,
+      });
+      this.interpreters.set(row.arn, interpreter);
+    }
+    return interpreter;
+  }
+
+  /** Applies one event to an execution, durably. */
+  private apply(
+    arn: string,
+    event: InputEvent,
+    consumed?: { timerId?: string; taskId?: string },
+  ): Promise<void> {
+    return this.serialised(async () => {
+      if (this.closed) return;
+      const row = this.store.getExecution(arn);
+      if (!row || row.status !== 'RUNNING' || row.state === null) return;
+      const result = await this.interpreterFor(row).step(JSON.parse(row.state), {
+        ...event,
+        time: this.now(),
+      } as InputEvent);
+      this.store.transaction(() => {
+        if (consumed?.timerId) this.store.deleteTimer(arn, consumed.timerId);
+        if (consumed?.taskId) this.store.deleteTask(arn, consumed.taskId);
+        this.persist(arn, result);
+      });
+      this.afterCommit(arn, result);
+    });
+  }
+
+  /** Writes a step's outcome (inside the caller's transaction). */
+  private persist(arn: string, result: StepResult): void {
+    const done = result.state.status !== 'RUNNING';
+    this.store.saveExecution(arn, result.state, done ? this.now() : null);
+    this.store.appendEvents(arn, result.events);
+    for (const cmd of result.commands) {
+      switch (cmd.type) {
+        case 'StartTimer':
+          this.store.putTimer(arn, cmd.timerId, cmd.dueTime);
+          break;
+        case 'CancelTimer':
+          this.store.deleteTimer(arn, cmd.timerId);
+          break;
+        case 'InvokeTask':
+          this.store.putTask({
+            executionArn: arn,
+            taskId: cmd.taskId,
+            resource: cmd.resource,
+            input: JSON.stringify(cmd.input),
+            stateName: cmd.stateName,
+            attempt: cmd.attempt,
+            command: JSON.stringify(cmd),
+          });
+          break;
+        case 'CancelTask':
+          this.store.deleteTask(arn, cmd.taskId);
+          break;
+        case 'ExecutionCompleted':
+          break;
+      }
+    }
+    if (done) this.store.clearOutstanding(arn);
+  }
+
+  /** Effects of a committed step: invoke tasks, cancel tasks, re-arm timers, wake waiters. */
+  private afterCommit(arn: string, result: StepResult): void {
+    for (const e of result.events) this.options.onEvent?.(arn, e);
+    for (const cmd of result.commands) {
+      if (cmd.type === 'InvokeTask') this.invoke(arn, cmd);
+      else if (cmd.type === 'CancelTask')
+        void this.integrationFor(undefined, arn, cmd.taskId)?.cancel?.({
+          executionArn: arn,
+          taskId: cmd.taskId,
+        });
+    }
+    this.armTimer();
+    if (result.state.status !== 'RUNNING') {
+      this.interpreters.delete(arn);
+      const d = this.describeExecution(arn);
+      for (const resolve of this.waiters.get(arn) ?? []) resolve(d);
+      this.waiters.delete(arn);
+    }
+  }
+
+  private readonly taskResources = new Map<string, string>();
+
+  private integrationFor(
+    resource: string | undefined,
+    arn: string,
+    taskId: string,
+  ): TaskIntegration | undefined {
+    const key = `${arn}|${taskId}`;
+    const r = resource ?? this.taskResources.get(key);
+    if (resource) this.taskResources.set(key, resource);
+    else this.taskResources.delete(key);
+    return r === undefined ? undefined : this.integrations.find((i) => i.supports(r));
+  }
+
+  private invoke(arn: string, cmd: Extract<Command, { type: 'InvokeTask' }>): void {
+    const integration = this.integrationFor(cmd.resource, arn, cmd.taskId);
+    const settle = (event: InputEvent) => {
+      this.taskResources.delete(`${arn}|${cmd.taskId}`);
+      void this.apply(arn, event, { taskId: cmd.taskId });
+    };
+    if (!integration) {
+      settle({
+        type: 'TaskFailed',
+        taskId: cmd.taskId,
+        error: 'States.Runtime',
+        cause: `no integration answers ${cmd.resource}`,
+        time: 0,
+      });
+      return;
+    }
+    const task = {
+      executionArn: arn,
+      taskId: cmd.taskId,
+      resource: cmd.resource,
+      input: cmd.input,
+      stateName: cmd.stateName,
+      attempt: cmd.attempt,
+      context: cmd.context,
+      ...(cmd.itemReader ? { itemReader: cmd.itemReader } : {}),
+    };
+    Promise.resolve()
+      .then(() =>
+        integration.invoke(task, {
+          succeeded: (output) =>
+            settle({ type: 'TaskSucceeded', taskId: cmd.taskId, output, time: 0 }),
+          failed: (error, cause) =>
+            settle({ type: 'TaskFailed', taskId: cmd.taskId, error, cause, time: 0 }),
+          heartbeat: () =>
+            void this.apply(arn, { type: 'TaskHeartbeat', taskId: cmd.taskId, time: 0 }),
+        }),
+      )
+      .catch((err: unknown) =>
+        settle({
+          type: 'TaskFailed',
+          taskId: cmd.taskId,
+          error: 'States.Runtime',
+          cause: `integration ${integration.name} failed: ${(err as Error).message}`,
+          time: 0,
+        }),
+      );
+  }
+
+  /** Sets one process timer for the earliest durable timer. */
+  private armTimer(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const next = this.store.nextTimer();
+    if (!next) return;
+    const delay = Math.min(Math.max(0, next.due - this.now()), MAX_TIMER_DELAY);
+    this.timer = setTimeout(() => this.fireDueTimers(), delay);
+  }
+
+  private fireDueTimers(): void {
+    this.timer = undefined;
+    if (this.closed) return;
+    for (const t of this.store.dueTimers(this.now())) {
+      void this.apply(
+        t.executionArn,
+        { type: 'TimerFired', timerId: t.timerId, time: 0 },
+        { timerId: t.timerId },
+      );
+    }
+    void this.idle().then(() => this.armTimer());
+  }
+
+  /** After a restart: hand outstanding tasks back to their integrations and re-arm timers. */
+  private resumeOutstanding(): void {
+    for (const task of this.store.outstandingTasks()) {
+      this.invoke(
+        task.executionArn,
+        JSON.parse(task.command) as Extract<Command, { type: 'InvokeTask' }>,
+      );
+    }
+    this.armTimer();
+  }
+}

@@ -1,0 +1,338 @@
+/**
+ * The engine's SQLite database (`strand.db` under the Strand home, WAL mode): executions with
+ * their interpreter state, history events, durable timers and outstanding tasks. Every step of
+ * an execution is written in one transaction, so a crash loses at most the step in flight.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ExecutionState, ExecutionStatus, HistoryEvent } from '../asl/execution.js';
+import type { Json } from '../asl/types.js';
+
+const SCHEMA_VERSION = 1;
+const APPLICATION_ID = 0x5354524e; // "STRN": marks the file as Strand's.
+
+/** A corrupt or foreign database file: reported, never overwritten. */
+export class StoreError extends Error {
+  readonly code = 'STRAND_STORE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreError';
+  }
+}
+
+export interface ExecutionRow {
+  arn: string;
+  name: string;
+  stateMachineName: string;
+  definition: string;
+  input: string;
+  status: ExecutionStatus;
+  startDate: number;
+  stopDate: number | null;
+  output: string | null;
+  error: string | null;
+  cause: string | null;
+  state: string | null;
+  redriveCount: number;
+}
+
+export interface TaskRow {
+  executionArn: string;
+  taskId: string;
+  resource: string;
+  input: string;
+  stateName: string;
+  attempt: number;
+  /** The whole InvokeTask command, as JSON. */
+  command: string;
+}
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS executions (
+  arn TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  state_machine_name TEXT NOT NULL,
+  definition TEXT NOT NULL,
+  input TEXT NOT NULL,
+  status TEXT NOT NULL,
+  start_date INTEGER NOT NULL,
+  stop_date INTEGER,
+  output TEXT,
+  error TEXT,
+  cause TEXT,
+  state TEXT,
+  redrive_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS executions_status ON executions(status);
+CREATE TABLE IF NOT EXISTS history (
+  execution_arn TEXT NOT NULL,
+  id INTEGER NOT NULL,
+  previous_id INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  details TEXT NOT NULL,
+  PRIMARY KEY (execution_arn, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS timers (
+  execution_arn TEXT NOT NULL,
+  timer_id TEXT NOT NULL,
+  due INTEGER NOT NULL,
+  PRIMARY KEY (execution_arn, timer_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
+CREATE TABLE IF NOT EXISTS tasks (
+  execution_arn TEXT NOT NULL,
+  task_id TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  input TEXT NOT NULL,
+  state_name TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  command TEXT NOT NULL,
+  PRIMARY KEY (execution_arn, task_id)
+) WITHOUT ROWID;
+`;
+
+function toRow(r: Record<string, unknown>): ExecutionRow {
+  return {
+    arn: r.arn as string,
+    name: r.name as string,
+    stateMachineName: r.state_machine_name as string,
+    definition: r.definition as string,
+    input: r.input as string,
+    status: r.status as ExecutionStatus,
+    startDate: r.start_date as number,
+    stopDate: (r.stop_date as number | null) ?? null,
+    output: (r.output as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+    cause: (r.cause as string | null) ?? null,
+    state: (r.state as string | null) ?? null,
+    redriveCount: r.redrive_count as number,
+  };
+}
+
+/** The engine's database. One process owns it at a time (see Engine). */
+export class Store {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  private constructor(readonly path: string) {
+    this.db = Store.openChecked(path);
+    this.stmts = {
+      insertExecution: this.db.prepare(
+        `INSERT INTO executions (arn, name, state_machine_name, definition, input, status, start_date, state)
+         VALUES (@arn, @name, @stateMachineName, @definition, @input, @status, @startDate, @state)`,
+      ),
+      byArn: this.db.prepare('SELECT * FROM executions WHERE arn = ?'),
+      byName: this.db.prepare('SELECT * FROM executions WHERE name = ?'),
+      update: this.db.prepare(
+        `UPDATE executions SET status = @status, state = @state, output = @output, error = @error,
+           cause = @cause, stop_date = @stopDate WHERE arn = @arn`,
+      ),
+      insertEvent: this.db.prepare(
+        'INSERT INTO history (execution_arn, id, previous_id, type, timestamp, details) VALUES (?, ?, ?, ?, ?, ?)',
+      ),
+      history: this.db.prepare(
+        'SELECT id, previous_id, type, timestamp, details FROM history WHERE execution_arn = ? AND id > ? ORDER BY id LIMIT ?',
+      ),
+      putTimer: this.db.prepare(
+        'INSERT OR REPLACE INTO timers (execution_arn, timer_id, due) VALUES (?, ?, ?)',
+      ),
+      deleteTimer: this.db.prepare('DELETE FROM timers WHERE execution_arn = ? AND timer_id = ?'),
+      deleteTimers: this.db.prepare('DELETE FROM timers WHERE execution_arn = ?'),
+      nextTimer: this.db.prepare(
+        'SELECT execution_arn, timer_id, due FROM timers ORDER BY due LIMIT 1',
+      ),
+      dueTimers: this.db.prepare(
+        'SELECT execution_arn, timer_id, due FROM timers WHERE due <= ? ORDER BY due LIMIT 1000',
+      ),
+      putTask: this.db.prepare(
+        `INSERT OR REPLACE INTO tasks (execution_arn, task_id, resource, input, state_name, attempt, command)
+         VALUES (@executionArn, @taskId, @resource, @input, @stateName, @attempt, @command)`,
+      ),
+      deleteTask: this.db.prepare('DELETE FROM tasks WHERE execution_arn = ? AND task_id = ?'),
+      deleteTasks: this.db.prepare('DELETE FROM tasks WHERE execution_arn = ?'),
+      tasks: this.db.prepare('SELECT * FROM tasks ORDER BY execution_arn, task_id'),
+    };
+  }
+
+  /** Opens (creating if needed) `strand.db` under the home directory. */
+  static open(home: string): Store {
+    mkdirSync(home, { recursive: true });
+    return new Store(join(home, 'strand.db'));
+  }
+
+  private static openChecked(path: string): Database.Database {
+    if (existsSync(path)) {
+      const head = readFileSync(path).subarray(0, 16).toString('latin1');
+      if (head.length > 0 && head !== 'SQLite format 3\u0000') {
+        throw new StoreError(
+          `${path} is not a Strand database (not an SQLite file); it was left untouched`,
+        );
+      }
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(path, { fileMustExist: false });
+      const appId = db.pragma('application_id', { simple: true }) as number;
+      const tables = db
+        .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'")
+        .get() as { n: number };
+      if (appId !== APPLICATION_ID && tables.n > 0) {
+        db.close();
+        throw new StoreError(
+          `${path} is an SQLite database of another application (application_id ${appId}); it was left untouched`,
+        );
+      }
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        db.close();
+        throw new StoreError(
+          `${path} was written by a newer Strand (schema ${version}; this one knows ${SCHEMA_VERSION})`,
+        );
+      }
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.pragma('busy_timeout = 5000');
+      db.exec(DDL);
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`${path}: cannot open the Strand database: ${(err as Error).message}`);
+    }
+    return db;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Runs `fn` in one transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  insertExecution(
+    row: Pick<
+      ExecutionRow,
+      | 'arn'
+      | 'name'
+      | 'stateMachineName'
+      | 'definition'
+      | 'input'
+      | 'status'
+      | 'startDate'
+      | 'state'
+    >,
+  ): void {
+    this.stmts.insertExecution.run(row);
+  }
+
+  getExecution(nameOrArn: string): ExecutionRow | undefined {
+    const r = (this.stmts.byArn.get(nameOrArn) ?? this.stmts.byName.get(nameOrArn)) as
+      Record<string, unknown> | undefined;
+    return r ? toRow(r) : undefined;
+  }
+
+  listExecutions(status?: ExecutionStatus, limit = 1000): ExecutionRow[] {
+    const rows = status
+      ? this.db
+          .prepare(
+            'SELECT * FROM executions WHERE status = ? ORDER BY start_date DESC, name LIMIT ?',
+          )
+          .all(status, limit)
+      : this.db
+          .prepare('SELECT * FROM executions ORDER BY start_date DESC, name LIMIT ?')
+          .all(limit);
+    return (rows as Record<string, unknown>[]).map(toRow);
+  }
+
+  /** Saves the interpreter state and outcome of an execution. */
+  saveExecution(arn: string, state: ExecutionState, stopDate: number | null): void {
+    this.stmts.update.run({
+      arn,
+      status: state.status,
+      state: state.status === 'RUNNING' ? JSON.stringify(state) : null,
+      output: state.output === undefined ? null : JSON.stringify(state.output),
+      error: state.error ?? null,
+      cause: state.cause ?? null,
+      stopDate,
+    });
+  }
+
+  appendEvents(arn: string, events: HistoryEvent[]): void {
+    for (const e of events) {
+      const { id, previousEventId, type, timestamp, ...details } = e;
+      this.stmts.insertEvent.run(
+        arn,
+        id,
+        previousEventId,
+        type,
+        timestamp,
+        JSON.stringify(details),
+      );
+    }
+  }
+
+  /** History events after `afterId`, oldest first, at most `limit`. */
+  history(arn: string, afterId = 0, limit = 1_000_000): HistoryEvent[] {
+    return (this.stmts.history.all(arn, afterId, limit) as Record<string, unknown>[]).map((r) => ({
+      id: r.id as number,
+      previousEventId: r.previous_id as number,
+      type: r.type as string,
+      timestamp: r.timestamp as number,
+      ...(JSON.parse(r.details as string) as Record<string, Json>),
+    }));
+  }
+
+  putTimer(arn: string, timerId: string, due: number): void {
+    this.stmts.putTimer.run(arn, timerId, due);
+  }
+
+  deleteTimer(arn: string, timerId: string): void {
+    this.stmts.deleteTimer.run(arn, timerId);
+  }
+
+  nextTimer(): { executionArn: string; timerId: string; due: number } | undefined {
+    const r = this.stmts.nextTimer.get() as
+      { execution_arn: string; timer_id: string; due: number } | undefined;
+    return r && { executionArn: r.execution_arn, timerId: r.timer_id, due: r.due };
+  }
+
+  dueTimers(now: number): { executionArn: string; timerId: string; due: number }[] {
+    return (
+      this.stmts.dueTimers.all(now) as { execution_arn: string; timer_id: string; due: number }[]
+    ).map((r) => ({
+      executionArn: r.execution_arn,
+      timerId: r.timer_id,
+      due: r.due,
+    }));
+  }
+
+  putTask(row: TaskRow): void {
+    this.stmts.putTask.run(row);
+  }
+
+  deleteTask(arn: string, taskId: string): void {
+    this.stmts.deleteTask.run(arn, taskId);
+  }
+
+  /** Forgets the timers and tasks of a finished execution. */
+  clearOutstanding(arn: string): void {
+    this.stmts.deleteTimers.run(arn);
+    this.stmts.deleteTasks.run(arn);
+  }
+
+  outstandingTasks(): TaskRow[] {
+    return (this.stmts.tasks.all() as Record<string, unknown>[]).map((r) => ({
+      executionArn: r.execution_arn as string,
+      taskId: r.task_id as string,
+      resource: r.resource as string,
+      input: r.input as string,
+      stateName: r.state_name as string,
+      attempt: r.attempt as number,
+      command: r.command as string,
+    }));
+  }
+}

@@ -1,0 +1,192 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { StateMachineDefinition } from '../../src/asl/types.js';
+import { Engine, EngineInputError } from '../../src/engine/engine.js';
+import { StoreError } from '../../src/engine/store.js';
+
+const homes: Engine[] = [];
+const home = () => mkdtempSync(join(tmpdir(), 'strand-engine-'));
+const open = (dir: string, options: Partial<Parameters<typeof Engine.open>[0]> = {}) => {
+  const engine = Engine.open({ home: dir, ...options });
+  homes.push(engine);
+  return engine;
+};
+afterEach(() => {
+  for (const e of homes.splice(0)) {
+    try {
+      e.close();
+    } catch {
+      // already closed
+    }
+  }
+});
+
+const lambdaMachine: StateMachineDefinition = {
+  StartAt: 'Double',
+  States: {
+    Double: {
+      Type: 'Task',
+      Resource: 'arn:aws:states:::lambda:invoke',
+      Parameters: { FunctionName: 'double', 'Payload.$': '$' },
+      OutputPath: '$.Payload',
+      Next: 'Done',
+    },
+    Done: { Type: 'Succeed' },
+  },
+};
+
+describe('durable engine', () => {
+  it('runs an execution to SUCCEEDED and keeps its description and history in SQLite', async () => {
+    const dir = home();
+    const engine = open(dir);
+    engine.registerFunction('double', (p) => (p as number) * 2);
+    const started = await engine.startExecution({
+      definition: lambdaMachine,
+      input: 21,
+      name: 'run-1',
+    });
+    expect(started.status).toBe('RUNNING');
+    const done = await engine.waitForExecution('run-1');
+    expect(done).toMatchObject({ name: 'run-1', status: 'SUCCEEDED', output: '42', input: '21' });
+    expect(engine.getExecutionHistory('run-1').map((e) => e.type)).toEqual([
+      'ExecutionStarted',
+      'TaskStateEntered',
+      'TaskScheduled',
+      'TaskSucceeded',
+      'TaskStateExited',
+      'SucceedStateEntered',
+      'SucceedStateExited',
+      'ExecutionSucceeded',
+    ]);
+    engine.close();
+    const again = open(dir);
+    expect(again.describeExecution('run-1')).toMatchObject({ status: 'SUCCEEDED', output: '42' });
+    expect(again.listExecutions().map((d) => d.name)).toEqual(['run-1']);
+  });
+
+  it('StartExecution is idempotent by name; a different input under the same name is refused', async () => {
+    const engine = open(home());
+    engine.registerFunction('double', (p) => (p as number) * 2);
+    const a = await engine.startExecution({ definition: lambdaMachine, input: 1, name: 'same' });
+    const b = await engine.startExecution({ definition: lambdaMachine, input: 1, name: 'same' });
+    expect(b.executionArn).toBe(a.executionArn);
+    await expect(
+      engine.startExecution({ definition: lambdaMachine, input: 2, name: 'same' }),
+    ).rejects.toMatchObject({
+      code: 'EXECUTION_ALREADY_EXISTS',
+    });
+    await engine.waitForExecution('same');
+    expect(engine.listExecutions()).toHaveLength(1);
+  });
+
+  it('an invalid definition or an unknown resource is refused before anything starts', async () => {
+    const engine = open(home());
+    await expect(
+      engine.startExecution({ definition: { StartAt: 'X', States: {} } as StateMachineDefinition }),
+    ).rejects.toBeInstanceOf(EngineInputError);
+    const err = await engine
+      .startExecution({
+        definition: {
+          StartAt: 'Q',
+          States: { Q: { Type: 'Task', Resource: 'arn:aws:states:::sqs:sendMessage', End: true } },
+        },
+      })
+      .catch((e: EngineInputError) => e);
+    expect(err).toMatchObject({ code: 'UNKNOWN_RESOURCE' });
+    expect((err as EngineInputError).details).toEqual([
+      '/States/Q/Resource: arn:aws:states:::sqs:sendMessage',
+    ]);
+    expect(engine.listExecutions()).toHaveLength(0);
+  });
+
+  it('a Wait timer survives closing the engine: a new engine on the same home finishes it', async () => {
+    const dir = home();
+    let now = Date.UTC(2026, 0, 1);
+    const def: StateMachineDefinition = {
+      StartAt: 'W',
+      States: {
+        W: { Type: 'Wait', Seconds: 3600, Next: 'P' },
+        P: { Type: 'Pass', Result: 'woke', End: true },
+      },
+    };
+    const first = open(dir, { now: () => now });
+    await first.startExecution({ definition: def, name: 'sleeper' });
+    expect(first.describeExecution('sleeper').status).toBe('RUNNING');
+    first.close();
+    now += 3600 * 1000;
+    const second = open(dir, { now: () => now });
+    const done = await second.waitForExecution('sleeper');
+    expect(done).toMatchObject({ status: 'SUCCEEDED', output: '"woke"' });
+  });
+
+  it('StopExecution aborts a running execution', async () => {
+    const engine = open(home());
+    await engine.startExecution({
+      definition: { StartAt: 'W', States: { W: { Type: 'Wait', Seconds: 86400, End: true } } },
+      name: 'long',
+    });
+    const stopped = await engine.stopExecution('long', 'User.Cancelled', 'changed my mind');
+    expect(stopped).toMatchObject({
+      status: 'ABORTED',
+      error: 'User.Cancelled',
+      cause: 'changed my mind',
+    });
+    expect(engine.getExecutionHistory('long').at(-1)?.type).toBe('ExecutionAborted');
+  });
+
+  it('a function error fails the task with the Lambda error shape, and Catch sees it', async () => {
+    const engine = open(home());
+    engine.registerFunction('double', () => {
+      throw new TypeError('not a number');
+    });
+    await engine.startExecution({ definition: lambdaMachine, input: 'x', name: 'bad' });
+    const d = await engine.waitForExecution('bad');
+    expect(d.status).toBe('FAILED');
+    expect(d.error).toBe('TypeError');
+    expect(JSON.parse(d.cause!)).toEqual({ errorMessage: 'not a number', errorType: 'TypeError' });
+  });
+
+  it('a foreign or corrupt database file is reported and left untouched', () => {
+    const dir = home();
+    const path = join(dir, 'strand.db');
+    writeFileSync(path, 'this is not a database, it is a lab notebook');
+    expect(() => Engine.open({ home: dir })).toThrow(StoreError);
+    expect(readFileSync(path, 'utf8')).toBe('this is not a database, it is a lab notebook');
+  });
+
+  it('killed with SIGKILL mid-run, a new engine resumes the execution to SUCCEEDED', async () => {
+    const dir = home();
+    const script = join(dir, 'run.mts');
+    // A child engine starts a Map of waits, then is killed while they are pending.
+    writeFileSync(
+      script,
+      `import { Engine } from ${JSON.stringify(join(process.cwd(), 'src/engine/engine.ts'))};
+       const engine = Engine.open({ home: ${JSON.stringify(dir)} });
+       await engine.startExecution({ name: 'crashy', input: [1, 2, 3], definition: {
+         StartAt: 'M', States: { M: { Type: 'Map', MaxConcurrency: 1, ItemProcessor: { StartAt: 'W', States: {
+           W: { Type: 'Wait', Seconds: 1, Next: 'P' }, P: { Type: 'Pass', End: true } } }, End: true } } } });
+       process.stdout.write('started\\n');
+       setInterval(() => {}, 1000);`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => d.toString().includes('started') && resolve());
+      child.on('exit', (code) => reject(new Error(`child exited early with ${code}`)));
+    });
+    await new Promise((r) => setTimeout(r, 1200));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const engine = open(dir);
+    expect(engine.describeExecution('crashy').status).toBe('RUNNING');
+    const done = await engine.waitForExecution('crashy');
+    expect(done).toMatchObject({ status: 'SUCCEEDED', output: '[1,2,3]' });
+    const types = engine.getExecutionHistory('crashy').map((e) => e.type);
+    expect(types.filter((t) => t === 'MapIterationSucceeded')).toHaveLength(3);
+    expect(types.filter((t) => t === 'ExecutionStarted')).toHaveLength(1);
+  });
+});
