@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -38,7 +38,7 @@ describe('strand start', () => {
       'examples/sample-qc.asl.json',
       '--input',
       '@examples/sample-qc.input.json',
-      '--fast-clock',
+      '--in-memory',
       '--quiet',
     );
     expect(r.code).toBe(0);
@@ -54,7 +54,7 @@ describe('strand start', () => {
       'examples/sample-qc.asl.json',
       '--input',
       '@examples/sample-qc.input.json',
-      '--fast-clock',
+      '--in-memory',
       '--json',
       '--name',
       'run-1',
@@ -72,7 +72,7 @@ describe('strand start', () => {
       'examples/sample-qc.asl.json',
       '--input',
       JSON.stringify({ run: 'R', minReads: 10 ** 9, samples: [{ id: 'S1', reads: 5 }] }),
-      '--fast-clock',
+      '--in-memory',
       '--quiet',
     );
     expect(r.code).toBe(1);
@@ -105,6 +105,67 @@ describe('strand start', () => {
     r = await strand('start', 'examples/sample-qc.asl.json', '--input', '{nope');
     expect(r.code).toBe(2);
     expect(r.err).toContain('not valid JSON');
+  });
+});
+
+describe('strand start on the durable engine', () => {
+  it('records the execution in the home; executions ls/describe/history read it back', async () => {
+    const home = join(dir, 'home');
+    const r = await strand(
+      'start',
+      'examples/sample-qc.asl.json',
+      '--input',
+      '@examples/sample-qc.input.json',
+      '--home',
+      home,
+      '--name',
+      'qc-1',
+      '--quiet',
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out)).toMatchObject({ passed: 3, failed: 2 });
+    const ls = await strand('executions', 'ls', '--home', home, '--json');
+    expect(
+      JSON.parse(ls.out).map((d: { name: string; status: string }) => [d.name, d.status]),
+    ).toEqual([['qc-1', 'SUCCEEDED']]);
+    const describe = await strand('executions', 'describe', 'qc-1', '--home', home, '--json');
+    expect(JSON.parse(describe.out)).toMatchObject({ name: 'qc-1', status: 'SUCCEEDED' });
+    const history = await strand('executions', 'history', 'qc-1', '--home', home);
+    expect(history.out).toContain('ExecutionStarted');
+    expect(history.out).toContain('MapIterationStarted');
+    expect(history.out).toContain('WaitStateEntered  Settle');
+    const missing = await strand('executions', 'describe', 'nope', '--home', home);
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('no execution named "nope"');
+  });
+
+  it('--detach leaves it RUNNING; strand resume finishes it', async () => {
+    const home = join(dir, 'home-detach');
+    const r = await strand(
+      'start',
+      'examples/sample-qc.asl.json',
+      '--input',
+      '@examples/sample-qc.input.json',
+      '--home',
+      home,
+      '--name',
+      'qc-2',
+      '--detach',
+    );
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('qc-2: RUNNING');
+    const resumed = await strand('resume', '--home', home);
+    expect(resumed.code).toBe(0);
+    expect(resumed.err).toContain('qc-2: SUCCEEDED');
+  });
+
+  it('a foreign database in the home is refused with exit 2 and left alone', async () => {
+    const home = join(dir, 'home-foreign');
+    mkdirSync(home);
+    writeFileSync(join(home, 'strand.db'), 'not a database');
+    const r = await strand('executions', 'ls', '--home', home);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('not a Strand database');
   });
 });
 

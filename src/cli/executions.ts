@@ -1,0 +1,283 @@
+/** `strand start`, `strand resume` and `strand executions …`: the execution API on the command line. */
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { HistoryEvent } from '../asl/execution.js';
+import { runInMemory } from '../asl/run-in-memory.js';
+import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
+import { StoreError } from '../engine/store.js';
+import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
+import { loadDefinition, parseInputOption } from './input.js';
+import type { Io } from './io.js';
+
+/** The Strand home: --home, else STRAND_HOME, else ./.strand. */
+export function strandHome(option?: string): string {
+  return resolve(option ?? process.env.STRAND_HOME ?? join(process.cwd(), '.strand'));
+}
+
+/**
+ * Turns history events into progress lines: each state entered, with the Map iteration it
+ * belongs to. Events chain through previousEventId, so an iteration's label follows its
+ * events from the MapIterationStarted event on.
+ */
+export function progressLines(): (event: HistoryEvent) => string | undefined {
+  const labels = new Map<number, string>();
+  // MapIterationStarted id → the label of the iteration it starts. The Map's own later events
+  // chain from it too, so only the iteration's first state takes the new label.
+  const iterations = new Map<number, string>();
+  return (event) => {
+    const parent = labels.get(event.previousEventId) ?? '';
+    const iteration = iterations.get(event.previousEventId);
+    const label =
+      iteration !== undefined && event.type.endsWith('StateEntered') ? iteration : parent;
+    if (event.type === 'MapIterationStarted') {
+      const d = event.mapIterationStartedEventDetails as { name: string; index: number };
+      iterations.set(event.id, `${label}${d.name}[${d.index}] `);
+    }
+    labels.set(event.id, label);
+    if (!event.type.endsWith('StateEntered')) return undefined;
+    const details = event.stateEnteredEventDetails as { name?: string } | undefined;
+    return `${label}${details?.name ?? '?'} (${event.type.replace('StateEntered', '')})`;
+  };
+}
+
+/** Opens the engine, turning store and API errors into input errors (exit 2). */
+function openEngine(home: string, onEvent?: (arn: string, e: HistoryEvent) => void): Engine {
+  try {
+    return Engine.open({ home, onEvent });
+  } catch (err) {
+    if (err instanceof StoreError) throw new InputError(err.message);
+    throw err;
+  }
+}
+
+async function engineCall<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof EngineInputError) throw new InputError(err.message, err.details);
+    throw err;
+  }
+}
+
+function seconds(d: ExecutionDescription): string {
+  const stop = d.stopDate ? Date.parse(d.stopDate) : Date.now();
+  return ((stop - Date.parse(d.startDate)) / 1000).toFixed(2);
+}
+
+/** Prints an execution's outcome: JSON (DescribeExecution shape) or a headline and the output. */
+function report(io: Io, d: ExecutionDescription, json: boolean | undefined): number {
+  if (json) {
+    io.out(JSON.stringify(d, null, 2) + '\n');
+  } else {
+    io.err(`${d.name}: ${d.status} in ${seconds(d)}s\n`);
+    if (d.status === 'SUCCEEDED') {
+      io.out(JSON.stringify(JSON.parse(d.output ?? 'null'), null, 2) + '\n');
+    } else if (d.status !== 'RUNNING') {
+      io.err(`error: ${d.error ?? '(none)'}\n`);
+      if (d.cause) io.err(`cause: ${d.cause}\n`);
+    }
+  }
+  return d.status === 'SUCCEEDED' || d.status === 'RUNNING' ? EXIT_OK : EXIT_FAILED;
+}
+
+interface StartOptions {
+  input: string;
+  name?: string;
+  json?: boolean;
+  quiet?: boolean;
+  detach?: boolean;
+  inMemory?: boolean;
+  home?: string;
+}
+
+export function registerExecutionCommands(
+  program: Command,
+  io: Io,
+  setExit: (code: number) => void,
+): void {
+  program
+    .command('start')
+    .description(
+      'start an execution of a state machine definition and follow it to the end, printing its output\n' +
+        '(exit 0 when it SUCCEEDED, 1 when it FAILED, TIMED_OUT or was ABORTED, 2 for bad input).\n' +
+        'Executions are recorded in the Strand home (--home, $STRAND_HOME or ./.strand) and survive a crash:\n' +
+        '`strand resume` carries on any that were interrupted.',
+    )
+    .argument('<definition>', 'the state machine definition (.asl.json)')
+    .option('--input <json>', 'execution input: inline JSON, or @file', '{}')
+    .option(
+      '--name <name>',
+      'execution name (default: derived from the file and the time); starting the same name again with the same input returns that execution',
+    )
+    .option('--json', 'print the DescribeExecution-shaped result as JSON')
+    .option('--quiet', 'do not show states as they are entered')
+    .option('--detach', 'start the execution and return at once; `strand resume` follows it')
+    .option(
+      '--in-memory',
+      'run in memory on a virtual clock (Wait states do not wait); nothing is recorded',
+    )
+    .option('--home <dir>', 'the Strand home directory')
+    .action(async (file: string, opts: StartOptions) => {
+      const definition = loadDefinition(file);
+      const input = parseInputOption(opts.input);
+      const smName = file.replace(/^.*\//, '').replace(/\.asl\.json$|\.json$/, '');
+      const name = opts.name ?? `${smName}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const started = Date.now();
+      const lines = progressLines();
+      const show = !opts.quiet && !opts.json && !opts.detach;
+      const onEvent = (event: HistoryEvent) => {
+        const line = lines(event);
+        if (line) io.err(`  ${((Date.now() - started) / 1000).toFixed(2).padStart(6)}s  ${line}\n`);
+      };
+      if (opts.inMemory) {
+        const r = await runInMemory(definition, input, {
+          executionName: name,
+          stateMachineName: smName,
+          random: Math.random,
+          onEvent: show ? onEvent : undefined,
+        });
+        const d: ExecutionDescription = {
+          executionArn: `arn:aws:states:local:000000000000:execution:${smName}:${name}`,
+          stateMachineArn: `arn:aws:states:local:000000000000:stateMachine:${smName}`,
+          name,
+          status: r.status,
+          input: JSON.stringify(input),
+          startDate: new Date(started).toISOString(),
+          stopDate: new Date().toISOString(),
+          redriveCount: 0,
+        };
+        if (r.output !== undefined) d.output = JSON.stringify(r.output);
+        if (r.error !== undefined) d.error = r.error;
+        if (r.cause !== undefined) d.cause = r.cause;
+        setExit(report(io, d, opts.json));
+        return;
+      }
+      const engine = openEngine(strandHome(opts.home), show ? (_arn, e) => onEvent(e) : undefined);
+      try {
+        const d = await engineCall(() =>
+          engine.startExecution({ definition, input, name, stateMachineName: smName }),
+        );
+        if (opts.detach) {
+          io.out(
+            opts.json
+              ? JSON.stringify(d, null, 2) + '\n'
+              : `${d.name}: ${d.status}; \`strand resume\` carries it on\n`,
+          );
+          setExit(EXIT_OK);
+          return;
+        }
+        setExit(report(io, await engine.waitForExecution(d.executionArn), opts.json));
+      } finally {
+        engine.close();
+      }
+    });
+
+  program
+    .command('resume')
+    .description(
+      'carry on every unfinished execution in the Strand home and wait for them to end (exit 1 if any did not succeed)',
+    )
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the results as JSON')
+    .action(async (opts: { home?: string; json?: boolean }) => {
+      const engine = openEngine(strandHome(opts.home));
+      try {
+        const running = engine.listExecutions('RUNNING');
+        if (running.length === 0 && !opts.json)
+          io.err('nothing to resume: no execution is RUNNING\n');
+        const results = await Promise.all(
+          running.map((d) => engine.waitForExecution(d.executionArn)),
+        );
+        if (opts.json) io.out(JSON.stringify(results, null, 2) + '\n');
+        else
+          for (const d of results)
+            io.err(`${d.name}: ${d.status}${d.error ? ` (${d.error})` : ''}\n`);
+        setExit(results.every((d) => d.status === 'SUCCEEDED') ? EXIT_OK : EXIT_FAILED);
+      } finally {
+        engine.close();
+      }
+    });
+
+  const executions = program
+    .command('executions')
+    .description('list and inspect executions recorded in the Strand home');
+  executions
+    .command('ls')
+    .description('list executions, newest first')
+    .option('--status <status>', 'only RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED')
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the list as JSON')
+    .action(async (opts: { status?: string; home?: string; json?: boolean }) => {
+      const statuses = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];
+      if (opts.status && !statuses.includes(opts.status)) {
+        throw new InputError(`--status ${opts.status}: use one of ${statuses.join(', ')}`);
+      }
+      const engine = openEngine(strandHome(opts.home));
+      try {
+        const list = engine.listExecutions(
+          opts.status as ExecutionDescription['status'] | undefined,
+        );
+        if (opts.json) {
+          io.out(JSON.stringify(list, null, 2) + '\n');
+        } else if (list.length === 0) {
+          io.err('no executions\n');
+        } else {
+          const width = Math.max(4, ...list.map((d) => d.name.length));
+          io.out(`${'NAME'.padEnd(width)}  STATUS     STARTED                   SECONDS\n`);
+          for (const d of list) {
+            io.out(
+              `${d.name.padEnd(width)}  ${d.status.padEnd(9)}  ${d.startDate}  ${seconds(d).padStart(7)}\n`,
+            );
+          }
+        }
+        setExit(EXIT_OK);
+      } finally {
+        engine.close();
+      }
+    });
+  executions
+    .command('describe')
+    .description('show one execution (DescribeExecution)')
+    .argument('<name>', 'execution name or ARN')
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the DescribeExecution shape as JSON')
+    .action(async (name: string, opts: { home?: string; json?: boolean }) => {
+      const engine = openEngine(strandHome(opts.home));
+      try {
+        const d = await engineCall(() => engine.describeExecution(name));
+        if (opts.json) io.out(JSON.stringify(d, null, 2) + '\n');
+        else for (const [k, v] of Object.entries(d)) io.out(`${k.padEnd(16)} ${v}\n`);
+        setExit(EXIT_OK);
+      } finally {
+        engine.close();
+      }
+    });
+  executions
+    .command('history')
+    .description('show the history events of one execution (GetExecutionHistory)')
+    .argument('<name>', 'execution name or ARN')
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the events as JSON')
+    .action(async (name: string, opts: { home?: string; json?: boolean }) => {
+      const engine = openEngine(strandHome(opts.home));
+      try {
+        const events = await engineCall(() => engine.getExecutionHistory(name));
+        if (opts.json) {
+          io.out(JSON.stringify({ events }, null, 2) + '\n');
+        } else {
+          for (const e of events) {
+            const { id, previousEventId: _p, type, timestamp, ...details } = e;
+            const detail = Object.values(details)[0] as
+              { name?: string; error?: string } | undefined;
+            const extra = detail?.name ?? detail?.error ?? '';
+            io.out(
+              `${String(id).padStart(5)}  ${new Date(timestamp).toISOString()}  ${type}${extra ? `  ${extra}` : ''}\n`,
+            );
+          }
+        }
+        setExit(EXIT_OK);
+      } finally {
+        engine.close();
+      }
+    });
+}
