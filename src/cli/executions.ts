@@ -40,10 +40,28 @@ export function progressLines(): (event: HistoryEvent) => string | undefined {
   };
 }
 
-/** Opens the engine, turning store and API errors into input errors (exit 2). */
-function openEngine(home: string, onEvent?: (arn: string, e: HistoryEvent) => void): Engine {
+/** Opens the home for reading only (listing, describing), beside any running engine. */
+function openEngine(home: string): Engine {
   try {
-    return Engine.open({ home, onEvent });
+    return Engine.open({ home, readOnly: true });
+  } catch (err) {
+    if (err instanceof StoreError) throw new InputError(err.message);
+    throw err;
+  }
+}
+
+/** Opens the scheduling engine, waiting (with a message) while another process owns the home. */
+async function openScheduler(
+  io: Io,
+  home: string,
+  onEvent?: (arn: string, e: HistoryEvent) => void,
+): Promise<Engine> {
+  try {
+    return await Engine.openWhenFree({ home, onEvent }, (holder) =>
+      io.err(
+        `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}\n`,
+      ),
+    );
   } catch (err) {
     if (err instanceof StoreError) throw new InputError(err.message);
     throw err;
@@ -152,7 +170,11 @@ export function registerExecutionCommands(
         setExit(report(io, d, opts.json));
         return;
       }
-      const engine = openEngine(strandHome(opts.home), show ? (_arn, e) => onEvent(e) : undefined);
+      const engine = await openScheduler(
+        io,
+        strandHome(opts.home),
+        show ? (_arn, e) => onEvent(e) : undefined,
+      );
       try {
         const d = await engineCall(() =>
           engine.startExecution({ definition, input, name, stateMachineName: smName }),
@@ -180,7 +202,7 @@ export function registerExecutionCommands(
     .option('--home <dir>', 'the Strand home directory')
     .option('--json', 'print the results as JSON')
     .action(async (opts: { home?: string; json?: boolean }) => {
-      const engine = openEngine(strandHome(opts.home));
+      const engine = await openScheduler(io, strandHome(opts.home));
       try {
         const running = engine.listExecutions('RUNNING');
         if (running.length === 0 && !opts.json)

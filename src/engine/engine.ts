@@ -6,6 +6,7 @@
  * re-arms timers and hands outstanding tasks back to their integrations, so executions carry
  * on after a crash.
  */
+import { hostname } from 'node:os';
 import type {
   Command,
   ExecutionStatus,
@@ -56,6 +57,35 @@ export interface EngineOptions {
   random?: () => number;
   /** Called with every history event appended, after it is committed. */
   onEvent?: (executionArn: string, event: HistoryEvent) => void;
+  /**
+   * Read the home without scheduling: no lease, no timers, no tasks resumed (for listing and
+   * describing while another engine runs).
+   */
+  readOnly?: boolean;
+}
+
+/** Another live engine owns this home. */
+export class EngineBusyError extends Error {
+  readonly code = 'ENGINE_BUSY';
+  constructor(
+    readonly holder: { pid: number; host: string; expires: number },
+    home: string,
+  ) {
+    super(`another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}`);
+    this.name = 'EngineBusyError';
+  }
+}
+
+const LEASE_TTL_MS = 10_000;
+const LEASE_RENEW_MS = 3_000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export interface StartExecutionRequest {
@@ -121,7 +151,13 @@ export class Engine {
   private readonly waiters = new Map<string, ((d: ExecutionDescription) => void)[]>();
   private queue: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  private leaseTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly owner = {
+    id: `${process.pid}-${Math.random().toString(36).slice(2)}`,
+    pid: process.pid,
+    host: hostname(),
+  };
 
   private constructor(private readonly options: EngineOptions) {
     this.store = Store.open(options.home);
@@ -130,11 +166,52 @@ export class Engine {
     this.random = options.random;
   }
 
-  /** Opens the engine on a home directory and resumes its unfinished executions. */
+  /**
+   * Opens the engine on a home directory and resumes its unfinished executions. Only one
+   * engine schedules a home at a time: throws EngineBusyError while another live one holds
+   * the lease (see `openWhenFree`).
+   */
   static open(options: EngineOptions): Engine {
     const engine = new Engine(options);
+    if (options.readOnly) return engine;
+    const holder = engine.store.acquireLease(engine.owner, engine.now(), LEASE_TTL_MS, pidAlive);
+    if (holder) {
+      engine.store.close();
+      throw new EngineBusyError(holder, options.home);
+    }
+    engine.leaseTimer = setInterval(() => engine.renewLease(), LEASE_RENEW_MS);
+    engine.leaseTimer.unref();
     engine.resumeOutstanding();
     return engine;
+  }
+
+  /** Like open, but waits (polling) while another engine owns the home. */
+  static async openWhenFree(
+    options: EngineOptions,
+    onWait?: (holder: EngineBusyError['holder']) => void,
+    timeoutMs = Infinity,
+  ): Promise<Engine> {
+    const deadline = Date.now() + timeoutMs;
+    let told = false;
+    for (;;) {
+      try {
+        return Engine.open(options);
+      } catch (err) {
+        if (!(err instanceof EngineBusyError) || Date.now() > deadline) throw err;
+        if (!told) onWait?.(err.holder);
+        told = true;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
+  private renewLease(): void {
+    if (this.closed) return;
+    const holder = this.store.acquireLease(this.owner, this.now(), LEASE_TTL_MS, pidAlive);
+    if (holder) {
+      // Lost the lease (e.g. this process was suspended past its expiry): stop scheduling.
+      this.close();
+    }
   }
 
   /** Registers an in-process function for `lambda:invoke`. */
@@ -245,8 +322,11 @@ export class Engine {
 
   /** Stops timers; outstanding work stays recorded for the next open. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (!this.options.readOnly) this.store.releaseLease(this.owner.id);
     this.store.close();
   }
 

@@ -81,6 +81,13 @@ CREATE TABLE IF NOT EXISTS timers (
   PRIMARY KEY (execution_arn, timer_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timers_due ON timers(due);
+CREATE TABLE IF NOT EXISTS lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  owner TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  host TEXT NOT NULL,
+  expires INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tasks (
   execution_arn TEXT NOT NULL,
   task_id TEXT NOT NULL,
@@ -322,6 +329,40 @@ export class Store {
   clearOutstanding(arn: string): void {
     this.stmts.deleteTimers.run(arn);
     this.stmts.deleteTasks.run(arn);
+  }
+
+  /**
+   * Takes the engine lease for `owner` unless another live engine holds it. Returns the
+   * holder when the lease is taken; undefined when it is now ours.
+   */
+  acquireLease(
+    owner: { id: string; pid: number; host: string },
+    now: number,
+    ttlMs: number,
+    isAlive: (pid: number) => boolean,
+  ): { pid: number; host: string; expires: number } | undefined {
+    return this.transaction(() => {
+      const held = this.db
+        .prepare('SELECT owner, pid, host, expires FROM lease WHERE id = 1')
+        .get() as { owner: string; pid: number; host: string; expires: number } | undefined;
+      const free =
+        !held ||
+        held.owner === owner.id ||
+        held.expires < now ||
+        (held.host === owner.host && !isAlive(held.pid));
+      if (!free) return { pid: held.pid, host: held.host, expires: held.expires };
+      this.db
+        .prepare(
+          'INSERT OR REPLACE INTO lease (id, owner, pid, host, expires) VALUES (1, ?, ?, ?, ?)',
+        )
+        .run(owner.id, owner.pid, owner.host, now + ttlMs);
+      return undefined;
+    });
+  }
+
+  /** Gives the lease up if `owner` holds it. */
+  releaseLease(ownerId: string): void {
+    this.db.prepare('DELETE FROM lease WHERE id = 1 AND owner = ?').run(ownerId);
   }
 
   outstandingTasks(): TaskRow[] {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StateMachineDefinition } from '../../src/asl/types.js';
-import { Engine, EngineInputError } from '../../src/engine/engine.js';
+import { Engine, EngineBusyError, EngineInputError } from '../../src/engine/engine.js';
 import { StoreError } from '../../src/engine/store.js';
 
 const homes: Engine[] = [];
@@ -147,6 +147,19 @@ describe('durable engine', () => {
     expect(d.status).toBe('FAILED');
     expect(d.error).toBe('TypeError');
     expect(JSON.parse(d.cause!)).toEqual({ errorMessage: 'not a number', errorType: 'TypeError' });
+  });
+
+  it('one engine schedules a home at a time; a read-only one may look on', async () => {
+    const dir = home();
+    const first = open(dir);
+    expect(() => Engine.open({ home: dir })).toThrow(EngineBusyError);
+    const reader = open(dir, { readOnly: true });
+    expect(reader.listExecutions()).toEqual([]);
+    const waiting = Engine.openWhenFree({ home: dir });
+    first.close();
+    const second = await waiting;
+    homes.push(second);
+    expect(() => Engine.open({ home: dir })).toThrow(/another Strand engine \(pid \d+/);
   });
 
   it('a foreign or corrupt database file is reported and left untouched', () => {
