@@ -1,0 +1,49 @@
+/**
+ * The contract every compute backend implements (local processes now; containers, SLURM and
+ * AWS Batch later). Placement is decided by the Batch scheduler, not here.
+ */
+
+/** One attempt of one job, as the scheduler hands it to a backend. */
+export interface JobAttemptSpec {
+  jobId: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** argv: the command is never passed through a shell. */
+  command: string[];
+  environment: Record<string, string>;
+  vcpus: number;
+  memoryMiB: number;
+  timeoutSeconds?: number;
+  image?: string;
+}
+
+/** What a backend needs to find an attempt again, even from another process. JSON-serialisable. */
+export interface JobHandle {
+  jobId: string;
+  attempt: number;
+  /** Backend-specific location (for local: the attempt directory). */
+  ref: string;
+  logPath: string;
+}
+
+export type AttemptState =
+  | { state: 'RUNNING' }
+  | {
+      state: 'SUCCEEDED' | 'FAILED';
+      exitCode?: number;
+      reason?: string;
+      startedAt?: number;
+      stoppedAt?: number;
+    };
+
+export interface Executor {
+  readonly name: string;
+  /** Starts the attempt; idempotent: submitting the same attempt again returns its handle and never runs it twice. */
+  submit(spec: JobAttemptSpec): Promise<JobHandle>;
+  /** Current state of an attempt. */
+  poll(handle: JobHandle): Promise<AttemptState>;
+  /** Asks the attempt to stop (SIGTERM, then SIGKILL after the grace period). */
+  kill(handle: JobHandle, reason: string): Promise<void>;
+  /** After an engine restart: the state of an attempt started by an earlier process. */
+  reattach(handle: JobHandle): Promise<AttemptState>;
+}

@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LocalExecutor } from '../../src/executors/local/local-executor.js';
+import { executorConformance, spec, waitDone } from './conformance.js';
+
+const root = mkdtempSync(join(tmpdir(), 'strand-local-exec-'));
+const make = () => new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1 });
+
+executorConformance('local', make, () => root);
+
+describe('local executor', () => {
+  it('a job keeps running when the process that started it is killed with SIGKILL', async () => {
+    const marker = join(root, 'survived.txt');
+    const script = join(root, 'starter.mts');
+    const job = spec(
+      `setTimeout(() => require("fs").writeFileSync(${JSON.stringify(marker)}, "done"), 700)`,
+    );
+    writeFileSync(
+      script,
+      `import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'src/executors/local/local-executor.ts'))};
+       const ex = new LocalExecutor({ workRoot: ${JSON.stringify(join(root, 'work'))} });
+       const h = await ex.submit(${JSON.stringify(job)});
+       process.stdout.write(JSON.stringify(h) + '\\n');
+       setInterval(() => {}, 1000);`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const handle = await new Promise<string>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => resolve(d.toString())),
+    );
+    child.kill('SIGKILL');
+    const s = await waitDone(make(), JSON.parse(handle));
+    expect(s).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+    expect(readFileSync(marker, 'utf8')).toBe('done');
+  });
+
+  it('the image field is noted in the log, not used', async () => {
+    const ex = make();
+    const h = await ex.submit(spec('console.log("ok")', { image: 'strand/fastp:0.23' }));
+    await waitDone(ex, h);
+    expect(readFileSync(h.logPath, 'utf8')).toMatch(
+      /image strand\/fastp:0\.23 is not used[\s\S]*ok/,
+    );
+    expect(existsSync(join(h.ref, 'work'))).toBe(true);
+  });
+});
