@@ -7,6 +7,7 @@
  * on after a crash.
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type {
   Command,
   ExecutionStatus,
@@ -17,6 +18,9 @@ import type {
 import { Interpreter } from '../asl/interpreter.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
+import { LocalBatch } from '../batch/local-batch.js';
+import { LocalExecutor } from '../executors/local/local-executor.js';
+import { BatchIntegration } from './batch-integration.js';
 import { LambdaIntegration, type LambdaFunction, type TaskIntegration } from './integrations.js';
 import { Store, type ExecutionRow } from './store.js';
 
@@ -50,8 +54,10 @@ export interface ExecutionDescription {
 export interface EngineOptions {
   /** The Strand home (holds strand.db). */
   home: string;
-  /** Integrations besides the built-in lambda one. */
+  /** Integrations besides the built-in lambda and batch ones. */
   integrations?: TaskIntegration[];
+  /** Capacity of the local Batch's default compute environment (default: this machine). */
+  batch?: { maxvCpus?: number; memoryMiB?: number; starvationMs?: number };
   /** Epoch ms; injectable for tests. */
   now?: () => number;
   random?: () => number;
@@ -144,6 +150,8 @@ function describe(row: ExecutionRow): ExecutionDescription {
 export class Engine {
   readonly store: Store;
   readonly lambda = new LambdaIntegration();
+  /** The local AWS Batch jobs run on (started once the engine holds the lease). */
+  batch: LocalBatch | undefined;
   private readonly integrations: TaskIntegration[];
   private readonly now: () => number;
   private readonly random?: () => number;
@@ -161,8 +169,8 @@ export class Engine {
 
   private constructor(private readonly options: EngineOptions) {
     this.store = Store.open(options.home);
-    this.integrations = [...(options.integrations ?? []), this.lambda];
     this.now = options.now ?? Date.now;
+    this.integrations = [...(options.integrations ?? []), this.lambda];
     this.random = options.random;
   }
 
@@ -181,6 +189,12 @@ export class Engine {
     }
     engine.leaseTimer = setInterval(() => engine.renewLease(), LEASE_RENEW_MS);
     engine.leaseTimer.unref();
+    engine.batch = new LocalBatch({
+      db: engine.store.db,
+      executor: new LocalExecutor({ workRoot: join(options.home, 'work') }),
+      ...options.batch,
+    });
+    engine.integrations.push(new BatchIntegration(engine.batch));
     engine.resumeOutstanding();
     return engine;
   }
@@ -326,6 +340,7 @@ export class Engine {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    this.batch?.close();
     if (!this.options.readOnly) this.store.releaseLease(this.owner.id);
     this.store.close();
   }

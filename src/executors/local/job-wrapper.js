@@ -37,6 +37,25 @@ try {
 }
 writeAtomic('wrapper.json', { pid: process.pid, startTime: startTimeOf(process.pid) });
 
+function terminateReason() {
+  try {
+    return readFileSync(join(dir, 'terminate-reason'), 'utf8') || 'Terminated';
+  } catch {
+    return undefined;
+  }
+}
+const early = terminateReason();
+if (early !== undefined) {
+  // Terminated before the command started: it never runs.
+  writeAtomic('exit.json', {
+    exitCode: 143,
+    reason: early,
+    startedAt: Date.now(),
+    stoppedAt: Date.now(),
+  });
+  process.exit(0);
+}
+
 const log = openSync(spec.logPath, 'a');
 const startedAt = Date.now();
 let reason;
@@ -103,15 +122,7 @@ if (spec.timeoutSeconds) {
     spec.timeoutSeconds * 1000,
   ).unref();
 }
-process.on('SIGTERM', () => {
-  let why = 'Terminated';
-  try {
-    why = readFileSync(join(dir, 'terminate-reason'), 'utf8') || why;
-  } catch {
-    // no reason given
-  }
-  stop(why);
-});
+process.on('SIGTERM', () => stop(terminateReason() ?? 'Terminated'));
 
 function finish(exitCode, why) {
   clearInterval(monitor);

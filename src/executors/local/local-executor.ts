@@ -131,9 +131,16 @@ export class LocalExecutor implements Executor {
   }
 
   async kill(handle: JobHandle, reason: string): Promise<void> {
-    const wrapper = readJson<{ pid: number; startTime?: string }>(join(handle.ref, 'wrapper.json'));
-    if (!wrapper || startTimeOf(wrapper.pid) !== wrapper.startTime) return;
+    // The reason goes first: a wrapper that has not started the command yet reads it and
+    // does not start it at all.
     writeFileSync(join(handle.ref, 'terminate-reason'), reason);
+    const deadline = Date.now() + 2000;
+    let wrapper = readJson<{ pid: number; startTime?: string }>(join(handle.ref, 'wrapper.json'));
+    while (!wrapper && Date.now() < deadline && !existsSync(join(handle.ref, 'exit.json'))) {
+      await new Promise((r) => setTimeout(r, 20));
+      wrapper = readJson(join(handle.ref, 'wrapper.json'));
+    }
+    if (!wrapper || startTimeOf(wrapper.pid) !== wrapper.startTime) return;
     try {
       process.kill(wrapper.pid, 'SIGTERM');
     } catch {

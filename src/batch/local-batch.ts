@@ -1,0 +1,781 @@
+/**
+ * A local AWS Batch: job definitions (with revisions), job queues, compute environments sized
+ * by vCPU and memory, jobs moving SUBMITTED → PENDING → RUNNABLE → STARTING → RUNNING →
+ * SUCCEEDED/FAILED, retryStrategy with evaluateOnExit, timeouts, array jobs and dependencies.
+ * Jobs live in SQLite, so a restarted process re-attaches to them through the executor.
+ *
+ * Placement is multi-resource (vCPU and memory) across the queue's compute environments in
+ * order. A job that cannot fit now does not block smaller ones behind it (backfill), but once
+ * it has waited longer than `starvationMs`, nothing new starts on its queue until it fits.
+ * A job no compute environment of its queue could ever fit fails at submit, naming the values.
+ */
+import { randomUUID } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
+import type Database from 'better-sqlite3';
+import type { Executor, JobHandle } from '../executors/executor.js';
+import type {
+  ComputeEnvironment,
+  JobDefinition,
+  JobDetail,
+  JobQueue,
+  JobStatus,
+  KeyValuePair,
+  RegisterJobDefinitionRequest,
+  ResourceRequirement,
+  SubmitJobRequest,
+} from './types.js';
+
+/** Bad Batch input (unknown queue or definition, bad sizes): the CLI exits 2. */
+export class BatchInputError extends Error {
+  readonly code = 'BATCH_INPUT';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BatchInputError';
+  }
+}
+
+export interface LocalBatchOptions {
+  db: Database.Database;
+  executor: Executor;
+  /** Capacity of the default compute environment "local" (default: this machine). */
+  maxvCpus?: number;
+  memoryMiB?: number;
+  /** How long a job may be passed by smaller ones before it reserves its queue (default 60 s). */
+  starvationMs?: number;
+  /** Scheduler tick (default 50 ms). */
+  tickMs?: number;
+  now?: () => number;
+}
+
+const ARN = 'arn:aws:batch:local:000000000000';
+const TERMINAL: JobStatus[] = ['SUCCEEDED', 'FAILED'];
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS batch_compute_environments (name TEXT PRIMARY KEY, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_job_queues (name TEXT PRIMARY KEY, detail TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch_job_definitions (
+  name TEXT NOT NULL, revision INTEGER NOT NULL, detail TEXT NOT NULL, PRIMARY KEY (name, revision));
+CREATE TABLE IF NOT EXISTS batch_jobs (
+  job_id TEXT PRIMARY KEY, status TEXT NOT NULL, queue TEXT NOT NULL, created_at INTEGER NOT NULL,
+  detail TEXT NOT NULL, run TEXT);
+CREATE INDEX IF NOT EXISTS batch_jobs_status ON batch_jobs(status);
+`;
+
+/** Where and how a job's current attempt runs (kept beside the job, not in DescribeJobs). */
+interface RunInfo {
+  computeEnvironment: string;
+  vcpus: number;
+  memoryMiB: number;
+  handle?: JobHandle;
+  /** When the job first became RUNNABLE and could not be placed. */
+  waitingSince?: number;
+}
+
+interface ActiveJob {
+  detail: JobDetail;
+  run?: RunInfo;
+}
+
+function requirement(reqs: ResourceRequirement[] | undefined, type: string): number | undefined {
+  const r = reqs?.find((x) => x.type === type);
+  return r === undefined ? undefined : Number(r.value);
+}
+
+function globMatch(pattern: string | undefined, value: string | undefined): boolean {
+  if (pattern === undefined) return true;
+  const v = value ?? '';
+  return pattern.endsWith('*') ? v.startsWith(pattern.slice(0, -1)) : v === pattern;
+}
+
+function formatMiB(mib: number): string {
+  return mib >= 1024 ? `${+(mib / 1024).toFixed(1)} GiB` : `${mib} MiB`;
+}
+
+export class LocalBatch {
+  private readonly db: Database.Database;
+  private readonly executor: Executor;
+  private readonly now: () => number;
+  private readonly starvationMs: number;
+  private readonly active = new Map<string, ActiveJob>();
+  private readonly listeners = new Map<string, ((job: JobDetail) => void)[]>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  private closed = false;
+
+  constructor(private readonly options: LocalBatchOptions) {
+    this.db = options.db;
+    this.executor = options.executor;
+    this.now = options.now ?? Date.now;
+    this.starvationMs = options.starvationMs ?? 60_000;
+    this.db.exec(DDL);
+    this.ensureDefaults();
+    for (const row of this.db
+      .prepare(
+        `SELECT detail, run FROM batch_jobs WHERE status NOT IN ('SUCCEEDED', 'FAILED') ORDER BY created_at, job_id`,
+      )
+      .all() as { detail: string; run: string | null }[]) {
+      const detail = JSON.parse(row.detail) as JobDetail;
+      this.active.set(detail.jobId, {
+        detail,
+        run: row.run ? (JSON.parse(row.run) as RunInfo) : undefined,
+      });
+    }
+    // Attempts that were being handed to the executor when the last process stopped: hand them
+    // again (the executor never runs the same attempt twice).
+    for (const a of this.active.values()) {
+      if (a.detail.status === 'STARTING' && a.run && !a.run.handle) {
+        this.start(a, a.run.computeEnvironment, a.run.vcpus, a.run.memoryMiB);
+      }
+    }
+    this.timer = setInterval(() => void this.tick(), options.tickMs ?? 50);
+    this.timer.unref();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  private ensureDefaults(): void {
+    const ce: ComputeEnvironment = {
+      computeEnvironmentName: 'local',
+      computeEnvironmentArn: `${ARN}:compute-environment/local`,
+      state: 'ENABLED',
+      maxvCpus: this.options.maxvCpus ?? cpus().length,
+      memoryMiB: this.options.memoryMiB ?? Math.floor(totalmem() / 1024 / 1024),
+    };
+    // The default environment follows the options it is opened with (this machine's size).
+    this.db
+      .prepare('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)')
+      .run('local', JSON.stringify(ce));
+    const queue: JobQueue = {
+      jobQueueName: 'default',
+      jobQueueArn: `${ARN}:job-queue/default`,
+      state: 'ENABLED',
+      priority: 1,
+      computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'local' }],
+    };
+    this.db
+      .prepare('INSERT OR IGNORE INTO batch_job_queues (name, detail) VALUES (?, ?)')
+      .run('default', JSON.stringify(queue));
+  }
+
+  // ---- resources --------------------------------------------------------------------------
+
+  /** CreateComputeEnvironment (local: a capacity in vCPU and MiB). */
+  createComputeEnvironment(ce: {
+    computeEnvironmentName: string;
+    maxvCpus: number;
+    memoryMiB: number;
+    state?: 'ENABLED' | 'DISABLED';
+  }): ComputeEnvironment {
+    if (!(ce.maxvCpus > 0) || !(ce.memoryMiB > 0)) {
+      throw new BatchInputError(
+        `compute environment "${ce.computeEnvironmentName}" needs maxvCpus > 0 and memoryMiB > 0`,
+      );
+    }
+    const detail: ComputeEnvironment = {
+      computeEnvironmentName: ce.computeEnvironmentName,
+      computeEnvironmentArn: `${ARN}:compute-environment/${ce.computeEnvironmentName}`,
+      state: ce.state ?? 'ENABLED',
+      maxvCpus: ce.maxvCpus,
+      memoryMiB: ce.memoryMiB,
+    };
+    this.db
+      .prepare('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)')
+      .run(detail.computeEnvironmentName, JSON.stringify(detail));
+    return detail;
+  }
+
+  /** CreateJobQueue. */
+  createJobQueue(q: {
+    jobQueueName: string;
+    priority?: number;
+    state?: 'ENABLED' | 'DISABLED';
+    computeEnvironmentOrder: { order: number; computeEnvironment: string }[];
+  }): JobQueue {
+    for (const o of q.computeEnvironmentOrder) this.computeEnvironment(o.computeEnvironment);
+    const detail: JobQueue = {
+      jobQueueName: q.jobQueueName,
+      jobQueueArn: `${ARN}:job-queue/${q.jobQueueName}`,
+      state: q.state ?? 'ENABLED',
+      priority: q.priority ?? 1,
+      computeEnvironmentOrder: [...q.computeEnvironmentOrder].sort((a, b) => a.order - b.order),
+    };
+    this.db
+      .prepare('INSERT OR REPLACE INTO batch_job_queues (name, detail) VALUES (?, ?)')
+      .run(detail.jobQueueName, JSON.stringify(detail));
+    return detail;
+  }
+
+  private computeEnvironment(nameOrArn: string): ComputeEnvironment {
+    const name = nameOrArn.replace(/^.*compute-environment\//, '');
+    const row = this.db
+      .prepare('SELECT detail FROM batch_compute_environments WHERE name = ?')
+      .get(name) as { detail: string } | undefined;
+    if (!row) throw new BatchInputError(`no compute environment named "${name}"`);
+    return JSON.parse(row.detail) as ComputeEnvironment;
+  }
+
+  describeJobQueues(): JobQueue[] {
+    return (
+      this.db.prepare('SELECT detail FROM batch_job_queues ORDER BY name').all() as {
+        detail: string;
+      }[]
+    ).map((r) => JSON.parse(r.detail) as JobQueue);
+  }
+
+  private queue(nameOrArn: string): JobQueue {
+    const name = nameOrArn.replace(/^.*job-queue\//, '');
+    const row = this.db.prepare('SELECT detail FROM batch_job_queues WHERE name = ?').get(name) as
+      { detail: string } | undefined;
+    if (!row) {
+      const names = this.describeJobQueues().map((q) => q.jobQueueName);
+      throw new BatchInputError(`no job queue named "${name}" (queues: ${names.join(', ')})`);
+    }
+    return JSON.parse(row.detail) as JobQueue;
+  }
+
+  /** RegisterJobDefinition: each registration of a name adds a revision. */
+  registerJobDefinition(req: RegisterJobDefinitionRequest): {
+    jobDefinitionName: string;
+    jobDefinitionArn: string;
+    revision: number;
+  } {
+    if (
+      !req.jobDefinitionName ||
+      !/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(req.jobDefinitionName)
+    ) {
+      throw new BatchInputError(
+        `jobDefinitionName ${JSON.stringify(req.jobDefinitionName)} must be 1-128 letters, digits, - or _`,
+      );
+    }
+    if (
+      !req.containerProperties ||
+      (!Array.isArray(req.containerProperties.command) &&
+        req.containerProperties.command !== undefined)
+    ) {
+      throw new BatchInputError(
+        `job definition "${req.jobDefinitionName}": containerProperties.command must be an array of strings`,
+      );
+    }
+    const last = this.db
+      .prepare('SELECT MAX(revision) AS r FROM batch_job_definitions WHERE name = ?')
+      .get(req.jobDefinitionName) as { r: number | null };
+    const revision = (last.r ?? 0) + 1;
+    const def: JobDefinition = {
+      ...req,
+      type: 'container',
+      revision,
+      status: 'ACTIVE',
+      jobDefinitionArn: `${ARN}:job-definition/${req.jobDefinitionName}:${revision}`,
+    };
+    this.db
+      .prepare('INSERT INTO batch_job_definitions (name, revision, detail) VALUES (?, ?, ?)')
+      .run(req.jobDefinitionName, revision, JSON.stringify(def));
+    return {
+      jobDefinitionName: def.jobDefinitionName,
+      jobDefinitionArn: def.jobDefinitionArn,
+      revision,
+    };
+  }
+
+  /** A definition by "name", "name:revision" or ARN (latest revision when none is given). */
+  jobDefinition(ref: string): JobDefinition {
+    const m = /^(?:.*job-definition\/)?([^:]+)(?::(\d+))?$/.exec(ref);
+    const row = (
+      m?.[2]
+        ? this.db
+            .prepare('SELECT detail FROM batch_job_definitions WHERE name = ? AND revision = ?')
+            .get(m[1], Number(m[2]))
+        : this.db
+            .prepare(
+              'SELECT detail FROM batch_job_definitions WHERE name = ? ORDER BY revision DESC LIMIT 1',
+            )
+            .get(m?.[1] ?? ref)
+    ) as { detail: string } | undefined;
+    if (!row)
+      throw new BatchInputError(
+        `no job definition "${ref}"; register it first (strand batch register)`,
+      );
+    return JSON.parse(row.detail) as JobDefinition;
+  }
+
+  describeJobDefinitions(name?: string): JobDefinition[] {
+    const rows = (
+      name
+        ? this.db
+            .prepare('SELECT detail FROM batch_job_definitions WHERE name = ? ORDER BY revision')
+            .all(name)
+        : this.db.prepare('SELECT detail FROM batch_job_definitions ORDER BY name, revision').all()
+    ) as { detail: string }[];
+    return rows.map((r) => JSON.parse(r.detail) as JobDefinition);
+  }
+
+  // ---- jobs -------------------------------------------------------------------------------
+
+  /**
+   * SubmitJob. `jobId` may be given to make the submission idempotent (the Step Functions
+   * integration derives it from the execution and task); submitting an existing id returns it.
+   */
+  submitJob(
+    req: SubmitJobRequest,
+    options: { jobId?: string } = {},
+  ): { jobId: string; jobName: string; jobArn: string } {
+    if (options.jobId) {
+      const existing = this.getJob(options.jobId);
+      if (existing)
+        return { jobId: existing.jobId, jobName: existing.jobName, jobArn: existing.jobArn };
+    }
+    if (!req.jobName || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/.test(req.jobName)) {
+      throw new BatchInputError(
+        `jobName ${JSON.stringify(req.jobName)} must be 1-128 letters, digits, - or _, starting with a letter or digit`,
+      );
+    }
+    const queue = this.queue(req.jobQueue);
+    const def = this.jobDefinition(req.jobDefinition);
+    const size = req.arrayProperties?.size;
+    if (size !== undefined && !(Number.isInteger(size) && size >= 2 && size <= 10_000)) {
+      throw new BatchInputError(
+        `arrayProperties.size must be an integer from 2 to 10,000, not ${size}`,
+      );
+    }
+    for (const d of req.dependsOn ?? []) {
+      if (d.jobId && !this.getJob(d.jobId))
+        throw new BatchInputError(`dependsOn: no job with id "${d.jobId}"`);
+    }
+    const parameters = { ...(def.parameters ?? {}), ...(req.parameters ?? {}) };
+    const cp = def.containerProperties;
+    const o = req.containerOverrides ?? {};
+    const commandTemplate = o.command ?? cp.command ?? [];
+    const command = commandTemplate.map((arg) =>
+      arg.replace(/Ref::([A-Za-z0-9_]+)/g, (whole, name: string) =>
+        name in parameters ? parameters[name] : whole,
+      ),
+    );
+    const env = new Map<string, string>();
+    for (const kv of [...(cp.environment ?? []), ...(o.environment ?? [])])
+      env.set(kv.name, kv.value);
+    const vcpus =
+      requirement(o.resourceRequirements, 'VCPU') ??
+      o.vcpus ??
+      requirement(cp.resourceRequirements, 'VCPU') ??
+      cp.vcpus ??
+      1;
+    const memory =
+      requirement(o.resourceRequirements, 'MEMORY') ??
+      o.memory ??
+      requirement(cp.resourceRequirements, 'MEMORY') ??
+      cp.memory ??
+      2048;
+    if (!(vcpus > 0) || !(memory > 0))
+      throw new BatchInputError(
+        `job "${req.jobName}" needs a positive VCPU and MEMORY (got ${vcpus} vCPU, ${memory} MiB)`,
+      );
+    const jobId = options.jobId ?? randomUUID();
+    const now = this.now();
+    const detail: JobDetail = {
+      jobArn: `${ARN}:job/${jobId}`,
+      jobName: req.jobName,
+      jobId,
+      jobQueue: queue.jobQueueArn,
+      status: 'SUBMITTED',
+      attempts: [],
+      createdAt: now,
+      dependsOn: req.dependsOn ?? [],
+      jobDefinition: def.jobDefinitionArn,
+      parameters,
+      container: {
+        image: cp.image,
+        command,
+        environment: [...env].map(([name, value]): KeyValuePair => ({ name, value })),
+        resourceRequirements: [
+          { type: 'VCPU', value: String(vcpus) },
+          { type: 'MEMORY', value: String(memory) },
+        ],
+      },
+      retryStrategy: req.retryStrategy ?? def.retryStrategy,
+      timeout: req.timeout ?? def.timeout,
+      tags: { ...(def.tags ?? {}), ...(req.tags ?? {}) },
+    };
+    // Fail now what could never run (AWS would leave it RUNNABLE forever).
+    const envs = queue.computeEnvironmentOrder.map((o2) =>
+      this.computeEnvironment(o2.computeEnvironment),
+    );
+    const largest = envs.reduce(
+      (a, b) => (b.maxvCpus * 1e6 + b.memoryMiB > a.maxvCpus * 1e6 + a.memoryMiB ? b : a),
+      envs[0],
+    );
+    if (!envs.some((ce) => ce.maxvCpus >= vcpus && ce.memoryMiB >= memory)) {
+      detail.status = 'FAILED';
+      detail.statusReason = `needs ${vcpus} vCPU, ${formatMiB(memory)}; largest compute environment "${largest.computeEnvironmentName}" on queue "${queue.jobQueueName}" has ${largest.maxvCpus} vCPU, ${formatMiB(largest.memoryMiB)}`;
+      detail.stoppedAt = now;
+    }
+    const rows: JobDetail[] = [detail];
+    if (size !== undefined) {
+      detail.arrayProperties = { size, statusSummary: {} };
+      for (let i = 0; i < size; i++) {
+        const deps = [];
+        for (const d of detail.dependsOn) {
+          if (d.type === 'SEQUENTIAL') continue;
+          deps.push(d.type === 'N_TO_N' ? { jobId: `${d.jobId}:${i}` } : { jobId: d.jobId });
+        }
+        if (detail.dependsOn.some((d) => d.type === 'SEQUENTIAL') && i > 0)
+          deps.push({ jobId: `${jobId}:${i - 1}` });
+        const copy = structuredClone(detail);
+        rows.push({
+          ...copy,
+          jobArn: `${detail.jobArn}:${i}`,
+          jobId: `${jobId}:${i}`,
+          dependsOn: deps,
+          arrayProperties: { index: i },
+          container: {
+            ...copy.container,
+            environment: [
+              ...copy.container.environment,
+              { name: 'AWS_BATCH_JOB_ARRAY_INDEX', value: String(i) },
+            ],
+          },
+        });
+      }
+    }
+    const insert = this.db.prepare(
+      'INSERT INTO batch_jobs (job_id, status, queue, created_at, detail) VALUES (?, ?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const r of rows)
+        insert.run(r.jobId, r.status, queue.jobQueueName, now, JSON.stringify(r));
+    })();
+    for (const r of rows) if (r.status !== 'FAILED') this.active.set(r.jobId, { detail: r });
+    if (detail.status === 'FAILED') this.notify(detail);
+    setImmediate(() => void this.tick());
+    return { jobId, jobName: detail.jobName, jobArn: detail.jobArn };
+  }
+
+  getJob(jobId: string): JobDetail | undefined {
+    const live = this.active.get(jobId);
+    if (live) return live.detail;
+    const row = this.db.prepare('SELECT detail FROM batch_jobs WHERE job_id = ?').get(jobId) as
+      { detail: string } | undefined;
+    return row ? (JSON.parse(row.detail) as JobDetail) : undefined;
+  }
+
+  /** DescribeJobs. */
+  describeJobs(jobIds: string[]): JobDetail[] {
+    return jobIds.map((id) => this.getJob(id)).filter((j): j is JobDetail => j !== undefined);
+  }
+
+  /** ListJobs: by queue and status (array children are not listed, as AWS). */
+  listJobs(filter: { jobQueue?: string; jobStatus?: JobStatus } = {}): JobDetail[] {
+    const rows = this.db
+      .prepare('SELECT detail FROM batch_jobs ORDER BY created_at, job_id')
+      .all() as { detail: string }[];
+    const queueName = filter.jobQueue?.replace(/^.*job-queue\//, '');
+    return rows
+      .map((r) => JSON.parse(r.detail) as JobDetail)
+      .filter((j) => j.arrayProperties?.index === undefined)
+      .filter((j) => !queueName || j.jobQueue.endsWith(`/${queueName}`))
+      .filter((j) => !filter.jobStatus || j.status === filter.jobStatus);
+  }
+
+  /** Calls back once the job is SUCCEEDED or FAILED (at once if it already is). */
+  onceDone(jobId: string, cb: (job: JobDetail) => void): void {
+    const job = this.getJob(jobId);
+    if (job && TERMINAL.includes(job.status)) {
+      cb(job);
+      return;
+    }
+    const list = this.listeners.get(jobId) ?? [];
+    list.push(cb);
+    this.listeners.set(jobId, list);
+  }
+
+  /** TerminateJob / CancelJob: stops a job wherever it is; its array children too. */
+  async terminateJob(jobId: string, reason: string): Promise<void> {
+    const targets = [...this.active.values()].filter(
+      (a) => a.detail.jobId === jobId || a.detail.jobId.startsWith(`${jobId}:`),
+    );
+    if (targets.length === 0 && !this.getJob(jobId))
+      throw new BatchInputError(`no job with id "${jobId}"`);
+    for (const a of targets) {
+      if (a.detail.status === 'RUNNING' && a.run?.handle) {
+        a.detail.statusReason = reason;
+        this.save(a);
+        await this.executor.kill(a.run.handle, reason);
+      } else if (!a.detail.arrayProperties?.size) {
+        this.finish(a, 'FAILED', reason);
+      }
+    }
+  }
+
+  // ---- the scheduler ---------------------------------------------------------------------
+
+  private save(a: ActiveJob): void {
+    this.db
+      .prepare('UPDATE batch_jobs SET status = ?, detail = ?, run = ? WHERE job_id = ?')
+      .run(
+        a.detail.status,
+        JSON.stringify(a.detail),
+        a.run ? JSON.stringify(a.run) : null,
+        a.detail.jobId,
+      );
+  }
+
+  private setStatus(a: ActiveJob, status: JobStatus): void {
+    a.detail.status = status;
+    this.save(a);
+  }
+
+  private finish(a: ActiveJob, status: 'SUCCEEDED' | 'FAILED', reason?: string): void {
+    a.detail.status = status;
+    if (reason !== undefined) a.detail.statusReason = reason;
+    a.detail.stoppedAt = this.now();
+    a.run = undefined;
+    this.save(a);
+    this.active.delete(a.detail.jobId);
+    this.notify(a.detail);
+  }
+
+  private notify(job: JobDetail): void {
+    const list = this.listeners.get(job.jobId);
+    this.listeners.delete(job.jobId);
+    for (const cb of list ?? []) cb(job);
+  }
+
+  private depsState(a: ActiveJob): 'ready' | 'waiting' | 'failed' {
+    for (const d of a.detail.dependsOn) {
+      if (!d.jobId) continue;
+      const dep = this.getJob(d.jobId);
+      if (!dep || dep.status === 'FAILED') return 'failed';
+      if (dep.status !== 'SUCCEEDED') return 'waiting';
+    }
+    return 'ready';
+  }
+
+  /** One pass of the scheduler: dependencies, placement, attempt outcomes, array summaries. */
+  async tick(): Promise<void> {
+    if (this.ticking || this.closed) return;
+    this.ticking = true;
+    try {
+      // Dependencies.
+      for (const a of [...this.active.values()]) {
+        if (a.detail.arrayProperties?.size) continue;
+        if (a.detail.status === 'SUBMITTED' || a.detail.status === 'PENDING') {
+          const deps = this.depsState(a);
+          if (deps === 'failed') this.finish(a, 'FAILED', 'Dependent job failed');
+          else if (deps === 'ready') this.setStatus(a, 'RUNNABLE');
+          else if (a.detail.status === 'SUBMITTED') this.setStatus(a, 'PENDING');
+        }
+      }
+      this.place();
+      // Running attempts.
+      for (const a of [...this.active.values()]) {
+        if ((a.detail.status === 'RUNNING' || a.detail.status === 'STARTING') && a.run?.handle) {
+          const s = await this.executor.poll(a.run.handle);
+          if (a.detail.status === 'STARTING' && s.state === 'RUNNING') {
+            a.detail.startedAt ??= this.now();
+            this.setStatus(a, 'RUNNING');
+          }
+          if (s.state !== 'RUNNING')
+            this.attemptEnded(a, s.exitCode, s.reason, s.startedAt, s.stoppedAt);
+        }
+      }
+      this.summariseArrays();
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private usage(): Map<string, { vcpus: number; memoryMiB: number }> {
+    const used = new Map<string, { vcpus: number; memoryMiB: number }>();
+    for (const a of this.active.values()) {
+      if (!a.run || (a.detail.status !== 'STARTING' && a.detail.status !== 'RUNNING')) continue;
+      const u = used.get(a.run.computeEnvironment) ?? { vcpus: 0, memoryMiB: 0 };
+      u.vcpus += a.run.vcpus;
+      u.memoryMiB += a.run.memoryMiB;
+      used.set(a.run.computeEnvironment, u);
+    }
+    return used;
+  }
+
+  private place(): void {
+    // An array parent only sums up its children; it never runs itself.
+    const runnable = [...this.active.values()].filter(
+      (a) => a.detail.status === 'RUNNABLE' && !a.detail.arrayProperties?.size,
+    );
+    if (runnable.length === 0) return;
+    const queues = new Map(this.describeJobQueues().map((q) => [q.jobQueueArn, q]));
+    runnable.sort(
+      (x, y) =>
+        (queues.get(y.detail.jobQueue)?.priority ?? 0) -
+          (queues.get(x.detail.jobQueue)?.priority ?? 0) ||
+        x.detail.createdAt - y.detail.createdAt ||
+        (x.detail.arrayProperties?.index ?? 0) - (y.detail.arrayProperties?.index ?? 0),
+    );
+    const used = this.usage();
+    const envCache = new Map<string, ComputeEnvironment>();
+    const env = (name: string) => {
+      let e = envCache.get(name);
+      if (!e) envCache.set(name, (e = this.computeEnvironment(name)));
+      return e;
+    };
+    const reserved = new Set<string>();
+    const now = this.now();
+    for (const a of runnable) {
+      const queue = queues.get(a.detail.jobQueue);
+      if (!queue || queue.state !== 'ENABLED' || reserved.has(queue.jobQueueArn)) continue;
+      const vcpus = requirement(a.detail.container.resourceRequirements, 'VCPU') ?? 1;
+      const memoryMiB = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
+      let placed = false;
+      for (const o of queue.computeEnvironmentOrder) {
+        const ce = env(o.computeEnvironment);
+        if (ce.state !== 'ENABLED') continue;
+        const u = used.get(ce.computeEnvironmentName) ?? { vcpus: 0, memoryMiB: 0 };
+        if (u.vcpus + vcpus <= ce.maxvCpus && u.memoryMiB + memoryMiB <= ce.memoryMiB) {
+          used.set(ce.computeEnvironmentName, {
+            vcpus: u.vcpus + vcpus,
+            memoryMiB: u.memoryMiB + memoryMiB,
+          });
+          this.start(a, ce.computeEnvironmentName, vcpus, memoryMiB);
+          placed = true;
+          break;
+        }
+      }
+      if (!placed) {
+        a.run ??= { computeEnvironment: '', vcpus, memoryMiB };
+        a.run.waitingSince ??= now;
+        // A job passed over for too long reserves its queue: nothing behind it starts.
+        if (now - a.run.waitingSince >= this.starvationMs) reserved.add(queue.jobQueueArn);
+      }
+    }
+  }
+
+  private start(a: ActiveJob, computeEnvironment: string, vcpus: number, memoryMiB: number): void {
+    const attempt = a.detail.attempts.length + 1;
+    a.run = { computeEnvironment, vcpus, memoryMiB };
+    this.setStatus(a, 'STARTING');
+    const queueName = a.detail.jobQueue.replace(/^.*job-queue\//, '');
+    const environment: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    };
+    if (process.env.HOME) environment.HOME = process.env.HOME;
+    for (const kv of a.detail.container.environment) environment[kv.name] = kv.value;
+    environment.AWS_BATCH_JOB_ID = a.detail.jobId;
+    environment.AWS_BATCH_JOB_ATTEMPT = String(attempt);
+    environment.AWS_BATCH_JQ_NAME = queueName;
+    environment.AWS_BATCH_CE_NAME = computeEnvironment;
+    const run = a.run;
+    void this.executor
+      .submit({
+        jobId: a.detail.jobId,
+        attempt,
+        command: a.detail.container.command,
+        environment,
+        vcpus,
+        memoryMiB,
+        timeoutSeconds: a.detail.timeout?.attemptDurationSeconds,
+        image: a.detail.container.image,
+      })
+      .then(
+        (handle) => {
+          run.handle = handle;
+          a.detail.container.logStreamName = handle.logPath;
+          this.save(a);
+        },
+        (err: unknown) =>
+          this.attemptEnded(a, undefined, `CannotStartContainerError: ${(err as Error).message}`),
+      );
+  }
+
+  private attemptEnded(
+    a: ActiveJob,
+    exitCode: number | undefined,
+    reason: string | undefined,
+    startedAt?: number,
+    stoppedAt?: number,
+  ): void {
+    const logStreamName = a.run?.handle?.logPath ?? '';
+    const statusReason =
+      reason ??
+      (exitCode === 0
+        ? 'Essential container in task exited'
+        : `Essential container in task exited`);
+    const container: { exitCode?: number; reason?: string; logStreamName: string } = {
+      logStreamName,
+    };
+    if (exitCode !== undefined) container.exitCode = exitCode;
+    if (reason !== undefined) container.reason = reason;
+    a.detail.attempts.push({
+      container,
+      startedAt: startedAt ?? a.detail.startedAt,
+      stoppedAt: stoppedAt ?? this.now(),
+      statusReason,
+    });
+    if (exitCode !== undefined) a.detail.container.exitCode = exitCode;
+    if (reason !== undefined) a.detail.container.reason = reason;
+    a.detail.container.logStreamName = logStreamName;
+    if (exitCode === 0) {
+      this.finish(a, 'SUCCEEDED', statusReason);
+      return;
+    }
+    const strategy = a.detail.retryStrategy;
+    const attempts = strategy?.attempts ?? 1;
+    let retry = a.detail.attempts.length < attempts;
+    // A terminated job is not retried.
+    if (a.detail.statusReason !== undefined && reason === a.detail.statusReason) retry = false;
+    if (retry && strategy?.evaluateOnExit?.length) {
+      const rule = strategy.evaluateOnExit.find(
+        (r) =>
+          globMatch(r.onExitCode, exitCode === undefined ? undefined : String(exitCode)) &&
+          globMatch(r.onReason, reason) &&
+          globMatch(r.onStatusReason, statusReason),
+      );
+      // With evaluateOnExit, an attempt no rule matches is retried (AWS's default action).
+      if (rule) retry = rule.action.toUpperCase() === 'RETRY';
+    }
+    if (retry) {
+      a.run = undefined;
+      this.setStatus(a, 'RUNNABLE');
+    } else {
+      this.finish(
+        a,
+        'FAILED',
+        reason ?? `Essential container in task exited with code ${exitCode}`,
+      );
+    }
+  }
+
+  private summariseArrays(): void {
+    for (const a of [...this.active.values()]) {
+      const size = a.detail.arrayProperties?.size;
+      if (!size) continue;
+      const summary: Partial<Record<JobStatus, number>> = {};
+      let done = 0;
+      let failed = 0;
+      for (let i = 0; i < size; i++) {
+        const child = this.getJob(`${a.detail.jobId}:${i}`);
+        if (!child) continue;
+        summary[child.status] = (summary[child.status] ?? 0) + 1;
+        if (TERMINAL.includes(child.status)) done++;
+        if (child.status === 'FAILED') failed++;
+      }
+      a.detail.arrayProperties = { size, statusSummary: summary };
+      if (done === size) {
+        this.finish(
+          a,
+          failed > 0 ? 'FAILED' : 'SUCCEEDED',
+          failed > 0 ? `${failed} of ${size} child jobs failed` : undefined,
+        );
+      } else {
+        const status: JobStatus =
+          summary.RUNNING || summary.STARTING
+            ? 'RUNNING'
+            : summary.RUNNABLE
+              ? 'RUNNABLE'
+              : 'PENDING';
+        if (status !== a.detail.status) this.setStatus(a, status);
+        else this.save(a);
+      }
+    }
+  }
+}

@@ -1,0 +1,136 @@
+/** AWS Batch shapes, named as in the AWS Batch API (RegisterJobDefinition, SubmitJob, DescribeJobs). */
+
+export type JobStatus =
+  'SUBMITTED' | 'PENDING' | 'RUNNABLE' | 'STARTING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
+
+export interface KeyValuePair {
+  name: string;
+  value: string;
+}
+
+export interface ResourceRequirement {
+  type: 'VCPU' | 'MEMORY' | 'GPU';
+  value: string;
+}
+
+export interface EvaluateOnExit {
+  onStatusReason?: string;
+  onReason?: string;
+  onExitCode?: string;
+  action: 'RETRY' | 'EXIT' | 'retry' | 'exit';
+}
+
+export interface RetryStrategy {
+  attempts?: number;
+  evaluateOnExit?: EvaluateOnExit[];
+}
+
+export interface ContainerProperties {
+  image?: string;
+  command?: string[];
+  environment?: KeyValuePair[];
+  resourceRequirements?: ResourceRequirement[];
+  /** Legacy fields, still accepted by AWS. */
+  vcpus?: number;
+  memory?: number;
+}
+
+export interface RegisterJobDefinitionRequest {
+  jobDefinitionName: string;
+  type: 'container';
+  parameters?: Record<string, string>;
+  containerProperties: ContainerProperties;
+  retryStrategy?: RetryStrategy;
+  timeout?: { attemptDurationSeconds?: number };
+  tags?: Record<string, string>;
+}
+
+export interface JobDefinition extends RegisterJobDefinitionRequest {
+  jobDefinitionArn: string;
+  revision: number;
+  status: 'ACTIVE' | 'INACTIVE';
+}
+
+export interface ComputeEnvironment {
+  computeEnvironmentName: string;
+  computeEnvironmentArn: string;
+  state: 'ENABLED' | 'DISABLED';
+  /** The local executor's capacity. */
+  maxvCpus: number;
+  memoryMiB: number;
+}
+
+export interface JobQueue {
+  jobQueueName: string;
+  jobQueueArn: string;
+  state: 'ENABLED' | 'DISABLED';
+  priority: number;
+  computeEnvironmentOrder: { order: number; computeEnvironment: string }[];
+}
+
+export interface ContainerOverrides {
+  command?: string[];
+  environment?: KeyValuePair[];
+  resourceRequirements?: ResourceRequirement[];
+  vcpus?: number;
+  memory?: number;
+}
+
+export interface JobDependency {
+  jobId: string;
+  type?: 'N_TO_N' | 'SEQUENTIAL';
+}
+
+export interface SubmitJobRequest {
+  jobName: string;
+  jobQueue: string;
+  jobDefinition: string;
+  parameters?: Record<string, string>;
+  containerOverrides?: ContainerOverrides;
+  arrayProperties?: { size?: number };
+  dependsOn?: JobDependency[];
+  retryStrategy?: RetryStrategy;
+  timeout?: { attemptDurationSeconds?: number };
+  tags?: Record<string, string>;
+}
+
+export interface AttemptDetail {
+  container: { exitCode?: number; reason?: string; logStreamName: string };
+  startedAt?: number;
+  stoppedAt?: number;
+  statusReason?: string;
+}
+
+/** A job as DescribeJobs returns it. */
+export interface JobDetail {
+  jobArn: string;
+  jobName: string;
+  jobId: string;
+  jobQueue: string;
+  status: JobStatus;
+  statusReason?: string;
+  attempts: AttemptDetail[];
+  createdAt: number;
+  startedAt?: number;
+  stoppedAt?: number;
+  dependsOn: JobDependency[];
+  jobDefinition: string;
+  parameters: Record<string, string>;
+  container: {
+    image?: string;
+    command: string[];
+    environment: KeyValuePair[];
+    resourceRequirements: ResourceRequirement[];
+    exitCode?: number;
+    reason?: string;
+    logStreamName?: string;
+  };
+  retryStrategy?: RetryStrategy;
+  timeout?: { attemptDurationSeconds?: number };
+  tags?: Record<string, string>;
+  arrayProperties?: {
+    size?: number;
+    index?: number;
+    statusSummary?: Partial<Record<JobStatus, number>>;
+  };
+}

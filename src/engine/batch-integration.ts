@@ -1,0 +1,86 @@
+/**
+ * `arn:aws:states:::batch:submitJob` and `…:submitJob.sync` answered by the local Batch. The
+ * job id is derived from the execution and the task, so a restarted engine that invokes the
+ * same task again finds the job it submitted instead of submitting another.
+ */
+import { createHash } from 'node:crypto';
+import type { Json, JsonObject } from '../asl/types.js';
+import { BatchInputError, type LocalBatch } from '../batch/local-batch.js';
+import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
+import type { TaskCallbacks, TaskIntegration, TaskInvocation } from './integrations.js';
+
+const RESOURCE = /^arn:aws:states:::batch:submitJob(\.sync)?$/;
+
+/** camelCase → PascalCase keys, as Step Functions shows Batch objects; map values keep their keys. */
+export function toPascal(value: unknown, keepKeys = false): Json {
+  if (Array.isArray(value)) return value.map((v) => toPascal(v));
+  if (value === null || typeof value !== 'object') return (value ?? null) as Json;
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (v === undefined) continue;
+    const key = keepKeys ? k : k.charAt(0).toUpperCase() + k.slice(1);
+    out[key] = toPascal(v, !keepKeys && (k === 'parameters' || k === 'tags'));
+  }
+  return out;
+}
+
+/** PascalCase → camelCase keys, for the SubmitJob request (Parameters and Tags keep theirs). */
+function toCamel(value: unknown, keepKeys = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => toCamel(v));
+  if (value === null || typeof value !== 'object') return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const key = keepKeys ? k : k.charAt(0).toLowerCase() + k.slice(1);
+    out[key] = toCamel(v, !keepKeys && (k === 'Parameters' || k === 'Tags'));
+  }
+  return out;
+}
+
+/** A stable job id (UUID-shaped) for one task of one execution. */
+export function jobIdFor(executionArn: string, taskId: string): string {
+  const h = createHash('sha256').update(`${executionArn}\n${taskId}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+export class BatchIntegration implements TaskIntegration {
+  readonly name = 'batch';
+  constructor(private readonly batch: LocalBatch) {}
+
+  supports(resource: string): boolean {
+    return RESOURCE.test(resource);
+  }
+
+  invoke(task: TaskInvocation, callbacks: TaskCallbacks): void {
+    const sync = task.resource.endsWith('.sync');
+    const jobId = jobIdFor(task.executionArn, task.taskId);
+    let submitted: { jobId: string; jobName: string; jobArn: string };
+    try {
+      submitted = this.batch.submitJob(toCamel(task.input) as SubmitJobRequest, { jobId });
+    } catch (err) {
+      if (err instanceof BatchInputError) {
+        callbacks.failed('Batch.ClientException', err.message);
+        return;
+      }
+      throw err;
+    }
+    if (!sync) {
+      callbacks.succeeded({
+        JobArn: submitted.jobArn,
+        JobId: submitted.jobId,
+        JobName: submitted.jobName,
+      });
+      return;
+    }
+    this.batch.onceDone(jobId, (job: JobDetail) => {
+      const shaped = toPascal(job);
+      if (job.status === 'SUCCEEDED') callbacks.succeeded(shaped);
+      else callbacks.failed('States.TaskFailed', JSON.stringify(shaped));
+    });
+  }
+
+  async cancel(task: { executionArn: string; taskId: string }): Promise<void> {
+    const jobId = jobIdFor(task.executionArn, task.taskId);
+    if (this.batch.getJob(jobId))
+      await this.batch.terminateJob(jobId, 'Execution stopped by Step Functions');
+  }
+}
