@@ -128,7 +128,8 @@ export class LocalBatch {
       }
     }
     this.timer = setInterval(() => void this.tick(), options.tickMs ?? 50);
-    this.timer.unref();
+    // Outstanding jobs keep the process alive (tick() re-evaluates this each time).
+    if (this.active.size === 0) this.timer.unref();
   }
 
   close(): void {
@@ -555,6 +556,9 @@ export class LocalBatch {
   /** One pass of the scheduler: dependencies, placement, attempt outcomes, array summaries. */
   async tick(): Promise<void> {
     if (this.ticking || this.closed) return;
+    // Keep the process alive while jobs are outstanding; let it exit when there are none.
+    if (this.active.size > 0) this.timer?.ref();
+    else this.timer?.unref();
     this.ticking = true;
     try {
       // Dependencies.

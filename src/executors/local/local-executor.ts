@@ -64,10 +64,13 @@ export class LocalExecutor implements Executor {
       ref: dir,
       logPath: join(dir, 'log.txt'),
     };
-    if (existsSync(join(dir, 'spec.json'))) return handle; // already submitted: never twice
+    // Started before (perhaps by a process that died): the wrapper recorded itself or the exit.
+    if (existsSync(join(dir, 'wrapper.json')) || existsSync(join(dir, 'exit.json'))) return handle;
+    // Otherwise (re)start a wrapper. If an earlier one is alive but has not recorded itself
+    // yet, the lock file makes this one exit without running anything: never twice.
     const workDir = join(dir, 'work');
     mkdirSync(workDir, { recursive: true });
-    if (spec.image) {
+    if (spec.image && !existsSync(handle.logPath)) {
       writeFileSync(
         handle.logPath,
         `[strand] local executor: image ${spec.image} is not used; the command runs on the host\n`,
