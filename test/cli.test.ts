@@ -169,6 +169,99 @@ describe('strand start on the durable engine', () => {
   });
 });
 
+describe('strand batch', () => {
+  it('register, submit (follows the job), ls, describe, logs', async () => {
+    const home = join(dir, 'home-batch');
+    const jobdef = file(
+      'echo.json',
+      JSON.stringify({
+        jobDefinitionName: 'echo',
+        type: 'container',
+        parameters: { who: 'world' },
+        containerProperties: {
+          command: [
+            process.execPath,
+            '-e',
+            'console.log("hello", process.argv[1], process.env.AWS_BATCH_JOB_ATTEMPT)',
+            'Ref::who',
+          ],
+          resourceRequirements: [
+            { type: 'VCPU', value: '1' },
+            { type: 'MEMORY', value: '128' },
+          ],
+        },
+      }),
+    );
+    const reg = await strand('batch', 'register', jobdef, '--home', home, '--json');
+    expect(reg.code).toBe(0);
+    expect(JSON.parse(reg.out)).toMatchObject({ jobDefinitionName: 'echo', revision: 1 });
+    const sub = await strand(
+      'batch',
+      'submit',
+      '--job-name',
+      'hi',
+      '--job-definition',
+      'echo',
+      '--parameters',
+      '{"who":"lab"}',
+      '--home',
+      home,
+      '--json',
+    );
+    expect(sub.code).toBe(0);
+    const job = JSON.parse(sub.out);
+    expect(job).toMatchObject({ jobName: 'hi', status: 'SUCCEEDED' });
+    const ls = await strand('batch', 'ls', '--job-status', 'SUCCEEDED', '--home', home);
+    expect(ls.out).toContain(job.jobId);
+    const described = await strand('batch', 'describe', job.jobId, '--home', home);
+    expect(JSON.parse(described.out).jobs[0].attempts[0].container.exitCode).toBe(0);
+    const logs = await strand('batch', 'logs', job.jobId, '--home', home);
+    expect(logs.out).toContain('hello lab 1');
+  });
+
+  it('a job too big for any compute environment: exit 1 naming the values; bad JSON: exit 2', async () => {
+    const home = join(dir, 'home-batch-2');
+    const jobdef = file(
+      'big.json',
+      JSON.stringify({
+        jobDefinitionName: 'big',
+        type: 'container',
+        containerProperties: {
+          command: ['true'],
+          resourceRequirements: [{ type: 'VCPU', value: '4096' }],
+        },
+      }),
+    );
+    await strand('batch', 'register', jobdef, '--home', home);
+    const sub = await strand(
+      'batch',
+      'submit',
+      '--job-name',
+      'big',
+      '--job-definition',
+      'big',
+      '--home',
+      home,
+    );
+    expect(sub.code).toBe(1);
+    expect(sub.out).toMatch(/needs 4096 vCPU/);
+    const bad = await strand(
+      'batch',
+      'submit',
+      '--job-name',
+      'x',
+      '--job-definition',
+      'big',
+      '--container-overrides',
+      '{nope',
+      '--home',
+      home,
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--container-overrides: not valid JSON');
+  });
+});
+
 describe('strand validate', () => {
   it('exit 0 for a valid definition, 2 with every problem for an invalid one', async () => {
     let r = await strand('validate', 'examples/sample-qc.asl.json');

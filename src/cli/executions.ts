@@ -205,11 +205,22 @@ export function registerExecutionCommands(
       const engine = await openScheduler(io, strandHome(opts.home));
       try {
         const running = engine.listExecutions('RUNNING');
-        if (running.length === 0 && !opts.json)
-          io.err('nothing to resume: no execution is RUNNING\n');
+        // Batch jobs submitted on their own (strand batch submit --detach) carry on too.
+        const jobs = (['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'] as const).flatMap(
+          (jobStatus) => engine.batch!.listJobs({ jobStatus }),
+        );
+        if (running.length === 0 && jobs.length === 0 && !opts.json) {
+          io.err('nothing to resume: no execution or job is unfinished\n');
+        }
+        const jobsDone = Promise.all(
+          jobs.map(
+            (j) => new Promise<void>((resolve) => engine.batch!.onceDone(j.jobId, () => resolve())),
+          ),
+        );
         const results = await Promise.all(
           running.map((d) => engine.waitForExecution(d.executionArn)),
         );
+        await jobsDone;
         if (opts.json) io.out(JSON.stringify(results, null, 2) + '\n');
         else
           for (const d of results)

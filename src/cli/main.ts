@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError } from './errors.js';
+import { registerBatchCommands } from './batch.js';
 import { registerExecutionCommands } from './executions.js';
 import { readTextFile } from './input.js';
 import type { Io } from './io.js';
@@ -57,6 +58,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     });
 
   registerExecutionCommands(program, io, setExit);
+  registerBatchCommands(program, io, setExit);
 
   return program;
 }

@@ -1,0 +1,229 @@
+/** `strand batch …`: the local AWS Batch with the AWS CLI's verbs and flag names. */
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { BatchInputError } from '../batch/local-batch.js';
+import type {
+  JobDetail,
+  JobStatus,
+  RegisterJobDefinitionRequest,
+  SubmitJobRequest,
+} from '../batch/types.js';
+import { Engine } from '../engine/engine.js';
+import { StoreError } from '../engine/store.js';
+import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
+import { strandHome } from './executions.js';
+import { readTextFile } from './input.js';
+import type { Io } from './io.js';
+
+/** A JSON option value: inline JSON or file://path, as the AWS CLI accepts. */
+function jsonOption<T>(flag: string, value: string | undefined): T | undefined {
+  if (value === undefined) return undefined;
+  const text = value.startsWith('file://') ? readTextFile(value.slice(7), flag) : value;
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new InputError(`${flag}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+async function withBatch<T>(
+  io: Io,
+  home: string | undefined,
+  fn: (engine: Engine) => Promise<T> | T,
+): Promise<T> {
+  const dir = strandHome(home);
+  let engine: Engine;
+  try {
+    engine = await Engine.openWhenFree({ home: dir }, (holder) =>
+      io.err(
+        `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${dir}\n`,
+      ),
+    );
+  } catch (err) {
+    if (err instanceof StoreError) throw new InputError(err.message);
+    throw err;
+  }
+  try {
+    return await fn(engine);
+  } catch (err) {
+    if (err instanceof BatchInputError) throw new InputError(err.message);
+    throw err;
+  } finally {
+    engine.close();
+  }
+}
+
+function line(j: JobDetail): string {
+  const attempt = j.attempts.at(-1);
+  const exit = attempt?.container.exitCode;
+  return `${j.jobId}  ${j.jobName.padEnd(24)}  ${j.status.padEnd(9)}${exit !== undefined ? `  exit ${exit}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}`;
+}
+
+export function registerBatchCommands(
+  program: Command,
+  io: Io,
+  setExit: (code: number) => void,
+): void {
+  const batch = program
+    .command('batch')
+    .description(
+      'the local AWS Batch: job definitions, job queues and jobs (a queue "default" exists out of the box)',
+    );
+
+  batch
+    .command('register')
+    .description(
+      'register a job definition (the RegisterJobDefinition request shape); each registration adds a revision',
+    )
+    .argument('<jobdef.json>', 'the job definition')
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the response as JSON')
+    .action(async (file: string, opts: { home?: string; json?: boolean }) => {
+      const req = jsonOption<RegisterJobDefinitionRequest>(file, `file://${file}`)!;
+      const out = await withBatch(io, opts.home, (e) => e.batch!.registerJobDefinition(req));
+      io.out(
+        opts.json
+          ? JSON.stringify(out, null, 2) + '\n'
+          : `${out.jobDefinitionName}:${out.revision}  ${out.jobDefinitionArn}\n`,
+      );
+      setExit(EXIT_OK);
+    });
+
+  batch
+    .command('submit')
+    .description(
+      'submit a job and follow it to the end (exit 1 if it FAILED); --detach returns at once',
+    )
+    .requiredOption('--job-name <name>', 'job name')
+    .option('--job-queue <queue>', 'job queue', 'default')
+    .requiredOption('--job-definition <name[:revision]>', 'job definition')
+    .option('--parameters <json>', 'Ref:: parameters, e.g. {"reads":"S1.fq"}')
+    .option(
+      '--container-overrides <json>',
+      'e.g. {"command":["echo","hi"],"environment":[{"name":"X","value":"1"}]}',
+    )
+    .option('--array-properties <json>', 'e.g. {"size":10}')
+    .option('--depends-on <json>', 'e.g. [{"jobId":"…","type":"N_TO_N"}]')
+    .option('--retry-strategy <json>', 'e.g. {"attempts":3}')
+    .option('--timeout <json>', 'e.g. {"attemptDurationSeconds":600}')
+    .option('--tags <json>', 'e.g. {"project":"hp"}')
+    .option('--detach', 'return once submitted')
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the job as JSON')
+    .action(async (opts: Record<string, string | boolean | undefined>) => {
+      const req: SubmitJobRequest = {
+        jobName: opts.jobName as string,
+        jobQueue: opts.jobQueue as string,
+        jobDefinition: opts.jobDefinition as string,
+        parameters: jsonOption('--parameters', opts.parameters as string | undefined),
+        containerOverrides: jsonOption(
+          '--container-overrides',
+          opts.containerOverrides as string | undefined,
+        ),
+        arrayProperties: jsonOption(
+          '--array-properties',
+          opts.arrayProperties as string | undefined,
+        ),
+        dependsOn: jsonOption('--depends-on', opts.dependsOn as string | undefined),
+        retryStrategy: jsonOption('--retry-strategy', opts.retryStrategy as string | undefined),
+        timeout: jsonOption('--timeout', opts.timeout as string | undefined),
+        tags: jsonOption('--tags', opts.tags as string | undefined),
+      };
+      const job = await withBatch(io, opts.home as string | undefined, async (e) => {
+        const { jobId } = e.batch!.submitJob(req);
+        if (opts.detach) return e.batch!.describeJobs([jobId])[0];
+        return new Promise<JobDetail>((resolve) => e.batch!.onceDone(jobId, resolve));
+      });
+      io.out(opts.json ? JSON.stringify(job, null, 2) + '\n' : line(job) + '\n');
+      setExit(job.status === 'FAILED' ? EXIT_FAILED : EXIT_OK);
+    });
+
+  batch
+    .command('ls')
+    .description('list jobs (ListJobs)')
+    .option('--job-queue <queue>', 'only this queue')
+    .option(
+      '--job-status <status>',
+      'only SUBMITTED, PENDING, RUNNABLE, STARTING, RUNNING, SUCCEEDED or FAILED',
+    )
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the jobs as JSON')
+    .action(
+      async (opts: { jobQueue?: string; jobStatus?: string; home?: string; json?: boolean }) => {
+        const statuses = [
+          'SUBMITTED',
+          'PENDING',
+          'RUNNABLE',
+          'STARTING',
+          'RUNNING',
+          'SUCCEEDED',
+          'FAILED',
+        ];
+        if (opts.jobStatus && !statuses.includes(opts.jobStatus)) {
+          throw new InputError(`--job-status ${opts.jobStatus}: use one of ${statuses.join(', ')}`);
+        }
+        const jobs = await withBatch(io, opts.home, (e) =>
+          e.batch!.listJobs({
+            jobQueue: opts.jobQueue,
+            jobStatus: opts.jobStatus as JobStatus | undefined,
+          }),
+        );
+        if (opts.json) io.out(JSON.stringify({ jobSummaryList: jobs }, null, 2) + '\n');
+        else if (jobs.length === 0) io.err('no jobs\n');
+        else for (const j of jobs) io.out(line(j) + '\n');
+        setExit(EXIT_OK);
+      },
+    );
+
+  batch
+    .command('describe')
+    .description('describe jobs (DescribeJobs)')
+    .argument('<jobId...>', 'job ids')
+    .option('--home <dir>', 'the Strand home directory')
+    .action(async (ids: string[], opts: { home?: string }) => {
+      const jobs = await withBatch(io, opts.home, (e) => e.batch!.describeJobs(ids));
+      const missing = ids.filter((id) => !jobs.some((j) => j.jobId === id));
+      if (missing.length > 0)
+        throw new InputError(`no job with id ${missing.map((m) => `"${m}"`).join(', ')}`);
+      io.out(JSON.stringify({ jobs }, null, 2) + '\n');
+      setExit(EXIT_OK);
+    });
+
+  batch
+    .command('terminate')
+    .description('terminate a job (TerminateJob); works on jobs not yet running too (CancelJob)')
+    .argument('<jobId>', 'job id')
+    .requiredOption('--reason <text>', 'why (recorded as the statusReason)')
+    .option('--home <dir>', 'the Strand home directory')
+    .action(async (id: string, opts: { reason: string; home?: string }) => {
+      await withBatch(io, opts.home, async (e) => {
+        await e.batch!.terminateJob(id, opts.reason);
+        await new Promise<void>((resolve) => e.batch!.onceDone(id, () => resolve()));
+      });
+      setExit(EXIT_OK);
+    });
+
+  batch
+    .command('logs')
+    .description("print a job attempt's log (stdout and stderr)")
+    .argument('<jobId>', 'job id')
+    .option('--attempt <n>', 'attempt number (default: the last)')
+    .option('--home <dir>', 'the Strand home directory')
+    .action(async (id: string, opts: { attempt?: string; home?: string }) => {
+      const job = await withBatch(io, opts.home, (e) => e.batch!.describeJobs([id])[0]);
+      if (!job) throw new InputError(`no job with id "${id}"`);
+      const attempts = job.attempts.map((a) => a.container.logStreamName);
+      const current = job.container.logStreamName;
+      const n = opts.attempt === undefined ? undefined : Number(opts.attempt);
+      const path = n === undefined ? (current ?? attempts.at(-1)) : attempts[n - 1];
+      if (n !== undefined && (!Number.isInteger(n) || n < 1 || n > attempts.length)) {
+        throw new InputError(
+          `--attempt ${opts.attempt}: job ${id} has ${attempts.length} attempt(s)`,
+        );
+      }
+      if (!path || !existsSync(path))
+        throw new InputError(`job ${id} (${job.status}) has no log yet`);
+      io.out(readFileSync(path, 'utf8'));
+      setExit(EXIT_OK);
+    });
+}
