@@ -159,6 +159,33 @@ describe('strand start on the durable engine', () => {
     expect(resumed.err).toContain('qc-2: SUCCEEDED');
   });
 
+  it('stop aborts a detached execution; redrive runs it again to SUCCEEDED', async () => {
+    const home = join(dir, 'home-stop');
+    const machine = file(
+      'wait.asl.json',
+      JSON.stringify({
+        StartAt: 'W',
+        States: {
+          W: { Type: 'Wait', Seconds: 1, Next: 'P' },
+          P: { Type: 'Pass', Result: 'done', End: true },
+        },
+      }),
+    );
+    await strand('start', machine, '--home', home, '--name', 'w1', '--detach');
+    const stopped = await strand('stop', 'w1', '--home', home, '--json');
+    expect(JSON.parse(stopped.out)).toMatchObject({ status: 'ABORTED', error: 'Strand.Stopped' });
+    const redriven = await strand('redrive', 'w1', '--home', home, '--json');
+    expect(redriven.code).toBe(0);
+    expect(JSON.parse(redriven.out)).toMatchObject({
+      status: 'SUCCEEDED',
+      output: '"done"',
+      redriveCount: 1,
+    });
+    const again = await strand('redrive', 'w1', '--home', home);
+    expect(again.code).toBe(2);
+    expect(again.err).toContain('only a FAILED, ABORTED or TIMED_OUT execution can be redriven');
+  });
+
   it('a foreign database in the home is refused with exit 2 and left alone', async () => {
     const home = join(dir, 'home-foreign');
     mkdirSync(home);

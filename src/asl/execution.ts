@@ -55,6 +55,11 @@ export type Pending =
       toleratedPercentage: number;
       maxConcurrency: number;
       firstFailure?: { error: string; cause?: string };
+      /** Indices whose iteration succeeded (a redrive does not run them again). */
+      succeeded: number[];
+      /** On a redrive: indices (ascending) that had succeeded before, and how many were passed. */
+      skip?: number[];
+      skipAt?: number;
     };
 
 /** One line of execution: the root state machine, a Parallel branch or a Map iteration. */
@@ -79,6 +84,23 @@ export interface Thread {
   variables: Record<string, Json>;
   mapItem?: { Index: number; Value: Json };
   pending?: Pending;
+  /** Set on a redriven thread whose Map state had finished some iterations already. */
+  mapProgress?: MapProgress;
+}
+
+/** What a Map state had finished when its execution stopped, kept for a redrive. */
+export interface MapProgress {
+  state: string;
+  results: Json[];
+  succeeded: number[];
+}
+
+/** Where a redrive starts again: the top-level state that was running, with its input. */
+export interface RedrivePoint {
+  state: string;
+  input: Json;
+  variables: Record<string, Json>;
+  mapProgress?: MapProgress;
 }
 
 export interface ExecutionState {
@@ -94,6 +116,8 @@ export interface ExecutionState {
   output?: Json;
   error?: string;
   cause?: string;
+  /** Set when the execution FAILED, was ABORTED or TIMED_OUT: where RedriveExecution resumes. */
+  redrive?: RedrivePoint;
 }
 
 /** Events the driver feeds in. `time` is epoch milliseconds from the driver's clock. */

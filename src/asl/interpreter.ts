@@ -15,6 +15,7 @@ import type {
   HistoryEvent,
   InputEvent,
   Pending,
+  RedrivePoint,
   StepResult,
   Thread,
 } from './execution.js';
@@ -510,6 +511,7 @@ export class Interpreter implements Runtime {
     next: string | undefined,
   ): void {
     if (assign) Object.assign(thread.variables, assign);
+    thread.mapProgress = undefined;
     const def = this.stateDef(thread);
     this.emit(thread, `${def.Type}StateExited`, {
       stateExitedEventDetails: { name: thread.state, output },
@@ -794,6 +796,7 @@ export class Interpreter implements Runtime {
     this.cancelPending(thread);
     delete this.exec.threads[thread.id];
     if (!thread.parentId) {
+      this.exec.redrive = this.redrivePointOf(thread);
       this.terminate('FAILED', error, cause);
       return;
     }
@@ -808,11 +811,59 @@ export class Interpreter implements Runtime {
     await this.guard(parent, () => handler.childFailed!(this, parent, thread, error, cause));
   }
 
+  /** The top-level state a redrive starts again from, with what its Map had finished. */
+  private redrivePointOf(root: Thread): RedrivePoint {
+    const point: RedrivePoint = { state: root.state, input: root.input, variables: root.variables };
+    const pending = root.pending;
+    if (pending?.kind === 'map') {
+      point.mapProgress = {
+        state: root.state,
+        results: pending.results,
+        succeeded: pending.succeeded,
+      };
+    } else if (root.mapProgress) {
+      point.mapProgress = root.mapProgress;
+    }
+    return point;
+  }
+
+  /**
+   * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution starts again from the
+   * top-level state it stopped in, with that state's input; a Map state there does not run
+   * again the iterations that had succeeded.
+   */
+  async redrive(state: ExecutionState, time: number): Promise<StepResult> {
+    const point = state.redrive;
+    if (state.status === 'RUNNING' || state.status === 'SUCCEEDED' || !point) {
+      throw new Error(
+        `only a FAILED, ABORTED or TIMED_OUT execution can be redriven (this one is ${state.status})`,
+      );
+    }
+    this.begin(state, time);
+    state.status = 'RUNNING';
+    delete state.output;
+    delete state.error;
+    delete state.cause;
+    delete state.redrive;
+    state.info.redriveCount++;
+    this.emit(undefined, 'ExecutionRedriven', {
+      executionRedrivenEventDetails: { redriveCount: state.info.redriveCount },
+    });
+    const root = this.newThread('', undefined, undefined, point.input);
+    root.variables = point.variables;
+    if (point.mapProgress) root.mapProgress = point.mapProgress;
+    this.agenda.push({ kind: 'enter', threadId: root.id, state: point.state, input: point.input });
+    await this.drain();
+    return this.finish();
+  }
+
   private terminate(
     status: 'FAILED' | 'ABORTED' | 'TIMED_OUT',
     error: string | undefined,
     cause: string | undefined,
   ): void {
+    const root = this.exec.threads['t0'];
+    if (root && !this.exec.redrive) this.exec.redrive = this.redrivePointOf(root);
     for (const thread of Object.values(this.exec.threads)) this.cancelPending(thread);
     this.exec.threads = {};
     this.exec.status = status;

@@ -231,6 +231,50 @@ export function registerExecutionCommands(
       }
     });
 
+  program
+    .command('redrive')
+    .description(
+      'run a FAILED, ABORTED or TIMED_OUT execution again from the state it stopped in (Map iterations that succeeded are not run again), and follow it',
+    )
+    .argument('<name>', 'execution name or ARN')
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the DescribeExecution-shaped result as JSON')
+    .action(async (name: string, opts: { home?: string; json?: boolean }) => {
+      const engine = await openScheduler(io, strandHome(opts.home));
+      try {
+        const d = await engineCall(() => engine.redriveExecution(name));
+        setExit(report(io, await engine.waitForExecution(d.executionArn), opts.json));
+      } finally {
+        engine.close();
+      }
+    });
+
+  program
+    .command('stop')
+    .description(
+      'stop a running execution (StopExecution): its running jobs are terminated; `strand redrive` can carry it on',
+    )
+    .argument('<name>', 'execution name or ARN')
+    .option('--error <code>', 'error recorded for the stop', 'Strand.Stopped')
+    .option('--cause <text>', 'cause recorded for the stop', 'stopped from the command line')
+    .option('--home <dir>', 'the Strand home directory')
+    .option('--json', 'print the DescribeExecution-shaped result as JSON')
+    .action(
+      async (
+        name: string,
+        opts: { home?: string; json?: boolean; error: string; cause: string },
+      ) => {
+        const engine = await openScheduler(io, strandHome(opts.home));
+        try {
+          const d = await engineCall(() => engine.stopExecution(name, opts.error, opts.cause));
+          report(io, d, opts.json);
+          setExit(EXIT_OK);
+        } finally {
+          engine.close();
+        }
+      },
+    );
+
   const executions = program
     .command('executions')
     .description('list and inspect executions recorded in the Strand home');

@@ -323,6 +323,26 @@ export class Engine {
     return this.describeExecution(row.arn);
   }
 
+  /**
+   * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution runs again from the top-level
+   * state it stopped in; Map iterations that had succeeded are not run again.
+   */
+  async redriveExecution(nameOrArn: string): Promise<ExecutionDescription> {
+    const row = this.row(nameOrArn);
+    if (!['FAILED', 'ABORTED', 'TIMED_OUT'].includes(row.status) || row.state === null) {
+      throw new EngineInputError(
+        'NOT_REDRIVABLE',
+        `execution "${row.name}" is ${row.status}; only a FAILED, ABORTED or TIMED_OUT execution can be redriven`,
+      );
+    }
+    await this.serialised(async () => {
+      const result = await this.interpreterFor(row).redrive(JSON.parse(row.state!), this.now());
+      this.store.transaction(() => this.persist(row.arn, result));
+      this.afterCommit(row.arn, result);
+    });
+    return this.describeExecution(row.arn);
+  }
+
   /** Resolves when the execution is no longer RUNNING. */
   waitForExecution(nameOrArn: string): Promise<ExecutionDescription> {
     const d = this.describeExecution(nameOrArn);

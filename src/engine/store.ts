@@ -134,7 +134,7 @@ export class Store {
       byName: this.db.prepare('SELECT * FROM executions WHERE name = ?'),
       update: this.db.prepare(
         `UPDATE executions SET status = @status, state = @state, output = @output, error = @error,
-           cause = @cause, stop_date = @stopDate WHERE arn = @arn`,
+           cause = @cause, stop_date = @stopDate, redrive_count = @redriveCount WHERE arn = @arn`,
       ),
       insertEvent: this.db.prepare(
         'INSERT INTO history (execution_arn, id, previous_id, type, timestamp, details) VALUES (?, ?, ?, ?, ?, ?)',
@@ -260,7 +260,9 @@ export class Store {
     this.stmts.update.run({
       arn,
       status: state.status,
-      state: state.status === 'RUNNING' ? JSON.stringify(state) : null,
+      // Kept after the end too: a FAILED execution's state holds its redrive point.
+      state: state.status === 'SUCCEEDED' ? null : JSON.stringify(state),
+      redriveCount: state.info.redriveCount,
       output: state.output === undefined ? null : JSON.stringify(state.output),
       error: state.error ?? null,
       cause: state.cause ?? null,

@@ -162,6 +162,62 @@ describe('durable engine', () => {
     expect(() => Engine.open({ home: dir })).toThrow(/another Strand engine \(pid \d+/);
   });
 
+  it('RedriveExecution re-runs only what failed or never ran', async () => {
+    const engine = open(home());
+    const calls: number[] = [];
+    let broken = true;
+    engine.registerFunction('check', (item) => {
+      calls.push(item as number);
+      if (item === 2 && broken) throw new Error('sample 2 is corrupt');
+      return (item as number) * 10;
+    });
+    const definition: StateMachineDefinition = {
+      StartAt: 'Prepare',
+      States: {
+        Prepare: { Type: 'Pass', Assign: { factor: 10 }, Next: 'Samples' },
+        Samples: {
+          Type: 'Map',
+          MaxConcurrency: 1,
+          ItemProcessor: {
+            StartAt: 'Check',
+            States: {
+              Check: {
+                Type: 'Task',
+                Resource: 'arn:aws:states:::lambda:invoke',
+                Parameters: { FunctionName: 'check', 'Payload.$': '$' },
+                OutputPath: '$.Payload',
+                End: true,
+              },
+            },
+          },
+          End: true,
+        },
+      },
+    };
+    await engine.startExecution({ definition, input: [0, 1, 2, 3, 4], name: 'redrive-me' });
+    expect(await engine.waitForExecution('redrive-me')).toMatchObject({
+      status: 'FAILED',
+      error: 'Exception',
+    });
+    expect(calls).toEqual([0, 1, 2]);
+    await expect(engine.redriveExecution('nope')).rejects.toMatchObject({
+      code: 'NO_SUCH_EXECUTION',
+    });
+    broken = false;
+    const redriven = await engine.redriveExecution('redrive-me');
+    expect(redriven.redriveCount).toBe(1);
+    const done = await engine.waitForExecution('redrive-me');
+    expect(done).toMatchObject({ status: 'SUCCEEDED', output: '[0,10,20,30,40]', redriveCount: 1 });
+    // Items 0 and 1 had succeeded: they were not run again.
+    expect(calls).toEqual([0, 1, 2, 2, 3, 4]);
+    expect(
+      engine.getExecutionHistory('redrive-me').filter((e) => e.type === 'ExecutionRedriven'),
+    ).toHaveLength(1);
+    await expect(engine.redriveExecution('redrive-me')).rejects.toMatchObject({
+      code: 'NOT_REDRIVABLE',
+    });
+  });
+
   it('a foreign or corrupt database file is reported and left untouched', () => {
     const dir = home();
     const path = join(dir, 'strand.db');

@@ -134,6 +134,12 @@ async function launch(
     (pending.maxConcurrency === 0 || pending.runningCount < pending.maxConcurrency)
   ) {
     const index = pending.next++;
+    if (pending.skip && pending.skip[pending.skipAt!] === index) {
+      pending.skipAt!++;
+      pending.succeeded.push(index);
+      pending.completed++;
+      continue;
+    }
     const input = await iterationInput(rt, thread, def, pending, index);
     rt.emit(thread, 'MapIterationStarted', {
       mapIterationStartedEventDetails: { name: thread.state, index },
@@ -251,13 +257,24 @@ async function startIterations(
     toleratedCount,
     toleratedPercentage,
     maxConcurrency,
+    succeeded: [],
   };
+  // A redrive does not run again the iterations that had succeeded.
+  const progress = thread.mapProgress;
+  if (progress && progress.state === thread.state && progress.results.length === items.length) {
+    pending.skip = [...progress.succeeded].sort((a, b) => a - b);
+    pending.skipAt = 0;
+    for (const i of pending.skip) pending.results[i] = progress.results[i];
+  }
+  thread.mapProgress = undefined;
   rt.setPending(thread, pending);
   if (items.length === 0) {
     await finishIfDone(rt, thread, pending);
     return;
   }
   await launch(rt, thread, def, pending);
+  // On a redrive every remaining item may have been skipped.
+  await finishIfDone(rt, thread, pending);
 }
 
 export const mapState: StateHandler<MapState> = {
@@ -289,6 +306,7 @@ export const mapState: StateHandler<MapState> = {
       mapIterationSucceededEventDetails: { name: parent.state, index },
     });
     pending.results[index] = output;
+    pending.succeeded.push(index);
     pending.completed++;
     delete pending.running[String(index)];
     pending.runningCount--;
@@ -315,6 +333,11 @@ export const mapState: StateHandler<MapState> = {
       (pending.toleratedPercentage > 0 &&
         (pending.failed / total) * 100 <= pending.toleratedPercentage);
     if (!tolerated) {
+      parent.mapProgress = {
+        state: parent.state,
+        results: pending.results,
+        succeeded: pending.succeeded,
+      };
       rt.abortThreads(Object.values(pending.running));
       rt.setPending(parent, undefined);
       rt.emit(parent, 'MapStateFailed');
