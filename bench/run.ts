@@ -4,6 +4,7 @@
  */
 const BENCHMARKS: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
   asl: () => import('./asl.js'),
+  overhead: () => import('./overhead.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -100,6 +100,7 @@ export class LocalBatch {
   private readonly listeners = new Map<string, ((job: JobDetail) => void)[]>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  private again = false;
   private closed = false;
 
   constructor(private readonly options: LocalBatchOptions) {
@@ -127,6 +128,7 @@ export class LocalBatch {
         this.start(a, a.run.computeEnvironment, a.run.vcpus, a.run.memoryMiB);
       }
     }
+    this.executor.onSettled?.(() => void this.tick());
     this.timer = setInterval(() => void this.tick(), options.tickMs ?? 50);
     // Outstanding jobs keep the process alive (tick() re-evaluates this each time).
     if (this.active.size === 0) this.timer.unref();
@@ -555,7 +557,12 @@ export class LocalBatch {
 
   /** One pass of the scheduler: dependencies, placement, attempt outcomes, array summaries. */
   async tick(): Promise<void> {
-    if (this.ticking || this.closed) return;
+    if (this.closed) return;
+    if (this.ticking) {
+      // Another pass is running: run once more after it, so no event is missed.
+      this.again = true;
+      return;
+    }
     // Keep the process alive while jobs are outstanding; let it exit when there are none.
     if (this.active.size > 0) this.timer?.ref();
     else this.timer?.unref();
@@ -587,6 +594,10 @@ export class LocalBatch {
       this.summariseArrays();
     } finally {
       this.ticking = false;
+    }
+    if (this.again) {
+      this.again = false;
+      await this.tick();
     }
   }
 
@@ -685,6 +696,7 @@ export class LocalBatch {
           run.handle = handle;
           a.detail.container.logStreamName = handle.logPath;
           this.save(a);
+          void this.tick();
         },
         (err: unknown) =>
           this.attemptEnded(a, undefined, `CannotStartContainerError: ${(err as Error).message}`),

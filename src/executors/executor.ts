@@ -46,4 +46,6 @@ export interface Executor {
   kill(handle: JobHandle, reason: string): Promise<void>;
   /** After an engine restart: the state of an attempt started by an earlier process. */
   reattach(handle: JobHandle): Promise<AttemptState>;
+  /** Optional: called when an attempt this process started may have ended (so it can poll now). */
+  onSettled?(listener: (handle: JobHandle) => void): void;
 }

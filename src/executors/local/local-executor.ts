@@ -46,6 +46,11 @@ function readJson<T>(path: string): T | undefined {
 
 export class LocalExecutor implements Executor {
   readonly name = 'local';
+  private readonly listeners: ((handle: JobHandle) => void)[] = [];
+
+  onSettled(listener: (handle: JobHandle) => void): void {
+    this.listeners.push(listener);
+  }
   constructor(private readonly options: LocalExecutorOptions) {}
 
   private attemptDir(jobId: string, attempt: number): string {
@@ -92,6 +97,10 @@ export class LocalExecutor implements Executor {
       stdio: 'ignore',
     });
     child.unref();
+    // The wrapper is our child while we live: its exit means the exit record is written.
+    child.once('exit', () => {
+      for (const l of this.listeners) l(handle);
+    });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
       child.once('error', reject);
