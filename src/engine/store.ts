@@ -4,7 +4,7 @@
  * an execution is written in one transaction, so a crash loses at most the step in flight.
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionState, ExecutionStatus, HistoryEvent } from '../asl/execution.js';
 import type { Json } from '../asl/types.js';
@@ -171,7 +171,11 @@ export class Store {
 
   private static openChecked(path: string): Database.Database {
     if (existsSync(path)) {
-      const head = readFileSync(path).subarray(0, 16).toString('latin1');
+      const fd = openSync(path, 'r');
+      const buffer = Buffer.alloc(16);
+      const read = readSync(fd, buffer, 0, 16, 0);
+      closeSync(fd);
+      const head = buffer.subarray(0, read).toString('latin1');
       if (head.length > 0 && head !== 'SQLite format 3\u0000') {
         throw new StoreError(
           `${path} is not a Strand database (not an SQLite file); it was left untouched`,
