@@ -23,19 +23,6 @@ export default tseslint.config(
     },
   },
   {
-    // The local executor's job wrapper runs as a plain Node process.
-    files: ['src/executors/local/job-wrapper.js'],
-    languageOptions: {
-      globals: {
-        process: 'readonly',
-        setTimeout: 'readonly',
-        setInterval: 'readonly',
-        clearTimeout: 'readonly',
-        clearInterval: 'readonly',
-      },
-    },
-  },
-  {
     // The interpreter is pure: no I/O, clock or randomness (DESIGN.md, asl/).
     files: ['src/asl/**/*.ts'],
     rules: {

@@ -1,16 +1,44 @@
 /**
- * The local executor: each attempt runs under a small wrapper process (job-wrapper.js) in its
- * own process group, with a scratch directory, a log file, a memory limit and a timeout. The
- * wrapper writes its pid first and the exit record last, so any later process can tell whether
- * an attempt is running, finished, or was lost — and never starts it twice.
+ * The local executor. Each attempt runs in its own process group under a tiny `sh` wrapper
+ * that only (1) claims the attempt with an exclusive lock file, so it never runs twice, (2) runs
+ * the command as argv ("$@" — user values never become shell text) and (3) records the exit
+ * code in a file, atomically. The wrapper survives the engine, so a restarted engine re-attaches
+ * through the pid + start time recorded at spawn and the exit-code file.
+ *
+ * While a process of Strand watches an attempt, it enforces the memory limit (the RSS of the
+ * attempt's processes; over it: SIGKILL, exit 137, reason OutOfMemoryError as AWS Batch reports)
+ * and the timeout (SIGTERM, then SIGKILL after a grace period). A restarted engine resumes that
+ * supervision when it re-attaches.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../executor.js';
 
-const WRAPPER = fileURLToPath(new URL('./job-wrapper.js', import.meta.url));
+/** The wrapper: $1 is the attempt directory, the rest is the command's argv. */
+const WRAPPER = `dir=$1; shift
+set -C
+{ : > "$dir/lock"; } 2>/dev/null || exit 0
+record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s' "$$" "\${22}" >| "$dir/.pid"; mv -f "$dir/.pid" "$dir/pid"; }
+record
+if [ -e "$dir/terminate-reason" ]; then printf 143 >| "$dir/.exit"; mv -f "$dir/.exit" "$dir/exit.code"; exit 0; fi
+"$@"
+code=$?
+printf '%s' "$code" >| "$dir/.exit"
+mv -f "$dir/.exit" "$dir/exit.code"`;
+
+const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
+const TIMEOUT_REASON = 'Job attempt duration exceeded timeout';
+const PAGE = 4096;
 
 export interface LocalExecutorOptions {
   /** Where attempts get their directories: {workRoot}/{jobId}/attempt-{n}/ (scratch in work/). */
@@ -19,21 +47,39 @@ export interface LocalExecutorOptions {
   graceSeconds?: number;
 }
 
-function startTimeOf(pid: number): string | undefined {
+interface WrapperInfo {
+  pid: number;
+  startTime?: string;
+  startedAt: number;
+}
+
+/** The pid and start time the winning wrapper recorded for itself (file `pid`). */
+function wrapperInfo(dir: string): WrapperInfo | undefined {
+  const text = readText(join(dir, 'pid'));
+  if (!text) return undefined;
+  const [pid, startTime] = text.trim().split(' ');
+  return { pid: Number(pid), startTime, startedAt: statSync(join(dir, 'pid')).mtimeMs };
+}
+
+interface Watched {
+  handle: JobHandle;
+  pid: number;
+  memoryBytes: number;
+  deadline?: number;
+  killAt?: number;
+}
+
+function statFields(pid: number | string): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
 }
 
-function statMtime(path: string): number | undefined {
-  try {
-    return statSync(path).mtimeMs;
-  } catch {
-    return undefined;
-  }
+function startTimeOf(pid: number): string | undefined {
+  return statFields(pid)?.[19];
 }
 
 function readJson<T>(path: string): T | undefined {
@@ -44,14 +90,40 @@ function readJson<T>(path: string): T | undefined {
   }
 }
 
+function readText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The processes of each process group, with their RSS. */
+function processGroups(): Map<number, { pid: number; rss: number }[]> {
+  const groups = new Map<number, { pid: number; rss: number }[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (entry.charCodeAt(0) > 57) continue; // not a pid
+    const f = statFields(entry);
+    if (!f) continue;
+    const pgid = Number(f[2]);
+    const list = groups.get(pgid) ?? [];
+    list.push({ pid: Number(entry), rss: Number(f[21]) * PAGE });
+    groups.set(pgid, list);
+  }
+  return groups;
+}
+
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   private readonly listeners: ((handle: JobHandle) => void)[] = [];
+  private readonly watched = new Map<string, Watched>();
+  private monitor: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: LocalExecutorOptions) {}
 
   onSettled(listener: (handle: JobHandle) => void): void {
     this.listeners.push(listener);
   }
-  constructor(private readonly options: LocalExecutorOptions) {}
 
   private attemptDir(jobId: string, attempt: number): string {
     return join(
@@ -69,10 +141,13 @@ export class LocalExecutor implements Executor {
       ref: dir,
       logPath: join(dir, 'log.txt'),
     };
-    // Started before (perhaps by a process that died): the wrapper recorded itself or the exit.
-    if (existsSync(join(dir, 'wrapper.json')) || existsSync(join(dir, 'exit.json'))) return handle;
-    // Otherwise (re)start a wrapper. If an earlier one is alive but has not recorded itself
-    // yet, the lock file makes this one exit without running anything: never twice.
+    // Started before (perhaps by a process that died): re-attach instead.
+    if (existsSync(join(dir, 'pid')) || existsSync(join(dir, 'exit.code'))) {
+      await this.poll(handle);
+      return handle;
+    }
+    // Otherwise (re)start a wrapper: if an earlier one is alive but unrecorded, the lock file
+    // makes this one exit without running anything.
     const workDir = join(dir, 'work');
     mkdirSync(workDir, { recursive: true });
     if (spec.image && !existsSync(handle.logPath)) {
@@ -81,61 +156,136 @@ export class LocalExecutor implements Executor {
         `[strand] local executor: image ${spec.image} is not used; the command runs on the host\n`,
       );
     }
-    const wrapperSpec = {
-      attemptDir: dir,
-      workDir,
-      logPath: handle.logPath,
-      command: spec.command,
-      environment: spec.environment,
-      memoryMiB: spec.memoryMiB,
-      timeoutSeconds: spec.timeoutSeconds,
-      graceSeconds: this.options.graceSeconds ?? 10,
-    };
-    writeFileSync(join(dir, 'spec.json'), JSON.stringify(wrapperSpec));
-    const child = spawn(process.execPath, [WRAPPER, join(dir, 'spec.json')], {
+    writeFileSync(
+      join(dir, 'spec.json'),
+      JSON.stringify({
+        memoryMiB: spec.memoryMiB,
+        timeoutSeconds: spec.timeoutSeconds,
+        command: spec.command,
+      }),
+    );
+    const log = openSync(handle.logPath, 'a');
+    const startedAt = Date.now();
+    const child = spawn('/bin/sh', ['-c', WRAPPER, 'strand-job', dir, ...spec.command], {
+      cwd: workDir,
+      env: spec.environment,
       detached: true,
-      stdio: 'ignore',
+      stdio: ['ignore', log, log],
     });
+    closeSync(log);
     child.unref();
-    // The wrapper is our child while we live: its exit means the exit record is written.
-    child.once('exit', () => {
-      for (const l of this.listeners) l(handle);
-    });
     await new Promise<void>((resolve, reject) => {
       child.once('spawn', () => resolve());
       child.once('error', reject);
     });
+    // If another wrapper holds the lock, this one exits at once and drops out of the watch.
+    this.watch(handle, child.pid!, spec.memoryMiB, spec.timeoutSeconds, startedAt);
+    child.once('exit', () => {
+      this.watched.delete(handle.ref);
+      for (const l of this.listeners) l(handle);
+    });
     return handle;
   }
 
+  private watch(
+    handle: JobHandle,
+    pid: number,
+    memoryMiB: number,
+    timeoutSeconds: number | undefined,
+    startedAt: number,
+  ): void {
+    if (this.watched.has(handle.ref)) return;
+    const w: Watched = { handle, pid, memoryBytes: memoryMiB * 1024 * 1024 };
+    if (timeoutSeconds) w.deadline = startedAt + timeoutSeconds * 1000;
+    this.watched.set(handle.ref, w);
+    if (!this.monitor) {
+      this.monitor = setInterval(() => this.supervise(), 100);
+      this.monitor.unref();
+    }
+  }
+
+  /** One pass over the watched attempts: memory limits, timeouts, grace periods. */
+  private supervise(): void {
+    if (this.watched.size === 0) {
+      clearInterval(this.monitor);
+      this.monitor = undefined;
+      return;
+    }
+    const groups = processGroups();
+    const now = Date.now();
+    for (const w of this.watched.values()) {
+      const members = (groups.get(w.pid) ?? []).filter((p) => p.pid !== w.pid);
+      if (!groups.has(w.pid)) {
+        this.watched.delete(w.handle.ref);
+        continue;
+      }
+      if (w.memoryBytes > 0 && members.reduce((sum, p) => sum + p.rss, 0) > w.memoryBytes) {
+        this.stop(w, OOM_REASON, 'SIGKILL', '137');
+      } else if (w.deadline !== undefined && now >= w.deadline && w.killAt === undefined) {
+        this.stop(w, TIMEOUT_REASON, 'SIGTERM');
+      } else if (w.killAt !== undefined && now >= w.killAt) {
+        this.signal(w.pid, 'SIGKILL');
+      }
+    }
+  }
+
+  /** Signals the attempt's processes, but not its wrapper, which must record the exit. */
+  private signal(pgid: number, signal: NodeJS.Signals): void {
+    for (const p of processGroups().get(pgid) ?? []) {
+      if (p.pid === pgid) continue;
+      try {
+        process.kill(p.pid, signal);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  private stop(w: Watched, reason: string, signal: NodeJS.Signals, forcedExit?: string): void {
+    if (!existsSync(join(w.handle.ref, 'reason')))
+      writeFileSync(join(w.handle.ref, 'reason'), reason);
+    if (forcedExit) writeFileSync(join(w.handle.ref, 'forced-exit'), forcedExit);
+    w.killAt ??= Date.now() + (this.options.graceSeconds ?? 10) * 1000;
+    this.signal(w.pid, signal);
+  }
+
   async poll(handle: JobHandle): Promise<AttemptState> {
-    const exit = readJson<{
-      exitCode: number;
-      reason?: string;
-      startedAt: number;
-      stoppedAt: number;
-    }>(join(handle.ref, 'exit.json'));
-    if (exit) {
+    const code = readText(join(handle.ref, 'exit.code'));
+    const info = wrapperInfo(handle.ref);
+    if (code !== undefined) {
+      const forced = readText(join(handle.ref, 'forced-exit'));
+      const exitCode = Number(forced ?? code);
+      const reason =
+        readText(join(handle.ref, 'reason')) ?? readText(join(handle.ref, 'terminate-reason'));
       const state: AttemptState = {
-        state: exit.exitCode === 0 ? 'SUCCEEDED' : 'FAILED',
-        exitCode: exit.exitCode,
-        startedAt: exit.startedAt,
-        stoppedAt: exit.stoppedAt,
+        state: exitCode === 0 ? 'SUCCEEDED' : 'FAILED',
+        exitCode,
+        startedAt: info?.startedAt,
+        stoppedAt: statSync(join(handle.ref, 'exit.code')).mtimeMs,
       };
-      if (exit.reason) state.reason = exit.reason;
+      if (reason !== undefined && exitCode !== 0) state.reason = reason;
       return state;
     }
-    const wrapper = readJson<{ pid: number; startTime?: string }>(join(handle.ref, 'wrapper.json'));
-    if (!wrapper) {
-      // Spawned but not yet recorded, or never got that far: running only if the lock is fresh.
-      const specAge = Date.now() - (statMtime(join(handle.ref, 'spec.json')) ?? 0);
-      return specAge < 30_000
+    if (!info) {
+      const age =
+        Date.now() -
+        (existsSync(join(handle.ref, 'spec.json'))
+          ? statSync(join(handle.ref, 'spec.json')).mtimeMs
+          : 0);
+      return age < 30_000
         ? { state: 'RUNNING' }
         : { state: 'FAILED', reason: 'Host lost: the job process never started' };
     }
-    if (startTimeOf(wrapper.pid) === wrapper.startTime) return { state: 'RUNNING' };
-    // The wrapper may have written exit.json just after we looked.
-    if (existsSync(join(handle.ref, 'exit.json'))) return this.poll(handle);
+    if (startTimeOf(info.pid) === info.startTime) {
+      // Re-attached (e.g. after a restart): watch it from this process too.
+      const spec = readJson<{ memoryMiB: number; timeoutSeconds?: number }>(
+        join(handle.ref, 'spec.json'),
+      );
+      if (spec) this.watch(handle, info.pid, spec.memoryMiB, spec.timeoutSeconds, info.startedAt);
+      return { state: 'RUNNING' };
+    }
+    // The wrapper may have recorded the exit just after we looked.
+    if (existsSync(join(handle.ref, 'exit.code'))) return this.poll(handle);
     return {
       state: 'FAILED',
       reason: 'Host lost: the job process ended without recording an exit code',
@@ -143,21 +293,25 @@ export class LocalExecutor implements Executor {
   }
 
   async kill(handle: JobHandle, reason: string): Promise<void> {
-    // The reason goes first: a wrapper that has not started the command yet reads it and
-    // does not start it at all.
+    // The reason goes first: a wrapper that has not started the command yet will not start it.
     writeFileSync(join(handle.ref, 'terminate-reason'), reason);
-    const deadline = Date.now() + 2000;
-    let wrapper = readJson<{ pid: number; startTime?: string }>(join(handle.ref, 'wrapper.json'));
-    while (!wrapper && Date.now() < deadline && !existsSync(join(handle.ref, 'exit.json'))) {
+    let info = wrapperInfo(handle.ref);
+    for (
+      let waited = 0;
+      !info && waited < 2000 && !existsSync(join(handle.ref, 'exit.code'));
+      waited += 20
+    ) {
       await new Promise((r) => setTimeout(r, 20));
-      wrapper = readJson(join(handle.ref, 'wrapper.json'));
+      info = wrapperInfo(handle.ref);
     }
-    if (!wrapper || startTimeOf(wrapper.pid) !== wrapper.startTime) return;
-    try {
-      process.kill(wrapper.pid, 'SIGTERM');
-    } catch {
-      // already gone
+    if (!info || startTimeOf(info.pid) !== info.startTime) return;
+    const w = this.watched.get(handle.ref) ?? { handle, pid: info.pid, memoryBytes: 0 };
+    this.watched.set(handle.ref, w);
+    if (!this.monitor) {
+      this.monitor = setInterval(() => this.supervise(), 100);
+      this.monitor.unref();
     }
+    this.stop(w, reason, 'SIGTERM');
   }
 
   reattach(handle: JobHandle): Promise<AttemptState> {
