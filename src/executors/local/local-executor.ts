@@ -24,17 +24,20 @@ import {
 import { join } from 'node:path';
 import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../executor.js';
 
-/** The wrapper: $1 is the attempt directory, the rest is the command's argv. */
+/**
+ * The wrapper: $1 is the attempt directory, the rest is the command's argv. Only shell
+ * built-ins run besides the command (no extra processes). Its files are complete once they end
+ * in a newline; readers treat anything else as not written yet.
+ */
 const WRAPPER = `dir=$1; shift
 set -C
 { : > "$dir/lock"; } 2>/dev/null || exit 0
-record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s' "$$" "\${22}" >| "$dir/.pid"; mv -f "$dir/.pid" "$dir/pid"; }
+record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s\\n' "$$" "\${22}" >| "$dir/pid"; }
 record
-if [ -e "$dir/terminate-reason" ]; then printf 143 >| "$dir/.exit"; mv -f "$dir/.exit" "$dir/exit.code"; exit 0; fi
+if [ -e "$dir/terminate-reason" ]; then printf '143\\n' >| "$dir/exit.code"; exit 0; fi
 "$@"
 code=$?
-printf '%s' "$code" >| "$dir/.exit"
-mv -f "$dir/.exit" "$dir/exit.code"`;
+printf '%s\\n' "$code" >| "$dir/exit.code"`;
 
 const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
 const TIMEOUT_REASON = 'Job attempt duration exceeded timeout';
@@ -56,7 +59,7 @@ interface WrapperInfo {
 /** The pid and start time the winning wrapper recorded for itself (file `pid`). */
 function wrapperInfo(dir: string): WrapperInfo | undefined {
   const text = readText(join(dir, 'pid'));
-  if (!text) return undefined;
+  if (!text?.endsWith('\n')) return undefined;
   const [pid, startTime] = text.trim().split(' ');
   return { pid: Number(pid), startTime, startedAt: statSync(join(dir, 'pid')).mtimeMs };
 }
@@ -250,7 +253,8 @@ export class LocalExecutor implements Executor {
   }
 
   async poll(handle: JobHandle): Promise<AttemptState> {
-    const code = readText(join(handle.ref, 'exit.code'));
+    const written = readText(join(handle.ref, 'exit.code'));
+    const code = written?.endsWith('\n') ? written.trim() : undefined;
     const info = wrapperInfo(handle.ref);
     if (code !== undefined) {
       const forced = readText(join(handle.ref, 'forced-exit'));
@@ -285,7 +289,7 @@ export class LocalExecutor implements Executor {
       return { state: 'RUNNING' };
     }
     // The wrapper may have recorded the exit just after we looked.
-    if (existsSync(join(handle.ref, 'exit.code'))) return this.poll(handle);
+    if (readText(join(handle.ref, 'exit.code'))?.endsWith('\n')) return this.poll(handle);
     return {
       state: 'FAILED',
       reason: 'Host lost: the job process ended without recording an exit code',
