@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type {
   Command,
+  ExecutionState,
   ExecutionStatus,
   HistoryEvent,
   InputEvent,
@@ -156,6 +157,7 @@ export class Engine {
   private readonly now: () => number;
   private readonly random?: () => number;
   private readonly interpreters = new Map<string, Interpreter>();
+  private readonly states = new Map<string, ExecutionState>();
   private readonly waiters = new Map<string, ((d: ExecutionDescription) => void)[]>();
   private queue: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -407,9 +409,18 @@ export class Engine {
   ): Promise<void> {
     return this.serialised(async () => {
       if (this.closed) return;
-      const row = this.store.getExecution(arn);
-      if (!row || row.status !== 'RUNNING' || row.state === null) return;
-      const result = await this.interpreterFor(row).step(JSON.parse(row.state), {
+      // The state of a running execution is kept in memory between its steps (this engine
+      // holds the lease, so nobody else changes it); the database copy is read after a restart.
+      let state = this.states.get(arn);
+      let interpreter = this.interpreters.get(arn);
+      if (!state || !interpreter) {
+        const row = this.store.getExecution(arn);
+        if (!row || row.status !== 'RUNNING' || row.state === null) return;
+        state = JSON.parse(row.state) as ExecutionState;
+        interpreter = this.interpreterFor(row);
+      }
+      if (state.status !== 'RUNNING') return;
+      const result = await interpreter.step(state, {
         ...event,
         time: this.now(),
       } as InputEvent);
@@ -458,6 +469,7 @@ export class Engine {
 
   /** Effects of a committed step: invoke tasks, cancel tasks, re-arm timers, wake waiters. */
   private afterCommit(arn: string, result: StepResult): void {
+    if (result.state.status === 'RUNNING') this.states.set(arn, result.state);
     for (const e of result.events) this.options.onEvent?.(arn, e);
     for (const cmd of result.commands) {
       if (cmd.type === 'InvokeTask') this.invoke(arn, cmd);
@@ -470,6 +482,7 @@ export class Engine {
     this.armTimer();
     if (result.state.status !== 'RUNNING') {
       this.interpreters.delete(arn);
+      this.states.delete(arn);
       const d = this.describeExecution(arn);
       for (const resolve of this.waiters.get(arn) ?? []) resolve(d);
       this.waiters.delete(arn);
