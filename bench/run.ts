@@ -5,6 +5,7 @@
 const BENCHMARKS: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
   asl: () => import('./asl.js'),
   overhead: () => import('./overhead.js'),
+  durable: () => import('./durable.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);
