@@ -146,7 +146,7 @@ describe('Step Functions + local Batch', () => {
        const engine = await Engine.openWhenFree({ home: ${JSON.stringify(dir)}, batch: { maxvCpus: 2, memoryMiB: 2048 } });
        if (engine.batch.describeJobDefinitions('ledger').length === 0) {
          engine.batch.registerJobDefinition({ jobDefinitionName: 'ledger', type: 'container', containerProperties: {
-           command: [process.execPath, '-e', 'require("fs").appendFileSync(process.env.LEDGER, process.env.ITEM + "\\\\n"); setTimeout(() => {}, 400)'],
+           command: [process.execPath, '-e', 'require("fs").appendFileSync(process.env.LEDGER, process.env.ITEM + "\\\\n"); setTimeout(() => {}, 800)'],
            environment: [{ name: 'LEDGER', value: ${JSON.stringify(ledger)} }],
            resourceRequirements: [{ type: 'VCPU', value: '1' }, { type: 'MEMORY', value: '64' }] } });
        }
