@@ -1,5 +1,5 @@
 /**
- * `npm run -s conformance -- <dir> [--filter TEXT] [--verbose]`: runs every ASL conformance
+ * `npm run -s conformance -- <dir> [--filter TEXT] [--verbose] [--timeout MS]`: runs every ASL conformance
  * case in a directory, prints a pass count per category and, as its last line, one JSON
  * object {"total":N,"passed":P,"failed":[…]}. Exit 0 only if every case passed.
  */
@@ -13,7 +13,7 @@ const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 function usage(message?: string): never {
   if (message) process.stderr.write(`conformance: ${message}\n`);
   process.stderr.write(
-    'usage: npm run -s conformance -- <corpus dir> [--filter TEXT] [--verbose]\n',
+    'usage: npm run -s conformance -- <corpus dir> [--filter TEXT] [--verbose] [--timeout MS]\n',
   );
   process.exit(2);
 }
@@ -22,11 +22,15 @@ const args = process.argv.slice(2);
 let dir: string | undefined;
 let filter = '';
 let verbose = false;
+let timeoutMs = 5000;
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
   if (a === '--filter') filter = args[++i] ?? usage('--filter needs a value');
   else if (a === '--verbose' || a === '-v') verbose = true;
-  else if (a === '--help' || a === '-h') usage();
+  else if (a === '--timeout') {
+    timeoutMs = Number(args[++i]);
+    if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) usage('--timeout needs milliseconds');
+  } else if (a === '--help' || a === '-h') usage();
   else if (a.startsWith('-')) usage(`unknown option ${a}`);
   else dir = a;
 }
@@ -37,7 +41,7 @@ const exceptions = loadExceptions(join(repo, 'conformance', 'exceptions.json'));
 const cases = loadCases(dir).filter((c) => c.name.includes(filter));
 if (cases.length === 0) usage(`no cases in ${dir}${filter ? ` matching "${filter}"` : ''}`);
 const started = performance.now();
-const summary = await runConformance(cases, exceptions);
+const summary = await runConformance(cases, exceptions, { timeoutMs });
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
 
 const byCategory = new Map<string, { passed: number; total: number }>();
@@ -68,8 +72,9 @@ if (listed.length > 0) {
   );
   for (const r of listed) {
     process.stdout.write(
-      `  ${r.name}${r.passed ? ' (now passes: remove it from the list)' : ''}\n    ${excepted.get(r.name)}\n`,
+      `  ${r.name}${r.passed ? ' (now passes: remove it from the list)' : ''}\n    why listed: ${excepted.get(r.name)}\n`,
     );
+    if (verbose && r.diff) process.stdout.write(`    result: ${r.diff}\n`);
   }
 }
 process.stdout.write(`\n${summary.passed}/${summary.total} passed in ${seconds}s\n`);
