@@ -74,6 +74,8 @@ export interface ResultSpec {
    * keys may be dotted paths into the document (`summary.after_filtering.total_reads`).
    */
   columns: Record<string, 'integer' | 'real' | 'text'>;
+  /** Column names of a tsv/csv file that has no header line of its own. */
+  header?: string[];
   at: SourcePos;
 }
 

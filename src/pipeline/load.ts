@@ -1,0 +1,1124 @@
+/**
+ * Loads pipeline.yaml into a PipelineSpec: YAML syntax, then the shape (zod), then the rules
+ * that need the whole file (names, units, variables, step order, results), then the samples.
+ * Every problem is collected with its file, line and column before anything is thrown.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, posix, resolve, sep } from 'node:path';
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node,
+} from 'yaml';
+import { z } from 'zod';
+import { closest, didYouMean } from '../asl/suggest.js';
+import { PipelineError, shownPath, sortProblems, type PipelineProblem } from './errors.js';
+import type {
+  JobSpec,
+  PipelineSpec,
+  ResourceSpec,
+  ResultSpec,
+  SampleRow,
+  SamplesSource,
+  SourcePos,
+  StepSpec,
+} from './model.js';
+import {
+  checkSampleTable,
+  loadSamples,
+  selectSamples,
+  type SampleCell,
+  type SampleTable,
+} from './samples.js';
+import { PIPELINE_NAME, STEP_NAME, VAR_NAME, pipelineSchema } from './schema.js';
+import { parseDuration, parseRetry, parseSize, parseVcpus, type UnitResult } from './units.js';
+
+/** Command-line overrides applied while loading. */
+export interface LoadOptions {
+  /**
+   * A sample sheet to use instead of the pipeline's (a value ending in .csv/.tsv/.txt/.tab or
+   * containing a `/`), or a comma-separated subset of sample ids (`S1,S7`).
+   */
+  samples?: string;
+  /** Parameter values (`--param NAME=value`); each must be declared under `params:`. */
+  params?: Record<string, string>;
+}
+
+/** A loaded pipeline and the samples this run covers (after any `--samples` subset). */
+export interface LoadedPipeline {
+  spec: PipelineSpec;
+  samples: SampleRow[];
+}
+
+/** A piece of a command item or env value: literal text, or a reference to a variable. */
+export type TemplatePart = { text: string } | { var: string };
+
+type Seg = string | number;
+type Obj = Record<string, unknown>;
+
+const BUILTIN_RESOURCES: ResourceSpec = { vcpus: 1, memoryMiB: 1024, retry: 0 };
+const MAX_STEP_NAME = 32;
+const MAX_PIPELINE_NAME = 64;
+const LOOSE_NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function isScalarValue(v: unknown): v is string | number | boolean {
+  return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean';
+}
+
+function entries(v: unknown): [string, unknown][] {
+  return isObj(v) ? Object.entries(v) : [];
+}
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
+}
+
+/** `steps.qc.command[3]`; keys that are not plain words are quoted. */
+function formatPath(path: Seg[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z0-9_.-]+$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+function isReserved(name: string): boolean {
+  return name === 'SAMPLE' || name.startsWith('STRAND_') || name.startsWith('AWS_');
+}
+
+function listNames(names: string[], max = 10): string {
+  return names.slice(0, max).join(', ') + (names.length > max ? ', …' : '');
+}
+
+/**
+ * Splits a command item or env value into literal text and variable references: `$NAME` and
+ * `${NAME}` refer to variables, `$$` is a literal `$`, and a `$` that cannot start a
+ * reference (`$1`, `$(`) is kept as written. Nothing else is interpreted.
+ */
+export function templateParts(text: string): {
+  parts: TemplatePart[];
+  problem?: { message: string; hint: string };
+} {
+  const parts: TemplatePart[] = [];
+  let literal = '';
+  const flush = (): void => {
+    if (literal !== '') parts.push({ text: literal });
+    literal = '';
+  };
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch !== '$') {
+      literal += ch;
+      continue;
+    }
+    const next = text[i + 1];
+    if (next === '$') {
+      literal += '$';
+      i++;
+    } else if (next === '{') {
+      const close = text.indexOf('}', i + 2);
+      const name = close < 0 ? '' : text.slice(i + 2, close);
+      if (close < 0 || !new RegExp(`${LOOSE_NAME.source}$`).test(name)) {
+        const what = close < 0 ? '"${" is not closed' : `"\${${name}}" is not a variable reference`;
+        return { parts, problem: { message: what, hint: 'write ${NAME}, or $$ for a literal $' } };
+      }
+      flush();
+      parts.push({ var: name });
+      i = close;
+    } else {
+      const m = LOOSE_NAME.exec(text.slice(i + 1));
+      if (m) {
+        flush();
+        parts.push({ var: m[0] });
+        i += m[0].length;
+      } else {
+        literal += '$';
+      }
+    }
+  }
+  flush();
+  return { parts };
+}
+
+/** Positions of YAML nodes by path. */
+class Source {
+  constructor(
+    private readonly doc: Document,
+    private readonly lines: LineCounter,
+    readonly file: string,
+  ) {}
+
+  private find(path: Seg[]): { node: Node | null; key?: Node; found: boolean } {
+    let node = this.doc.contents as Node | null;
+    let key: Node | undefined;
+    for (const seg of path) {
+      if (isAlias(node)) node = (node.resolve(this.doc) as Node | undefined) ?? null;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) return { node, key, found: false };
+        key = pair.key as Node;
+        node = (pair.value as Node | null) ?? null;
+      } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+        key = undefined;
+        node = node.items[seg] as Node;
+      } else {
+        return { node, key, found: false };
+      }
+    }
+    return { node, key, found: true };
+  }
+
+  private at(node: Node | null | undefined): SourcePos | undefined {
+    if (!node?.range) return undefined;
+    const { line, col } = this.lines.linePos(node.range[0]);
+    return { file: this.file, line, column: col };
+  }
+
+  /**
+   * Where a problem about `path` points: the key for `which: 'key'` (unknown keys, names), the
+   * value otherwise; a missing key points at its parent's key.
+   */
+  pos(path: Seg[], which: 'key' | 'value' = 'value'): SourcePos {
+    const { node, key, found } = this.find(path);
+    const empty = isScalar(node) && node.value === null;
+    const chosen =
+      found && which === 'value' && node && !empty
+        ? node
+        : (key ?? (found || !node ? undefined : node));
+    return this.at(chosen) ?? this.at(node) ?? { file: this.file, line: 1, column: 1 };
+  }
+
+  /** A scalar as written: `1.10` stays "1.10" and `007` stays "007" (tools get strings). */
+  text(path: Seg[], value: unknown): string {
+    if (typeof value === 'string') return value;
+    const { node } = this.find(path);
+    if (isScalar(node) && node.type === 'PLAIN' && typeof node.source === 'string') {
+      return node.source;
+    }
+    return value === null || value === undefined ? '' : String(value);
+  }
+
+  /** The path of the innermost key whose node contains `offset`, for syntax errors. */
+  pathAt(offset: number): Seg[] {
+    const path: Seg[] = [];
+    let node = this.doc.contents as Node | null;
+    for (;;) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => {
+          const end = (p.value as Node | null)?.range?.[2] ?? (p.key as Node | null)?.range?.[2];
+          const start = (p.key as Node | null)?.range?.[0];
+          return start !== undefined && end !== undefined && start <= offset && offset <= end;
+        });
+        if (!pair || !isScalar(pair.key)) return path;
+        path.push(String(pair.key.value));
+        node = pair.value as Node | null;
+      } else if (isSeq(node)) {
+        const i = node.items.findIndex((item) => {
+          const r = (item as Node).range;
+          return r != null && r[0] <= offset && offset <= r[2];
+        });
+        if (i < 0) return path;
+        path.push(i);
+        node = node.items[i] as Node;
+      } else {
+        return path;
+      }
+    }
+  }
+}
+
+/** The zod schema at a path, to list the keys an object allows. */
+function schemaAt(path: Seg[]): z.ZodType | undefined {
+  let s: z.ZodType | undefined = pipelineSchema;
+  const unwrap = (t: z.ZodType | undefined): z.ZodType | undefined => {
+    while (t instanceof z.ZodOptional || t instanceof z.ZodNullable) t = t.unwrap() as z.ZodType;
+    return t;
+  };
+  for (const seg of path) {
+    s = unwrap(s);
+    if (s instanceof z.ZodUnion) {
+      const options = s.options as z.ZodType[];
+      s = options.find((o) =>
+        typeof seg === 'number' ? o instanceof z.ZodArray : !(o instanceof z.ZodArray),
+      );
+      s = unwrap(s);
+    }
+    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodType>)[String(seg)];
+    else if (s instanceof z.ZodRecord) s = s.valueType as z.ZodType;
+    else if (s instanceof z.ZodArray) s = s.element as z.ZodType;
+    else return undefined;
+  }
+  s = unwrap(s);
+  if (s instanceof z.ZodUnion) s = (s.options as z.ZodType[]).find((o) => o instanceof z.ZodObject);
+  return s;
+}
+
+const EXPECTED: Record<string, string> = {
+  string: 'text',
+  number: 'a number',
+  int: 'a whole number',
+  boolean: 'true or false',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+  null: 'nothing',
+};
+
+class Loader {
+  readonly problems: PipelineProblem[] = [];
+  /** Paths of keys that an unknown key is probably a misspelling of. */
+  readonly misspelt = new Set<string>();
+  private columns: string[] = [];
+  /** False when the sample sheet could not be read: its columns are unknown. */
+  private columnsKnown = true;
+  private params: Record<string, string> = {};
+  /** Every declared parameter, with or without a default. */
+  private paramNames: string[] = [];
+  private readonly outputOwner = new Map<string, { job: string; step: number; sub: number }>();
+
+  constructor(
+    private readonly src: Source,
+    private readonly absFile: string,
+    private readonly options: LoadOptions,
+  ) {}
+
+  private report(
+    path: Seg[],
+    message: string,
+    hint?: string,
+    which: 'key' | 'value' = 'value',
+  ): void {
+    const at = this.src.pos(path, which);
+    const p: PipelineProblem = {
+      file: at.file,
+      line: at.line,
+      column: at.column,
+      path: formatPath(path),
+      message,
+    };
+    if (hint !== undefined) p.hint = hint;
+    this.problems.push(p);
+  }
+
+  private reportOption(option: string, message: string, hint?: string): void {
+    const p: PipelineProblem = { file: '', line: 0, column: 0, path: option, message };
+    if (hint !== undefined) p.hint = hint;
+    this.problems.push(p);
+  }
+
+  // ---- shape ----
+
+  zodIssues(issues: readonly z.core.$ZodIssue[], prefix: Seg[] = []): void {
+    for (const issue of issues) {
+      const path = [...prefix, ...(issue.path as Seg[])];
+      const input = (issue as { input?: unknown }).input;
+      switch (issue.code) {
+        case 'unrecognized_keys': {
+          const known = schemaAt(path);
+          const keys = known instanceof z.ZodObject ? Object.keys(known.shape) : [];
+          for (const key of issue.keys) {
+            const near = closest(key, keys);
+            if (near !== undefined) this.misspelt.add(formatPath([...path, near]));
+            const value = isObj(input) ? input[key] : undefined;
+            const looksLikeStep =
+              path.length === 0 && isObj(value) && ('image' in value || 'substeps' in value);
+            const hint = looksLikeStep ? 'steps go under steps:, indented' : undefined;
+            this.report([...path, key], `unknown key${didYouMean(key, keys)}`, hint, 'key');
+          }
+          break;
+        }
+        case 'invalid_union': {
+          // Report the branch the value was evidently meant for: the one that got past the
+          // top-level type check. Otherwise the union's own message says what is accepted.
+          const meant = issue.errors.filter(
+            (branch) => !branch.every((i) => i.code === 'invalid_type' && i.path.length === 0),
+          );
+          if (meant.length === 1) this.zodIssues(meant[0], path);
+          else this.report(path, `${issue.message}, got ${describe(input)}`);
+          break;
+        }
+        case 'invalid_type': {
+          if (input === undefined) {
+            this.report(path, 'is required', undefined, 'key');
+            break;
+          }
+          const expected = EXPECTED[issue.expected] ?? issue.expected;
+          let hint: string | undefined;
+          if (issue.expected === 'boolean' && typeof input === 'string') {
+            hint = 'write true or false';
+          }
+          if (issue.expected === 'record' && Array.isArray(input)) {
+            hint = 'write name: value pairs, not a list of "- " items';
+          }
+          if (path.at(-1) === 'command' && typeof input === 'string') {
+            hint = `write it as a list, one argument each: [${input.trim().split(/\s+/).join(', ')}]`;
+          }
+          this.report(path, `expected ${expected}, got ${describe(input)}`, hint);
+          break;
+        }
+        case 'invalid_value': {
+          const values = issue.values.map(String);
+          const near = typeof input === 'string' ? didYouMean(input, values) : '';
+          this.report(path, `${describe(input)} is not one of ${values.join(', ')}${near}`);
+          break;
+        }
+        case 'too_small':
+          this.report(path, `${describe(input)} is too small (at least ${String(issue.minimum)})`);
+          break;
+        default:
+          this.report(path, issue.message);
+      }
+    }
+  }
+
+  // ---- top level ----
+
+  load(root: Obj): LoadedPipeline {
+    const name = typeof root.name === 'string' ? root.name : '';
+    if (typeof root.name === 'string') this.checkPipelineName(name);
+    this.loadParams(root.params);
+    const defaults = this.resources(root.defaults, ['defaults'], BUILTIN_RESOURCES);
+    const { source, rows } = this.loadSamples(root.samples);
+    const steps = this.loadSteps(root.steps, defaults);
+    const results = this.loadResults(root.results, steps);
+    const spec: PipelineSpec = {
+      name,
+      file: this.absFile,
+      ...(typeof root.description === 'string' ? { description: root.description } : {}),
+      samples: source,
+      params: this.params,
+      maxConcurrency: typeof root.max_concurrency === 'number' ? root.max_concurrency : 0,
+      continueOnFailure:
+        typeof root.continue_on_failure === 'boolean' ? root.continue_on_failure : true,
+      steps,
+      results,
+    };
+    return { spec, samples: rows };
+  }
+
+  private checkPipelineName(name: string): void {
+    if (PIPELINE_NAME.test(name) && name.length <= MAX_PIPELINE_NAME) return;
+    const suggestion = name
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^[^a-z0-9]+|-+$/g, '');
+    const tooLong = name.length > MAX_PIPELINE_NAME;
+    this.report(
+      ['name'],
+      tooLong
+        ? `is ${name.length} characters long; at most ${MAX_PIPELINE_NAME}`
+        : `${JSON.stringify(name)} is not a pipeline name`,
+      `lowercase letters, digits, "_" and "-", as it names store folders and AWS resources` +
+        (!tooLong && PIPELINE_NAME.test(suggestion) ? `: ${suggestion}` : ''),
+    );
+  }
+
+  /** Checks a declared variable name (param, output); false when it is unusable. */
+  private checkVarName(path: Seg[], name: string, what: string): boolean {
+    if (!VAR_NAME.test(name)) {
+      const upper = name.toUpperCase().replace(/[^A-Z0-9_]/g, '_');
+      this.report(
+        path,
+        `${JSON.stringify(name)} is not a variable name`,
+        `${what} names are capitals, digits and "_"` + (VAR_NAME.test(upper) ? `: ${upper}` : ''),
+        'key',
+      );
+      return false;
+    }
+    if (isReserved(name)) {
+      this.report(
+        path,
+        `${name} is reserved`,
+        name === 'SAMPLE'
+          ? '$SAMPLE is the sample id'
+          : 'names starting with STRAND_ or AWS_ are set by Strand and AWS',
+        'key',
+      );
+      return false;
+    }
+    return true;
+  }
+
+  private loadParams(raw: unknown): void {
+    const required: string[] = [];
+    for (const [key, value] of entries(raw)) {
+      if (!this.checkVarName(['params', key], key, 'parameter')) continue;
+      if (value === null) required.push(key);
+      else if (isScalarValue(value)) {
+        this.params[key] = this.src.text(['params', key], value);
+      }
+    }
+    const declared = [...Object.keys(this.params), ...required];
+    this.paramNames = declared;
+    for (const [key, value] of Object.entries(this.options.params ?? {})) {
+      if (!declared.includes(key)) {
+        this.reportOption(
+          '--param',
+          `"${key}" is not a parameter of this pipeline${didYouMean(key, declared)}`,
+          declared.length > 0
+            ? `parameters: ${listNames(declared)}`
+            : 'declare it under params: to pass it',
+        );
+        continue;
+      }
+      this.params[key] = value;
+    }
+    for (const key of required) {
+      if (this.params[key] === undefined) {
+        this.report(
+          ['params', key],
+          'has no default and was not given',
+          `pass --param ${key}=…`,
+          'key',
+        );
+      }
+    }
+  }
+
+  private resources(raw: unknown, path: Seg[], base: ResourceSpec): ResourceSpec {
+    const out: ResourceSpec = { ...base };
+    if (!isObj(raw)) return out;
+    const apply = (key: string, result: UnitResult<number>, set: (v: number) => void): void => {
+      if (result.ok) set(result.value);
+      else this.report([...path, key], result.message, result.hint);
+    };
+    if (typeof raw.vcpus === 'number') {
+      apply('vcpus', parseVcpus(raw.vcpus), (v) => (out.vcpus = v));
+    }
+    if (typeof raw.memory === 'number' || typeof raw.memory === 'string') {
+      apply('memory', parseSize(raw.memory), (v) => (out.memoryMiB = v));
+    }
+    if (typeof raw.retry === 'number') {
+      apply('retry', parseRetry(raw.retry), (v) => (out.retry = v));
+    }
+    if (raw.timeout === 'none') delete out.timeoutSeconds;
+    else if (typeof raw.timeout === 'number' || typeof raw.timeout === 'string') {
+      apply('timeout', parseDuration(raw.timeout), (v) => (out.timeoutSeconds = v));
+    }
+    return out;
+  }
+
+  // ---- samples ----
+
+  private loadSamples(raw: unknown): { source: SamplesSource; rows: SampleRow[] } {
+    const before = this.problems.length;
+    const at = this.src.pos(['samples'], 'key');
+    let source: SamplesSource = { kind: 'none' };
+    const override = this.options.samples?.trim() ?? '';
+    const overrideIsSheet =
+      /\.(csv|tsv|txt|tab)$/i.test(override) || override.includes('/') || override.includes(sep);
+    const ids =
+      override === '' || overrideIsSheet
+        ? undefined
+        : [...new Set(override.split(',').map((s) => s.trim()))].filter((s) => s !== '');
+    const sheet = typeof raw === 'string' ? raw : isObj(raw) ? raw.sheet : undefined;
+    if (overrideIsSheet) {
+      // A sheet on the command line replaces the pipeline's samples; they are not read at all.
+      source = { kind: 'sheet', path: resolve(override), at: { file: '', line: 0, column: 0 } };
+    } else if (typeof sheet === 'string') {
+      const where: Seg[] = typeof raw === 'string' ? ['samples'] : ['samples', 'sheet'];
+      if (sheet.trim() === '') {
+        this.report(where, 'is empty', 'give the path of a CSV or TSV sheet');
+      } else {
+        source = { kind: 'sheet', path: resolve(dirname(this.absFile), sheet), at };
+      }
+    } else if (Array.isArray(raw)) {
+      const info = checkSampleTable(this.inlineTable(raw));
+      this.problems.push(...info.problems);
+      source = { kind: 'inline', rows: info.rows, at };
+    }
+
+    const info = loadSamples(source, { pipelineFile: this.absFile });
+    this.problems.push(...info.problems);
+    this.columns = info.columns;
+    // A sheet that could not be read leaves its columns unknown: references to them are not
+    // reported as undeclared, which would bury the one real problem.
+    this.columnsKnown = this.problems.length === before || info.columns.length > 0;
+    for (const column of this.columns) {
+      if (this.paramNames.includes(column)) {
+        this.report(
+          ['params', column],
+          `${column} is also a column of the samples`,
+          'rename one: each variable has one meaning',
+          'key',
+        );
+      }
+    }
+    if (ids === undefined) return { source, rows: info.rows };
+    if (source.kind === 'none') {
+      this.reportOption(
+        '--samples',
+        'this pipeline has no samples to choose from',
+        'pass a sheet: --samples samples.csv',
+      );
+      return { source, rows: [] };
+    }
+    if (info.problems.length > 0) return { source, rows: [] };
+    const picked = selectSamples(info.rows, ids);
+    this.problems.push(...picked.problems);
+    return { source, rows: picked.rows };
+  }
+
+  private inlineTable(raw: unknown[]): SampleTable {
+    const at = this.src.pos(['samples'], 'key');
+    const header: SampleCell[] = [];
+    const index = new Map<string, number>();
+    raw.forEach((item, r) => {
+      for (const key of Object.keys(isObj(item) ? item : {})) {
+        if (index.has(key)) continue;
+        index.set(key, header.length);
+        const pos = this.src.pos(['samples', r, key], 'key');
+        header.push({
+          text: key,
+          line: pos.line,
+          column: pos.column,
+          path: `samples[${r}].${key}`,
+        });
+      }
+    });
+    return {
+      file: this.src.file,
+      dir: dirname(this.absFile),
+      header,
+      rows: raw.map((item, r) => {
+        const pos = this.src.pos(['samples', r]);
+        const cells: (SampleCell | undefined)[] = header.map(() => undefined);
+        for (const [key, value] of entries(item)) {
+          if (!isScalarValue(value)) continue;
+          const p = this.src.pos(['samples', r, key]);
+          cells[index.get(key)!] = {
+            text: this.src.text(['samples', r, key], value),
+            line: p.line,
+            column: p.column,
+          };
+        }
+        return { line: pos.line, column: pos.column, cells, reported: !isObj(item) };
+      }),
+      at: { line: at.line, column: at.column, path: 'samples' },
+    };
+  }
+
+  // ---- steps ----
+
+  private checkStepName(path: Seg[], name: string, what: string): void {
+    if (STEP_NAME.test(name) && name.length <= MAX_STEP_NAME) return;
+    if (name.length > MAX_STEP_NAME) {
+      this.report(
+        path,
+        `${what} name is ${name.length} characters long; at most ${MAX_STEP_NAME}`,
+        undefined,
+        'key',
+      );
+      return;
+    }
+    const suggestion = name.toLowerCase().replace(/[^a-z0-9_-]+/g, '_');
+    this.report(
+      path,
+      `${JSON.stringify(name)} is not a ${what} name`,
+      'lowercase letters, digits, "_" and "-", starting with a letter' +
+        (STEP_NAME.test(suggestion) ? `: ${suggestion}` : ''),
+      'key',
+    );
+  }
+
+  private loadSteps(raw: unknown, defaults: ResourceSpec): StepSpec[] {
+    if (isObj(raw) && Object.keys(raw).length === 0) {
+      this.report(['steps'], 'a pipeline needs at least one step', undefined, 'key');
+    }
+    const steps: StepSpec[] = [];
+    // Source paths of each step's jobs, for the variable check once every output is known.
+    const jobPaths: Seg[][][] = [];
+    let firstAggregate: string | undefined;
+    for (const [name, value] of entries(raw)) {
+      const path: Seg[] = ['steps', name];
+      this.checkStepName(path, name, 'step');
+      if (!isObj(value)) continue;
+      const scope = value.aggregate === true ? 'all' : 'sample';
+      if (scope === 'all') firstAggregate ??= name;
+      else if (firstAggregate !== undefined) {
+        this.report(
+          path,
+          `per-sample step "${name}" comes after aggregate step "${firstAggregate}"`,
+          'aggregate steps run once after every sample, so they come last',
+          'key',
+        );
+      }
+      const hasSubsteps = 'substeps' in value;
+      const parallel = hasSubsteps && value.parallel === true;
+      // A plain step's resources are read with its job, so they are reported once.
+      const stepResources = hasSubsteps ? this.resources(value, path, defaults) : defaults;
+      const jobs: JobSpec[] = [];
+      const paths: Seg[][] = [];
+      if (hasSubsteps) {
+        for (const key of ['image', 'command', 'env', 'outputs']) {
+          if (key in value) {
+            this.report(
+              [...path, key],
+              `a step with substeps has no ${key} of its own`,
+              'move it into a substep',
+              'key',
+            );
+          }
+        }
+        if (isObj(value.substeps) && Object.keys(value.substeps).length === 0) {
+          this.report([...path, 'substeps'], 'needs at least one substep', undefined, 'key');
+        }
+        for (const [sub, subValue] of entries(value.substeps)) {
+          const subPath = [...path, 'substeps', sub];
+          this.checkStepName(subPath, sub, 'substep');
+          if (!isObj(subValue)) continue;
+          jobs.push(this.job(`${name}.${sub}`, subValue, subPath, stepResources));
+          paths.push(subPath);
+        }
+      } else {
+        if ('parallel' in value) {
+          this.report(
+            [...path, 'parallel'],
+            'only applies to a step with substeps',
+            undefined,
+            'key',
+          );
+        }
+        const missing = ['image', 'command'].filter((key) => !(key in value));
+        if (missing.length === 2) {
+          this.report(path, 'needs image and command, or substeps', undefined, 'key');
+        } else if (missing.length === 1) {
+          this.report([...path, missing[0]], 'is required', 'or give the step substeps', 'key');
+        }
+        jobs.push(this.job(name, value, path, stepResources));
+        paths.push(path);
+      }
+      jobs.forEach((job, j) => this.declareOutputs(job, paths[j], steps.length, j));
+      steps.push({ name, scope, jobs, hasSubsteps, parallel, at: this.src.pos(path, 'key') });
+      jobPaths.push(paths);
+    }
+    steps.forEach((step, s) =>
+      step.jobs.forEach((_job, j) => this.checkVariables(steps, s, j, jobPaths[s][j])),
+    );
+    return steps;
+  }
+
+  private job(name: string, raw: Obj, path: Seg[], base: ResourceSpec): JobSpec {
+    const image = typeof raw.image === 'string' ? raw.image : '';
+    if (typeof raw.image === 'string' && (image.trim() === '' || /\s/.test(image))) {
+      this.report(
+        [...path, 'image'],
+        `${JSON.stringify(image)} is not an image name`,
+        'image names have no spaces: strand/fastp:0.23',
+      );
+    }
+    const command = Array.isArray(raw.command)
+      ? raw.command.map((item, i) =>
+          isScalarValue(item) ? this.src.text([...path, 'command', i], item) : '',
+        )
+      : [];
+    if (Array.isArray(raw.command) && command.length === 0) {
+      this.report([...path, 'command'], 'is empty', 'give at least the program to run: [fastp, …]');
+    }
+    const env: Record<string, string> = {};
+    for (const [key, value] of entries(raw.env)) {
+      if (!ENV_NAME.test(key)) {
+        this.report(
+          [...path, 'env', key],
+          `${JSON.stringify(key)} is not an environment variable name`,
+          'letters, digits and "_", not starting with a digit',
+          'key',
+        );
+      } else if (key.startsWith('STRAND_') || key.startsWith('AWS_BATCH')) {
+        this.report(
+          [...path, 'env', key],
+          `${key} is reserved`,
+          'STRAND_ and AWS_BATCH names are set by Strand and AWS Batch',
+          'key',
+        );
+      }
+      if (isScalarValue(value)) env[key] = this.src.text([...path, 'env', key], value);
+    }
+    const outputs: Record<string, string> = {};
+    for (const [key, value] of entries(raw.outputs)) {
+      if (typeof value !== 'string') continue;
+      const rel = this.relativePath([...path, 'outputs', key], value, 'output');
+      if (rel !== undefined) outputs[key] = rel;
+    }
+    const resources = this.resources(raw, path, base);
+    return {
+      name,
+      image,
+      command,
+      env,
+      outputs,
+      vars: [],
+      ...resources,
+      at: this.src.pos(path, 'key'),
+    };
+  }
+
+  /** A path inside the job directory, normalised (`./out/x` → `out/x`). */
+  private relativePath(path: Seg[], value: string, what: 'output' | 'result'): string | undefined {
+    const hint =
+      what === 'output'
+        ? 'paths are relative to the job directory, e.g. out/r1.fq.gz'
+        : 'it is read from the job directory of the step, e.g. out/stats.tsv';
+    if (value.trim() === '') {
+      this.report(path, 'is empty', hint);
+      return undefined;
+    }
+    if (isAbsolute(value) || /^[A-Za-z]:[\\/]/.test(value) || value.startsWith('~')) {
+      this.report(path, `"${value}" is an absolute path`, hint);
+      return undefined;
+    }
+    if (value.split(/[\\/]/).includes('..')) {
+      this.report(path, `"${value}" leaves the job directory`, hint);
+      return undefined;
+    }
+    if (value.includes('$')) {
+      this.report(
+        path,
+        `"${value}": variables are not substituted in ${what} paths`,
+        "the store already keeps each sample's files apart; use a fixed name",
+      );
+      return undefined;
+    }
+    const normal = posix.normalize(value).replace(/^(\.\/)+/, '');
+    if (normal === '.' || normal === './') {
+      this.report(path, `"${value}" is the job directory itself`, hint);
+      return undefined;
+    }
+    return normal;
+  }
+
+  private declareOutputs(job: JobSpec, path: Seg[], step: number, sub: number): void {
+    for (const key of Object.keys(job.outputs)) {
+      const at = [...path, 'outputs', key];
+      if (!this.checkVarName(at, key, 'output')) {
+        delete job.outputs[key];
+        continue;
+      }
+      const owner = this.outputOwner.get(key);
+      if (owner) {
+        this.report(
+          at,
+          `$${key} is already an output of "${owner.job}"`,
+          'each output needs its own name',
+          'key',
+        );
+      } else if (this.paramNames.includes(key)) {
+        this.report(at, `$${key} is already a parameter`, 'each variable has one meaning', 'key');
+      } else if (this.columns.includes(key)) {
+        this.report(
+          at,
+          `$${key} is already a column of the samples`,
+          'each variable has one meaning',
+          'key',
+        );
+      } else {
+        this.outputOwner.set(key, { job: job.name, step, sub });
+      }
+    }
+  }
+
+  private checkVariables(steps: StepSpec[], s: number, j: number, path: Seg[]): void {
+    const step = steps[s];
+    const job = step.jobs[j];
+    const visible: string[] = [];
+    if (step.scope === 'sample') visible.push(...this.columns, 'SAMPLE');
+    visible.push(...this.paramNames);
+    for (const earlier of steps.slice(0, s)) {
+      for (const other of earlier.jobs) visible.push(...Object.keys(other.outputs));
+    }
+    step.jobs.forEach((other, k) => {
+      if (k === j || (k < j && !step.parallel)) visible.push(...Object.keys(other.outputs));
+    });
+    const vars: string[] = [];
+    const check = (where: Seg[], text: string): void => {
+      const { parts, problem } = templateParts(text);
+      if (problem) this.report(where, problem.message, problem.hint);
+      for (const part of parts) {
+        if (!('var' in part)) continue;
+        if (visible.includes(part.var)) {
+          if (!vars.includes(part.var)) vars.push(part.var);
+        } else {
+          this.undeclared(where, part.var, visible, steps, s, j);
+        }
+      }
+    };
+    job.command.forEach((item, i) => check([...path, 'command', i], item));
+    for (const [key, value] of Object.entries(job.env)) {
+      const same = value === `$${key}` || value === `\${${key}}`;
+      if (visible.includes(key) && !same) {
+        this.report(
+          [...path, 'env', key],
+          `would hide $${key}`,
+          'give the environment variable another name',
+          'key',
+        );
+      }
+      check([...path, 'env', key], value);
+    }
+    job.vars = vars;
+  }
+
+  private undeclared(
+    where: Seg[],
+    name: string,
+    visible: string[],
+    steps: StepSpec[],
+    s: number,
+    j: number,
+  ): void {
+    const step = steps[s];
+    const job = step.jobs[j];
+    if (step.scope === 'all' && (name === 'SAMPLE' || this.columns.includes(name))) {
+      this.report(
+        where,
+        `$${name} is ${name === 'SAMPLE' ? 'the sample id' : 'a sample column'}, and aggregate step "${step.name}" runs once for all samples`,
+        "use an output of a per-sample step: here it is a file listing every sample's copy",
+      );
+      return;
+    }
+    const owner = this.outputOwner.get(name);
+    if (owner && owner.step === s) {
+      const other = step.jobs[owner.sub].name;
+      if (step.parallel) {
+        this.report(
+          where,
+          `$${name} is an output of "${other}", which runs in parallel with "${job.name}"`,
+          'set parallel: false to run the substeps in order, or move it to an earlier step',
+        );
+      } else {
+        this.report(
+          where,
+          `$${name} is an output of "${other}", which runs after "${job.name}"`,
+          `move "${other}" before "${job.name}"`,
+        );
+      }
+      return;
+    }
+    if (owner && owner.step > s) {
+      this.report(
+        where,
+        `$${name} is an output of step "${steps[owner.step].name}", which runs later`,
+        `move "${steps[owner.step].name}" before "${step.name}"`,
+      );
+      return;
+    }
+    if (!this.columnsKnown) return;
+    const near = closest(name, visible);
+    const prefix = visible.filter((v) => name.startsWith(v)).sort((a, b) => b.length - a.length)[0];
+    const hint = prefix
+      ? `write \${${prefix}}${name.slice(prefix.length)} if the name ends at ${prefix}`
+      : visible.length > 0
+        ? `declared here: ${listNames(visible)}`
+        : 'nothing is declared here';
+    this.report(where, `$${name} is not declared${near ? `; did you mean $${near}?` : ''}`, hint);
+  }
+
+  // ---- results ----
+
+  private loadResults(raw: unknown, steps: StepSpec[]): ResultSpec[] {
+    const results: ResultSpec[] = [];
+    const jobNames = steps.flatMap((s) => s.jobs.map((j) => j.name));
+    const names = [...steps.map((s) => s.name), ...jobNames.filter((n) => n.includes('.'))];
+    for (const [key, value] of entries(raw)) {
+      const path: Seg[] = ['results', key];
+      const [stepName, sub] = key.split('.', 2);
+      const step = steps.find((s) => s.name === stepName);
+      if (!step || key.split('.').length > 2) {
+        this.report(
+          path,
+          `no step "${key}"${didYouMean(key, names)}`,
+          `steps: ${listNames(names)}`,
+          'key',
+        );
+        continue;
+      }
+      if (step.hasSubsteps && sub === undefined) {
+        this.report(
+          path,
+          `"${key}" has substeps; name one`,
+          listNames(step.jobs.map((j) => j.name)),
+          'key',
+        );
+        continue;
+      }
+      if (!step.hasSubsteps && sub !== undefined) {
+        this.report(path, `step "${stepName}" has no substeps`, `write ${stepName}`, 'key');
+        continue;
+      }
+      if (sub !== undefined && !step.jobs.some((j) => j.name === key)) {
+        const subs = step.jobs.map((j) => j.name);
+        this.report(
+          path,
+          `no substep "${key}"${didYouMean(key, subs)}`,
+          `substeps: ${listNames(subs)}`,
+          'key',
+        );
+        continue;
+      }
+      if (!isObj(value) || typeof value.from !== 'string') continue;
+      const from = this.relativePath([...path, 'from'], value.from, 'result');
+      if (from === undefined) continue;
+      let format = value.format as ResultSpec['format'] | undefined;
+      if (format === undefined) {
+        const ext = posix.extname(from).toLowerCase();
+        format =
+          ext === '.csv'
+            ? 'csv'
+            : ext === '.json'
+              ? 'json'
+              : ['.tsv', '.txt', '.tab'].includes(ext)
+                ? 'tsv'
+                : undefined;
+        if (format === undefined) {
+          this.report(
+            [...path, 'from'],
+            `cannot tell the format of "${from}"`,
+            'add format: tsv, csv or json',
+          );
+          continue;
+        }
+      }
+      const columns: ResultSpec['columns'] = {};
+      for (const [column, type] of entries(value.columns)) {
+        if (type === 'integer' || type === 'real' || type === 'text') columns[column] = type;
+      }
+      const result: ResultSpec = {
+        step: key,
+        from,
+        format,
+        columns,
+        at: this.src.pos(path, 'key'),
+      };
+      if (Array.isArray(value.header)) {
+        const header = value.header.filter((h): h is string => typeof h === 'string');
+        if (format === 'json') {
+          this.report([...path, 'header'], 'only applies to tsv and csv files', undefined, 'key');
+        }
+        header.forEach((h, i) => {
+          if (h.trim() === '') this.report([...path, 'header', i], 'is empty');
+          else if (header.indexOf(h) < i) this.report([...path, 'header', i], `"${h}" is repeated`);
+        });
+        for (const column of Object.keys(columns)) {
+          if (!header.includes(column)) {
+            this.report(
+              [...path, 'columns', column],
+              `"${column}" is not in header${didYouMean(column, header)}`,
+              undefined,
+              'key',
+            );
+          }
+        }
+        result.header = header;
+      }
+      results.push(result);
+    }
+    return results;
+  }
+}
+
+/**
+ * Loads pipeline text as if read from `file` (used for positions and to resolve relative
+ * paths). Throws PipelineError listing every problem.
+ */
+export function loadPipelineText(
+  text: string,
+  file: string,
+  options: LoadOptions = {},
+): LoadedPipeline {
+  const absFile = resolve(file);
+  const shown = shownPath(absFile);
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const src = new Source(doc, lines, shown);
+  const loader = new Loader(src, absFile, options);
+  const fail = (): never => {
+    throw new PipelineError(sortProblems(loader.problems, shown));
+  };
+
+  for (const e of doc.errors) {
+    const { line, col } = lines.linePos(e.pos[0]);
+    const path = formatPath(src.pathAt(e.pos[0]));
+    const duplicate = e.code === 'DUPLICATE_KEY';
+    loader.problems.push({
+      file: shown,
+      line,
+      column: col,
+      path,
+      message: duplicate ? 'duplicate key' : `not valid YAML: ${e.message}`,
+      ...(duplicate ? { hint: 'each key appears once; merge the two' } : {}),
+    });
+  }
+  if (doc.errors.some((e) => e.code !== 'DUPLICATE_KEY')) fail();
+  if (!isMap(doc.contents)) {
+    loader.problems.push({
+      file: shown,
+      line: 1,
+      column: 1,
+      path: '',
+      message:
+        doc.contents === null
+          ? 'the file is empty'
+          : `a pipeline is a mapping of keys (name:, steps:, …), not ${describe(doc.toJS())}`,
+      hint: 'start with name: and steps:',
+    });
+    fail();
+  }
+  let root: Obj;
+  try {
+    root = doc.toJS({ maxAliasCount: 100 }) as Obj;
+  } catch (err) {
+    loader.problems.push({
+      file: shown,
+      line: 1,
+      column: 1,
+      path: '',
+      message: (err as Error).message,
+    });
+    return fail();
+  }
+  const parsed = pipelineSchema.safeParse(root, { reportInput: true });
+  if (!parsed.success) loader.zodIssues(parsed.error.issues);
+  const loaded = loader.load(root);
+  // `comand:` already says "did you mean command"; "command is required" would repeat it.
+  const repeats = loader.problems.filter(
+    (p) => p.message === 'is required' && loader.misspelt.has(p.path),
+  );
+  for (const p of repeats) loader.problems.splice(loader.problems.indexOf(p), 1);
+  if (loader.problems.length > 0) fail();
+  return loaded;
+}
+
+/** Reads and loads a pipeline file; throws PipelineError listing every problem. */
+export function loadPipeline(file: string, options: LoadOptions = {}): LoadedPipeline {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new PipelineError([
+      {
+        file: shownPath(resolve(file)),
+        line: 0,
+        column: 0,
+        path: '',
+        message: code === 'ENOENT' ? 'not found' : `cannot read: ${(err as Error).message}`,
+      },
+    ]);
+  }
+  return loadPipelineText(text, file, options);
+}

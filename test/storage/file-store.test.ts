@@ -1,0 +1,159 @@
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { FileStore } from '../../src/storage/file-store.js';
+import { openStore } from '../../src/storage/store.js';
+import { storeConformance } from './conformance.js';
+
+const root = mkdtempSync(join(tmpdir(), 'strand-file-store-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+const freshDir = (): string => join(root, `store-${counter++}`);
+
+storeConformance('file', () => new FileStore(freshDir()));
+
+describe('file store', () => {
+  it('url is the file URL of its absolute root; localPath is the file under it', async () => {
+    const dir = freshDir();
+    const store = new FileStore(dir);
+    expect(store.url).toBe(pathToFileURL(dir).href);
+    expect(store.url.startsWith('file:///')).toBe(true);
+    await store.putBytes('p/S1/qc/r1.fq', 'reads');
+    expect(store.localPath('p/S1/qc/r1.fq')).toBe(join(dir, 'p', 'S1', 'qc', 'r1.fq'));
+    expect(readFileSync(join(dir, 'p/S1/qc/r1.fq'), 'utf8')).toBe('reads');
+  });
+
+  it('a store whose directory does not exist yet is empty, and is created on first write', async () => {
+    const dir = freshDir();
+    const store = new FileStore(dir);
+    expect(await store.list('')).toEqual([]);
+    expect(await store.exists('x')).toBe(false);
+    await store.delete('x');
+    expect(existsSync(dir)).toBe(false);
+    await store.putBytes('x', '1');
+    expect(existsSync(join(dir, 'x'))).toBe(true);
+  });
+
+  it('leaves no temporary files behind and never lists an in-flight write', async () => {
+    const dir = freshDir();
+    const store = new FileStore(dir);
+    await store.putBytes('a/b', 'x');
+    await store.putFile('a/c', join(dir, 'a', 'b'));
+    expect(readdirSync(join(dir, 'a')).sort()).toEqual(['b', 'c']);
+    // What a crash in the middle of a write leaves: a temp file next to the target.
+    writeFileSync(join(dir, 'a', '.strand-tmp-999-crashed'), 'half');
+    expect((await store.list('')).map((o) => o.key)).toEqual(['a/b', 'a/c']);
+  });
+
+  it('delete prunes directories it emptied, up to the root', async () => {
+    const dir = freshDir();
+    const store = new FileStore(dir);
+    await store.putBytes('p/S1/qc/deep/file', 'x');
+    await store.putBytes('p/S2/qc/file', 'x');
+    await store.delete('p/S1/qc/deep/file');
+    expect(readdirSync(join(dir, 'p'))).toEqual(['S2']);
+    expect(existsSync(dir)).toBe(true);
+  });
+
+  it('move renames within one filesystem (same inode, no copy)', async () => {
+    const dir = freshDir();
+    const store = new FileStore(dir);
+    mkdirSync(dir, { recursive: true });
+    const source = join(dir, '..', `move-src-${counter++}`);
+    writeFileSync(source, 'payload');
+    const inode = statSync(source).ino;
+    await store.putFile('m/payload', source, { move: true });
+    expect(statSync(store.localPath('m/payload')).ino).toBe(inode);
+    expect(existsSync(source)).toBe(false);
+  });
+
+  it('move of a symlink stores the data it points to and removes only the link', async () => {
+    const store = new FileStore(freshDir());
+    const target = join(root, `link-target-${counter++}`);
+    const link = join(root, `link-${counter++}`);
+    writeFileSync(target, 'real data');
+    symlinkSync(target, link);
+    await store.putFile('l/data', link, { move: true });
+    const stored = store.localPath('l/data');
+    expect(readFileSync(stored, 'utf8')).toBe('real data');
+    expect(statSync(stored).isFile()).toBe(true);
+    expect(existsSync(link)).toBe(false);
+    expect(readFileSync(target, 'utf8')).toBe('real data');
+  });
+
+  const shm = '/dev/shm';
+  const otherDevice = existsSync(shm) && statSync(shm).dev !== statSync(tmpdir()).dev;
+  it.skipIf(!otherDevice)(
+    'move across filesystems (EXDEV) falls back to a copy and removes the source',
+    async () => {
+      const store = new FileStore(freshDir());
+      const source = join(shm, `strand-exdev-${process.pid}-${counter++}`);
+      writeFileSync(source, 'across devices');
+      try {
+        await store.putFile('x/y', source, { move: true });
+        expect((await store.get('x/y')).toString()).toBe('across devices');
+        expect(existsSync(source)).toBe(false);
+      } finally {
+        rmSync(source, { force: true });
+      }
+    },
+  );
+
+  it('an object and a prefix cannot share a key on a filesystem: KEY_CONFLICT naming it', async () => {
+    const store = new FileStore(freshDir());
+    await store.putBytes('a/b', 'object');
+    const below = await store.putBytes('a/b/c', 'x').catch((e: unknown) => e);
+    expect(below).toMatchObject({ name: 'StorageError', code: 'KEY_CONFLICT' });
+    expect((below as Error).message).toContain('"a/b/c"');
+    const above = await store.putBytes('a', 'x').catch((e: unknown) => e);
+    expect(above).toMatchObject({ code: 'KEY_CONFLICT' });
+    expect((above as Error).message).toContain('"a"');
+    expect((await store.get('a/b')).toString()).toBe('object');
+    expect(await store.list('')).toEqual([{ key: 'a/b', size: 6 }]);
+  });
+});
+
+describe('openStore', () => {
+  const home = join(root, 'home');
+
+  it.each([
+    ['no URL: <home>/store', undefined, join(home, 'store')],
+    ['empty URL: <home>/store', '', join(home, 'store')],
+    ['a file URL', pathToFileURL(join(root, 'elsewhere')).href, join(root, 'elsewhere')],
+    ['an absolute path', join(root, 'plain'), join(root, 'plain')],
+    ['a relative path (from the working directory)', 'rel/store', resolve('rel/store')],
+    ['a percent-encoded file URL', pathToFileURL(join(root, 'a b')).href, join(root, 'a b')],
+  ])('%s', async (_what, url, dir) => {
+    const store = openStore(url, { home });
+    expect(store).toBeInstanceOf(FileStore);
+    expect(store.url).toBe(pathToFileURL(dir).href);
+    expect(store.localPath('k')).toBe(join(dir, 'k'));
+  });
+
+  it.each([
+    ['s3', 's3://bucket/prefix', 'UNSUPPORTED', /s3:\/\/ stores are not supported yet/],
+    ['an unknown scheme', 'gs://bucket', 'UNSUPPORTED', /unknown scheme "gs:\/\/"/],
+    ['a file URL with a host', 'file://server/share', 'BAD_URL', /file:\/\/server\/share/],
+  ])('%s is refused', (_what, url, code, message) => {
+    let err: unknown;
+    try {
+      openStore(url, { home });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ name: 'StorageError', code });
+    expect((err as Error).message).toMatch(message);
+  });
+});
