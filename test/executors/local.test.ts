@@ -38,6 +38,19 @@ describe('local executor', () => {
     expect(readFileSync(marker, 'utf8')).toBe('done');
   });
 
+  it('jobs outlive a killed launcher, which is started again for the next job', async () => {
+    const ex = make();
+    const h = await ex.submit(spec('setTimeout(() => console.log("late"), 300)'));
+    const first = ex.launcherPid!;
+    process.kill(first, 'SIGKILL');
+    expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+    expect(readFileSync(h.logPath, 'utf8')).toContain('late');
+    const h2 = await ex.submit(spec('console.log("again")'));
+    expect(ex.launcherPid).not.toBe(first);
+    expect(await waitDone(ex, h2)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+    ex.close();
+  });
+
   it('the image field is noted in the log, not used', async () => {
     const ex = make();
     const h = await ex.submit(spec('console.log("ok")', { image: 'strand/fastp:0.23' }));

@@ -1,6 +1,6 @@
 /**
  * The local executor. Each attempt runs in its own process group under a tiny `sh` wrapper
- * that only (1) claims the attempt with an exclusive lock file, so it never runs twice, (2) runs
+ * that only (1) claims the attempt by creating its pid file exclusively, so it never runs twice, (2) runs
  * the command as argv ("$@" — user values never become shell text) and (3) records the exit
  * code in a file, atomically. The wrapper survives the engine, so a restarted engine re-attaches
  * through the pid + start time recorded at spawn and the exit-code file.
@@ -10,19 +10,10 @@
  * and the timeout (SIGTERM, then SIGKILL after a grace period). A restarted engine resumes that
  * supervision when it re-attaches.
  */
-import { spawn } from 'node:child_process';
-import {
-  existsSync,
-  mkdirSync,
-  openSync,
-  closeSync,
-  readFileSync,
-  readdirSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../executor.js';
+import { Launcher } from './launcher.js';
 
 /**
  * The wrapper: $1 is the attempt directory, the rest is the command's argv. Only shell
@@ -31,9 +22,8 @@ import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../execu
  */
 const WRAPPER = `dir=$1; shift
 set -C
-{ : > "$dir/lock"; } 2>/dev/null || exit 0
-record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s\\n' "$$" "\${22}" >| "$dir/pid"; }
-record
+record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s\\n' "$$" "\${22}" > "$dir/pid"; }
+record 2>/dev/null || exit 0
 if [ -e "$dir/terminate-reason" ]; then printf '143\\n' >| "$dir/exit.code"; exit 0; fi
 "$@"
 code=$?
@@ -116,11 +106,18 @@ function processGroups(): Map<number, { pid: number; rss: number }[]> {
   return groups;
 }
 
+function imageNote(image: string | undefined): string | undefined {
+  return image
+    ? `[strand] local executor: image ${image} is not used; the command runs on the host\n`
+    : undefined;
+}
+
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   private readonly listeners: ((handle: JobHandle) => void)[] = [];
   private readonly watched = new Map<string, Watched>();
   private monitor: NodeJS.Timeout | undefined;
+  private readonly launcher = new Launcher();
 
   constructor(private readonly options: LocalExecutorOptions) {}
 
@@ -136,6 +133,15 @@ export class LocalExecutor implements Executor {
     );
   }
 
+  prepare(jobId: string, attempt: number, image?: string): void {
+    const dir = this.attemptDir(jobId, attempt);
+    this.launcher.prepare({
+      workDir: join(dir, 'work'),
+      logPath: join(dir, 'log.txt'),
+      note: imageNote(image),
+    });
+  }
+
   async submit(spec: JobAttemptSpec): Promise<JobHandle> {
     const dir = this.attemptDir(spec.jobId, spec.attempt);
     const handle: JobHandle = {
@@ -144,49 +150,36 @@ export class LocalExecutor implements Executor {
       ref: dir,
       logPath: join(dir, 'log.txt'),
     };
-    // Started before (perhaps by a process that died): re-attach instead.
-    if (existsSync(join(dir, 'pid')) || existsSync(join(dir, 'exit.code'))) {
+    // Started before (perhaps by a process that died), the launcher answers `existing` and this
+    // re-attaches. Otherwise it (re)starts a wrapper: if an earlier one is alive but unrecorded,
+    // its pid file makes the new one exit without running anything.
+    const startedAt = Date.now();
+    const result = await this.launcher.launch(
+      {
+        dir,
+        workDir: join(dir, 'work'),
+        logPath: handle.logPath,
+        note: imageNote(spec.image),
+        spec: JSON.stringify({
+          memoryMiB: spec.memoryMiB,
+          timeoutSeconds: spec.timeoutSeconds,
+          command: spec.command,
+        }),
+        wrapper: WRAPPER,
+        command: spec.command,
+        env: spec.environment,
+      },
+      () => {
+        this.watched.delete(handle.ref);
+        for (const l of this.listeners) l(handle);
+      },
+    );
+    if ('existing' in result) {
       await this.poll(handle);
       return handle;
     }
-    // Otherwise (re)start a wrapper: if an earlier one is alive but unrecorded, the lock file
-    // makes this one exit without running anything.
-    const workDir = join(dir, 'work');
-    mkdirSync(workDir, { recursive: true });
-    if (spec.image && !existsSync(handle.logPath)) {
-      writeFileSync(
-        handle.logPath,
-        `[strand] local executor: image ${spec.image} is not used; the command runs on the host\n`,
-      );
-    }
-    writeFileSync(
-      join(dir, 'spec.json'),
-      JSON.stringify({
-        memoryMiB: spec.memoryMiB,
-        timeoutSeconds: spec.timeoutSeconds,
-        command: spec.command,
-      }),
-    );
-    const log = openSync(handle.logPath, 'a');
-    const startedAt = Date.now();
-    const child = spawn('/bin/sh', ['-c', WRAPPER, 'strand-job', dir, ...spec.command], {
-      cwd: workDir,
-      env: spec.environment,
-      detached: true,
-      stdio: ['ignore', log, log],
-    });
-    closeSync(log);
-    child.unref();
-    await new Promise<void>((resolve, reject) => {
-      child.once('spawn', () => resolve());
-      child.once('error', reject);
-    });
-    // If another wrapper holds the lock, this one exits at once and drops out of the watch.
-    this.watch(handle, child.pid!, spec.memoryMiB, spec.timeoutSeconds, startedAt);
-    child.once('exit', () => {
-      this.watched.delete(handle.ref);
-      for (const l of this.listeners) l(handle);
-    });
+    // If another wrapper claimed the attempt, this one exits at once and drops out of the watch.
+    this.watch(handle, result.pid, spec.memoryMiB, spec.timeoutSeconds, startedAt);
     return handle;
   }
 
@@ -320,5 +313,14 @@ export class LocalExecutor implements Executor {
 
   reattach(handle: JobHandle): Promise<AttemptState> {
     return this.poll(handle);
+  }
+
+  /** The pid of the helper process that starts attempts, while it runs. */
+  get launcherPid(): number | undefined {
+    return this.launcher.pid;
+  }
+
+  close(): void {
+    this.launcher.close();
   }
 }

@@ -1,0 +1,168 @@
+/**
+ * A small helper process that starts attempts for the local executor. Forking is the costly
+ * part of starting a job from Node (the kernel copies the parent's page tables, so its cost grows
+ * with the engine's heap and SQLite cache), and it blocks the thread that does it. The launcher
+ * is a bare Node process, so its forks are cheap, and they happen on another core while the
+ * engine goes on with its transactions. It also makes the attempt's directory and log file.
+ *
+ * Nothing durable depends on it: jobs run detached in their own session, and the wrapper's pid
+ * and exit-code files stay the source of truth, so if the launcher dies the executor starts a
+ * new one and running jobs are still found by polling.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** What the executor asks the launcher to do for one attempt. */
+export interface LaunchRequest {
+  /** The attempt directory (pid, exit code, spec, log). */
+  dir: string;
+  workDir: string;
+  logPath: string;
+  /** Written to the log before the command's output, unless the log already exists. */
+  note?: string;
+  /** Contents of spec.json. */
+  spec: string;
+  /** The wrapper script; its argv after the script are the directory and the command. */
+  wrapper: string;
+  command: string[];
+  env: Record<string, string>;
+}
+
+export type LaunchResult = { pid: number } | { existing: true };
+
+type Reply = { id: number; pid?: number; existing?: boolean; error?: string; exit?: boolean };
+
+/** The launcher's own code (CommonJS for `node -e`); it has no dependencies. */
+const SOURCE = `
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const fsp = require('node:fs/promises');
+const send = (m) => { if (process.connected) process.send(m); };
+// Requests are handled concurrently: directory and file creation go to libuv's thread pool, so
+// one slow metadata write (a busy ext4 journal) does not hold up every other start.
+async function launch(m) {
+  if (fs.existsSync(m.dir + '/pid') || fs.existsSync(m.dir + '/exit.code')) {
+    send({ id: m.id, existing: true });
+    return;
+  }
+  await fsp.mkdir(m.workDir, { recursive: true });
+  if (m.note) await fsp.writeFile(m.logPath, m.note, { flag: 'wx' }).catch(() => {});
+  await fsp.writeFile(m.dir + '/spec.json', m.spec);
+  const log = await fsp.open(m.logPath, 'a');
+  try {
+    const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.dir, ...m.command], {
+      cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', log.fd, log.fd],
+    });
+    child.once('spawn', () => send({ id: m.id, pid: child.pid }));
+    child.once('error', (e) => send({ id: m.id, error: e.message }));
+    child.once('exit', () => send({ id: m.id, exit: true }));
+    child.unref();
+  } finally {
+    await log.close();
+  }
+}
+async function prepare(m) {
+  await fsp.mkdir(m.workDir, { recursive: true });
+  if (m.note) await fsp.writeFile(m.logPath, m.note, { flag: 'wx' }).catch(() => {});
+}
+process.on('message', (m) => {
+  if (m.prepare) prepare(m).catch(() => {}); // launch makes them again if this failed
+  else launch(m).catch((e) => send({ id: m.id, error: e.message }));
+});
+process.on('disconnect', () => process.exit(0));
+`;
+
+/** Starts attempts through a helper process; restarts it if it dies. */
+export class Launcher {
+  private child: ChildProcess | undefined;
+  private nextId = 1;
+  /** Launches not answered yet: while there are some, the channel keeps the process alive. */
+  private unanswered = 0;
+  private readonly pending = new Map<
+    number,
+    { resolve: (r: LaunchResult) => void; reject: (e: Error) => void; onExit: () => void }
+  >();
+
+  /** Starts the attempt; `onExit` is called when its wrapper ends (if the launcher lives). */
+  launch(request: LaunchRequest, onExit: () => void): Promise<LaunchResult> {
+    const child = this.ensure();
+    const id = this.nextId++;
+    if (this.unanswered++ === 0) child.channel?.ref();
+    const answered = () => {
+      if (--this.unanswered === 0) this.child?.channel?.unref();
+    };
+    return new Promise<LaunchResult>((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: (r) => {
+          answered();
+          resolve(r);
+        },
+        reject: (e) => {
+          answered();
+          reject(e);
+        },
+        onExit,
+      });
+      child.send({ id, ...request });
+    });
+  }
+
+  /** The helper's pid while it runs (for diagnostics and tests). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Makes an attempt's directory and log ahead of its launch (no answer). */
+  prepare(request: Pick<LaunchRequest, 'workDir' | 'logPath' | 'note'>): void {
+    this.ensure().send({ prepare: true, ...request });
+  }
+
+  /** Lets the launcher go; running jobs are unaffected. */
+  close(): void {
+    const child = this.child;
+    this.child = undefined;
+    if (child?.connected) child.disconnect();
+  }
+
+  private ensure(): ChildProcess {
+    if (this.child) return this.child;
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS; // no loaders or flags of the parent: the launcher is plain CommonJS
+    this.unanswered = 0;
+    const child = spawn(process.execPath, ['-e', SOURCE], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env,
+    });
+    child.on('message', (m: Reply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      if (m.exit) {
+        this.pending.delete(m.id);
+        p.onExit();
+      } else if (m.error !== undefined) {
+        this.pending.delete(m.id);
+        p.reject(new Error(m.error));
+      } else if (m.existing) {
+        this.pending.delete(m.id);
+        p.resolve({ existing: true });
+      } else {
+        p.resolve({ pid: m.pid! });
+        // Keep only the exit callback: settling twice must not count as two answers.
+        p.resolve = p.reject = () => {};
+      }
+    });
+    child.on('exit', () => {
+      if (this.child === child) this.child = undefined;
+      // Attempts it started are found by polling; requests it never answered fail.
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        p.reject(new Error('the job launcher exited'));
+        p.onExit();
+      }
+    });
+    // An idle launcher must not keep the engine alive.
+    child.unref();
+    child.channel?.unref();
+    this.child = child;
+    return child;
+  }
+}
