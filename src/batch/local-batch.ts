@@ -324,6 +324,34 @@ export class LocalBatch {
   // ---- jobs -------------------------------------------------------------------------------
 
   /**
+   * What a submission would run: the command with `Ref::` parameters substituted, the image and
+   * the environment (definition, then overrides). Throws BatchInputError for an unknown definition.
+   */
+  resolveContainer(
+    req: SubmitJobRequest,
+    def: JobDefinition = this.jobDefinition(req.jobDefinition),
+  ): {
+    parameters: Record<string, string>;
+    image?: string;
+    command: string[];
+    environment: Map<string, string>;
+  } {
+    const parameters = { ...(def.parameters ?? {}), ...(req.parameters ?? {}) };
+    const cp = def.containerProperties;
+    const o = req.containerOverrides ?? {};
+    const commandTemplate = o.command ?? cp.command ?? [];
+    const command = commandTemplate.map((arg) =>
+      arg.replace(/Ref::([A-Za-z0-9_]+)/g, (whole, name: string) =>
+        name in parameters ? parameters[name] : whole,
+      ),
+    );
+    const environment = new Map<string, string>();
+    for (const kv of [...(cp.environment ?? []), ...(o.environment ?? [])])
+      environment.set(kv.name, kv.value);
+    return { parameters, image: cp.image, command, environment };
+  }
+
+  /**
    * SubmitJob. `jobId` may be given to make the submission idempotent (the Step Functions
    * integration derives it from the execution and task); submitting an existing id returns it.
    */
@@ -353,18 +381,9 @@ export class LocalBatch {
       if (d.jobId && !this.getJob(d.jobId))
         throw new BatchInputError(`dependsOn: no job with id "${d.jobId}"`);
     }
-    const parameters = { ...(def.parameters ?? {}), ...(req.parameters ?? {}) };
+    const { parameters, command, environment: env } = this.resolveContainer(req, def);
     const cp = def.containerProperties;
     const o = req.containerOverrides ?? {};
-    const commandTemplate = o.command ?? cp.command ?? [];
-    const command = commandTemplate.map((arg) =>
-      arg.replace(/Ref::([A-Za-z0-9_]+)/g, (whole, name: string) =>
-        name in parameters ? parameters[name] : whole,
-      ),
-    );
-    const env = new Map<string, string>();
-    for (const kv of [...(cp.environment ?? []), ...(o.environment ?? [])])
-      env.set(kv.name, kv.value);
     const vcpus =
       requirement(o.resourceRequirements, 'VCPU') ??
       o.vcpus ??

@@ -8,6 +8,7 @@ import { StoreError } from '../engine/store.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, parseInputOption } from './input.js';
 import type { Io } from './io.js';
+import { pipelineServices } from '../functions/services.js';
 
 /** The Strand home: --home, else STRAND_HOME, else ./.strand. */
 export function strandHome(option?: string): string {
@@ -51,17 +52,23 @@ function openEngine(home: string): Engine {
 }
 
 /** Opens the scheduling engine, waiting (with a message) while another process owns the home. */
-async function openScheduler(
+export async function openScheduler(
   io: Io,
   home: string,
   onEvent?: (arn: string, e: HistoryEvent) => void,
 ): Promise<Engine> {
+  const services = pipelineServices(home);
   try {
-    return await Engine.openWhenFree({ home, onEvent }, (holder) =>
-      io.err(
-        `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}\n`,
-      ),
+    const engine = await Engine.openWhenFree(
+      { home, onEvent, functions: services.functions, jobCache: services.jobCache },
+      (holder) =>
+        io.err(
+          `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}\n`,
+        ),
     );
+    services.attach(() => engine.batch);
+    engine.onClose(() => void services.close());
+    return engine;
   } catch (err) {
     if (err instanceof StoreError) throw new InputError(err.message);
     throw err;

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError } from './errors.js';
 import { registerBatchCommands } from './batch.js';
 import { registerExecutionCommands } from './executions.js';
+import { loadOrExplain, registerPipelineCommands } from './pipeline.js';
 import { readTextFile } from './input.js';
 import type { Io } from './io.js';
 import { formatProblemAt, validateText } from '../asl/validate.js';
@@ -35,11 +36,24 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
   program
     .command('validate')
     .description(
-      'check a state machine definition (.asl.json) and report every problem with its location',
+      'check a pipeline (pipeline.yaml) or a state machine definition (.asl.json) and report every\n' +
+        'problem with its file, line and column (exit 2 when there are problems)',
     )
     .argument('<file>', 'the definition file')
     .option('--json', 'print the problems as JSON')
-    .action((file: string, opts: { json?: boolean }) => {
+    .option('--samples <sheet|ids>', 'for a pipeline: check this samples sheet too')
+    .action((file: string, opts: { json?: boolean; samples?: string }) => {
+      if (/\.ya?ml$/i.test(file)) {
+        const { spec, samples } = loadOrExplain(file, { samples: opts.samples });
+        const jobs = spec.steps.reduce((n, s) => n + s.jobs.length, 0);
+        io.out(
+          opts.json
+            ? JSON.stringify({ file, valid: true, problems: [] }, null, 2) + '\n'
+            : `${file}: valid (${spec.steps.length} steps, ${jobs} jobs, ${samples.length} samples)\n`,
+        );
+        setExit(EXIT_OK);
+        return;
+      }
       const { definition, problems } = validateText(
         readTextFile(file, 'the state machine definition'),
       );
@@ -57,6 +71,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
       setExit(problems.length === 0 ? EXIT_OK : EXIT_INPUT);
     });
 
+  registerPipelineCommands(program, io, setExit);
   registerExecutionCommands(program, io, setExit);
   registerBatchCommands(program, io, setExit);
 

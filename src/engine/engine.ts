@@ -21,7 +21,7 @@ import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
 import { LocalBatch } from '../batch/local-batch.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
-import { BatchIntegration } from './batch-integration.js';
+import { BatchIntegration, type JobCache } from './batch-integration.js';
 import { LambdaIntegration, type LambdaFunction, type TaskIntegration } from './integrations.js';
 import { Store, type ExecutionRow } from './store.js';
 
@@ -57,6 +57,10 @@ export interface EngineOptions {
   home: string;
   /** Integrations besides the built-in lambda and batch ones. */
   integrations?: TaskIntegration[];
+  /** In-process functions for `lambda:invoke`, registered before anything resumes. */
+  functions?: Record<string, LambdaFunction>;
+  /** Answers `batch:submitJob.sync` tasks from a cache when it can (see BatchIntegration). */
+  jobCache?: JobCache;
   /** Capacity of the local Batch's default compute environment (default: this machine). */
   batch?: { maxvCpus?: number; memoryMiB?: number; starvationMs?: number };
   /** Epoch ms; injectable for tests. */
@@ -163,6 +167,7 @@ export class Engine {
   private timer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly closeHooks: (() => void)[] = [];
   private readonly owner = {
     id: `${process.pid}-${Math.random().toString(36).slice(2)}`,
     pid: process.pid,
@@ -173,6 +178,8 @@ export class Engine {
     this.store = Store.open(options.home);
     this.now = options.now ?? Date.now;
     this.integrations = [...(options.integrations ?? []), this.lambda];
+    for (const [name, fn] of Object.entries(options.functions ?? {}))
+      this.lambda.register(name, fn);
     this.random = options.random;
   }
 
@@ -196,7 +203,7 @@ export class Engine {
       executor: new LocalExecutor({ workRoot: join(options.home, 'work') }),
       ...options.batch,
     });
-    engine.integrations.push(new BatchIntegration(engine.batch));
+    engine.integrations.push(new BatchIntegration(engine.batch, options.jobCache));
     engine.resumeOutstanding();
     return engine;
   }
@@ -357,9 +364,15 @@ export class Engine {
   }
 
   /** Stops timers; outstanding work stays recorded for the next open. */
+  /** Runs `fn` when the engine closes (e.g. to close what its functions opened). */
+  onClose(fn: () => void): void {
+    this.closeHooks.push(fn);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (const fn of this.closeHooks.splice(0)) fn();
     if (this.timer) clearTimeout(this.timer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.batch?.close();

@@ -1,0 +1,406 @@
+/**
+ * The pipeline commands: run, compile, schema, results. They load and compile pipeline.yaml
+ * (src/pipeline), then hand the state machine to the engine; no business logic lives here.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { HistoryEvent } from '../asl/execution.js';
+import type { JsonObject } from '../asl/types.js';
+import type { LocalBatch } from '../batch/local-batch.js';
+import type { RegisterJobDefinitionRequest } from '../batch/types.js';
+import { closest } from '../asl/suggest.js';
+import { formatRows, type RowsFormat } from '../results/format.js';
+import { SqliteResults } from '../results/sqlite.js';
+import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
+import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
+import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
+import { pipelineJsonSchema } from '../pipeline/schema.js';
+import { openStore } from '../storage/store.js';
+import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
+import { openScheduler, strandHome } from './executions.js';
+import type { Io } from './io.js';
+
+interface RunOptions {
+  samples?: string;
+  from?: string;
+  to?: string;
+  only?: string;
+  param: string[];
+  dryRun?: boolean;
+  json?: boolean;
+  cache: boolean;
+  store?: string;
+  name?: string;
+  home?: string;
+  queue?: string;
+}
+
+/** Loads a pipeline; its problems become one InputError (exit 2) listing each with its place. */
+export function loadOrExplain(
+  file: string,
+  options: { samples?: string; params?: Record<string, string> } = {},
+): LoadedPipeline {
+  try {
+    return loadPipeline(file, options);
+  } catch (err) {
+    if (err instanceof PipelineError) {
+      const n = err.problems.length;
+      throw new InputError(
+        `${file}: ${n} problem${n === 1 ? '' : 's'}; nothing was run`,
+        err.problems.map(formatPipelineProblem),
+      );
+    }
+    throw err;
+  }
+}
+
+function parseParams(values: string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new InputError(`--param ${JSON.stringify(v)}: write NAME=value`);
+    params[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return params;
+}
+
+/** `--from/--to/--only` checked against the steps (did-you-mean), as `{from, to}`. */
+function slice(loaded: LoadedPipeline, opts: RunOptions): { from: string; to: string } {
+  const names = loaded.spec.steps.map((s) => s.name);
+  const check = (flag: string, name: string | undefined): string => {
+    if (name === undefined) return '';
+    if (names.includes(name)) return name;
+    const near = closest(name, names);
+    throw new InputError(
+      `${flag} ${name}: no such step${near ? `; did you mean "${near}"?` : ''} (steps: ${names.join(', ')})`,
+    );
+  };
+  if (opts.only && (opts.from || opts.to))
+    throw new InputError('--only runs one step; it cannot be combined with --from or --to');
+  const from = check('--from', opts.only ?? opts.from);
+  const to = check('--to', opts.only ?? opts.to);
+  if (from && to && names.indexOf(from) > names.indexOf(to))
+    throw new InputError(`--from ${from} comes after --to ${to} in the pipeline`);
+  return { from: from === names[0] ? '' : from, to: to === names.at(-1) ? '' : to };
+}
+
+/** Registers the job definitions unless the latest revision is the same. */
+function registerJobDefinitions(batch: LocalBatch, defs: RegisterJobDefinitionRequest[]): void {
+  const comparable = (d: RegisterJobDefinitionRequest) =>
+    JSON.stringify({
+      c: d.containerProperties,
+      r: d.retryStrategy ?? null,
+      t: d.timeout ?? null,
+      g: d.tags ?? null,
+    });
+  for (const def of defs) {
+    const latest = batch
+      .describeJobDefinitions(def.jobDefinitionName)
+      .filter((d) => d.status === 'ACTIVE')
+      .sort((a, b) => b.revision - a.revision)[0];
+    if (!latest || comparable(latest) !== comparable(def)) batch.registerJobDefinition(def);
+  }
+}
+
+/** Follows a run's history: one line per job started, finished, cached or failed. */
+function progress(io: Io, json: boolean, started: number) {
+  let done = 0;
+  let failed = 0;
+  let cached = 0;
+  return {
+    onEvent(e: HistoryEvent): void {
+      if (e.type !== 'TaskScheduled') return;
+      const d = e.taskScheduledEventDetails as { resource: string; parameters: JsonObject };
+      const p = d.parameters ?? {};
+      let kind: string | undefined;
+      let step: string;
+      let sample: string;
+      if (d.resource.includes(':batch:')) {
+        const tags = (p.Tags ?? {}) as Record<string, string>;
+        kind = 'started';
+        step = tags['strand:step'];
+        sample = tags['strand:sample'];
+      } else {
+        const payload = (p.Payload ?? {}) as JsonObject;
+        const fn = String(p.FunctionName ?? '');
+        step = String((payload.plan as JsonObject | undefined)?.name ?? '');
+        sample = String(payload.sample ?? '');
+        if (fn === 'strand-publish') {
+          const job = payload.job as { Tags?: Record<string, string> } | undefined;
+          kind = job?.Tags?.['strand:cached'] === 'true' ? 'cached' : 'done';
+          if (kind === 'cached') cached++;
+          done++;
+        } else if (fn === 'strand-sync-failure') {
+          kind = 'failed';
+          failed++;
+        }
+      }
+      if (!kind) return;
+      const t = (Date.now() - started) / 1000;
+      if (json) {
+        io.out(
+          JSON.stringify({ event: `step.${kind}`, sample, step, elapsed_s: +t.toFixed(2) }) + '\n',
+        );
+      } else {
+        io.err(
+          `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}   [${done} done, ${failed} failed${cached ? `, ${cached} cached` : ''}]\n`,
+        );
+      }
+    },
+  };
+}
+
+/** A function's error arrives as Lambda's `{ errorMessage, errorType }` JSON: show the message. */
+function readableCause(cause: string): string {
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // plain text
+  }
+  return cause;
+}
+
+function writeCompiled(dir: string, compiled: CompiledPipeline, name: string): string[] {
+  mkdirSync(join(dir, 'job-definitions'), { recursive: true });
+  const files = [join(dir, `${name}.asl.json`)];
+  writeFileSync(files[0], JSON.stringify(compiled.definition, null, 2) + '\n');
+  for (const def of compiled.jobDefinitions) {
+    const f = join(dir, 'job-definitions', `${def.jobDefinitionName}.json`);
+    writeFileSync(f, JSON.stringify(def, null, 2) + '\n');
+    files.push(f);
+  }
+  return files;
+}
+
+export function registerPipelineCommands(
+  program: Command,
+  io: Io,
+  setExit: (code: number) => void,
+): void {
+  program
+    .command('run')
+    .description(
+      'run a pipeline: every sample through every step (or a slice of them), jobs on the local Batch,\n' +
+        'outputs published to the store and results to the results database. Exit 0 when every sample\n' +
+        'succeeded, 1 when any failed (the others still finish), 2 for bad input. Ctrl-C stops the run;\n' +
+        '`strand redrive <execution>` carries it on.',
+    )
+    .argument('<pipeline>', 'the pipeline file (pipeline.yaml)')
+    .option(
+      '--samples <sheet|ids>',
+      'a samples sheet (.csv/.tsv) or a comma-separated subset of ids',
+    )
+    .option('--from <step>', 'start at this step (earlier outputs are read from the store)')
+    .option('--to <step>', 'stop after this step')
+    .option('--only <step>', 'run this one step (same as --from X --to X)')
+    .option(
+      '--param <name=value>',
+      'set a parameter (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option('--dry-run', 'check and compile, show what would run, run nothing')
+    .option('--json', 'print progress events and the outcome as JSON lines')
+    .option('--no-cache', 'run every step even when a previous run produced the same outputs')
+    .option('--store <url>', 'where outputs go (default: the store in the Strand home)')
+    .option('--name <name>', 'execution name (default: pipeline name and time)')
+    .option('--queue <name>', 'job queue', 'default')
+    .option('--home <dir>', 'the Strand home directory')
+    .action(async (file: string, opts: RunOptions) => {
+      const params = parseParams(opts.param);
+      const loaded = loadOrExplain(file, { samples: opts.samples, params });
+      const { from, to } = slice(loaded, opts);
+      const { spec, samples } = loaded;
+      if (samples.length === 0 && spec.steps.some((s) => s.scope === 'sample'))
+        throw new InputError(`${file}: no samples (give a sheet under samples: or --samples)`);
+      const compiled = compilePipeline(spec, {
+        jobQueue: opts.queue,
+        columns: Object.keys(samples[0]?.values ?? {}),
+      });
+      const home = strandHome(opts.home);
+      const store = openStore(opts.store, { home });
+      const name = opts.name ?? `${spec.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      const input = {
+        run: {
+          pipeline: spec.name,
+          file,
+          execution: name,
+          store: store.url,
+          from,
+          to,
+          cache: opts.cache ? 'true' : 'false',
+        },
+        samples: samples.map((s) => ({ id: s.id, values: s.values })),
+        params: { ...spec.params },
+      };
+      if (opts.dryRun) {
+        const steps = spec.steps.filter(
+          (s) =>
+            (!from || spec.steps.indexOf(s) >= spec.steps.findIndex((x) => x.name === from)) &&
+            (!to || spec.steps.indexOf(s) <= spec.steps.findIndex((x) => x.name === to)),
+        );
+        io.out(
+          opts.json
+            ? JSON.stringify({
+                pipeline: spec.name,
+                samples: samples.map((s) => s.id),
+                steps: steps.map((s) => s.name),
+              }) + '\n'
+            : `${spec.name}: ${samples.length} sample(s) × ${steps.length} step(s): ${steps.map((s) => s.name).join(' → ')}\n` +
+                `samples: ${samples.map((s) => s.id).join(', ')}\nstore: ${store.url}\nnothing was run (--dry-run)\n`,
+        );
+        setExit(EXIT_OK);
+        return;
+      }
+      const started = Date.now();
+      const watch = progress(io, Boolean(opts.json), started);
+      const engine = await openScheduler(io, home, (_arn, e) => watch.onEvent(e));
+      let interrupted = false;
+      const onSigint = () => {
+        if (interrupted) return;
+        interrupted = true;
+        io.err('\nstopping: terminating running jobs…\n');
+        void engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C');
+      };
+      process.once('SIGINT', onSigint);
+      try {
+        registerJobDefinitions(engine.batch!, compiled.jobDefinitions);
+        if (!opts.json)
+          io.err(
+            `${name}: ${spec.name}, ${samples.length} sample(s), ${spec.steps.length} step(s)${from || to ? ` (from ${from || spec.steps[0].name} to ${to || spec.steps.at(-1)!.name})` : ''}\n`,
+          );
+        await engine.startExecution({
+          definition: compiled.definition,
+          input,
+          name,
+          stateMachineName: spec.name,
+        });
+        const d = await engine.waitForExecution(name);
+        const seconds = ((Date.now() - started) / 1000).toFixed(1);
+        if (opts.json) {
+          io.out(
+            JSON.stringify({
+              event: 'run.end',
+              execution: name,
+              status: d.status,
+              error: d.error,
+              cause: d.cause,
+              elapsed_s: +seconds,
+            }) + '\n',
+          );
+        } else {
+          io.err(`${name}: ${d.status} in ${seconds}s\n`);
+          if (d.status !== 'SUCCEEDED') {
+            io.err(`error: ${d.error ?? ''}\n${d.cause ? `${readableCause(d.cause)}\n` : ''}`);
+            if (interrupted || /^Strand\.(SamplesFailed|StepFailed)$/.test(d.error ?? ''))
+              io.err(`to carry on: strand redrive ${name}\n`);
+          }
+          io.err(
+            `outputs: ${store.url}/${spec.name}/\nresults: strand results --pipeline ${spec.name}\n`,
+          );
+        }
+        setExit(d.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED);
+      } finally {
+        process.off('SIGINT', onSigint);
+        engine.close();
+      }
+    });
+
+  program
+    .command('compile')
+    .description('compile a pipeline to an ASL state machine and AWS Batch job definitions (JSON)')
+    .argument('<pipeline>', 'the pipeline file')
+    .option('-o, --out <dir>', 'output directory', 'build')
+    .option('--samples <sheet|ids>', 'the samples sheet (its columns become environment variables)')
+    .option('--queue <name>', 'job queue', 'default')
+    .action((file: string, opts: { out: string; samples?: string; queue: string }) => {
+      const { spec, samples } = loadOrExplain(file, { samples: opts.samples });
+      const compiled = compilePipeline(spec, {
+        jobQueue: opts.queue,
+        columns: Object.keys(samples[0]?.values ?? {}),
+      });
+      const files = writeCompiled(resolve(opts.out), compiled, spec.name);
+      io.out(files.map((f) => `${f}\n`).join(''));
+      setExit(EXIT_OK);
+    });
+
+  program
+    .command('schema')
+    .description('print the JSON Schema of pipeline.yaml (for editor completion)')
+    .action(() => {
+      io.out(JSON.stringify(pipelineJsonSchema(), null, 2) + '\n');
+      setExit(EXIT_OK);
+    });
+
+  program
+    .command('results')
+    .description('show results: one row per execution × sample × step')
+    .option('--pipeline <name>', 'only this pipeline')
+    .option('--execution <name>', 'only this execution')
+    .option('--sample <id>', 'only this sample')
+    .option('--step <name>', "only this step; with --metrics, that step's metrics")
+    .option(
+      '--metrics',
+      "show the metrics extracted from the step's results file (needs --pipeline and --step)",
+    )
+    .option('--format <format>', 'table, csv or json', 'table')
+    .option('--home <dir>', 'the Strand home directory')
+    .action(
+      async (opts: {
+        pipeline?: string;
+        execution?: string;
+        sample?: string;
+        step?: string;
+        metrics?: boolean;
+        format: string;
+        home?: string;
+      }) => {
+        if (!['table', 'csv', 'json'].includes(opts.format))
+          throw new InputError(`--format ${opts.format}: use table, csv or json`);
+        const home = strandHome(opts.home);
+        const db = SqliteResults.inHome(home);
+        try {
+          let rows: Record<string, unknown>[];
+          if (opts.metrics) {
+            if (!opts.pipeline || !opts.step)
+              throw new InputError('--metrics needs --pipeline and --step');
+            rows = (
+              await db.listMetrics(opts.pipeline, opts.step, {
+                execution: opts.execution,
+                sample: opts.sample,
+              })
+            ).map((r) => ({ execution: r.execution, sample: r.sample, ...r.values }));
+          } else {
+            rows = (
+              await db.listSteps({
+                pipeline: opts.pipeline,
+                execution: opts.execution,
+                sample: opts.sample,
+                step: opts.step,
+              })
+            ).map((r) => ({ ...r }));
+          }
+          const columns = opts.metrics
+            ? undefined
+            : [
+                'execution',
+                'sample',
+                'step',
+                'status',
+                'exitCode',
+                'startedAt',
+                'stoppedAt',
+                'outputLocation',
+                'cause',
+              ];
+          io.out(formatRows(rows, opts.format as RowsFormat, columns));
+          if (opts.format === 'table' && rows.length === 0) io.err('no results yet\n');
+          setExit(EXIT_OK);
+        } finally {
+          await db.close();
+        }
+      },
+    );
+}

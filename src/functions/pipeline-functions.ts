@@ -1,0 +1,473 @@
+/**
+ * Strand's own functions, which compiled pipelines call through `lambda:invoke`: preflight
+ * (samples → Map items, a sliced run's inputs checked before any job), publish (outputs to the
+ * store, manifest last, results rows and metrics), sync-failure (partial outputs and a FAILED
+ * row, then the error naming step, sample and log) and collect (every sample's outputs listed
+ * for the steps that run once for all samples). Each works from its payload, the store and the
+ * results sink, so the same handlers can be bundled as the Lambda on AWS. Also the job cache:
+ * a job whose fingerprint matches a successful manifest is not run again.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Json, JsonObject } from '../asl/types.js';
+import type { LocalBatch } from '../batch/local-batch.js';
+import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
+import type { LambdaFunction } from '../engine/integrations.js';
+import { extractMetrics } from '../results/extract.js';
+import type { ResultsSink } from '../results/sink.js';
+import { stepPrefix } from '../storage/layout.js';
+import {
+  outputLocations,
+  publishOutputs,
+  readManifest,
+  type OutputManifest,
+} from '../storage/publish.js';
+import type { ObjectStore } from '../storage/store.js';
+
+/** Settings of one run, carried through the state machine as `$.run`. */
+export interface RunSettings {
+  pipeline: string;
+  /** The pipeline file, for hints. */
+  file?: string;
+  execution: string;
+  store: string;
+  /** '' when not sliced. */
+  from: string;
+  to: string;
+  /** 'true' | 'false' (a Batch tag value). */
+  cache: string;
+  aggregates?: boolean;
+  failed?: number;
+  failureMessage?: string;
+}
+
+/** What a step's outputs and results are, as the compiler embeds them in payloads. */
+export interface JobPlan {
+  name: string;
+  outputs: Record<string, string>;
+  /** Variables the job's command and env use. */
+  uses?: string[];
+  results: {
+    from: string;
+    format: 'tsv' | 'csv' | 'json';
+    columns?: Record<string, string>;
+    header?: string[];
+  }[];
+}
+
+export interface StepPlan {
+  name: string;
+  scope: 'sample' | 'all';
+  jobs: JobPlan[];
+}
+
+export interface PipelineFunctionsOptions {
+  store: (url: string) => ObjectStore;
+  results: ResultsSink;
+  /** The local Batch, to find where a job ran (its work directory) and how it ended. */
+  batch: () => LocalBatch | undefined;
+}
+
+/** A step failed; its error name is what the Fail state shows. */
+class StrandError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
+}
+
+const iso = (ms: number | undefined): string | undefined =>
+  ms === undefined ? undefined : new Date(ms).toISOString();
+
+/** The work directory of a job's last attempt (local executor: `<attempt>/work`). */
+function workDirOf(job: JobDetail | undefined): string | undefined {
+  const log = job?.attempts.at(-1)?.container.logStreamName ?? job?.container.logStreamName;
+  return log ? join(dirname(log), 'work') : undefined;
+}
+
+const hashes = new Map<string, string>();
+
+/** sha256 of a file's content, remembered by path, size and mtime (inputs are often large). */
+async function fileHash(path: string): Promise<string> {
+  const st = statSync(path);
+  if (st.isDirectory()) {
+    const h = createHash('sha256');
+    for (const name of readdirSync(path).sort())
+      h.update(`${name}\0${await fileHash(join(path, name))}\n`);
+    return h.digest('hex');
+  }
+  const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+  const known = hashes.get(key);
+  if (known) return known;
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  const digest = h.digest('hex');
+  hashes.set(key, digest);
+  return digest;
+}
+
+/**
+ * The fingerprint of a job: image, command and environment as they will run, with every value
+ * that names an existing file or directory replaced by its content's checksum.
+ */
+export async function jobFingerprint(job: {
+  image?: string;
+  command: string[];
+  environment: Map<string, string> | Record<string, string>;
+}): Promise<string> {
+  const env =
+    job.environment instanceof Map ? [...job.environment] : Object.entries(job.environment);
+  const value = async (v: string) =>
+    v.startsWith('/') && existsSync(v) ? `sha256:${await fileHash(v)}` : v;
+  const parts = {
+    image: job.image ?? '',
+    command: await Promise.all(job.command.map(value)),
+    env: await Promise.all(
+      env
+        .filter(([k]) => !k.startsWith('AWS_BATCH_'))
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(async ([k, v]) => `${k}=${await value(v)}`),
+    ),
+  };
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+function asRun(v: Json | undefined): RunSettings {
+  return v as unknown as RunSettings;
+}
+
+function vars(v: Json | undefined): Record<string, string> {
+  return { ...((v ?? {}) as Record<string, string>) };
+}
+
+/** The handlers, by function name (see FUNCTIONS in pipeline/compile.ts). */
+export function pipelineFunctions(
+  options: PipelineFunctionsOptions,
+): Record<string, LambdaFunction> {
+  const job = (id: string | undefined) => (id ? options.batch()?.getJob(id) : undefined);
+
+  async function recordMetrics(
+    run: RunSettings,
+    sample: string,
+    plan: JobPlan,
+    dir: string | undefined,
+  ): Promise<void> {
+    for (const r of plan.results) {
+      const path = dir ? join(dir, r.from) : undefined;
+      if (!path || !existsSync(path)) continue;
+      const table = extractMetrics(path, {
+        format: r.format,
+        columns: r.columns as Record<string, 'integer' | 'real' | 'text'> | undefined,
+        header: r.header,
+      });
+      await options.results.putMetrics(
+        { pipeline: run.pipeline, step: plan.name, execution: run.execution, sample },
+        table,
+      );
+    }
+  }
+
+  const publish: LambdaFunction = async (payload) => {
+    const p = payload as JsonObject;
+    const run = asRun(p.run);
+    const plan = p.plan as unknown as JobPlan;
+    const sample = String(p.sample);
+    const store = options.store(run.store);
+    const prefix = stepPrefix(run.pipeline, sample === '_all' ? null : sample, plan.name);
+    const j = p.job as { JobId: string; Tags?: Record<string, string> };
+    let manifest: OutputManifest | undefined;
+    if (j.Tags?.['strand:cached'] === 'true') {
+      manifest = await readManifest(store, prefix);
+      if (!manifest)
+        throw new StrandError('Strand.CacheMiss', `${prefix}: the cached manifest is gone`);
+      await options.results.upsertStep({
+        execution: run.execution,
+        pipeline: run.pipeline,
+        sample,
+        step: plan.name,
+        status: 'CACHED',
+        jobId: manifest.jobId,
+        exitCode: manifest.exitCode ?? undefined,
+        startedAt: iso(manifest.startedAt ?? undefined),
+        stoppedAt: iso(manifest.stoppedAt ?? undefined),
+        outputLocation: `${store.url}/${prefix}`,
+      });
+    } else {
+      const detail = job(j.JobId);
+      const dir = workDirOf(detail);
+      if (!detail || !dir)
+        throw new StrandError('Strand.PublishFailed', `job ${j.JobId} not found`);
+      const attempt = detail.attempts.at(-1);
+      manifest = await publishOutputs({
+        store,
+        prefix,
+        workDir: dir,
+        outputs: plan.outputs,
+        status: 'SUCCEEDED',
+        info: {
+          pipeline: run.pipeline,
+          sample: sample === '_all' ? null : sample,
+          step: plan.name,
+          execution: run.execution,
+          jobId: detail.jobId,
+          attempt: detail.attempts.length,
+          exitCode: attempt?.container.exitCode ?? 0,
+          startedAt: attempt?.startedAt ?? null,
+          stoppedAt: attempt?.stoppedAt ?? null,
+          fingerprint: await jobFingerprint({
+            image: detail.container.image,
+            command: detail.container.command,
+            environment: new Map(detail.container.environment.map((kv) => [kv.name, kv.value])),
+          }),
+        },
+      });
+      await recordMetrics(run, sample, plan, dir);
+      await options.results.upsertStep({
+        execution: run.execution,
+        pipeline: run.pipeline,
+        sample,
+        step: plan.name,
+        status: 'SUCCEEDED',
+        jobId: detail.jobId,
+        attempt: detail.attempts.length,
+        exitCode: attempt?.container.exitCode ?? 0,
+        startedAt: iso(attempt?.startedAt),
+        stoppedAt: iso(attempt?.stoppedAt),
+        outputLocation: `${store.url}/${prefix}`,
+        logLocation: attempt?.container.logStreamName,
+        error: null,
+        cause: null,
+      });
+    }
+    return { run: p.run ?? null, vars: { ...vars(p.vars), ...outputLocations(manifest) } };
+  };
+
+  const syncFailure: LambdaFunction = async (payload) => {
+    const p = payload as JsonObject;
+    const run = asRun(p.run);
+    const plan = p.plan as unknown as JobPlan;
+    const sample = String(p.sample);
+    const error = (p.error ?? {}) as { Error?: string; Cause?: string };
+    let cause: { JobId?: string; StatusReason?: string } = {};
+    try {
+      cause = JSON.parse(error.Cause ?? '{}') as typeof cause;
+    } catch {
+      // not a job: the cause is plain text
+    }
+    const detail = job(cause.JobId);
+    const attempt = detail?.attempts.at(-1);
+    const dir = workDirOf(detail);
+    const store = options.store(run.store);
+    const prefix = stepPrefix(run.pipeline, sample === '_all' ? null : sample, plan.name);
+    let published = false;
+    if (dir && existsSync(dir)) {
+      await publishOutputs({
+        store,
+        prefix,
+        workDir: dir,
+        outputs: plan.outputs,
+        status: 'FAILED',
+        info: {
+          pipeline: run.pipeline,
+          sample: sample === '_all' ? null : sample,
+          step: plan.name,
+          execution: run.execution,
+          jobId: detail!.jobId,
+          attempt: detail!.attempts.length,
+          exitCode: attempt?.container.exitCode ?? null,
+          startedAt: attempt?.startedAt ?? null,
+          stoppedAt: attempt?.stoppedAt ?? null,
+          fingerprint: null,
+        },
+      });
+      published = true;
+      await recordMetrics(run, sample, plan, dir).catch(() => undefined);
+    }
+    const log = attempt?.container.logStreamName;
+    const reason =
+      attempt?.container.reason ??
+      (attempt?.container.exitCode !== undefined
+        ? `exit code ${attempt.container.exitCode}`
+        : (detail?.statusReason ?? error.Cause ?? error.Error ?? 'failed'));
+    await options.results.upsertStep({
+      execution: run.execution,
+      pipeline: run.pipeline,
+      sample,
+      step: plan.name,
+      status: 'FAILED',
+      jobId: detail?.jobId,
+      attempt: detail?.attempts.length,
+      exitCode: attempt?.container.exitCode,
+      startedAt: iso(attempt?.startedAt),
+      stoppedAt: iso(attempt?.stoppedAt),
+      outputLocation: published ? `${store.url}/${prefix}` : undefined,
+      logLocation: log,
+      error: error.Error ?? 'States.TaskFailed',
+      cause: reason,
+    });
+    const where = sample === '_all' ? 'for all samples' : `for sample ${sample}`;
+    return {
+      Error: 'Strand.StepFailed',
+      Cause: `step ${plan.name} failed ${where}: ${reason}${log ? `; log: ${log}` : ''}${published ? `; partial outputs: ${store.url}/${prefix}` : ''}`,
+    };
+  };
+
+  /**
+   * Outputs of earlier steps, from the store, for a run that starts at `from`. Outputs the
+   * sliced steps use must be there; others are loaded when present and empty otherwise.
+   */
+  async function preload(
+    run: RunSettings,
+    steps: StepPlan[],
+    needed: Set<string>,
+    sample: string | null,
+    missing: string[],
+  ): Promise<Record<string, string>> {
+    const store = options.store(run.store);
+    const out: Record<string, string> = {};
+    for (const step of steps) {
+      for (const plan of step.jobs) {
+        const names = Object.keys(plan.outputs);
+        if (names.length === 0) continue;
+        for (const n of names) out[n] = '';
+        const prefix = stepPrefix(run.pipeline, sample, plan.name);
+        const manifest = await readManifest(store, prefix);
+        if (manifest?.status === 'SUCCEEDED') {
+          Object.assign(out, outputLocations(manifest));
+        } else if (names.some((n) => needed.has(n))) {
+          const files = names
+            .filter((n) => needed.has(n))
+            .map((n) => plan.outputs[n])
+            .join(', ');
+          missing.push(
+            `step ${plan.name}${sample ? ` of sample ${sample}` : ''}: ${files} not in ${store.url}/${prefix}; to make it: strand run ${run.file ?? 'pipeline.yaml'} --to ${step.name}${sample ? ` --samples ${sample}` : ''}`,
+          );
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Variables the steps from `fromIndex` on use. */
+  function neededFrom(steps: StepPlan[]): Set<string> {
+    return new Set(steps.flatMap((s) => s.jobs.flatMap((j) => j.uses ?? [])));
+  }
+
+  const preflight: LambdaFunction = async (payload) => {
+    const p = payload as JsonObject;
+    const run = { ...asRun(p.run) };
+    const steps = p.steps as unknown as StepPlan[];
+    const samples = p.samples as unknown as { id: string; values: Record<string, string> }[];
+    const params = vars(p.params);
+    const perSample = steps.filter((s) => s.scope === 'sample');
+    const toStep = steps.find((s) => s.name === run.to);
+    run.aggregates = !toStep || toStep.scope === 'all';
+    const fromIndex = run.from ? steps.findIndex((s) => s.name === run.from) : 0;
+    const before = perSample.filter((s) => steps.indexOf(s) < fromIndex);
+    const needed = neededFrom(perSample.filter((s) => steps.indexOf(s) >= fromIndex));
+    const missing: string[] = [];
+    const items = [];
+    for (const s of samples) {
+      const loaded = before.length > 0 ? await preload(run, before, needed, s.id, missing) : {};
+      items.push({ ...params, ...s.values, SAMPLE: s.id, ...loaded });
+    }
+    if (missing.length > 0) {
+      throw new StrandError(
+        'Strand.MissingInputs',
+        `--from ${run.from} needs outputs that are not in the store:\n  ${missing.slice(0, 20).join('\n  ')}${missing.length > 20 ? `\n  … and ${missing.length - 20} more` : ''}`,
+      );
+    }
+    return { run: run as unknown as Json, items, params };
+  };
+
+  const collect: LambdaFunction = async (payload) => {
+    const p = payload as JsonObject;
+    const run = { ...asRun(p.run) };
+    const items = (p.items ?? []) as Record<string, string>[];
+    const mapped = (p.mapped ?? null) as (JsonObject | null)[] | null;
+    const steps = p.steps as unknown as StepPlan[];
+    const params = vars(p.params);
+    const failures: string[] = [];
+    const good: Record<string, string>[] = [];
+    items.forEach((item, i) => {
+      const m = mapped?.[i];
+      if (m && typeof m.Error === 'string') {
+        let cause = String(m.Cause ?? m.Error);
+        cause = cause.replace(/^step /, '');
+        failures.push(`${item.SAMPLE}: ${cause}`);
+      } else good.push(m ? vars(m.vars) : item);
+    });
+    run.failed = failures.length;
+    run.failureMessage =
+      failures.length === 0
+        ? ''
+        : `${failures.length} of ${items.length} samples failed:\n  ${failures.join('\n  ')}`;
+    const out: Record<string, string> = { ...params };
+    const aggregate = steps.filter((s) => s.scope === 'all');
+    if (run.aggregates !== false && aggregate.length > 0) {
+      const store = options.store(run.store);
+      const outputs = steps
+        .filter((s) => s.scope === 'sample')
+        .flatMap((s) => s.jobs.flatMap((j) => Object.keys(j.outputs)));
+      for (const name of outputs) {
+        const key = `${run.pipeline}/_all/_inputs/${run.execution}/${name}.txt`;
+        const lines = good.filter((v) => v[name] !== undefined).map((v) => `${v[name]}\n`);
+        await store.putBytes(key, lines.join(''));
+        out[name] = store.localPath(key) ?? `${store.url}/${key}`;
+      }
+      const fromIndex = aggregate.findIndex((s) => s.name === run.from);
+      if (fromIndex > 0) {
+        const missing: string[] = [];
+        const needed = neededFrom(aggregate.slice(fromIndex));
+        Object.assign(
+          out,
+          await preload(run, aggregate.slice(0, fromIndex), needed, null, missing),
+        );
+        if (missing.length > 0)
+          throw new StrandError(
+            'Strand.MissingInputs',
+            `--from ${run.from} needs outputs that are not in the store:\n  ${missing.join('\n  ')}`,
+          );
+      }
+    }
+    return { run: run as unknown as Json, vars: out };
+  };
+
+  return {
+    'strand-preflight': preflight,
+    'strand-publish': publish,
+    'strand-sync-failure': syncFailure,
+    'strand-collect': collect,
+  };
+}
+
+/** The job cache: a SUCCEEDED manifest with the same fingerprint answers the submission. */
+export function pipelineJobCache(options: PipelineFunctionsOptions) {
+  return async (request: SubmitJobRequest): Promise<JsonObject | undefined> => {
+    const tags = request.tags ?? {};
+    if (tags['strand:cache'] !== 'true' || !tags['strand:pipeline'] || !tags['strand:store'])
+      return undefined;
+    const batch = options.batch();
+    if (!batch) return undefined;
+    const sample = tags['strand:sample'];
+    const prefix = stepPrefix(
+      tags['strand:pipeline'],
+      sample === '_all' ? null : sample,
+      tags['strand:step'],
+    );
+    const manifest = await readManifest(options.store(tags['strand:store']), prefix).catch(
+      () => undefined,
+    );
+    if (manifest?.status !== 'SUCCEEDED' || !manifest.fingerprint) return undefined;
+    if ((await jobFingerprint(batch.resolveContainer(request))) !== manifest.fingerprint)
+      return undefined;
+    return {
+      JobId: manifest.jobId,
+      JobName: request.jobName,
+      Status: 'SUCCEEDED',
+      StatusReason: `CACHED: same fingerprint as execution ${manifest.execution}`,
+      Tags: { ...tags, 'strand:cached': 'true' },
+    };
+  };
+}

@@ -1,0 +1,471 @@
+/**
+ * Compiles a pipeline to plain Amazon States Language and AWS Batch job definitions. Every
+ * feature is ordinary ASL, so the same definition runs on Strand's engine and on Step Functions:
+ *
+ * - samples fan out through a Map (MaxConcurrency; with `continue_on_failure` a Distributed
+ *   Map tolerating every failure, so one bad sample does not stop the others);
+ * - each job is a `batch:submitJob.sync` Task; inputs reach it as Batch `Parameters` (argv
+ *   `$NAME` became `Ref::NAME` in the job definition) and as environment variables;
+ * - after a job, `lambda:invoke` of `strand-publish` puts its outputs in the store and records
+ *   results; the Task's Catch runs `strand-sync-failure` (partial outputs and a FAILED row),
+ *   then a Fail state naming step and sample;
+ * - substeps are a Parallel state (branches) or a sequence of Tasks;
+ * - `--from/--to/--only` are a router Choice at the start and an end check after each step;
+ * - `strand-preflight` checks a sliced run's inputs before any job, and `strand-collect`
+ *   gathers every sample's outputs for the steps that run once for all samples.
+ *
+ * The state passed between states is always `{ run, vars }`: `run` holds the run's settings,
+ * `vars` every variable the next step may use (sample columns, SAMPLE, params, published outputs).
+ */
+import type { JsonObject, StateMachineDefinition } from '../asl/types.js';
+import type { RegisterJobDefinitionRequest } from '../batch/types.js';
+import { templateParts } from './load.js';
+import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
+
+/** Names of Strand's own functions, invoked through `lambda:invoke`. */
+export const FUNCTIONS = {
+  preflight: 'strand-preflight',
+  publish: 'strand-publish',
+  syncFailure: 'strand-sync-failure',
+  collect: 'strand-collect',
+} as const;
+
+export interface CompileOptions {
+  /** Job queue every job is submitted to (default `default`). */
+  jobQueue?: string;
+  /** The samples' columns (each reaches every per-sample job as an environment variable). */
+  columns?: string[];
+}
+
+export interface CompiledPipeline {
+  definition: StateMachineDefinition;
+  jobDefinitions: RegisterJobDefinitionRequest[];
+}
+
+/** States are built as plain JSON; Strand's validator and asl-validator check the result. */
+type State = JsonObject;
+
+const LAMBDA = 'arn:aws:states:::lambda:invoke';
+const BATCH = 'arn:aws:states:::batch:submitJob.sync';
+const SAMPLE_DONE = 'Sample done';
+const OUTCOME = 'Outcome';
+
+/** The job definition name of a job: `microbe-genome-annotate-genes`. */
+export function jobDefinitionName(pipeline: string, job: JobSpec): string {
+  return `${pipeline}-${job.name.replace(/\./g, '-')}`;
+}
+
+/** Escapes literal text for a States.Format template. */
+function formatLiteral(text: string): string {
+  return text.replace(/[\\'{}]/g, (c) => `\\${c}`);
+}
+
+/**
+ * A command item or env value for the job definition: variables become `Ref::NAME` (Batch
+ * substitutes them from the job's Parameters); the job's own outputs become their paths.
+ */
+function refText(text: string, job: JobSpec): string {
+  return templateParts(text)
+    .parts.map((p) =>
+      'text' in p ? p.text : p.var in job.outputs ? job.outputs[p.var] : `Ref::${p.var}`,
+    )
+    .join('');
+}
+
+/** An env value as an ASL field: a literal, a path, or a States.Format over `$.vars`. */
+function envValue(text: string, job: JobSpec): JsonObject {
+  const parts = templateParts(text).parts;
+  const vars = parts.filter((p) => 'var' in p && !(p.var in job.outputs));
+  if (vars.length === 0) return { Value: refText(text, job) };
+  if (parts.length === 1) return { 'Value.$': `$.vars.${(parts[0] as { var: string }).var}` };
+  const template = parts
+    .map((p) =>
+      'text' in p
+        ? formatLiteral(p.text)
+        : p.var in job.outputs
+          ? formatLiteral(job.outputs[p.var])
+          : '{}',
+    )
+    .join('');
+  const args = vars.map((p) => `$.vars.${(p as { var: string }).var}`).join(', ');
+  return { 'Value.$': `States.Format('${template}', ${args})` };
+}
+
+function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionRequest {
+  const staticEnv = Object.entries(job.env)
+    .filter(([, v]) => templateParts(v).parts.every((p) => 'text' in p || p.var in job.outputs))
+    .map(([name, v]) => ({ name, value: refText(v, job) }));
+  const def: RegisterJobDefinitionRequest = {
+    jobDefinitionName: jobDefinitionName(spec.name, job),
+    type: 'container',
+    containerProperties: {
+      image: job.image,
+      command: job.command.map((c) => refText(c, job)),
+      environment: staticEnv.sort((a, b) => a.name.localeCompare(b.name)),
+      resourceRequirements: [
+        { type: 'VCPU', value: String(job.vcpus) },
+        { type: 'MEMORY', value: String(job.memoryMiB) },
+      ],
+    },
+    // Retries are the state machine's (Retry), so each attempt is a job of its own.
+    retryStrategy: { attempts: 1 },
+    tags: { 'strand:pipeline': spec.name, 'strand:step': job.name },
+  };
+  if (job.timeoutSeconds !== undefined)
+    def.timeout = { attemptDurationSeconds: job.timeoutSeconds };
+  return def;
+}
+
+/** What Strand's functions need to know of a job: its outputs and results files. */
+function jobPlan(spec: PipelineSpec, job: JobSpec): JsonObject {
+  return {
+    name: job.name,
+    outputs: { ...job.outputs },
+    uses: job.vars.filter((v) => !(v in job.outputs)),
+    results: spec.results
+      .filter((r) => r.step === job.name)
+      .map((r) => {
+        const out: JsonObject = { from: r.from, format: r.format };
+        if (Object.keys(r.columns).length > 0) out.columns = { ...r.columns };
+        if (r.header) out.header = [...r.header];
+        return out;
+      }),
+  };
+}
+
+/** The steps as the preflight and collect functions see them. */
+function stepPlans(spec: PipelineSpec): JsonObject[] {
+  return spec.steps.map((s) => ({
+    name: s.name,
+    scope: s.scope,
+    jobs: s.jobs.map((j) => jobPlan(spec, j)),
+  }));
+}
+
+/** Per compiled step: the state to enter it by, and the variables it may see. */
+interface Scope {
+  spec: PipelineSpec;
+  aggregate: boolean;
+  queue: string;
+  /** Where a finished unit goes when the run ends at this step (`--to`). */
+  done: string;
+}
+
+/** The Task that runs one job, and its publish / failure states. */
+function jobStates(
+  scope: Scope,
+  job: JobSpec,
+  visible: string[],
+  next: string,
+): { start: string; states: Record<string, State> } {
+  const sample: JsonObject = scope.aggregate ? { sample: '_all' } : { 'sample.$': '$.vars.SAMPLE' };
+  const env: JsonObject[] = visible
+    .filter((v) => !(v in job.env))
+    .map((name) => ({ Name: name, 'Value.$': `$.vars.${name}` }));
+  for (const [name, value] of Object.entries(job.env)) {
+    const field = envValue(value, job);
+    if ('Value.$' in field) env.push({ Name: name, ...field });
+  }
+  env.push({ Name: 'STRAND_STEP', Value: job.name });
+  env.push({ Name: 'STRAND_PIPELINE', Value: scope.spec.name });
+  if (!scope.aggregate) env.push({ Name: 'STRAND_SAMPLE', 'Value.$': '$.vars.SAMPLE' });
+  const params: JsonObject = {};
+  for (const v of job.vars) if (!(v in job.outputs)) params[`${v}.$`] = `$.vars.${v}`;
+  const failed = `${job.name}: failed`;
+  const stop = `${job.name}: stop`;
+  const publish = `${job.name}: publish`;
+  const task: State = {
+    Type: 'Task',
+    Resource: BATCH,
+    Parameters: {
+      JobName: jobDefinitionName(scope.spec.name, job),
+      JobQueue: scope.queue,
+      JobDefinition: jobDefinitionName(scope.spec.name, job),
+      Parameters: params,
+      ContainerOverrides: { Environment: env },
+      Tags: {
+        'strand:pipeline': scope.spec.name,
+        'strand:step': job.name,
+        ...(scope.aggregate ? { 'strand:sample': '_all' } : { 'strand:sample.$': '$.vars.SAMPLE' }),
+        'strand:store.$': '$.run.store',
+        'strand:cache.$': '$.run.cache',
+      },
+    },
+    ResultSelector: { 'JobId.$': '$.JobId', 'Tags.$': '$.Tags' },
+    ResultPath: '$.job',
+    Next: publish,
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: failed }],
+  };
+  if (job.retry > 0)
+    task.Retry = [
+      {
+        ErrorEquals: ['States.TaskFailed'],
+        MaxAttempts: job.retry,
+        IntervalSeconds: 1,
+        BackoffRate: 2,
+      },
+    ];
+  const lambda = (fn: string, payload: JsonObject): JsonObject => ({
+    FunctionName: fn,
+    Payload: payload,
+  });
+  return {
+    start: job.name,
+    states: {
+      [job.name]: task,
+      [publish]: {
+        Type: 'Task',
+        Resource: LAMBDA,
+        Parameters: lambda(FUNCTIONS.publish, {
+          'run.$': '$.run',
+          'vars.$': '$.vars',
+          'job.$': '$.job',
+          plan: jobPlan(scope.spec, job),
+          ...sample,
+        }),
+        ResultPath: '$',
+        OutputPath: '$.Payload',
+        Next: next,
+      },
+      [failed]: {
+        Type: 'Task',
+        Resource: LAMBDA,
+        Parameters: lambda(FUNCTIONS.syncFailure, {
+          'run.$': '$.run',
+          'vars.$': '$.vars',
+          'error.$': '$.error',
+          plan: jobPlan(scope.spec, job),
+          ...sample,
+        }),
+        ResultSelector: { 'Error.$': '$.Payload.Error', 'Cause.$': '$.Payload.Cause' },
+        ResultPath: '$.failure',
+        Next: stop,
+      },
+      [stop]: { Type: 'Fail', ErrorPath: '$.failure.Error', CausePath: '$.failure.Cause' },
+    },
+  };
+}
+
+/** A step: its job, or its substeps in sequence or in parallel, then the end check. */
+function stepStates(
+  scope: Scope,
+  step: StepSpec,
+  visible: string[],
+  next: string,
+): { start: string; states: Record<string, State> } {
+  const check = `${step.name}: end?`;
+  const states: Record<string, State> = {
+    [check]: {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.run.to', StringEquals: step.name, Next: scope.done }],
+      Default: next,
+    },
+  };
+  if (!step.parallel) {
+    // One job, or substeps one after another; each sees the outputs of those before it.
+    let target = check;
+    const seen = [...visible];
+    const chain: { job: JobSpec; visible: string[] }[] = [];
+    for (const job of step.jobs) {
+      chain.push({ job, visible: [...seen] });
+      seen.push(...Object.keys(job.outputs));
+    }
+    for (const { job, visible: v } of chain.reverse()) {
+      const s = jobStates(scope, job, v, target);
+      Object.assign(states, s.states);
+      target = s.start;
+    }
+    return { start: target, states };
+  }
+  const merged = step.jobs.reduce(
+    (acc, _job, i) => (i === 0 ? '$[0].vars' : `States.JsonMerge(${acc}, $[${i}].vars, false)`),
+    '',
+  );
+  states[step.name] = {
+    Type: 'Parallel',
+    Branches: step.jobs.map((job) => {
+      const done = `${job.name}: done`;
+      const s = jobStates(scope, job, visible, done);
+      return { StartAt: s.start, States: { ...s.states, [done]: { Type: 'Succeed' } } };
+    }),
+    ResultSelector: { 'run.$': '$[0].run', 'vars.$': merged },
+    ResultPath: '$',
+    Next: check,
+    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${step.name}: stop` }],
+  };
+  states[`${step.name}: stop`] = {
+    Type: 'Fail',
+    ErrorPath: '$.error.Error',
+    CausePath: '$.error.Cause',
+  };
+  return { start: step.name, states };
+}
+
+/** A chain of steps behind a router Choice (`--from`). */
+function chain(
+  scope: Scope,
+  steps: StepSpec[],
+  visible: string[],
+  router: string,
+  skipTo: { from: string[]; next: string },
+  end: string,
+): Record<string, State> {
+  const states: Record<string, State> = {};
+  const starts: string[] = [];
+  const seen = [...visible];
+  const visibleAt: string[][] = [];
+  for (const step of steps) {
+    visibleAt.push([...seen]);
+    for (const job of step.jobs) seen.push(...Object.keys(job.outputs));
+  }
+  let next = end;
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const s = stepStates(scope, steps[i], visibleAt[i], next);
+    Object.assign(states, s.states);
+    starts[i] = s.start;
+    next = s.start;
+  }
+  states[router] = {
+    Type: 'Choice',
+    Choices: [
+      ...steps.slice(1).map((step, i) => ({
+        Variable: '$.run.from',
+        StringEquals: step.name,
+        Next: starts[i + 1],
+      })),
+      ...skipTo.from.map((name) => ({
+        Variable: '$.run.from',
+        StringEquals: name,
+        Next: skipTo.next,
+      })),
+    ],
+    Default: starts[0],
+  };
+  if ((states[router] as { Choices: unknown[] }).Choices.length === 0)
+    states[router] = { Type: 'Pass', Next: starts[0] };
+  return states;
+}
+
+/** Compiles the pipeline to a state machine and its job definitions. */
+export function compilePipeline(
+  spec: PipelineSpec,
+  options: CompileOptions = {},
+): CompiledPipeline {
+  const queue = options.jobQueue ?? 'default';
+  const perSample = spec.steps.filter((s) => s.scope === 'sample');
+  const aggregate = spec.steps.filter((s) => s.scope === 'all');
+  const columnsAndParams = ['SAMPLE', ...(options.columns ?? []), ...Object.keys(spec.params)];
+  const states: Record<string, State> = {};
+
+  states.Preflight = {
+    Type: 'Task',
+    Resource: LAMBDA,
+    Parameters: {
+      FunctionName: FUNCTIONS.preflight,
+      Payload: {
+        'run.$': '$.run',
+        'samples.$': '$.samples',
+        'params.$': '$.params',
+        steps: stepPlans(spec),
+      },
+    },
+    ResultPath: '$',
+    OutputPath: '$.Payload',
+    Next: perSample.length > 0 ? 'Samples' : 'Collect',
+  };
+  if (perSample.length > 0) {
+    const sampleStates = chain(
+      { spec, aggregate: false, queue, done: SAMPLE_DONE },
+      perSample,
+      columnsAndParams,
+      'Route',
+      { from: aggregate.map((s) => s.name), next: SAMPLE_DONE },
+      SAMPLE_DONE,
+    );
+    sampleStates[SAMPLE_DONE] = { Type: 'Succeed' };
+    const processor: JsonObject = { StartAt: 'Route', States: sampleStates };
+    const map: State = {
+      Type: 'Map',
+      ItemsPath: '$.items',
+      ItemSelector: { 'run.$': '$.run', 'vars.$': '$$.Map.Item.Value' },
+      ItemProcessor: processor,
+      // Each sample's final { run, vars }, or { Error, Cause } for a sample that failed.
+      ResultPath: '$.mapped',
+      Next: 'Collect',
+    };
+    if (spec.maxConcurrency > 0) map.MaxConcurrency = spec.maxConcurrency;
+    if (spec.continueOnFailure) {
+      processor.ProcessorConfig = { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' };
+      map.ToleratedFailurePercentage = 100;
+    }
+    states.Samples = map;
+  }
+  states.Collect = {
+    Type: 'Task',
+    Resource: LAMBDA,
+    Parameters: {
+      FunctionName: FUNCTIONS.collect,
+      Payload: {
+        'run.$': '$.run',
+        'items.$': '$.items',
+        'params.$': '$.params',
+        ...(perSample.length > 0 ? { 'mapped.$': '$.mapped' } : {}),
+        steps: stepPlans(spec),
+      },
+    },
+    ResultPath: '$',
+    OutputPath: '$.Payload',
+    Next: aggregate.length > 0 ? 'Route all' : OUTCOME,
+  };
+  if (aggregate.length > 0) {
+    const perSampleOutputs = perSample.flatMap((s) =>
+      s.jobs.flatMap((j) => Object.keys(j.outputs)),
+    );
+    Object.assign(
+      states,
+      chain(
+        { spec, aggregate: true, queue, done: OUTCOME },
+        aggregate,
+        [...Object.keys(spec.params), ...perSampleOutputs],
+        'Route all',
+        { from: [], next: OUTCOME },
+        OUTCOME,
+      ),
+    );
+    // A run that ends at a per-sample step skips the aggregate steps.
+    const router = states['Route all'] as {
+      Type: string;
+      Choices?: JsonObject[];
+      Next?: string;
+    };
+    const skip = { Variable: '$.run.aggregates', BooleanEquals: false, Next: OUTCOME };
+    if (router.Type === 'Choice') router.Choices!.unshift(skip);
+    else
+      states['Route all'] = {
+        Type: 'Choice',
+        Choices: [skip],
+        Default: router.Next!,
+      };
+  }
+  states[OUTCOME] = {
+    Type: 'Choice',
+    Choices: [{ Variable: '$.run.failed', NumericGreaterThan: 0, Next: 'Samples failed' }],
+    Default: 'Done',
+  };
+  states['Samples failed'] = {
+    Type: 'Fail',
+    Error: 'Strand.SamplesFailed',
+    CausePath: '$.run.failureMessage',
+  };
+  states.Done = { Type: 'Succeed' };
+
+  const definition = {
+    Comment: `Strand pipeline ${spec.name}${spec.description ? `: ${spec.description}` : ''}`,
+    StartAt: 'Preflight',
+    States: states,
+  } as unknown as StateMachineDefinition;
+  return {
+    definition,
+    jobDefinitions: spec.steps.flatMap((s) => s.jobs.map((j) => jobDefinition(spec, j))),
+  };
+}
