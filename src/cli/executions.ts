@@ -249,7 +249,12 @@ export function registerExecutionCommands(
     .action(async (name: string, opts: { home?: string; json?: boolean }) => {
       const engine = await openScheduler(io, strandHome(opts.home));
       try {
-        const d = await engineCall(() => engine.redriveExecution(name));
+        // A pipeline whose samples failed ended in its final Fail state, after the Map that
+        // tolerated the failures: carry it on from the Map (finished jobs are cache hits).
+        const failedSamples = engine.describeExecution(name).error === 'Strand.SamplesFailed';
+        const d = await engineCall(() =>
+          engine.redriveExecution(name, failedSamples ? { fromState: 'Samples' } : {}),
+        );
         setExit(report(io, await engine.waitForExecution(d.executionArn), opts.json));
       } finally {
         engine.close();

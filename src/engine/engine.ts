@@ -336,7 +336,16 @@ export class Engine {
    * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution runs again from the top-level
    * state it stopped in; Map iterations that had succeeded are not run again.
    */
-  async redriveExecution(nameOrArn: string): Promise<ExecutionDescription> {
+  /**
+   * RedriveExecution. `fromState` (a top-level state) moves the redrive point back to the last
+   * time that state was entered, with the input it had then: a pipeline whose samples failed
+   * (a Map that tolerated them, then a Fail state) is redriven from its Map, and the job cache
+   * turns the samples that succeeded into cache hits.
+   */
+  async redriveExecution(
+    nameOrArn: string,
+    options: { fromState?: string } = {},
+  ): Promise<ExecutionDescription> {
     const row = this.row(nameOrArn);
     if (!['FAILED', 'ABORTED', 'TIMED_OUT'].includes(row.status) || row.state === null) {
       throw new EngineInputError(
@@ -345,7 +354,30 @@ export class Engine {
       );
     }
     await this.serialised(async () => {
-      const result = await this.interpreterFor(row).redrive(JSON.parse(row.state!), this.now());
+      const state = JSON.parse(row.state!) as ExecutionState;
+      if (options.fromState && state.redrive) {
+        const entered = this.store
+          .history(row.arn)
+          .filter(
+            (e) =>
+              e.type.endsWith('StateEntered') &&
+              (e.stateEnteredEventDetails as { name?: string } | undefined)?.name ===
+                options.fromState,
+          )
+          .at(-1);
+        if (!entered)
+          throw new EngineInputError(
+            'NOT_REDRIVABLE',
+            `execution "${row.name}" never entered state "${options.fromState}"`,
+          );
+        const input = (entered.stateEnteredEventDetails as { input: unknown }).input;
+        state.redrive = {
+          state: options.fromState,
+          input: (typeof input === 'string' ? JSON.parse(input) : input) as Json,
+          variables: {},
+        };
+      }
+      const result = await this.interpreterFor(row).redrive(state, this.now());
       this.store.transaction(() => this.persist(row.arn, result));
       this.afterCommit(row.arn, result);
     });

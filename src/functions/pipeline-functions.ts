@@ -249,7 +249,7 @@ export function pipelineFunctions(
     const plan = p.plan as unknown as JobPlan;
     const sample = String(p.sample);
     const error = (p.error ?? {}) as { Error?: string; Cause?: string };
-    let cause: { JobId?: string; StatusReason?: string } = {};
+    let cause: { JobId?: string; StatusReason?: string; errorMessage?: string } = {};
     try {
       cause = JSON.parse(error.Cause ?? '{}') as typeof cause;
     } catch {
@@ -289,7 +289,7 @@ export function pipelineFunctions(
       attempt?.container.reason ??
       (attempt?.container.exitCode !== undefined
         ? `exit code ${attempt.container.exitCode}`
-        : (detail?.statusReason ?? error.Cause ?? error.Error ?? 'failed'));
+        : (detail?.statusReason ?? cause.errorMessage ?? error.Cause ?? error.Error ?? 'failed'));
     await options.results.upsertStep({
       execution: run.execution,
       pipeline: run.pipeline,

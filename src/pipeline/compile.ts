@@ -226,6 +226,8 @@ function jobStates(
         ResultPath: '$',
         OutputPath: '$.Payload',
         Next: next,
+        // A job that ran but whose outputs cannot be published failed too.
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: failed }],
       },
       [failed]: {
         Type: 'Task',

@@ -1,0 +1,304 @@
+/**
+ * `strand run` end to end with real processes (awk, sort, uniq) on examples/word-count: outputs
+ * at their predictable places with manifests, results rows and typed metrics, a failing sample
+ * that does not stop the others, caching, slicing, redrive, and injection-shaped values.
+ */
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/io.js';
+
+const EXAMPLE = join(process.cwd(), 'examples/word-count');
+
+async function strand(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io: Io = { out: (t) => (out += t), err: (t) => (err += t), isTTY: false };
+  const code = await run(['node', 'strand', ...args], io);
+  return { code, out, err };
+}
+
+/** A copy of the example in a fresh directory, with its own home. */
+function workspace(): { dir: string; file: string; home: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-run-'));
+  cpSync(EXAMPLE, dir, { recursive: true });
+  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
+}
+
+interface Row {
+  execution: string;
+  sample: string;
+  step: string;
+  status: string;
+  exitCode: number | null;
+  cause: string | null;
+}
+
+async function rows(home: string, execution: string): Promise<Row[]> {
+  const r = await strand('results', '--home', home, '--execution', execution, '--format', 'json');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.out) as Row[];
+}
+
+function status(list: Row[], sample: string, step: string): string | undefined {
+  return list.find((r) => r.sample === sample && r.step === step)?.status;
+}
+
+/** Attempts started in a home (each has a directory under work/). */
+function attempts(home: string): number {
+  const work = join(home, 'work');
+  if (!existsSync(work)) return 0;
+  return readdirSync(work).reduce((n, job) => n + readdirSync(join(work, job)).length, 0);
+}
+
+const STEPS = ['words', 'count.sorted', 'count.stats', 'frequent.tally', 'frequent.keep'];
+
+describe('strand run (examples/word-count)', () => {
+  const ws = workspace();
+  let first: { code: number; out: string; err: string };
+
+  beforeAll(async () => {
+    first = await strand('run', ws.file, '--home', ws.home, '--name', 'first');
+  });
+
+  it('fails (exit 1) naming the failed sample, its step and its log; the others finish', async () => {
+    expect(first.code).toBe(1);
+    expect(first.err).toMatch(/1 of 3 samples failed/);
+    expect(first.err).toMatch(
+      /empty: words failed for sample empty: exit code 3; log: \S+log\.txt/,
+    );
+    const log = /log: (\S+log\.txt)/.exec(first.err)![1];
+    expect(readFileSync(log, 'utf8')).toContain('no words in the input');
+    const list = await rows(ws.home, 'first');
+    for (const sample of ['alpha', 'beta'])
+      for (const step of STEPS)
+        expect(status(list, sample, step), `${sample} ${step}`).toBe('SUCCEEDED');
+    expect(status(list, 'empty', 'words')).toBe('FAILED');
+    expect(list.find((r) => r.sample === 'empty' && r.step === 'words')!.exitCode).toBe(3);
+    expect(status(list, 'empty', 'count.stats')).toBeUndefined();
+    expect(status(list, '_all', 'summary')).toBe('SUCCEEDED');
+  });
+
+  it('publishes every output at {store}/{pipeline}/{sample}/{step}/ with a manifest holding its sha256', () => {
+    const store = join(ws.home, 'store', 'word-count');
+    for (const sample of ['alpha', 'beta']) {
+      for (const step of STEPS) {
+        const manifest = JSON.parse(
+          readFileSync(join(store, sample, step, '_strand.json'), 'utf8'),
+        ) as {
+          status: string;
+          execution: string;
+          outputs: Record<string, { files: { path: string; sha256: string; size: number }[] }>;
+        };
+        expect(manifest.status).toBe('SUCCEEDED');
+        expect(manifest.execution).toBe('first');
+        for (const out of Object.values(manifest.outputs)) {
+          for (const f of out.files) {
+            const data = readFileSync(join(store, sample, step, f.path));
+            expect(createHash('sha256').update(data).digest('hex')).toBe(f.sha256);
+            expect(data.length).toBe(f.size);
+          }
+        }
+      }
+    }
+    expect(readFileSync(join(store, 'alpha', 'count.sorted', 'sorted.txt'), 'utf8')).toMatch(
+      /^and\nbrown\ndog\ndog\n/,
+    );
+    // The failed sample's partial sync: a FAILED manifest, its missing output listed.
+    const failed = JSON.parse(
+      readFileSync(join(store, 'empty', 'words', '_strand.json'), 'utf8'),
+    ) as { status: string; outputs: Record<string, { missing?: boolean }> };
+    expect(failed.status).toBe('FAILED');
+    expect(failed.outputs.WORDS.missing).toBe(true);
+  });
+
+  it('the aggregate step sees the succeeded samples only, and its table lands in typed columns', async () => {
+    const summary = readFileSync(
+      join(ws.home, 'store', 'word-count', '_all', 'summary', 'summary.tsv'),
+      'utf8',
+    );
+    expect(summary).toBe(
+      'sample\twords\tdistinct\tmean_length\nalpha\t16\t11\t3.750\nbeta\t23\t18\t3.870\n',
+    );
+    const r = await strand(
+      'results',
+      '--home',
+      ws.home,
+      '--pipeline',
+      'word-count',
+      '--step',
+      'summary',
+      '--metrics',
+      '--format',
+      'json',
+    );
+    const metrics = JSON.parse(r.out) as Record<string, unknown>[];
+    expect(metrics).toEqual([
+      expect.objectContaining({ execution: 'first', words: 16, distinct: 11, mean_length: 3.75 }),
+      expect.objectContaining({ execution: 'first', words: 23, distinct: 18, mean_length: 3.87 }),
+    ]);
+    const db = new Database(join(ws.home, 'results.db'), { readonly: true });
+    const tables = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'm_%'")
+      .all() as { name: string }[];
+    const summaryTable = tables.find((t) => t.name.includes('summary'))!.name;
+    const types = db
+      .prepare(`SELECT typeof(words) AS w, typeof(mean_length) AS m FROM "${summaryTable}" LIMIT 1`)
+      .get() as { w: string; m: string };
+    db.close();
+    expect(types).toEqual({ w: 'integer', m: 'real' });
+  });
+
+  it('a second run is served from the cache: no job runs again', async () => {
+    const before = attempts(ws.home);
+    const again = await strand('run', ws.file, '--home', ws.home, '--name', 'second');
+    expect(again.code).toBe(1); // the empty sample still fails, and runs again
+    expect(attempts(ws.home)).toBe(before + 1);
+    const list = await rows(ws.home, 'second');
+    for (const sample of ['alpha', 'beta'])
+      for (const step of STEPS) expect(status(list, sample, step)).toBe('CACHED');
+    expect(status(list, '_all', 'summary')).toBe('CACHED');
+    expect(status(list, 'empty', 'words')).toBe('FAILED');
+  });
+
+  it('--no-cache runs every job again', async () => {
+    const before = attempts(ws.home);
+    const r = await strand(
+      'run',
+      ws.file,
+      '--home',
+      ws.home,
+      '--name',
+      'nocache',
+      '--no-cache',
+      '--samples',
+      'alpha',
+    );
+    expect(r.code).toBe(0);
+    expect(attempts(ws.home)).toBe(before + STEPS.length + 1);
+    expect(status(await rows(ws.home, 'nocache'), 'alpha', 'words')).toBe('SUCCEEDED');
+  });
+
+  it('--only runs one step on the outputs of an earlier run, nothing before or after it', async () => {
+    const r = await strand(
+      'run',
+      ws.file,
+      '--home',
+      ws.home,
+      '--name',
+      'only',
+      '--only',
+      'frequent',
+      '--samples',
+      'alpha,beta',
+      '--no-cache',
+    );
+    expect(r.code).toBe(0);
+    const list = await rows(ws.home, 'only');
+    expect(list.map((x) => `${x.sample} ${x.step}`).sort()).toEqual([
+      'alpha frequent.keep',
+      'alpha frequent.tally',
+      'beta frequent.keep',
+      'beta frequent.tally',
+    ]);
+  });
+
+  it('--from/--to runs the slice only', async () => {
+    const r = await strand(
+      'run',
+      ws.file,
+      '--home',
+      ws.home,
+      '--name',
+      'slice',
+      '--from',
+      'count',
+      '--to',
+      'frequent',
+      '--samples',
+      'beta',
+      '--no-cache',
+    );
+    expect(r.code).toBe(0);
+    const steps = (await rows(ws.home, 'slice')).map((x) => x.step).sort();
+    expect(steps).toEqual(['count.sorted', 'count.stats', 'frequent.keep', 'frequent.tally']);
+  });
+});
+
+describe('strand run: slicing without the inputs', () => {
+  it('fails before submitting anything, naming the step, sample, file and the command to make it', async () => {
+    const ws = workspace();
+    const r = await strand(
+      'run',
+      ws.file,
+      '--home',
+      ws.home,
+      '--from',
+      'frequent',
+      '--samples',
+      'alpha',
+    );
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('Strand.MissingInputs');
+    expect(r.err).toMatch(
+      /step count\.sorted of sample alpha: sorted\.txt not in file:\/\/\S+\/word-count\/alpha\/count\.sorted; to make it: strand run \S+pipeline\.yaml --to count --samples alpha/,
+    );
+    expect(attempts(ws.home)).toBe(0);
+  });
+});
+
+describe('strand redrive after a failure', () => {
+  it('re-runs the failed sample once its input is fixed; the others are cache hits', async () => {
+    const ws = workspace();
+    const r1 = await strand('run', ws.file, '--home', ws.home, '--name', 'fixme');
+    expect(r1.code).toBe(1);
+    writeFileSync(join(ws.dir, 'data', 'empty.txt'), 'now it has words words\n');
+    const before = attempts(ws.home);
+    const r2 = await strand('redrive', 'fixme', '--home', ws.home);
+    expect(r2.code).toBe(0);
+    const list = await rows(ws.home, 'fixme');
+    for (const step of STEPS) expect(status(list, 'empty', step), step).toBe('SUCCEEDED');
+    expect(status(list, 'alpha', 'words')).toBe('CACHED');
+    // The empty sample's five jobs and the summary (its inputs changed) ran; nothing else.
+    expect(attempts(ws.home)).toBe(before + STEPS.length + 1);
+    expect(
+      readFileSync(join(ws.home, 'store', 'word-count', '_all', 'summary', 'summary.tsv'), 'utf8'),
+    ).toContain('empty\t5\t4\t');
+  });
+});
+
+describe('injection-shaped values', () => {
+  it('reach the tool as literal argv and environment data', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-inject-'));
+    const values = ['; rm -rf ~', '$(id)', '`id`', 'line one\nline two', 'it\'s "quoted" $HOME'];
+    writeFileSync(
+      join(dir, 'pipeline.yaml'),
+      [
+        'name: inject',
+        'samples:',
+        ...values.map((v, i) => `  - { id: S${i}, VALUE: ${JSON.stringify(v)} }`),
+        'steps:',
+        '  echo:',
+        '    image: debian:bookworm-slim',
+        '    command:',
+        '      - awk',
+        `      - 'BEGIN { printf "%s", ARGV[1] > "arg.txt"; printf "%s", ENVIRON["VALUE"] > "env.txt" }'`,
+        '      - $VALUE',
+        '    outputs: { ARG: arg.txt, ENV: env.txt }',
+        '',
+      ].join('\n'),
+    );
+    const home = join(dir, 'home');
+    const r = await strand('run', join(dir, 'pipeline.yaml'), '--home', home);
+    expect(r.code, r.err).toBe(0);
+    values.forEach((v, i) => {
+      const at = join(home, 'store', 'inject', `S${i}`, 'echo');
+      expect(readFileSync(join(at, 'arg.txt'), 'utf8')).toBe(v);
+      expect(readFileSync(join(at, 'env.txt'), 'utf8')).toBe(v);
+    });
+  });
+});
