@@ -61,6 +61,18 @@ CREATE TABLE IF NOT EXISTS batch_jobs (
 CREATE INDEX IF NOT EXISTS batch_jobs_status ON batch_jobs(status);
 `;
 
+/** Every job recorded in a Strand database, read without a running Batch (for logs and status). */
+export function readJobs(db: Database.Database): JobDetail[] {
+  try {
+    const rows = db.prepare('SELECT detail FROM batch_jobs ORDER BY created_at, job_id').all() as {
+      detail: string;
+    }[];
+    return rows.map((r) => JSON.parse(r.detail) as JobDetail);
+  } catch {
+    return []; // no Batch tables yet
+  }
+}
+
 /** Where and how a job's current attempt runs (kept beside the job, not in DescribeJobs). */
 interface RunInfo {
   computeEnvironment: string;

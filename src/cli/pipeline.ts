@@ -17,6 +17,10 @@ import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
 import { pipelineJsonSchema } from '../pipeline/schema.js';
 import { openStore } from '../storage/store.js';
+import { Engine } from '../engine/engine.js';
+import { StoreError } from '../engine/store.js';
+import type { JobDetail } from '../batch/types.js';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { openScheduler, strandHome } from './executions.js';
 import type { Io } from './io.js';
@@ -103,17 +107,58 @@ function registerJobDefinitions(batch: LocalBatch, defs: RegisterJobDefinitionRe
   }
 }
 
-/** Follows a run's history: one line per job started, finished, cached or failed. */
-function progress(io: Io, json: boolean, started: number) {
-  let done = 0;
-  let failed = 0;
-  let cached = 0;
+/**
+ * Follows a run's history. Piped: one line per job started, finished, cached or failed. On a
+ * terminal: a table of steps × (done, running, failed) redrawn in place, with elapsed time and
+ * an estimate of what is left.
+ */
+function progress(
+  io: Io,
+  json: boolean,
+  started: number,
+  plan: { jobs: { name: string; total: number }[] },
+) {
+  const counts = new Map(
+    plan.jobs.map((j) => [j.name, { total: j.total, running: 0, done: 0, cached: 0, failed: 0 }]),
+  );
+  const totalJobs = plan.jobs.reduce((n, j) => n + j.total, 0);
+  let drawn = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const live = io.isTTY && !json;
+  const draw = (): void => {
+    const elapsed = (Date.now() - started) / 1000;
+    let finished = 0;
+    const lines: string[] = [];
+    for (const [name, c] of counts) {
+      finished += c.done + c.failed;
+      const width = 20;
+      const filled = c.total ? Math.round(((c.done + c.failed) / c.total) * width) : 0;
+      lines.push(
+        `  ${name.padEnd(20)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(c.done).padStart(4)}/${c.total} done` +
+          `${c.cached ? ` (${c.cached} cached)` : ''}${c.running ? `, ${c.running} running` : ''}${c.failed ? `, ${c.failed} failed` : ''}`,
+      );
+    }
+    const eta =
+      finished > 0 && finished < totalJobs
+        ? `, about ${Math.ceil((elapsed / finished) * (totalJobs - finished))}s left`
+        : '';
+    lines.unshift(`  ${finished}/${totalJobs} jobs, ${elapsed.toFixed(0)}s elapsed${eta}`);
+    io.err(`${drawn ? `\x1b[${drawn}A\x1b[J` : ''}${lines.join('\n')}\n`);
+    drawn = lines.length;
+  };
   return {
+    start(): void {
+      if (live) timer = setInterval(draw, 250);
+    },
+    stop(): void {
+      if (timer) clearInterval(timer);
+      if (live) draw();
+    },
     onEvent(e: HistoryEvent): void {
       if (e.type !== 'TaskScheduled') return;
       const d = e.taskScheduledEventDetails as { resource: string; parameters: JsonObject };
       const p = d.parameters ?? {};
-      let kind: string | undefined;
+      let kind: 'started' | 'done' | 'cached' | 'failed' | undefined;
       let step: string;
       let sample: string;
       if (d.resource.includes(':batch:')) {
@@ -129,22 +174,30 @@ function progress(io: Io, json: boolean, started: number) {
         if (fn === 'strand-publish') {
           const job = payload.job as { Tags?: Record<string, string> } | undefined;
           kind = job?.Tags?.['strand:cached'] === 'true' ? 'cached' : 'done';
-          if (kind === 'cached') cached++;
-          done++;
         } else if (fn === 'strand-sync-failure') {
           kind = 'failed';
-          failed++;
         }
       }
       if (!kind) return;
+      const c = counts.get(step);
+      if (c) {
+        if (kind === 'started') c.running++;
+        else {
+          if (kind === 'failed') c.failed++;
+          else c.done++;
+          if (kind === 'cached') c.cached++;
+          // A cached job was never started; a failure may come before the job ran.
+          else if (c.running > 0) c.running--;
+        }
+      }
       const t = (Date.now() - started) / 1000;
       if (json) {
         io.out(
           JSON.stringify({ event: `step.${kind}`, sample, step, elapsed_s: +t.toFixed(2) }) + '\n',
         );
-      } else {
+      } else if (!live) {
         io.err(
-          `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}   [${done} done, ${failed} failed${cached ? `, ${cached} cached` : ''}]\n`,
+          `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}\n`,
         );
       }
     },
@@ -172,6 +225,34 @@ function writeCompiled(dir: string, compiled: CompiledPipeline, name: string): s
     files.push(f);
   }
   return files;
+}
+
+/** A read-only view of the home: works while a run owns it. */
+function readHome(home: string): Engine {
+  try {
+    return Engine.open({ home, readOnly: true });
+  } catch (err) {
+    if (err instanceof StoreError) throw new InputError(err.message);
+    throw err;
+  }
+}
+
+/** The bytes of a file from `offset` on. */
+function readFrom(path: string, offset: number): string {
+  const size = existsSync(path) ? statSync(path).size : 0;
+  if (size <= offset) return '';
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(size - offset);
+    readSync(fd, buf, 0, buf.length, offset);
+    return buf.toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function jobLog(job: JobDetail): string | undefined {
+  return job.container.logStreamName ?? job.attempts.at(-1)?.container.logStreamName;
 }
 
 export function registerPipelineCommands(
@@ -255,7 +336,11 @@ export function registerPipelineCommands(
         return;
       }
       const started = Date.now();
-      const watch = progress(io, Boolean(opts.json), started);
+      const watch = progress(io, Boolean(opts.json), started, {
+        jobs: spec.steps.flatMap((st) =>
+          st.jobs.map((j) => ({ name: j.name, total: st.scope === 'all' ? 1 : samples.length })),
+        ),
+      });
       const engine = await openScheduler(io, home, (_arn, e) => watch.onEvent(e));
       let interrupted = false;
       const onSigint = () => {
@@ -271,6 +356,7 @@ export function registerPipelineCommands(
           io.err(
             `${name}: ${spec.name}, ${samples.length} sample(s), ${spec.steps.length} step(s)${from || to ? ` (from ${from || spec.steps[0].name} to ${to || spec.steps.at(-1)!.name})` : ''}\n`,
           );
+        watch.start();
         await engine.startExecution({
           definition: compiled.definition,
           input,
@@ -278,6 +364,7 @@ export function registerPipelineCommands(
           stateMachineName: spec.name,
         });
         const d = await engine.waitForExecution(name);
+        watch.stop();
         const seconds = ((Date.now() - started) / 1000).toFixed(1);
         if (opts.json) {
           io.out(
@@ -304,6 +391,117 @@ export function registerPipelineCommands(
         setExit(d.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED);
       } finally {
         process.off('SIGINT', onSigint);
+        engine.close();
+      }
+    });
+
+  program
+    .command('logs')
+    .description(
+      "print the logs of a run's jobs (stdout and stderr of each), headed by sample and step;\n" +
+        '--follow keeps printing as they grow until the run ends',
+    )
+    .argument('<execution>', 'the execution name (as `strand run` printed it)')
+    .option('--sample <id>', 'only this sample')
+    .option('--step <name>', 'only this step (or step.substep)')
+    .option('--follow', 'keep following until the execution ends')
+    .option('--home <dir>', 'the Strand home directory')
+    .action(
+      async (
+        execution: string,
+        opts: { sample?: string; step?: string; follow?: boolean; home?: string },
+      ) => {
+        const engine = readHome(strandHome(opts.home));
+        try {
+          engine.describeExecution(execution); // a clear error for an unknown name
+          const offsets = new Map<string, number>();
+          let last = '';
+          const pass = (): number => {
+            let printed = 0;
+            for (const job of engine.listBatchJobs()) {
+              const tags = job.tags ?? {};
+              if (tags['strand:execution'] !== execution) continue;
+              const step = tags['strand:step'] ?? '';
+              const sample = tags['strand:sample'] ?? '';
+              if (opts.sample && sample !== opts.sample) continue;
+              if (opts.step && step !== opts.step && !step.startsWith(`${opts.step}.`)) continue;
+              const log = jobLog(job);
+              if (!log) continue;
+              const text = readFrom(log, offsets.get(log) ?? 0);
+              if (!text) continue;
+              offsets.set(log, (offsets.get(log) ?? 0) + Buffer.byteLength(text));
+              if (last !== log) {
+                io.out(
+                  `==> ${sample === '_all' ? '(all samples)' : sample} ${step} (job ${job.jobId}, ${job.status}) <==\n`,
+                );
+                last = log;
+              }
+              io.out(text.endsWith('\n') ? text : `${text}\n`);
+              printed++;
+            }
+            return printed;
+          };
+          const printed = pass();
+          if (opts.follow) {
+            while (engine.describeExecution(execution).status === 'RUNNING') {
+              await new Promise((r) => setTimeout(r, 500));
+              pass();
+            }
+            pass();
+          } else if (printed === 0) {
+            io.err(
+              `${execution}: no job logs${opts.sample || opts.step ? ' for that sample/step' : ''} yet\n`,
+            );
+          }
+          setExit(EXIT_OK);
+        } finally {
+          engine.close();
+        }
+      },
+    );
+
+  program
+    .command('status')
+    .description(
+      'list pipeline runs in the Strand home with their progress (from the results database)',
+    )
+    .option('--json', 'print JSON')
+    .option('--home <dir>', 'the Strand home directory')
+    .action(async (opts: { json?: boolean; home?: string }) => {
+      const home = strandHome(opts.home);
+      const engine = readHome(home);
+      const db = existsSync(join(home, 'results.db')) ? SqliteResults.inHome(home) : undefined;
+      try {
+        const runs = [];
+        for (const d of engine.listExecutions()) {
+          const steps = db ? await db.listSteps({ execution: d.name }) : [];
+          if (!db || steps.length === 0) {
+            // Only pipeline runs (they record results); a plain ASL execution is listed by `executions ls`.
+            const input = JSON.parse(d.input ?? '{}') as { run?: { pipeline?: string } };
+            if (!input.run?.pipeline) continue;
+          }
+          const count = (st: string) => steps.filter((r) => r.status === st).length;
+          const jobs = engine
+            .listBatchJobs()
+            .filter((j) => j.tags?.['strand:execution'] === d.name);
+          runs.push({
+            execution: d.name,
+            status: d.status,
+            started: d.startDate,
+            running: jobs.filter((j) => ['STARTING', 'RUNNING'].includes(j.status)).length,
+            waiting: jobs.filter((j) => ['SUBMITTED', 'PENDING', 'RUNNABLE'].includes(j.status))
+              .length,
+            succeeded: count('SUCCEEDED'),
+            cached: count('CACHED'),
+            failed: count('FAILED'),
+          });
+        }
+        if (opts.json) io.out(JSON.stringify(runs, null, 2) + '\n');
+        else if (runs.length === 0) io.err('no pipeline runs in this home yet\n');
+        else io.out(formatRows(runs, 'table'));
+        setExit(EXIT_OK);
+      } finally {
+        await db?.close();
         engine.close();
       }
     });

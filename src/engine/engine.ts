@@ -19,7 +19,8 @@ import type {
 import { Interpreter } from '../asl/interpreter.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
-import { LocalBatch } from '../batch/local-batch.js';
+import { LocalBatch, readJobs } from '../batch/local-batch.js';
+import type { JobDetail } from '../batch/types.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import { BatchIntegration, type JobCache } from './batch-integration.js';
 import { LambdaIntegration, type LambdaFunction, type TaskIntegration } from './integrations.js';
@@ -396,6 +397,11 @@ export class Engine {
   }
 
   /** Stops timers; outstanding work stays recorded for the next open. */
+  /** The Batch jobs recorded in the home; works on a read-only engine too. */
+  listBatchJobs(): JobDetail[] {
+    return readJobs(this.store.db);
+  }
+
   /** Runs `fn` when the engine closes (e.g. to close what its functions opened). */
   onClose(fn: () => void): void {
     this.closeHooks.push(fn);

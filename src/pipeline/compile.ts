@@ -187,6 +187,7 @@ function jobStates(
         'strand:pipeline': scope.spec.name,
         'strand:step': job.name,
         ...(scope.aggregate ? { 'strand:sample': '_all' } : { 'strand:sample.$': '$.vars.SAMPLE' }),
+        'strand:execution.$': '$.run.execution',
         'strand:store.$': '$.run.store',
         'strand:cache.$': '$.run.cache',
       },
