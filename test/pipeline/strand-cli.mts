@@ -1,0 +1,4 @@
+// Runs the CLI from source (for tests that need a real process: signals, kills).
+import { run } from '../../src/cli/main.ts';
+
+process.exitCode = await run(process.argv);
