@@ -103,8 +103,20 @@ export interface RedrivePoint {
   mapProgress?: MapProgress;
 }
 
+/** Work the interpreter has yet to do within the current step (see `Continue`). */
+export type AgendaItem =
+  | { kind: 'enter'; threadId: string; state: string; input: Json }
+  | { kind: 'run'; threadId: string }
+  | { kind: 'threadSucceeded'; threadId: string; output: Json }
+  | { kind: 'threadFailed'; threadId: string; error: string; cause?: string };
+
 export interface ExecutionState {
   status: ExecutionStatus;
+  /**
+   * Set when a step stopped at its event budget: the work left, which the `Continue` event
+   * resumes. Part of the state, so a crash between the two loses nothing.
+   */
+  agenda?: AgendaItem[];
   info: ExecutionInfo;
   threads: Record<string, Thread>;
   /** Which thread each outstanding task and timer belongs to. */
@@ -127,7 +139,9 @@ export type InputEvent =
   | { type: 'TaskFailed'; taskId: string; error: string; cause?: string; time: number }
   | { type: 'TaskHeartbeat'; taskId: string; time: number }
   | { type: 'TimerFired'; timerId: string; time: number }
-  | { type: 'StopExecution'; error?: string; cause?: string; time: number };
+  | { type: 'StopExecution'; error?: string; cause?: string; time: number }
+  /** Resumes a step that stopped at its event budget (the driver feeds it after a `Continue`). */
+  | { type: 'Continue'; time: number };
 
 /** Effects the driver must carry out. */
 export type Command =
@@ -150,6 +164,8 @@ export type Command =
   | { type: 'CancelTask'; taskId: string }
   | { type: 'StartTimer'; timerId: string; dueTime: number }
   | { type: 'CancelTimer'; timerId: string }
+  /** The step stopped at its event budget: persist, then feed a `Continue` event. */
+  | { type: 'Continue' }
   | {
       type: 'ExecutionCompleted';
       status: Exclude<ExecutionStatus, 'RUNNING'>;

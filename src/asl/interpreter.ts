@@ -9,6 +9,7 @@
  */
 import { PathNotFoundError, StatesError } from './errors.js';
 import type {
+  AgendaItem,
   Command,
   ExecutionInfo,
   ExecutionState,
@@ -39,6 +40,12 @@ import type {
 export interface InterpreterOptions {
   /** Randomness for JitterStrategy FULL, States.MathRandom, States.UUID, $random. */
   random?: () => number;
+  /**
+   * History events after which a step stops and asks to be continued (command `Continue`), so
+   * a large Map is persisted in pieces instead of one step holding all its events (default
+   * Infinity: one step runs until the execution waits).
+   */
+  maxEventsPerStep?: number;
 }
 
 export interface StartOptions {
@@ -51,11 +58,7 @@ export interface StartOptions {
   time: number;
 }
 
-type Agenda =
-  | { kind: 'enter'; threadId: string; state: string; input: Json }
-  | { kind: 'run'; threadId: string }
-  | { kind: 'threadSucceeded'; threadId: string; output: Json }
-  | { kind: 'threadFailed'; threadId: string; error: string; cause?: string };
+type Agenda = AgendaItem;
 
 const MAX_ERROR_LENGTH = 256;
 const MAX_CAUSE_LENGTH = 32768;
@@ -63,6 +66,7 @@ const MAX_CAUSE_LENGTH = 32768;
 /** Runs one state machine definition. One interpreter can drive many executions. */
 export class Interpreter implements Runtime {
   readonly random: () => number;
+  private readonly maxEventsPerStep: number;
   private readonly scopes = new Map<string, StateMachineDefinition>();
   private readonly rootQueryLanguage: QueryLanguage;
 
@@ -80,6 +84,7 @@ export class Interpreter implements Runtime {
     options: InterpreterOptions = {},
   ) {
     this.random = options.random ?? seededRandom(0x5eed);
+    this.maxEventsPerStep = options.maxEventsPerStep ?? Infinity;
     this.rootQueryLanguage = definition.QueryLanguage ?? 'JSONPath';
     this.indexScopes('', definition);
   }
@@ -151,7 +156,10 @@ export class Interpreter implements Runtime {
   async step(state: ExecutionState, event: InputEvent): Promise<StepResult> {
     this.begin(state, event.time);
     if (state.status === 'RUNNING') {
-      await this.apply(event);
+      // Work left by a step that stopped at its budget comes first, whatever the event.
+      this.agenda = state.agenda ?? [];
+      delete state.agenda;
+      if (event.type !== 'Continue') await this.apply(event);
       await this.drain();
     }
     return this.finish();
@@ -167,6 +175,7 @@ export class Interpreter implements Runtime {
   }
 
   private finish(): StepResult {
+    if (this.exec.status !== 'RUNNING') delete this.exec.agenda;
     const result = { state: this.exec, commands: this.commands, events: this.events };
     this.commands = [];
     this.events = [];
@@ -325,6 +334,14 @@ export class Interpreter implements Runtime {
 
   private async drain(): Promise<void> {
     while (this.agendaHead < this.agenda.length && this.exec.status === 'RUNNING') {
+      if (this.events.length >= this.maxEventsPerStep) {
+        // Enough for one step: hand the rest over as state, to be continued.
+        this.exec.agenda = this.agenda.slice(this.agendaHead);
+        this.agenda = [];
+        this.agendaHead = 0;
+        this.commands.push({ type: 'Continue' });
+        return;
+      }
       const item = this.agenda[this.agendaHead++];
       if (this.agendaHead > 4096 && this.agendaHead * 2 > this.agenda.length) {
         // Drop consumed items so a long step does not keep them alive.

@@ -76,6 +76,12 @@ export interface EngineOptions {
   readOnly?: boolean;
 }
 
+/**
+ * History events after which a step is committed and continued: a 100,000-item Map is then
+ * persisted in pieces, so memory does not hold every event of the whole Map at once.
+ */
+const MAX_EVENTS_PER_STEP = 20_000;
+
 /** Another live engine owns this home. */
 export class EngineBusyError extends Error {
   readonly code = 'ENGINE_BUSY';
@@ -279,7 +285,10 @@ export class Engine {
       );
     }
     const arn = `arn:aws:states:local:000000000000:execution:${smName}:${name}`;
-    const interpreter = new Interpreter(request.definition, { random: this.random });
+    const interpreter = new Interpreter(request.definition, {
+      random: this.random,
+      maxEventsPerStep: MAX_EVENTS_PER_STEP,
+    });
     this.interpreters.set(arn, interpreter);
     const time = this.now();
     await this.serialised(async () => {
@@ -445,6 +454,7 @@ export class Engine {
     let interpreter = this.interpreters.get(row.arn);
     if (!interpreter) {
       interpreter = new Interpreter(JSON.parse(row.definition) as StateMachineDefinition, {
+        maxEventsPerStep: MAX_EVENTS_PER_STEP,
         random: this.random,
       });
       this.interpreters.set(row.arn, interpreter);
@@ -524,6 +534,8 @@ export class Engine {
     for (const e of result.events) this.options.onEvent?.(arn, e);
     for (const cmd of result.commands) {
       if (cmd.type === 'InvokeTask') this.invoke(arn, cmd);
+      else if (cmd.type === 'Continue')
+        setImmediate(() => void this.apply(arn, { type: 'Continue', time: 0 }));
       else if (cmd.type === 'CancelTask')
         void this.integrationFor(undefined, arn, cmd.taskId)?.cancel?.({
           executionArn: arn,
@@ -628,6 +640,12 @@ export class Engine {
 
   /** After a restart: hand outstanding tasks back to their integrations and re-arm timers. */
   private resumeOutstanding(): void {
+    // Steps that stopped at their event budget carry on.
+    for (const d of this.listExecutions('RUNNING')) {
+      const row = this.store.getExecution(d.executionArn);
+      if (row?.state?.includes('"agenda"') && (JSON.parse(row.state) as ExecutionState).agenda)
+        setImmediate(() => void this.apply(d.executionArn, { type: 'Continue', time: 0 }));
+    }
     for (const task of this.store.outstandingTasks()) {
       this.invoke(
         task.executionArn,

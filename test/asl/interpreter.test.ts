@@ -356,3 +356,69 @@ describe('interpreter commands (no driver)', () => {
     expect(result.output).toEqual([3, 6]);
   });
 });
+
+describe('step budget and Map concurrency', () => {
+  const passMap: StateMachineDefinition = {
+    StartAt: 'M',
+    States: {
+      M: {
+        Type: 'Map',
+        ItemProcessor: {
+          StartAt: 'A',
+          States: {
+            A: { Type: 'Pass', Parameters: { 'n.$': '$' }, Next: 'B' },
+            B: { Type: 'Pass', OutputPath: '$.n', End: true },
+          },
+        },
+        End: true,
+      },
+    },
+  };
+  const items = Array.from({ length: 300 }, (_, i) => i);
+
+  it('a step stops at maxEventsPerStep with its work left in the state; Continue finishes it', async () => {
+    const whole = await new Interpreter(passMap).start(items, { time: T0 });
+    expect(whole.state.status).toBe('SUCCEEDED');
+    const budgeted = new Interpreter(passMap, { maxEventsPerStep: 100 });
+    let r = await budgeted.start(items, { time: T0 });
+    const events = [...r.events];
+    let steps = 1;
+    while (r.state.status === 'RUNNING') {
+      expect(ofType(r.commands, 'Continue')).toHaveLength(1);
+      expect(r.events.length).toBeLessThanOrEqual(100 + 10);
+      expect(r.state.agenda?.length).toBeGreaterThan(0);
+      // The state survives a JSON round trip between the pieces (as it does in the database).
+      const state = JSON.parse(JSON.stringify(r.state)) as typeof r.state;
+      r = await budgeted.step(state, { type: 'Continue', time: T0 });
+      events.push(...r.events);
+      steps++;
+    }
+    expect(steps).toBeGreaterThan(10);
+    expect(r.state.status).toBe('SUCCEEDED');
+    expect(r.state.output).toEqual(whole.state.output);
+    expect(r.state.agenda).toBeUndefined();
+    expect(events.map((e) => e.id)).toEqual(whole.events.map((e) => e.id));
+    expect(events.map((e) => e.type)).toEqual(whole.events.map((e) => e.type));
+  });
+
+  it('an inline Map without MaxConcurrency runs 40 iterations at a time, a distributed one up to 10,000', async () => {
+    const taskMap = (mode?: string): StateMachineDefinition => ({
+      StartAt: 'M',
+      States: {
+        M: {
+          Type: 'Map',
+          ItemProcessor: {
+            ...(mode ? { ProcessorConfig: { Mode: mode, ExecutionType: 'STANDARD' } } : {}),
+            StartAt: 'T',
+            States: { T: { Type: 'Task', Resource: 'arn:aws:states:::lambda:invoke', End: true } },
+          },
+          End: true,
+        },
+      },
+    });
+    const inline = await new Interpreter(taskMap()).start(items, { time: T0 });
+    expect(ofType(inline.commands, 'InvokeTask')).toHaveLength(40);
+    const distributed = await new Interpreter(taskMap('DISTRIBUTED')).start(items, { time: T0 });
+    expect(ofType(distributed.commands, 'InvokeTask')).toHaveLength(300);
+  });
+});

@@ -259,3 +259,50 @@ describe('durable engine', () => {
     expect(types.filter((t) => t === 'ExecutionStarted')).toHaveLength(1);
   });
 });
+
+describe('large steps are committed in pieces', () => {
+  const bigMap: StateMachineDefinition = {
+    StartAt: 'M',
+    States: {
+      M: {
+        Type: 'Map',
+        ItemProcessor: {
+          StartAt: 'A',
+          States: {
+            A: { Type: 'Pass', Parameters: { 'n.$': '$' }, Next: 'B' },
+            B: { Type: 'Pass', OutputPath: '$.n', End: true },
+          },
+        },
+        End: true,
+      },
+    },
+  };
+  const items = Array.from({ length: 4000 }, (_, i) => i);
+
+  it('a Map with more events than one step holds finishes with a complete, contiguous history', async () => {
+    const engine = open(home());
+    await engine.startExecution({ definition: bigMap, input: items, name: 'big' });
+    const d = await engine.waitForExecution('big');
+    expect(d.status).toBe('SUCCEEDED');
+    expect(JSON.parse(d.output!)).toEqual(items);
+    const history = engine.getExecutionHistory('big');
+    expect(history.length).toBeGreaterThan(20_000);
+    expect(history.map((e) => e.id)).toEqual(history.map((_, i) => i + 1));
+  });
+
+  it('an engine closed between two pieces leaves the rest in the database; the next one finishes it', async () => {
+    const dir = home();
+    const first = Engine.open({ home: dir });
+    await first.startExecution({ definition: bigMap, input: items, name: 'big' });
+    first.close();
+    const reader = Engine.open({ home: dir, readOnly: true });
+    expect(reader.describeExecution('big').status).toBe('RUNNING');
+    reader.close();
+    const second = open(dir);
+    const d = await second.waitForExecution('big');
+    expect(d.status).toBe('SUCCEEDED');
+    expect(JSON.parse(d.output!)).toEqual(items);
+    const history = second.getExecutionHistory('big');
+    expect(history.map((e) => e.id)).toEqual(history.map((_, i) => i + 1));
+  });
+});

@@ -122,6 +122,17 @@ async function iterationInput(
   );
 }
 
+/**
+ * How many iterations run at once when MaxConcurrency is 0 ("no limit"): Step Functions runs at
+ * most 40 iterations of an inline Map at a time and up to 10,000 child workflows of a
+ * distributed one. Keeping to that also bounds the live threads of a very large Map.
+ */
+function unlimitedConcurrency(def: MapState): number {
+  const mode = (def.ItemProcessor as { ProcessorConfig?: { Mode?: string } } | undefined)
+    ?.ProcessorConfig?.Mode;
+  return mode === 'DISTRIBUTED' ? 10_000 : 40;
+}
+
 async function launch(
   rt: Runtime,
   thread: Thread,
@@ -131,7 +142,7 @@ async function launch(
   const field = def.ItemProcessor ? 'ItemProcessor' : 'Iterator';
   while (
     pending.next < pending.items.length &&
-    (pending.maxConcurrency === 0 || pending.runningCount < pending.maxConcurrency)
+    pending.runningCount < (pending.maxConcurrency || unlimitedConcurrency(def))
   ) {
     const index = pending.next++;
     if (pending.skip && pending.skip[pending.skipAt!] === index) {
