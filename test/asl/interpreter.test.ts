@@ -402,7 +402,7 @@ describe('step budget and Map concurrency', () => {
   });
 
   it('an inline Map without MaxConcurrency runs 40 iterations at a time, a distributed one up to 10,000', async () => {
-    const taskMap = (mode?: string): StateMachineDefinition => ({
+    const taskMap = (mode?: 'DISTRIBUTED'): StateMachineDefinition => ({
       StartAt: 'M',
       States: {
         M: {

@@ -46,7 +46,6 @@ async function launch(m) {
   }
   await fsp.mkdir(m.workDir, { recursive: true });
   if (m.note) await fsp.writeFile(m.logPath, m.note, { flag: 'wx' }).catch(() => {});
-  await fsp.writeFile(m.dir + '/spec.json', m.spec);
   const log = await fsp.open(m.logPath, 'a');
   try {
     const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.dir, ...m.command], {
@@ -59,10 +58,12 @@ async function launch(m) {
   } finally {
     await log.close();
   }
+  // Only a re-attaching engine reads the spec (limits to enforce): written after the start.
+  await fsp.writeFile(m.dir + '/spec.json', m.spec);
 }
 async function prepare(m) {
   await fsp.mkdir(m.workDir, { recursive: true });
-  if (m.note) await fsp.writeFile(m.logPath, m.note, { flag: 'wx' }).catch(() => {});
+  await fsp.writeFile(m.logPath, m.note || '', { flag: 'wx' }).catch(() => {});
 }
 process.on('message', (m) => {
   if (m.prepare) prepare(m).catch(() => {}); // launch makes them again if this failed

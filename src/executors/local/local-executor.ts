@@ -264,11 +264,14 @@ export class LocalExecutor implements Executor {
       return state;
     }
     if (!info) {
+      // Not started yet: how long since the attempt was set up (its log is made first)?
       const age =
         Date.now() -
-        (existsSync(join(handle.ref, 'spec.json'))
-          ? statSync(join(handle.ref, 'spec.json')).mtimeMs
-          : 0);
+        (existsSync(handle.logPath)
+          ? statSync(handle.logPath).mtimeMs
+          : existsSync(handle.ref)
+            ? statSync(handle.ref).mtimeMs
+            : 0);
       return age < 30_000
         ? { state: 'RUNNING' }
         : { state: 'FAILED', reason: 'Host lost: the job process never started' };
