@@ -43,7 +43,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .option('--json', 'print the problems as JSON')
     .option('--samples <sheet|ids>', 'for a pipeline: check this samples sheet too')
     .action((file: string, opts: { json?: boolean; samples?: string }) => {
-      if (/\.ya?ml$/i.test(file)) {
+      if (!/\.json$/i.test(file)) {
         const { spec, samples } = loadOrExplain(file, { samples: opts.samples });
         const jobs = spec.steps.reduce((n, s) => n + s.jobs.length, 0);
         io.out(
