@@ -95,6 +95,16 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
   const staticEnv = Object.entries(job.env)
     .filter(([, v]) => templateParts(v).parts.every((p) => 'text' in p || p.var in job.outputs))
     .map(([name, v]) => ({ name, value: refText(v, job) }));
+  // Tools write into directories they do not make (`-o out/r1.fq.gz`): the executor makes the
+  // output directories in the job's working directory before it starts.
+  const dirs = [
+    ...new Set(
+      Object.values(job.outputs)
+        .map((p) => p.split('/').slice(0, -1).join('/'))
+        .filter((d) => d !== '' && d !== '.'),
+    ),
+  ].sort();
+  if (dirs.length > 0) staticEnv.push({ name: 'STRAND_OUTPUT_DIRS', value: dirs.join(':') });
   const def: RegisterJobDefinitionRequest = {
     jobDefinitionName: jobDefinitionName(spec.name, job),
     type: 'container',

@@ -46,6 +46,11 @@ async function launch(m) {
   }
   await fsp.mkdir(m.workDir, { recursive: true });
   if (m.note) await fsp.writeFile(m.logPath, m.note, { flag: 'wx' }).catch(() => {});
+  // Output directories a pipeline declared (relative, inside the working directory only).
+  for (const d of (m.env.STRAND_OUTPUT_DIRS || '').split(':')) {
+    if (d && !d.startsWith('/') && !d.split('/').includes('..'))
+      await fsp.mkdir(m.workDir + '/' + d, { recursive: true });
+  }
   const log = await fsp.open(m.logPath, 'a');
   try {
     const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.dir, ...m.command], {
