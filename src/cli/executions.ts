@@ -42,7 +42,7 @@ export function progressLines(): (event: HistoryEvent) => string | undefined {
 }
 
 /** Opens the home for reading only (listing, describing), beside any running engine. */
-function openEngine(home: string): Engine {
+export function openEngine(home: string): Engine {
   try {
     return Engine.open({ home, readOnly: true });
   } catch (err) {

@@ -17,12 +17,10 @@ import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
 import { pipelineJsonSchema } from '../pipeline/schema.js';
 import { openStore } from '../storage/store.js';
-import { Engine } from '../engine/engine.js';
-import { StoreError } from '../engine/store.js';
 import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { openScheduler, strandHome } from './executions.js';
+import { openEngine, openScheduler, strandHome } from './executions.js';
 import type { Io } from './io.js';
 
 interface RunOptions {
@@ -227,16 +225,6 @@ function writeCompiled(dir: string, compiled: CompiledPipeline, name: string): s
   return files;
 }
 
-/** A read-only view of the home: works while a run owns it. */
-function readHome(home: string): Engine {
-  try {
-    return Engine.open({ home, readOnly: true });
-  } catch (err) {
-    if (err instanceof StoreError) throw new InputError(err.message);
-    throw err;
-  }
-}
-
 /** The bytes of a file from `offset` on. */
 function readFrom(path: string, offset: number): string {
   const size = existsSync(path) ? statSync(path).size : 0;
@@ -411,7 +399,7 @@ export function registerPipelineCommands(
         execution: string,
         opts: { sample?: string; step?: string; follow?: boolean; home?: string },
       ) => {
-        const engine = readHome(strandHome(opts.home));
+        const engine = openEngine(strandHome(opts.home));
         try {
           engine.describeExecution(execution); // a clear error for an unknown name
           const offsets = new Map<string, number>();
@@ -469,7 +457,7 @@ export function registerPipelineCommands(
     .option('--home <dir>', 'the Strand home directory')
     .action(async (opts: { json?: boolean; home?: string }) => {
       const home = strandHome(opts.home);
-      const engine = readHome(home);
+      const engine = openEngine(home);
       const db = existsSync(join(home, 'results.db')) ? SqliteResults.inHome(home) : undefined;
       try {
         const runs = [];

@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
+import { strand } from './cli.js';
 import { BAD_CASES } from './bad-cases.js';
 
 const FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/pipelines');
@@ -17,14 +16,6 @@ const EXAMPLE = resolve(
   dirname(fileURLToPath(import.meta.url)),
   '../../examples/word-count/pipeline.yaml',
 );
-
-async function strand(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => (out += t), err: (t) => (err += t), isTTY: false };
-  const code = await run(['node', 'strand', ...args], io);
-  return { code, out, err };
-}
 
 /** Nothing at all was written under the home. */
 function untouched(home: string): void {

@@ -9,18 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../src/cli/main.js';
-import type { Io } from '../../src/cli/io.js';
+import { strand } from './cli.js';
 
 const EXAMPLE = join(process.cwd(), 'examples/word-count');
-
-async function strand(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: Io = { out: (t) => (out += t), err: (t) => (err += t), isTTY: false };
-  const code = await run(['node', 'strand', ...args], io);
-  return { code, out, err };
-}
 
 /** A copy of the example in a fresh directory, with its own home. */
 function workspace(): { dir: string; file: string; home: string } {
