@@ -3,7 +3,7 @@
  * (src/pipeline), then hand the state machine to the engine; no business logic lives here.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { HistoryEvent } from '../asl/execution.js';
 import type { JsonObject } from '../asl/types.js';
@@ -16,6 +16,8 @@ import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
 import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
 import { pipelineJsonSchema } from '../pipeline/schema.js';
+import { pipelineGraph, type GraphFormat } from '../pipeline/graph.js';
+import { scaffoldPipeline } from '../pipeline/scaffold.js';
 import { openStore } from '../storage/store.js';
 import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
@@ -509,6 +511,51 @@ export function registerPipelineCommands(
       });
       const files = writeCompiled(resolve(opts.out), compiled, spec.name);
       io.out(files.map((f) => `${f}\n`).join(''));
+      setExit(EXIT_OK);
+    });
+
+  program
+    .command('init')
+    .description(
+      'write a small pipeline to start from (pipeline.yaml, samples.csv, data/) into a directory',
+    )
+    .argument('[dir]', 'where (default: the current directory)', '.')
+    .option('--name <name>', 'pipeline name (default: the directory name)')
+    .action((dir: string, opts: { name?: string }) => {
+      const target = resolve(dir);
+      const name =
+        (opts.name ?? basename(target))
+          .toLowerCase()
+          .replace(/[^a-z0-9_-]+/g, '-')
+          .replace(/^[^a-z0-9]+/, '') || 'my-pipeline';
+      const files = scaffoldPipeline(name);
+      const clash = Object.keys(files).filter((f) => existsSync(join(target, f)));
+      if (clash.length > 0)
+        throw new InputError(
+          `${target}: ${clash.join(', ')} already exist${clash.length === 1 ? 's' : ''}; nothing was written`,
+        );
+      for (const [f, content] of Object.entries(files)) {
+        mkdirSync(dirname(join(target, f)), { recursive: true });
+        writeFileSync(join(target, f), content);
+      }
+      io.out(
+        `${Object.keys(files)
+          .map((f) => join(target, f))
+          .join('\n')}\nnext: strand run ${join(dir, 'pipeline.yaml')}\n`,
+      );
+      setExit(EXIT_OK);
+    });
+
+  program
+    .command('graph')
+    .description('show the steps of a pipeline and what flows between them')
+    .argument('<pipeline>', 'the pipeline file')
+    .option('--format <format>', 'text, mermaid or dot', 'text')
+    .action((file: string, opts: { format: string }) => {
+      if (!['text', 'mermaid', 'dot'].includes(opts.format))
+        throw new InputError(`--format ${opts.format}: use text, mermaid or dot`);
+      const { spec } = loadOrExplain(file);
+      io.out(pipelineGraph(spec, opts.format as GraphFormat));
       setExit(EXIT_OK);
     });
 
