@@ -234,7 +234,6 @@ function jobStates(
           plan: jobPlan(scope.spec, job),
           ...sample,
         }),
-        ResultPath: '$',
         OutputPath: '$.Payload',
         Next: next,
         // A job that ran but whose outputs cannot be published failed too.
@@ -302,7 +301,6 @@ function stepStates(
       return { StartAt: s.start, States: { ...s.states, [done]: { Type: 'Succeed' } } };
     }),
     ResultSelector: { 'run.$': '$[0].run', 'vars.$': merged },
-    ResultPath: '$',
     Next: check,
     Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${step.name}: stop` }],
   };
@@ -382,7 +380,6 @@ export function compilePipeline(
         steps: stepPlans(spec),
       },
     },
-    ResultPath: '$',
     OutputPath: '$.Payload',
     Next: perSample.length > 0 ? 'Samples' : 'Collect',
   };
@@ -426,7 +423,6 @@ export function compilePipeline(
         steps: stepPlans(spec),
       },
     },
-    ResultPath: '$',
     OutputPath: '$.Payload',
     Next: aggregate.length > 0 ? 'Route all' : OUTCOME,
   };
