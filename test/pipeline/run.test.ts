@@ -220,6 +220,55 @@ describe('strand run (examples/word-count)', () => {
   });
 });
 
+describe('strand logs, status, --json and --dry-run', () => {
+  const ws = workspace();
+
+  it('--dry-run checks and shows the plan, runs nothing', async () => {
+    const r = await strand('run', ws.file, '--home', ws.home, '--dry-run', '--only', 'count');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('word-count: 3 sample(s) × 1 step(s): count');
+    expect(r.out).toContain('nothing was run (--dry-run)');
+    expect(existsSync(ws.home)).toBe(false);
+  });
+
+  it('--json prints one event per line, ending with the outcome', async () => {
+    const r = await strand(
+      'run',
+      ws.file,
+      '--home',
+      ws.home,
+      '--name',
+      'js',
+      '--json',
+      '--samples',
+      'alpha',
+    );
+    expect(r.code).toBe(0);
+    const events = r.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.filter((e) => e.event === 'step.done')).toHaveLength(STEPS.length + 1);
+    expect(events.at(-1)).toMatchObject({ event: 'run.end', execution: 'js', status: 'SUCCEEDED' });
+  });
+
+  it('logs prints the output of each job under its sample and step; status lists the run', async () => {
+    await strand('run', ws.file, '--home', ws.home, '--name', 'lg', '--samples', 'empty');
+    const logs = await strand('logs', 'lg', '--home', ws.home, '--sample', 'empty');
+    expect(logs.code).toBe(0);
+    expect(logs.out).toMatch(
+      /==> empty words \(job \S+, FAILED\) <==\n[\s\S]*no words in the input/,
+    );
+    const none = await strand('logs', 'lg', '--home', ws.home, '--step', 'frequent');
+    expect(none.err).toMatch(/no job logs/);
+    const status = await strand('status', '--home', ws.home, '--json');
+    const runs = JSON.parse(status.out) as { execution: string; status: string; failed: number }[];
+    expect(runs.find((x) => x.execution === 'lg')).toMatchObject({ status: 'FAILED', failed: 1 });
+    expect(runs.find((x) => x.execution === 'js')).toMatchObject({ status: 'SUCCEEDED' });
+    expect((await strand('logs', 'nosuch', '--home', ws.home)).code).toBe(2);
+  });
+});
+
 describe('strand run: slicing without the inputs', () => {
   it('fails before submitting anything, naming the step, sample, file and the command to make it', async () => {
     const ws = workspace();
