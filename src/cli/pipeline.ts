@@ -23,6 +23,7 @@ import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { openEngine, openScheduler, strandHome } from './executions.js';
+import { EngineInputError } from '../engine/engine.js';
 import type { Io } from './io.js';
 
 interface RunOptions {
@@ -403,7 +404,12 @@ export function registerPipelineCommands(
       ) => {
         const engine = openEngine(strandHome(opts.home));
         try {
-          engine.describeExecution(execution); // a clear error for an unknown name
+          try {
+            engine.describeExecution(execution);
+          } catch (err) {
+            if (err instanceof EngineInputError) throw new InputError(err.message);
+            throw err;
+          }
           const offsets = new Map<string, number>();
           let last = '';
           const pass = (): number => {
