@@ -99,12 +99,14 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
   // output directories in the job's working directory before it starts.
   const dirs = [
     ...new Set(
-      Object.values(job.outputs)
+      [...Object.values(job.outputs), ...(job.stdout ? [job.stdout] : [])]
         .map((p) => p.split('/').slice(0, -1).join('/'))
         .filter((d) => d !== '' && d !== '.'),
     ),
   ].sort();
   if (dirs.length > 0) staticEnv.push({ name: 'STRAND_OUTPUT_DIRS', value: dirs.join(':') });
+  // Standard output to a file (the executor opens it; the job's log keeps standard error).
+  if (job.stdout) staticEnv.push({ name: 'STRAND_STDOUT', value: job.stdout });
   const def: RegisterJobDefinitionRequest = {
     jobDefinitionName: jobDefinitionName(spec.name, job),
     type: 'container',

@@ -665,7 +665,7 @@ class Loader {
       const jobs: JobSpec[] = [];
       const paths: Seg[][] = [];
       if (hasSubsteps) {
-        for (const key of ['image', 'command', 'env', 'outputs']) {
+        for (const key of ['image', 'command', 'env', 'stdout', 'outputs']) {
           if (key in value) {
             this.report(
               [...path, key],
@@ -755,12 +755,17 @@ class Loader {
       const rel = this.relativePath([...path, 'outputs', key], value, 'output');
       if (rel !== undefined) outputs[key] = rel;
     }
+    const stdout =
+      typeof raw.stdout === 'string'
+        ? this.relativePath([...path, 'stdout'], raw.stdout, 'output')
+        : undefined;
     const resources = this.resources(raw, path, base);
     return {
       name,
       image,
       command,
       env,
+      ...(stdout !== undefined ? { stdout } : {}),
       outputs,
       vars: [],
       ...resources,

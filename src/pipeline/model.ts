@@ -30,6 +30,11 @@ export interface JobSpec extends ResourceSpec {
    * published location.
    */
   outputs: Record<string, string>;
+  /**
+   * Where the tool's standard output goes, relative to the job's working directory (for tools
+   * that only print their results, like `mash dist` or `barrnap`); undefined = the job's log.
+   */
+  stdout?: string;
   /** Every variable name the command and env refer to, in first-use order. */
   vars: string[];
   /** Source position of the job's key, for messages. */

@@ -60,6 +60,13 @@ const job = {
     .record(z.string().meta({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), scalar)
     .meta({ description: 'Extra environment; values may refer to variables.' })
     .optional(),
+  stdout: z
+    .string()
+    .meta({
+      description:
+        'File (relative to the job directory) that receives the tool’s standard output, for tools that only print their results.',
+    })
+    .optional(),
   outputs: z
     .record(varName, z.string())
     .meta({
@@ -76,6 +83,7 @@ const stepSchema = z
     image: job.image.optional(),
     command: job.command.optional(),
     env: job.env,
+    stdout: job.stdout,
     outputs: job.outputs,
     ...resources,
     aggregate: z

@@ -342,3 +342,40 @@ describe('injection-shaped values', () => {
     });
   });
 });
+
+describe('stdout: a tool that only prints its results', () => {
+  it('its standard output lands in the declared file; standard error stays in the log', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-stdout-'));
+    writeFileSync(join(dir, 'words.txt'), 'pear\napple\nfig\n');
+    writeFileSync(
+      join(dir, 'pipeline.yaml'),
+      [
+        'name: printed',
+        'samples: [ { id: S1, TEXT: words.txt } ]',
+        'steps:',
+        '  order:',
+        '    image: debian:bookworm-slim',
+        '    command: [sort, $TEXT]',
+        '    stdout: out/sorted.txt',
+        '    outputs: { SORTED: out/sorted.txt }',
+        '',
+      ].join('\n'),
+    );
+    const home = join(dir, 'home');
+    const r = await strand('run', join(dir, 'pipeline.yaml'), '--home', home);
+    expect(r.code, r.err).toBe(0);
+    expect(
+      readFileSync(join(home, 'store', 'printed', 'S1', 'order', 'out', 'sorted.txt'), 'utf8'),
+    ).toBe('apple\nfig\npear\n');
+    writeFileSync(
+      join(dir, 'bad.yaml'),
+      readFileSync(join(dir, 'pipeline.yaml'), 'utf8').replace(
+        'stdout: out/sorted.txt',
+        'stdout: ../escape.txt',
+      ),
+    );
+    const bad = await strand('validate', join(dir, 'bad.yaml'));
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/bad\.yaml:7:13 steps\.order\.stdout/);
+  });
+});

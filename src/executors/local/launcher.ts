@@ -52,9 +52,13 @@ async function launch(m) {
       await fsp.mkdir(m.workDir + '/' + d, { recursive: true });
   }
   const log = await fsp.open(m.logPath, 'a');
+  // A pipeline step may send standard output to a file of its directory (STRAND_STDOUT).
+  const out = m.env.STRAND_STDOUT && !m.env.STRAND_STDOUT.startsWith('/') && !m.env.STRAND_STDOUT.split('/').includes('..')
+    ? await fsp.open(m.workDir + '/' + m.env.STRAND_STDOUT, 'w')
+    : undefined;
   try {
     const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.dir, ...m.command], {
-      cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', log.fd, log.fd],
+      cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', out ? out.fd : log.fd, log.fd],
     });
     child.once('spawn', () => send({ id: m.id, pid: child.pid }));
     child.once('error', (e) => send({ id: m.id, error: e.message }));
@@ -62,6 +66,7 @@ async function launch(m) {
     child.unref();
   } finally {
     await log.close();
+    await out?.close();
   }
   // Only a re-attaching engine reads the spec (limits to enforce): written after the start.
   await fsp.writeFile(m.dir + '/spec.json', m.spec);
