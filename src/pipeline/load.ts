@@ -31,6 +31,7 @@ import type {
 import {
   checkSampleTable,
   loadSamples,
+  resolveValue,
   selectSamples,
   type SampleCell,
   type SampleTable,
@@ -460,7 +461,11 @@ class Loader {
       if (!this.checkVarName(['params', key], key, 'parameter')) continue;
       if (value === null) required.push(key);
       else if (isScalarValue(value)) {
-        this.params[key] = this.src.text(['params', key], value);
+        // A default naming a file next to the pipeline (a script, a reference) becomes absolute.
+        this.params[key] = resolveValue(
+          this.src.text(['params', key], value),
+          dirname(this.src.file),
+        );
       }
     }
     const declared = [...Object.keys(this.params), ...required];

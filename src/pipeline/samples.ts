@@ -60,7 +60,7 @@ function normaliseColumn(name: string): string {
  * from any working directory. Only values that look like paths are tried, so a word that
  * happens to name a file (`data`) stays a word.
  */
-function resolveValue(text: string, dir: string): string {
+export function resolveValue(text: string, dir: string): string {
   if (text === '' || isAbsolute(text) || text.includes('://') || !/[./]/.test(text)) return text;
   const candidate = resolve(dir, text);
   try {
