@@ -2,7 +2,7 @@
  * The microbe-genome example on the real Debian Med tools (fastp, megahit, seqkit, prodigal,
  * barrnap, mash), two H. pylori strains at low coverage plus a sample whose reads are corrupt.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -231,4 +231,58 @@ describe('microbe-genome on real tools', () => {
     );
     expect(existsSync(join(fresh, 'work'))).toBe(false);
   });
+});
+
+describe('microbe-genome: the engine killed mid-run', () => {
+  it('strand resume finishes the run; no job ran twice', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'strand-genome-kill-'));
+    cpSync(resolve('examples/microbe-genome'), work, { recursive: true });
+    const prep = spawnSync(
+      process.execPath,
+      [
+        'examples/microbe-genome/prepare.mjs',
+        '--strains',
+        'G27',
+        '--coverage',
+        '8',
+        '--out',
+        join(work, 'data'),
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(prep.status, prep.stderr).toBe(0);
+    const khome = join(work, 'home');
+    const cli = ['--import', 'tsx', 'test/pipeline/strand-cli.mts'];
+    const child = spawn(
+      process.execPath,
+      [...cli, 'run', join(work, 'pipeline.yaml'), '--home', khome, '--name', 'killed'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    // Kill it while megahit runs (the longest step).
+    for (let i = 0; i < 1200 && !/started assemble/.test(err); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect(err).toMatch(/started assemble/);
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const resumed = spawnSync(process.execPath, [...cli, 'resume', '--home', khome], {
+      encoding: 'utf8',
+    });
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/killed: SUCCEEDED/);
+    // One attempt directory per job: nothing was started twice.
+    const jobsDir = join(khome, 'work');
+    const attempts = readdirSync(jobsDir).map((j) =>
+      readdirSync(join(jobsDir, j)).filter((a) => a.startsWith('attempt-')),
+    );
+    expect(attempts.every((a) => a.length === 1 && a[0] === 'attempt-1')).toBe(true);
+    expect(attempts.length).toBe(9); // 6 per-sample jobs + paste, dist, summary
+    expect(
+      existsSync(join(khome, 'store', 'microbe-genome', '_all', 'summary', 'summary.tsv')),
+    ).toBe(true);
+  }, 300_000);
 });
