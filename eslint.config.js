@@ -23,6 +23,11 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node scripts (example helpers).
+    files: ['**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly' } },
+  },
+  {
     // The interpreter is pure: no I/O, clock or randomness (DESIGN.md, asl/).
     files: ['src/asl/**/*.ts'],
     rules: {
