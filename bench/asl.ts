@@ -10,6 +10,7 @@
  */
 import { runInMemory } from '../src/asl/run-in-memory.js';
 import type { Json, StateMachineDefinition } from '../src/asl/types.js';
+import { polyfillWithResolvers } from '../scripts/lib/with-resolvers.js';
 
 const ITEMS = 10_000;
 const RUNS = 5;
@@ -110,20 +111,6 @@ async function time(label: string, run: () => Promise<unknown>): Promise<Timing>
     `${label.padEnd(24)} best ${bestMs.toFixed(0).padStart(5)} ms, median ${medianMs.toFixed(0).padStart(5)} ms of ${RUNS}  ${Math.round(tps).toLocaleString('en').padStart(10)} transitions/s\n`,
   );
   return { bestMs, medianMs, tps };
-}
-
-/** aws-local-stepfunctions 3 uses Promise.withResolvers, which Node 20 lacks. */
-function polyfillWithResolvers(): void {
-  const P = Promise as unknown as { withResolvers?: () => unknown };
-  P.withResolvers ??= () => {
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
 }
 
 const mb = (): number => process.resourceUsage().maxRSS / 1024;

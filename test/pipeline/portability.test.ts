@@ -18,20 +18,7 @@ import { loadPipeline } from '../../src/pipeline/load.js';
 import { SqliteResults } from '../../src/results/sqlite.js';
 import { openStore } from '../../src/storage/store.js';
 import { strand } from './cli.js';
-
-/** aws-local-stepfunctions 3 uses Promise.withResolvers, which Node 20 lacks. */
-function polyfillWithResolvers(): void {
-  const P = Promise as unknown as { withResolvers?: () => unknown };
-  P.withResolvers ??= () => {
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    return { promise, resolve, reject };
-  };
-}
+import { polyfillWithResolvers } from '../../scripts/lib/with-resolvers.js';
 
 type Outcome = { status: string; output?: Json; error?: string; cause?: string };
 
