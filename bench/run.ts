@@ -6,6 +6,7 @@ const BENCHMARKS: Record<string, () => Promise<{ main: (args: string[]) => Promi
   asl: () => import('./asl.js'),
   overhead: () => import('./overhead.js'),
   durable: () => import('./durable.js'),
+  genome: () => import('./genome.js'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -4,6 +4,7 @@
 // Tools run as argv (no shell). Existing files are kept, so a second run is instant.
 //
 //   node examples/microbe-genome/prepare.mjs [--strains G27,ELS37] [--coverage 30] [--corrupt NAME]
+//   node examples/microbe-genome/prepare.mjs --count 8   # more samples than strains: replicates (other seeds)
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -61,24 +62,29 @@ if (missing.length > 0 || !existsSync(REFERENCES)) {
   }
 }
 
-const strains = option('strains', ALL.join(',')).split(',');
+const chosen = option('strains', ALL.join(',')).split(',');
+const count = Number(option('count', String(chosen.length)));
+// Sample i is strain i mod the chosen ones; past the first round, a replicate with another seed.
+const strains = Array.from({ length: count }, (_, i) => chosen[i % chosen.length]);
 const coverage = option('coverage', '30');
 const out = option('out', join(HERE, 'data'));
 const corrupt = option('corrupt', '');
 mkdirSync(out, { recursive: true });
 const rows = ['id,READS_1,READS_2'];
-strains.forEach((strain) => {
+strains.forEach((strain, i) => {
+  const round = Math.floor(i / chosen.length);
+  const id = round === 0 ? strain : `${strain}-r${round + 1}`;
   if (!ALL.includes(strain)) {
     process.stderr.write(`prepare: unknown strain ${strain} (known: ${ALL.join(', ')})\n`);
     process.exit(2);
   }
-  const seed = String(ALL.indexOf(strain) + 1);
+  const seed = String(ALL.indexOf(strain) + 1 + 100 * round);
   const fasta = join(out, `${strain}.fa`);
-  const prefix = join(out, `${strain}_${coverage}x_`);
+  const prefix = join(out, `${id}_${coverage}x_`);
   if (!existsSync(fasta))
     run('seqkit', ['seq', '-o', fasta, join(REFERENCES, `${strain}.fasta.gz`)]);
   if (!existsSync(`${prefix}2.fq`)) {
-    process.stderr.write(`prepare: simulating ${coverage}× paired 150 bp reads of ${strain}…\n`);
+    process.stderr.write(`prepare: simulating ${coverage}× paired 150 bp reads of ${id}…\n`);
     run('art_illumina', [
       '-ss',
       'HS25',
@@ -100,7 +106,7 @@ strains.forEach((strain) => {
       prefix,
     ]);
   }
-  rows.push(`${strain},${strain}_${coverage}x_1.fq,${strain}_${coverage}x_2.fq`);
+  rows.push(`${id},${id}_${coverage}x_1.fq,${id}_${coverage}x_2.fq`);
 });
 if (corrupt) {
   // A sample whose reads are not FASTQ: its QC fails, the others go on.

@@ -1,0 +1,130 @@
+/**
+ * The genome pipeline head to head: examples/microbe-genome through Strand and the same tools,
+ * commands and thread counts through Snakemake (bench/peers/microbe-genome.smk), same samples,
+ * same 2 cores, one after the other, caches off. Reads are simulated once (prepare.mjs) and
+ * shared. `strand_cpu_busy`: the fraction of the machine's core-seconds during Strand's run spent
+ * outside Strand's own process (that is, in the tools), from /proc/stat.
+ *
+ *   npm run -s bench -- genome [--samples 8] [--coverage 10]
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { run } from '../src/cli/main.js';
+
+function option(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+}
+
+/** Busy and total jiffies of the whole machine. */
+function cpuTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const idle = f[3] + f[4];
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+export async function main(args: string[]): Promise<void> {
+  const samples = Number(option(args, 'samples', '8'));
+  const coverage = option(args, 'coverage', '10');
+  const dir = mkdtempSync(join(tmpdir(), 'strand-bench-genome-'));
+  const example = join(dir, 'example');
+  cpSync(resolve('examples/microbe-genome'), example, { recursive: true });
+  const prep = spawnSync(
+    process.execPath,
+    [
+      join(example, 'prepare.mjs'),
+      '--count',
+      String(samples),
+      '--coverage',
+      coverage,
+      '--out',
+      join(example, 'data'),
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (prep.status !== 0) throw new Error('prepare.mjs failed');
+  const ids = readFileSync(join(example, 'data', 'samples.csv'), 'utf8')
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(',')[0]);
+  process.stdout.write(`${samples} samples at ${coverage}×, ${cpus().length} cores\n`);
+
+  const io = { out: () => {}, err: () => {}, isTTY: false };
+  const t0 = performance.now();
+  const c0 = cpuTicks();
+  const own0 = process.cpuUsage();
+  const code = await run(
+    [
+      'node',
+      'strand',
+      'run',
+      join(example, 'pipeline.yaml'),
+      '--home',
+      join(dir, 'home'),
+      '--no-cache',
+    ],
+    io,
+  );
+  const strandS = (performance.now() - t0) / 1000;
+  const c1 = cpuTicks();
+  const own = process.cpuUsage(own0);
+  if (code !== 0) throw new Error(`strand run exited ${code}`);
+  const tick = 100; // USER_HZ
+  const ownTicks = ((own.user + own.system) / 1e6) * tick;
+  const busy = (c1.busy - c0.busy - ownTicks) / (c1.total - c0.total);
+  process.stdout.write(
+    `strand:    ${strandS.toFixed(1)} s, tools kept the cores ${(busy * 100).toFixed(0)}% busy\n`,
+  );
+
+  let smkS: number | null = null;
+  if (spawnSync('sh', ['-c', 'command -v snakemake']).status === 0) {
+    const t1 = performance.now();
+    const r = spawnSync(
+      'snakemake',
+      [
+        '-s',
+        resolve('bench/peers/microbe-genome.smk'),
+        '--cores',
+        String(cpus().length),
+        '--directory',
+        join(dir, 'smk'),
+        '--config',
+        `data=${join(example, 'data')}`,
+        `coverage=${coverage}`,
+        `samples=${ids.join(',')}`,
+        `summary=${join(example, 'summary.awk')}`,
+        '--quiet',
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    if (r.status !== 0) throw new Error(`snakemake exited ${r.status}`);
+    smkS = (performance.now() - t1) / 1000;
+    process.stdout.write(`snakemake: ${smkS.toFixed(1)} s\n`);
+  } else {
+    process.stdout.write('snakemake: not installed (apt-get install snakemake)\n');
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const ratio = smkS === null ? null : strandS / smkS;
+  process.stdout.write(
+    `ratio ${ratio === null ? 'n/a' : ratio.toFixed(2)} (target ≤ 0.9), CPU busy ${busy.toFixed(2)} (target ≥ 0.85)\n`,
+  );
+  process.stdout.write(
+    JSON.stringify({
+      samples,
+      strand_s: +strandS.toFixed(1),
+      snakemake_s: smkS === null ? null : +smkS.toFixed(1),
+      ratio: ratio === null ? null : +ratio.toFixed(2),
+      strand_cpu_busy: +busy.toFixed(2),
+      samples_per_hour: +((samples / strandS) * 3600).toFixed(1),
+    }) + '\n',
+  );
+}
