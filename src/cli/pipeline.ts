@@ -12,7 +12,7 @@ import type { RegisterJobDefinitionRequest } from '../batch/types.js';
 import { closest } from '../asl/suggest.js';
 import { formatRows, type RowsFormat } from '../results/format.js';
 import { SqliteResults } from '../results/sqlite.js';
-import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
+import { FUNCTIONS, compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
 import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
 import { pipelineJsonSchema } from '../pipeline/schema.js';
@@ -172,10 +172,10 @@ function progress(
         const fn = String(p.FunctionName ?? '');
         step = String((payload.plan as JsonObject | undefined)?.name ?? '');
         sample = String(payload.sample ?? '');
-        if (fn === 'strand-publish') {
+        if (fn === FUNCTIONS.publish) {
           const job = payload.job as { Tags?: Record<string, string> } | undefined;
           kind = job?.Tags?.['strand:cached'] === 'true' ? 'cached' : 'done';
-        } else if (fn === 'strand-sync-failure') {
+        } else if (fn === FUNCTIONS.syncFailure) {
           kind = 'failed';
         }
       }

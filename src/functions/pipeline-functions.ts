@@ -14,6 +14,7 @@ import type { Json, JsonObject } from '../asl/types.js';
 import type { LocalBatch } from '../batch/local-batch.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
+import { FUNCTIONS } from '../pipeline/compile.js';
 import { extractMetrics } from '../results/extract.js';
 import type { ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
@@ -435,10 +436,10 @@ export function pipelineFunctions(
   };
 
   return {
-    'strand-preflight': preflight,
-    'strand-publish': publish,
-    'strand-sync-failure': syncFailure,
-    'strand-collect': collect,
+    [FUNCTIONS.preflight]: preflight,
+    [FUNCTIONS.publish]: publish,
+    [FUNCTIONS.syncFailure]: syncFailure,
+    [FUNCTIONS.collect]: collect,
   };
 }
 
