@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import {
   copyFile,
+  link,
   lstat,
   mkdir,
   readdir,
@@ -56,10 +57,21 @@ export class FileStore implements ObjectStore {
         if (errno(e) !== 'EXDEV') throw this.mapWriteError(key, e);
       }
     }
-    await this.writeAtomic(key, target, (tmp) =>
-      copyFile(localPath, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE),
-    );
-    if (options.move) await rm(localPath, { force: true });
+    let linked = false;
+    await this.writeAtomic(key, target, async (tmp) => {
+      if (options.share && !source.isSymbolicLink()) {
+        try {
+          // No data copied; the rename below still makes it appear atomically.
+          await link(localPath, tmp);
+          linked = true;
+          return;
+        } catch (e) {
+          if (!['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP'].includes(errno(e) ?? '')) throw e;
+        }
+      }
+      await copyFile(localPath, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    });
+    if (options.move && !linked) await rm(localPath, { force: true });
   }
 
   async get(key: string): Promise<Buffer> {

@@ -126,7 +126,7 @@ export async function publishOutputs(options: PublishOptions): Promise<OutputMan
       if (!done) {
         const [digest] = await Promise.all([
           sha256File(file.source),
-          store.putFile(`${prefix}/${file.path}`, file.source),
+          store.putFile(`${prefix}/${file.path}`, file.source, { share: true }),
         ]);
         done = { path: file.path, ...digest };
         published.set(file.path, done);

@@ -21,6 +21,11 @@ export interface PutFileOptions {
    * copying, and the source is gone afterwards either way.
    */
   move?: boolean;
+  /**
+   * The source will not change any more (a finished job's output): the store may share its data
+   * (a hard link on the same file system) instead of copying it; the source stays.
+   */
+  share?: boolean;
 }
 
 /**

@@ -157,3 +157,17 @@ describe('openStore', () => {
     expect((err as Error).message).toMatch(message);
   });
 });
+
+describe('FileStore share', () => {
+  it('shares a file that will not change (a hard link: no data copied) and keeps the source', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-share-'));
+    const store = new FileStore(join(dir, 'store'));
+    const source = join(dir, 'reads.fq');
+    writeFileSync(source, '@r1\nACGT\n+\nIIII\n');
+    await store.putFile('p/S1/qc/reads.fq', source, { share: true });
+    const stored = store.localPath('p/S1/qc/reads.fq');
+    expect(readFileSync(stored, 'utf8')).toBe('@r1\nACGT\n+\nIIII\n');
+    expect(statSync(stored).ino).toBe(statSync(source).ino);
+    expect(statSync(source).nlink).toBe(2);
+  });
+});
