@@ -19,10 +19,14 @@ const run = node(['bin/strand.js', 'run', pipeline]);
 const home = process.env.STRAND_HOME ?? join(ROOT, '.strand');
 const summary = join(home, 'store', 'microbe-genome', '_all', 'summary', 'summary.tsv');
 if (existsSync(summary)) {
-  const rows = readFileSync(summary, 'utf8').trim().split('\n').map((l) => l.split('\t'));
+  const rows = readFileSync(summary, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split('\t'));
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   process.stdout.write('\nSummary (one row per sample):\n');
-  for (const r of rows) process.stdout.write('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  ') + '\n');
+  for (const r of rows)
+    process.stdout.write('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  ') + '\n');
 }
 process.stdout.write(`
 Outputs:  ${join(home, 'store', 'microbe-genome')}/{sample}/{step}/ (each with a _strand.json manifest)
