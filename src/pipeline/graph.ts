@@ -1,37 +1,100 @@
 /**
- * The step graph of a pipeline, for `strand graph`: steps in order, substeps inside their step,
- * the steps over all samples after the per-sample part, and which variable flows where.
+ * The step graph of a pipeline, for `strand graph`: steps in order, substeps inside their step
+ * (parallel ones side by side, sequential ones chained), the steps over all samples after the
+ * per-sample part, and which variable flows where. Pure: a PipelineSpec in, a string out.
  */
-import type { JobSpec, PipelineSpec } from './model.js';
+import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
 export type GraphFormat = 'text' | 'mermaid' | 'dot';
 
+/** An edge between two jobs: the order they run in, the variables that flow, or both. */
 interface Edge {
   from: string;
   to: string;
+  /** Variables produced by `from` and used by `to`, in first-use order. */
   vars: string[];
+  /** The edge from the last per-sample step to the first aggregate step. */
+  allSamples: boolean;
 }
 
-/** Data edges: from the job that produces a variable to each job that uses it. */
-function dataEdges(spec: PipelineSpec): Edge[] {
+/** The jobs a step is entered by and left from. */
+function entries(step: StepSpec): JobSpec[] {
+  return step.parallel ? step.jobs : step.jobs.slice(0, 1);
+}
+
+function exits(step: StepSpec): JobSpec[] {
+  return step.parallel ? step.jobs : step.jobs.slice(-1);
+}
+
+/**
+ * Every edge, in a stable order (by the step they lead into): order edges between consecutive
+ * steps and between sequential substeps, merged with the data edges from the job producing a
+ * variable to each job that uses it.
+ */
+function graphEdges(spec: PipelineSpec): Edge[] {
+  const edges = new Map<string, Edge>();
+  const edge = (from: string, to: string): Edge => {
+    const key = `${from}\n${to}`;
+    let e = edges.get(key);
+    if (!e) {
+      e = { from, to, vars: [], allSamples: false };
+      edges.set(key, e);
+    }
+    return e;
+  };
   const producer = new Map<string, string>();
   for (const s of spec.steps)
     for (const j of s.jobs) for (const v of Object.keys(j.outputs)) producer.set(v, j.name);
-  const edges = new Map<string, Edge>();
-  for (const s of spec.steps) {
-    for (const j of s.jobs) {
-      for (const v of j.vars) {
-        const from = producer.get(v);
-        if (!from || from === j.name) continue;
-        const key = `${from}->${j.name}`;
-        const e = edges.get(key) ?? { from, to: j.name, vars: [] };
-        e.vars.push(v);
-        edges.set(key, e);
+
+  const perSample = spec.steps.filter((s) => s.scope === 'sample');
+  const aggregate = spec.steps.filter((s) => s.scope === 'all');
+  const ordered = [...perSample, ...aggregate];
+  ordered.forEach((step, i) => {
+    const prev = ordered[i - 1];
+    if (prev) {
+      const crossing = prev.scope === 'sample' && step.scope === 'all';
+      for (const a of exits(prev)) {
+        for (const b of entries(step)) {
+          const e = edge(a.name, b.name);
+          // The aggregate step waits for every sample, not just this one.
+          if (crossing) e.allSamples = true;
+        }
       }
     }
-  }
+    if (!step.parallel)
+      for (let k = 1; k < step.jobs.length; k++) edge(step.jobs[k - 1].name, step.jobs[k].name);
+    for (const j of step.jobs) {
+      for (const v of j.vars) {
+        const from = producer.get(v);
+        if (from === undefined || from === j.name) continue;
+        const e = edge(from, j.name);
+        if (!e.vars.includes(v)) e.vars.push(v);
+      }
+    }
+  });
   return [...edges.values()];
 }
+
+function edgeLabel(e: Edge): string {
+  const vars = e.vars.join(', ');
+  if (!e.allSamples) return vars;
+  return vars === '' ? 'all samples' : `all samples: ${vars}`;
+}
+
+/** A substep's own name (`genes` of `annotate.genes`). */
+function shortName(step: StepSpec, job: JobSpec): string {
+  return step.hasSubsteps ? job.name.slice(step.name.length + 1) : job.name;
+}
+
+function stepLabel(step: StepSpec): string {
+  const notes = [
+    ...(step.hasSubsteps ? [step.parallel ? 'parallel' : 'sequence'] : []),
+    ...(step.scope === 'all' ? ['all samples'] : []),
+  ];
+  return notes.length === 0 ? step.name : `${step.name} (${notes.join(', ')})`;
+}
+
+// ---- text ----
 
 function resources(j: JobSpec): string {
   const mem = j.memoryMiB % 1024 === 0 ? `${j.memoryMiB / 1024} GiB` : `${j.memoryMiB} MiB`;
@@ -41,16 +104,20 @@ function resources(j: JobSpec): string {
 function text(spec: PipelineSpec): string {
   const lines: string[] = [];
   const inputs = new Map<string, string[]>();
-  for (const e of dataEdges(spec)) inputs.set(e.to, [...(inputs.get(e.to) ?? []), ...e.vars]);
-  const job = (j: JobSpec, label: string, indent: string) => {
+  for (const e of graphEdges(spec))
+    if (e.vars.length > 0) inputs.set(e.to, [...(inputs.get(e.to) ?? []), ...e.vars]);
+  const job = (j: JobSpec, label: string, indent: string): void => {
     const outs = Object.keys(j.outputs);
     const ins = inputs.get(j.name) ?? [];
+    const name = label.padEnd(Math.max(1, 18 - indent.length));
+    const tool = (j.command[0] ?? '').padEnd(12);
     lines.push(
-      `${indent}${label.padEnd(Math.max(1, 18 - indent.length))} ${(j.command[0] ?? '').padEnd(12)} ${resources(j).padEnd(16)}` +
-        `${ins.length ? `  ← ${ins.join(', ')}` : ''}${outs.length ? `  → ${outs.join(', ')}` : ''}`,
+      `${indent}${name} ${tool} ${resources(j).padEnd(16)}` +
+        (ins.length > 0 ? `  ← ${ins.join(', ')}` : '') +
+        (outs.length > 0 ? `  → ${outs.join(', ')}` : ''),
     );
   };
-  const section = (scope: 'sample' | 'all') => {
+  const section = (scope: StepSpec['scope']): void => {
     for (const s of spec.steps.filter((x) => x.scope === scope)) {
       if (!s.hasSubsteps) {
         job(s.jobs[0], s.name, '  ');
@@ -58,7 +125,7 @@ function text(spec: PipelineSpec): string {
       }
       lines.push(`  ${s.name} (${s.parallel ? 'in parallel' : 'in sequence'})`);
       s.jobs.forEach((j, i) =>
-        job(j, j.name.slice(s.name.length + 1), `    ${i === s.jobs.length - 1 ? '└' : '├'} `),
+        job(j, shortName(s, j), `    ${i === s.jobs.length - 1 ? '└' : '├'} `),
       );
     }
   };
@@ -71,46 +138,96 @@ function text(spec: PipelineSpec): string {
   return lines.join('\n') + '\n';
 }
 
-const id = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
+// ---- mermaid ----
+
+/** Words Mermaid's flowchart grammar reads as keywords, never usable as a bare node id. */
+const MERMAID_KEYWORDS = new Set([
+  'end',
+  'graph',
+  'flowchart',
+  'subgraph',
+  'direction',
+  'style',
+  'linkstyle',
+  'classdef',
+  'class',
+  'click',
+  'call',
+  'href',
+  'default',
+  'interpolate',
+]);
+
+/**
+ * A Mermaid node id for a step or job name. Names are `[a-z][a-z0-9_-]*`, with one `.` before
+ * a substep's name (which starts with a letter), so this is one-to-one: `.` → `_`, `_` → `__`,
+ * `-` → `_H`, and a keyword gets `_K` (`count.stats` → `count_stats`, `end` → `end_K`).
+ */
+export function mermaidId(name: string): string {
+  const id = name.replace(/[^a-z0-9]/g, (c) =>
+    c === '.' ? '_' : c === '_' ? '__' : c === '-' ? '_H' : `_${c.codePointAt(0)}_`,
+  );
+  return MERMAID_KEYWORDS.has(id) ? `${id}_K` : id;
+}
+
+/** Text inside `["…"]` or `|…|`, with the characters Mermaid would read as syntax escaped. */
+function mermaidText(s: string): string {
+  return s.replace(/[#"|<>]/g, (c) => `#${c.codePointAt(0)};`);
+}
 
 function mermaid(spec: PipelineSpec): string {
   const out = ['flowchart TD'];
   for (const s of spec.steps) {
     if (s.hasSubsteps) {
-      out.push(`  subgraph ${id(s.name)}["${s.name} (${s.parallel ? 'parallel' : 'sequence'})"]`);
-      for (const j of s.jobs) out.push(`    ${id(j.name)}["${j.name}"]`);
+      out.push(`  subgraph ${mermaidId(s.name)}["${mermaidText(stepLabel(s))}"]`);
+      for (const j of s.jobs)
+        out.push(`    ${mermaidId(j.name)}["${mermaidText(shortName(s, j))}"]`);
       out.push('  end');
     } else {
-      out.push(`  ${id(s.name)}["${s.name}${s.scope === 'all' ? ' (all samples)' : ''}"]`);
+      out.push(`  ${mermaidId(s.name)}["${mermaidText(stepLabel(s))}"]`);
     }
   }
-  for (const e of dataEdges(spec))
-    out.push(`  ${id(e.from)} -->|${e.vars.join(', ')}| ${id(e.to)}`);
+  for (const e of graphEdges(spec)) {
+    const label = edgeLabel(e);
+    const arrow = label === '' ? '-->' : `-->|${mermaidText(label)}|`;
+    out.push(`  ${mermaidId(e.from)} ${arrow} ${mermaidId(e.to)}`);
+  }
   return out.join('\n') + '\n';
 }
 
+// ---- dot ----
+
+/** A Graphviz quoted string. */
+function dotString(s: string): string {
+  return `"${s.replace(/[\\"]/g, (c) => `\\${c}`).replace(/\r?\n/g, '\\n')}"`;
+}
+
 function dot(spec: PipelineSpec): string {
-  const q = (s: string) => JSON.stringify(s);
+  const q = dotString;
   const out = [`digraph ${q(spec.name)} {`, '  rankdir=TB;', '  node [shape=box];'];
   for (const s of spec.steps) {
     if (s.hasSubsteps) {
       out.push(`  subgraph ${q(`cluster_${s.name}`)} {`);
-      out.push(`    label=${q(`${s.name} (${s.parallel ? 'parallel' : 'sequence'})`)};`);
-      for (const j of s.jobs) out.push(`    ${q(j.name)};`);
+      out.push(`    label=${q(stepLabel(s))};`);
+      for (const j of s.jobs) out.push(`    ${q(j.name)} [label=${q(shortName(s, j))}];`);
       out.push('  }');
     } else {
-      out.push(
-        `  ${q(s.name)}${s.scope === 'all' ? ' [label=' + q(`${s.name} (all samples)`) + ']' : ''};`,
-      );
+      const label = stepLabel(s);
+      out.push(`  ${q(s.name)}${label === s.name ? '' : ` [label=${q(label)}]`};`);
     }
   }
-  for (const e of dataEdges(spec))
-    out.push(`  ${q(e.from)} -> ${q(e.to)} [label=${q(e.vars.join(', '))}];`);
+  for (const e of graphEdges(spec)) {
+    const label = edgeLabel(e);
+    out.push(`  ${q(e.from)} -> ${q(e.to)}${label === '' ? '' : ` [label=${q(label)}]`};`);
+  }
   out.push('}');
   return out.join('\n') + '\n';
 }
 
-/** The pipeline's graph as text, Mermaid or Graphviz dot. */
+/**
+ * The pipeline's step graph as an indented text tree, a Mermaid flowchart or a Graphviz
+ * digraph; the same spec always gives the same string.
+ */
 export function pipelineGraph(spec: PipelineSpec, format: GraphFormat): string {
   return format === 'mermaid' ? mermaid(spec) : format === 'dot' ? dot(spec) : text(spec);
 }
