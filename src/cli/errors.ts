@@ -6,8 +6,10 @@ export class InputError extends Error {
   constructor(
     message: string,
     readonly details: string[] = [],
+    /** The error it was made from, when a command wants more than the headline (e.g. --json). */
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'InputError';
   }
 }

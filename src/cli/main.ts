@@ -4,7 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError } from './errors.js';
 import { registerBatchCommands } from './batch.js';
 import { registerExecutionCommands } from './executions.js';
-import { loadOrExplain, registerPipelineCommands } from './pipeline.js';
+import { loadOrExplain, parseParams, registerPipelineCommands } from './pipeline.js';
+import { PipelineError } from '../pipeline/errors.js';
 import { readTextFile } from './input.js';
 import type { Io } from './io.js';
 import { formatProblemAt, validateText } from '../asl/validate.js';
@@ -42,9 +43,25 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     .argument('<file>', 'the definition file')
     .option('--json', 'print the problems as JSON')
     .option('--samples <sheet|ids>', 'for a pipeline: check this samples sheet too')
-    .action((file: string, opts: { json?: boolean; samples?: string }) => {
+    .option(
+      '--param <name=value>',
+      'for a pipeline: a parameter value (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .action((file: string, opts: { json?: boolean; samples?: string; param: string[] }) => {
       if (!/\.json$/i.test(file)) {
-        const { spec, samples } = loadOrExplain(file, { samples: opts.samples });
+        let loaded: ReturnType<typeof loadOrExplain>;
+        try {
+          loaded = loadOrExplain(file, { samples: opts.samples, params: parseParams(opts.param) });
+        } catch (err) {
+          const cause = err instanceof InputError ? err.cause : undefined;
+          if (!(opts.json && cause instanceof PipelineError)) throw err;
+          io.out(JSON.stringify({ file, valid: false, problems: cause.problems }, null, 2) + '\n');
+          setExit(EXIT_INPUT);
+          return;
+        }
+        const { spec, samples } = loaded;
         const jobs = spec.steps.reduce((n, s) => n + s.jobs.length, 0);
         io.out(
           opts.json

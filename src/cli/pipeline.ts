@@ -19,6 +19,7 @@ import { pipelineJsonSchema } from '../pipeline/schema.js';
 import { pipelineGraph, type GraphFormat } from '../pipeline/graph.js';
 import { scaffoldPipeline } from '../pipeline/scaffold.js';
 import { openStore } from '../storage/store.js';
+import { StorageError } from '../storage/errors.js';
 import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
@@ -54,13 +55,14 @@ export function loadOrExplain(
       throw new InputError(
         `${file}: ${n} problem${n === 1 ? '' : 's'}; nothing was run`,
         err.problems.map(formatPipelineProblem),
+        { cause: err },
       );
     }
     throw err;
   }
 }
 
-function parseParams(values: string[]): Record<string, string> {
+export function parseParams(values: string[]): Record<string, string> {
   const params: Record<string, string> = {};
   for (const v of values) {
     const eq = v.indexOf('=');
@@ -83,8 +85,8 @@ function slice(loaded: LoadedPipeline, opts: RunOptions): { from: string; to: st
   };
   if (opts.only && (opts.from || opts.to))
     throw new InputError('--only runs one step; it cannot be combined with --from or --to');
-  const from = check('--from', opts.only ?? opts.from);
-  const to = check('--to', opts.only ?? opts.to);
+  const from = check(opts.only ? '--only' : '--from', opts.only ?? opts.from);
+  const to = check(opts.only ? '--only' : '--to', opts.only ?? opts.to);
   if (from && to && names.indexOf(from) > names.indexOf(to))
     throw new InputError(`--from ${from} comes after --to ${to} in the pipeline`);
   return { from: from === names[0] ? '' : from, to: to === names.at(-1) ? '' : to };
@@ -292,7 +294,13 @@ export function registerPipelineCommands(
         columns: Object.keys(samples[0]?.values ?? {}),
       });
       const home = strandHome(opts.home);
-      const store = openStore(opts.store, { home });
+      let store: ReturnType<typeof openStore>;
+      try {
+        store = openStore(opts.store, { home });
+      } catch (err) {
+        if (err instanceof StorageError) throw new InputError(`--store: ${err.message}`);
+        throw err;
+      }
       const name = opts.name ?? `${spec.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       const input = {
         run: {
@@ -509,16 +517,27 @@ export function registerPipelineCommands(
     .option('-o, --out <dir>', 'output directory', 'build')
     .option('--samples <sheet|ids>', 'the samples sheet (its columns become environment variables)')
     .option('--queue <name>', 'job queue', 'default')
-    .action((file: string, opts: { out: string; samples?: string; queue: string }) => {
-      const { spec, samples } = loadOrExplain(file, { samples: opts.samples });
-      const compiled = compilePipeline(spec, {
-        jobQueue: opts.queue,
-        columns: Object.keys(samples[0]?.values ?? {}),
-      });
-      const files = writeCompiled(resolve(opts.out), compiled, spec.name);
-      io.out(files.map((f) => `${f}\n`).join(''));
-      setExit(EXIT_OK);
-    });
+    .option(
+      '--param <name=value>',
+      'set a parameter (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .action(
+      (file: string, opts: { out: string; samples?: string; queue: string; param: string[] }) => {
+        const { spec, samples } = loadOrExplain(file, {
+          samples: opts.samples,
+          params: parseParams(opts.param),
+        });
+        const compiled = compilePipeline(spec, {
+          jobQueue: opts.queue,
+          columns: Object.keys(samples[0]?.values ?? {}),
+        });
+        const files = writeCompiled(resolve(opts.out), compiled, spec.name);
+        io.out(files.map((f) => `${f}\n`).join(''));
+        setExit(EXIT_OK);
+      },
+    );
 
   program
     .command('init')

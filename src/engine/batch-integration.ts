@@ -100,6 +100,10 @@ export class BatchIntegration implements TaskIntegration {
     this.batch.onceDone(jobId, (job: JobDetail) => {
       const shaped = toPascal(job);
       if (job.status === 'SUCCEEDED') callbacks.succeeded(shaped);
+      // A job no compute environment can ever fit failed at submit: retrying cannot help, so it
+      // is not a States.TaskFailed a Retry would match (Catch States.ALL still does).
+      else if (job.attempts.length === 0 && job.statusReason?.startsWith('needs '))
+        callbacks.failed('Strand.JobNeverFits', JSON.stringify(shaped));
       else callbacks.failed('States.TaskFailed', JSON.stringify(shaped));
     });
   }

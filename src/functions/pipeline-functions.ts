@@ -298,7 +298,8 @@ export function pipelineFunctions(
       step: plan.name,
       status: 'FAILED',
       jobId: detail?.jobId,
-      attempt: detail?.attempts.length,
+      // A job that never started (it could not fit) has no attempt to name.
+      attempt: detail?.attempts.length || undefined,
       exitCode: attempt?.container.exitCode,
       startedAt: iso(attempt?.startedAt),
       stoppedAt: iso(attempt?.stoppedAt),

@@ -17,6 +17,7 @@
  * The state passed between states is always `{ run, vars }`: `run` holds the run's settings,
  * `vars` every variable the next step may use (sample columns, SAMPLE, params, published outputs).
  */
+import { createHash } from 'node:crypto';
 import type { JsonObject, StateMachineDefinition } from '../asl/types.js';
 import type { RegisterJobDefinitionRequest } from '../batch/types.js';
 import { templateParts } from './load.js';
@@ -50,9 +51,19 @@ const BATCH = 'arn:aws:states:::batch:submitJob.sync';
 const SAMPLE_DONE = 'Sample done';
 const OUTCOME = 'Outcome';
 
-/** The job definition name of a job: `microbe-genome-annotate-genes`. */
-export function jobDefinitionName(pipeline: string, job: JobSpec): string {
-  return `${pipeline}-${job.name.replace(/\./g, '-')}`;
+/**
+ * The job definition name of a job: `microbe-genome-annotate-genes`. Step names may contain
+ * `-`, so the substep `a.b` and a step `a-b` would read the same: the substep then gets a short
+ * checksum of its name as a suffix, keeping every job's definition its own.
+ */
+export function jobDefinitionName(spec: PipelineSpec, job: JobSpec): string {
+  const dashed = (name: string) => `${spec.name}-${name.replace(/\./g, '-')}`;
+  const name = dashed(job.name);
+  const clash = spec.steps.some((s) =>
+    s.jobs.some((j) => j.name !== job.name && dashed(j.name) === name),
+  );
+  if (!clash || !job.name.includes('.')) return name;
+  return `${name}-${createHash('sha256').update(job.name).digest('hex').slice(0, 8)}`;
 }
 
 /** Escapes literal text for a States.Format template. */
@@ -108,7 +119,7 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
   // Standard output to a file (the executor opens it; the job's log keeps standard error).
   if (job.stdout) staticEnv.push({ name: 'STRAND_STDOUT', value: job.stdout });
   const def: RegisterJobDefinitionRequest = {
-    jobDefinitionName: jobDefinitionName(spec.name, job),
+    jobDefinitionName: jobDefinitionName(spec, job),
     type: 'container',
     containerProperties: {
       image: job.image,
@@ -190,9 +201,9 @@ function jobStates(
     Type: 'Task',
     Resource: BATCH,
     Parameters: {
-      JobName: jobDefinitionName(scope.spec.name, job),
+      JobName: jobDefinitionName(scope.spec, job),
       JobQueue: scope.queue,
-      JobDefinition: jobDefinitionName(scope.spec.name, job),
+      JobDefinition: jobDefinitionName(scope.spec, job),
       Parameters: params,
       ContainerOverrides: { Environment: env },
       Tags: {
@@ -211,6 +222,9 @@ function jobStates(
   };
   if (job.retry > 0)
     task.Retry = [
+      // States.TaskFailed matches every error but States.Timeout; a job that can never fit is
+      // not worth another attempt, and the first matching retrier decides.
+      { ErrorEquals: ['Strand.JobNeverFits'], MaxAttempts: 0 },
       {
         ErrorEquals: ['States.TaskFailed'],
         MaxAttempts: job.retry,

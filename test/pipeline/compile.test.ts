@@ -1,65 +1,245 @@
 /**
- * Compiled pipelines are plain ASL: every example passes Strand's validator and asl-validator,
- * and the structure follows the pipeline (Map, Parallel, chains, router, retries, job definitions).
+ * Compiled pipelines are plain ASL and AWS Batch job definitions. For every good fixture and the
+ * word-count example: the definition passes Strand's validator and asl-validator, the job
+ * definitions follow the spec (names, Ref:: parameters, output paths, resources, timeouts), the
+ * state machine's shape follows the pipeline (Map over samples, Parallel or chained substeps,
+ * aggregate steps after Collect, router, retries), and `strand compile` writes the same bytes
+ * every time. No job runs here.
  */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { RegisterJobDefinitionRequest } from '../../src/batch/types.js';
 import { validate } from '../../src/asl/validate.js';
-import { run } from '../../src/cli/main.js';
-import { compilePipeline } from '../../src/pipeline/compile.js';
+import { compilePipeline, jobDefinitionName } from '../../src/pipeline/compile.js';
 import { loadPipeline, loadPipelineText } from '../../src/pipeline/load.js';
+import type { JobSpec, PipelineSpec, StepSpec } from '../../src/pipeline/model.js';
+import { strand } from './cli.js';
 
+// asl-validator 4 is CommonJS without type declarations: `import aslValidator from
+// 'asl-validator'` works at run time but not under strict TypeScript, so require it, typed.
 const aslValidator = createRequire(import.meta.url)('asl-validator') as (definition: unknown) => {
   isValid: boolean;
   errors: unknown[];
 };
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GOOD = resolve(HERE, '../fixtures/pipelines/good');
+const EXAMPLE = resolve(HERE, '../../examples/word-count/pipeline.yaml');
 const FILES = [
   ...readdirSync(GOOD)
     .filter((f) => f.endsWith('.yaml'))
+    .sort()
     .map((f) => join(GOOD, f)),
-  resolve(HERE, '../../examples/word-count/pipeline.yaml'),
+  EXAMPLE,
 ];
+/** Every output directory of this file, removed at the end. */
+const TMP = mkdtempSync(join(tmpdir(), 'strand-compile-test-'));
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+/** Short names for test titles. */
+const NAMED = FILES.map((f) => [relative(resolve(HERE, '../..'), f), f] as const);
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
+/** Compiles as `strand compile` does: the samples' columns become environment variables. */
 function compiled(file: string) {
   const { spec, samples } = loadPipeline(file);
-  return { spec, ...compilePipeline(spec, { columns: Object.keys(samples[0]?.values ?? {}) }) };
+  const out = compilePipeline(spec, { columns: Object.keys(samples[0]?.values ?? {}) });
+  return { spec, definition: out.definition as unknown as Obj, jobDefinitions: out.jobDefinitions };
 }
 
-/** Every state of a definition, nested ones included, by name. */
-function allStates(def: Obj, out: Record<string, Obj> = {}): Record<string, Obj> {
-  for (const [name, state] of Object.entries(def.States as Obj)) {
+function compiledText(text: string) {
+  const { spec } = loadPipelineText(text, join(tmpdir(), 'shape.yaml'));
+  const out = compilePipeline(spec);
+  return { spec, definition: out.definition as unknown as Obj, jobDefinitions: out.jobDefinitions };
+}
+
+function expectValid(definition: Obj): void {
+  expect(validate(definition as never)).toEqual([]);
+  // asl-validator writes QueryLanguage into every state it checks: give it a copy.
+  const result = aslValidator(structuredClone(definition));
+  expect(result.errors).toEqual([]);
+  expect(result.isValid).toBe(true);
+}
+
+/** Every state in `states`, the states of Parallel branches included, by name. */
+function withBranches(states: Obj, out: Record<string, Obj> = {}): Record<string, Obj> {
+  for (const [name, state] of Object.entries(states)) {
+    expect(out, `state "${name}" twice`).not.toHaveProperty(name);
     out[name] = state as Obj;
-    for (const b of (state as Obj).Branches ?? []) allStates(b, out);
-    if ((state as Obj).ItemProcessor) allStates((state as Obj).ItemProcessor, out);
+    for (const b of (state as Obj).Branches ?? []) withBranches(b.States, out);
   }
   return out;
 }
 
+/** The states a step's states live among: the Map's processor, or the top level. */
+function scopeOf(definition: Obj, step: StepSpec): Record<string, Obj> {
+  return withBranches(
+    step.scope === 'sample' ? definition.States.Samples.ItemProcessor.States : definition.States,
+  );
+}
+
+/** The state a step is entered by: its Parallel state, or its first job's Task. */
+function entry(step: StepSpec): string {
+  return step.parallel ? step.name : step.jobs[0].name;
+}
+
+/** The states a state may go to next. */
+function successors(state: Obj): string[] {
+  return [
+    state.Next,
+    state.Default,
+    ...(state.Choices ?? []).map((c: Obj) => c.Next),
+    ...(state.Catch ?? []).map((c: Obj) => c.Next),
+  ].filter((n): n is string => typeof n === 'string');
+}
+
+/** The top-level states reachable from `start`, not going through `avoid`. */
+function reachable(states: Obj, start: string, avoid?: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [start];
+  while (todo.length > 0) {
+    const name = todo.pop()!;
+    if (seen.has(name) || name === avoid) continue;
+    seen.add(name);
+    todo.push(...successors(states[name] ?? {}));
+  }
+  return seen;
+}
+
+/**
+ * What a command item must become in the job definition, worked out independently of the
+ * compiler: `$$` is `$`, `$NAME`/`${NAME}` of the job's own output is its relative path, any
+ * other variable is a Batch parameter placeholder `Ref::NAME`.
+ */
+function expectedItem(item: string, outputs: Record<string, string>): string {
+  return item.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (m, braced?: string, bare?: string) => {
+      if (m === '$$') return '$';
+      const name = (braced ?? bare)!;
+      return name in outputs ? outputs[name] : `Ref::${name}`;
+    },
+  );
+}
+
 describe('compiled pipelines are valid ASL', () => {
-  it.each(FILES)('%s passes both validators', (file) => {
-    const { definition } = compiled(file);
-    expect(validate(definition)).toEqual([]);
-    const result = aslValidator(definition);
-    expect(result.errors).toEqual([]);
-    expect(result.isValid).toBe(true);
+  it('covers the good fixtures and the example', () => expect(FILES.length).toBeGreaterThan(4));
+
+  it.each(NAMED)('%s passes Strand’s validator and asl-validator', (_name, file) => {
+    expectValid(compiled(file).definition);
   });
 });
 
-describe('job definitions', () => {
-  it('one per job, $VAR → Ref::VAR, own outputs → their paths, resources as strings', () => {
-    const { spec, jobDefinitions } = compiled(join(GOOD, 'microbe-genome.yaml'));
-    expect(jobDefinitions.map((d) => d.jobDefinitionName)).toEqual(
-      spec.steps.flatMap((s) => s.jobs.map((j) => `microbe-genome-${j.name.replace('.', '-')}`)),
+describe.each(NAMED)('job definitions of %s', (_name, file) => {
+  const { spec, definition, jobDefinitions } = compiled(file);
+  const jobs = spec.steps.flatMap((step) => step.jobs.map((job) => ({ step, job })));
+  const defOf = (job: JobSpec): RegisterJobDefinitionRequest =>
+    jobDefinitions.find((d) => d.jobDefinitionName === jobDefinitionName(spec, job))!;
+
+  it('one per job, named <pipeline>-<step>[-<substep>], unique, valid for AWS Batch', () => {
+    const names = jobs.map(({ step, job }) =>
+      step.hasSubsteps
+        ? `${spec.name}-${step.name}-${job.name.slice(step.name.length + 1)}`
+        : `${spec.name}-${step.name}`,
     );
+    expect(jobDefinitions.map((d) => d.jobDefinitionName)).toEqual(names);
+    expect(new Set(names).size).toBe(names.length);
+    for (const n of names) expect(n).toMatch(/^[A-Za-z0-9_-]{1,128}$/);
+  });
+
+  it('commands: $VAR became Ref::VAR, the job’s own outputs their relative paths', () => {
+    for (const { job } of jobs) {
+      const command = defOf(job).containerProperties.command ?? [];
+      expect(command, job.name).toEqual(job.command.map((c) => expectedItem(c, job.outputs)));
+      // No variable is left for a shell to expand (a literal `$$x` is meant to stay `$x`).
+      command.forEach((item, i) => {
+        if (!job.command[i].includes('$$'))
+          expect(item, `${job.name}: a variable left in ${item}`).not.toMatch(/\$[A-Za-z_{]/);
+      });
+    }
+  });
+
+  it('every Ref:: placeholder is a parameter the job’s Task passes from $.vars', () => {
+    for (const { step, job } of jobs) {
+      const task = scopeOf(definition, step)[job.name];
+      expect(task.Resource).toBe('arn:aws:states:::batch:submitJob.sync');
+      expect(task.Parameters.JobDefinition).toBe(defOf(job).jobDefinitionName);
+      const refs = (defOf(job).containerProperties.command ?? [])
+        .flatMap((c) => [...c.matchAll(/Ref::([A-Za-z0-9_]+)/g)])
+        .map((m) => m[1]);
+      for (const ref of refs)
+        expect(task.Parameters.Parameters, `${job.name}: Ref::${ref}`).toHaveProperty(
+          `${ref}.$`,
+          `$.vars.${ref}`,
+        );
+    }
+  });
+
+  it('environment: no Ref:: (Batch does not substitute there), names sorted', () => {
+    for (const { job } of jobs) {
+      const env = defOf(job).containerProperties.environment ?? [];
+      for (const { value } of env) expect(value, job.name).not.toContain('Ref::');
+      const names = env.map((e) => e.name);
+      expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
+    }
+  });
+
+  it('image, VCPU and MEMORY as strings, timeout only when set, tags, one Batch attempt', () => {
+    for (const { job } of jobs) {
+      const def = defOf(job);
+      expect(def.type).toBe('container');
+      expect(def.containerProperties.image).toBe(job.image);
+      expect(def.containerProperties.resourceRequirements).toEqual([
+        { type: 'VCPU', value: String(job.vcpus) },
+        { type: 'MEMORY', value: String(job.memoryMiB) },
+      ]);
+      if (job.timeoutSeconds === undefined) expect(def).not.toHaveProperty('timeout');
+      else expect(def.timeout).toEqual({ attemptDurationSeconds: job.timeoutSeconds });
+      expect(def.retryStrategy).toEqual({ attempts: 1 });
+      expect(def.tags).toEqual({ 'strand:pipeline': spec.name, 'strand:step': job.name });
+    }
+  });
+});
+
+describe('job definitions against the YAML as written', () => {
+  // [file, job definition, VCPU, MEMORY, attemptDurationSeconds]
+  const table: [string, string, string, string, number | undefined][] = [
+    // vcpus: 2, memory: 2GiB, timeout: 30m
+    ['microbe-genome.yaml', 'microbe-genome-qc', '2', '2048', 1800],
+    // vcpus: 2.5, memory: 4G, timeout: none
+    ['microbe-genome.yaml', 'microbe-genome-assemble', '2.5', '4096', undefined],
+    // the step's memory: 512MiB; defaults timeout: 2h
+    ['microbe-genome.yaml', 'microbe-genome-annotate-genes', '1', '512', 7200],
+    // the substep's own memory: 1.5GiB
+    ['microbe-genome.yaml', 'microbe-genome-annotate-rrna', '1', '1536', 7200],
+    // defaults: vcpus 0.5, timeout 90 (seconds); the step's memory 2Gi
+    ['inline.yaml', 'inline-demo-map-align', '0.5', '2048', 90],
+    // timeout: 1d
+    ['inline.yaml', 'inline-demo-map-index', '0.5', '2048', 86400],
+    // defaults memory: 256 (MiB)
+    ['inline.yaml', 'inline-demo-report-merge', '0.5', '256', 90],
+    // built-in defaults: 1 vCPU, 1GiB, no timeout
+    ['minimal.yaml', 'hello-greet', '1', '1024', undefined],
+    ['example', 'word-count-count-stats', '1', '256', 300],
+  ];
+  it.each(table)('%s %s: VCPU %s, MEMORY %s, timeout %s', (name, def, vcpu, memory, timeout) => {
+    const { jobDefinitions } = compiled(name === 'example' ? EXAMPLE : join(GOOD, name));
+    const d = jobDefinitions.find((j) => j.jobDefinitionName === def)!;
+    expect(d.containerProperties.resourceRequirements).toEqual([
+      { type: 'VCPU', value: vcpu },
+      { type: 'MEMORY', value: memory },
+    ]);
+    expect(d.timeout?.attemptDurationSeconds).toBe(timeout);
+  });
+
+  it('microbe-genome qc: the command, literal and output-only env static, $SAMPLE env per job', () => {
+    const { definition, jobDefinitions } = compiled(join(GOOD, 'microbe-genome.yaml'));
     const qc = jobDefinitions.find((d) => d.jobDefinitionName === 'microbe-genome-qc')!;
+    expect(qc.containerProperties.image).toBe('strand/fastp:0.23');
     expect(qc.containerProperties.command).toEqual([
       'fastp',
       '-i',
@@ -75,106 +255,413 @@ describe('job definitions', () => {
       '-w',
       '2',
     ]);
-    expect(qc.containerProperties.resourceRequirements).toEqual([
-      { type: 'VCPU', value: '2' },
-      { type: 'MEMORY', value: '2048' },
+    expect(qc.containerProperties.environment).toEqual([
+      { name: 'LITERAL', value: 'cost: $5' },
+      { name: 'STRAND_OUTPUT_DIRS', value: 'out' },
     ]);
-    expect(qc.timeout).toEqual({ attemptDurationSeconds: 1800 });
-    expect(qc.containerProperties.image).toBe('strand/fastp:0.23');
+    const task = definition.States.Samples.ItemProcessor.States.qc;
+    expect(task.Parameters.ContainerOverrides.Environment).toContainEqual({
+      Name: 'FOO',
+      'Value.$': "States.Format('x-{}', $.vars.SAMPLE)",
+    });
+    // Sample columns reach the job as environment variables too.
+    expect(task.Parameters.ContainerOverrides.Environment).toContainEqual({
+      Name: 'STRAIN',
+      'Value.$': '$.vars.STRAIN',
+    });
+  });
+
+  it('matrix (aggregate): `--genus=$GENUS` becomes `--genus=Ref::GENUS`', () => {
+    const { jobDefinitions } = compiled(join(GOOD, 'microbe-genome.yaml'));
+    const matrix = jobDefinitions.find((d) => d.jobDefinitionName === 'microbe-genome-matrix')!;
+    expect(matrix.containerProperties.command).toEqual([
+      'mash',
+      'paste',
+      '-l',
+      'out/all',
+      'Ref::SKETCH',
+      '--genus=Ref::GENUS',
+    ]);
   });
 });
 
-describe('structure', () => {
-  const text = (extra: string) =>
-    [
-      'name: shape',
-      'samples: [ { id: S1 }, { id: S2 } ]',
-      extra,
-      'steps:',
-      '  a: { image: x, command: [sort, -o, a.txt, /dev/null], outputs: { A: a.txt }, retry: 3 }',
-      '  b:',
-      '    parallel: true',
-      '    substeps:',
-      '      one: { image: x, command: [sort, -o, one.txt, $A], outputs: { ONE: one.txt } }',
-      '      two: { image: x, command: [sort, -o, two.txt, $A] }',
-      '  c:',
-      '    substeps:',
-      '      first: { image: x, command: [sort, -o, f.txt, $ONE], outputs: { F: f.txt } }',
-      '      second: { image: x, command: [sort, $F] }',
-      '  all: { aggregate: true, image: x, command: [sort, $A] }',
-    ].join('\n');
-  const build = (extra = '') => {
-    const { spec } = loadPipelineText(text(extra), join(tmpdir(), 'shape.yaml'));
-    return compilePipeline(spec).definition as unknown as Obj;
-  };
+describe.each(NAMED)('state machine of %s', (_name, file) => {
+  const { spec, definition } = compiled(file);
+  const top = definition.States;
+  const perSample = spec.steps.filter((s) => s.scope === 'sample');
+  const aggregate = spec.steps.filter((s) => s.scope === 'all');
 
-  it('a Map over samples; parallel substeps a Parallel state; sequential ones a chain', () => {
-    const def = build();
-    const states = allStates(def);
-    expect(def.States.Samples.Type).toBe('Map');
-    expect(states.b.Type).toBe('Parallel');
-    expect(states.b.Branches.map((br: Obj) => br.StartAt)).toEqual(['b.one', 'b.two']);
-    expect(states['c.first: publish'].Next).toBe('c.second');
-    expect(states['a'].Retry).toEqual([
-      expect.objectContaining({ ErrorEquals: ['States.TaskFailed'], MaxAttempts: 3 }),
-    ]);
-    expect(states['a'].Catch[0].Next).toBe('a: failed');
-    expect(states['a: failed'].Next).toBe('a: stop');
-    expect(states['a: stop'].Type).toBe('Fail');
-    // Router: one choice per per-sample step after the first, plus the aggregate step.
-    expect(states.Route.Choices.map((c: Obj) => c.StringEquals)).toEqual(['b', 'c', 'all']);
-    expect(def.States.Collect.Next).toBe('Route all');
-    expect(states['c: end?'].Choices[0]).toEqual({
-      Variable: '$.run.to',
-      StringEquals: 'c',
-      Next: 'Sample done',
-    });
+  it('Preflight, then the Map over samples (if any per-sample step), then Collect', () => {
+    expect(definition.StartAt).toBe('Preflight');
+    expect(top.Preflight.Next).toBe(perSample.length > 0 ? 'Samples' : 'Collect');
+    if (perSample.length > 0) {
+      expect(top.Samples.Type).toBe('Map');
+      expect(top.Samples.Next).toBe('Collect');
+    } else expect(top).not.toHaveProperty('Samples');
+    expect(top.Collect.Next).toBe(aggregate.length > 0 ? 'Route all' : 'Outcome');
   });
 
-  it('continue_on_failure picks a Distributed Map tolerating every failure; max_concurrency is MaxConcurrency', () => {
-    const tolerant = build('continue_on_failure: true\nmax_concurrency: 3').States.Samples;
-    expect(tolerant.ItemProcessor.ProcessorConfig).toEqual({
+  it('per-sample steps inside the Map; aggregate steps at the top, reached only through Collect', () => {
+    const inside = perSample.length > 0 ? top.Samples.ItemProcessor.States : {};
+    for (const step of perSample) expect(inside, step.name).toHaveProperty(entry(step));
+    for (const step of perSample) expect(top, step.name).not.toHaveProperty(entry(step));
+    const fromCollect = reachable(top, 'Collect');
+    const notThroughCollect = reachable(top, definition.StartAt, 'Collect');
+    for (const step of aggregate) {
+      expect(inside, step.name).not.toHaveProperty(entry(step));
+      expect(fromCollect.has(entry(step)), `${step.name} after Collect`).toBe(true);
+      expect(notThroughCollect.has(entry(step)), `${step.name} before Collect`).toBe(false);
+    }
+  });
+
+  it('a parallel step is a Parallel state with one branch per substep', () => {
+    for (const step of spec.steps.filter((s) => s.parallel)) {
+      const state = scopeOf(definition, step)[step.name];
+      expect(state.Type).toBe('Parallel');
+      expect(state.Branches).toHaveLength(step.jobs.length);
+      expect(state.Branches.map((b: Obj) => b.StartAt)).toEqual(step.jobs.map((j) => j.name));
+      for (const [i, job] of step.jobs.entries()) {
+        const branch = state.Branches[i].States;
+        expect(branch[`${job.name}: publish`].Next).toBe(`${job.name}: done`);
+        expect(branch[`${job.name}: done`].Type).toBe('Succeed');
+      }
+      expect(state.Next).toBe(`${step.name}: end?`);
+      expect(state.Catch[0].Next).toBe(`${step.name}: stop`);
+    }
+  });
+
+  it('a step’s jobs in sequence chain: each job’s publish goes to the next job', () => {
+    for (const step of spec.steps.filter((s) => !s.parallel)) {
+      const states = scopeOf(definition, step);
+      step.jobs.forEach((job, i) => {
+        expect(states[job.name].Type).toBe('Task');
+        expect(states[job.name].Next).toBe(`${job.name}: publish`);
+        expect(states[`${job.name}: publish`].Next).toBe(
+          i + 1 < step.jobs.length ? step.jobs[i + 1].name : `${step.name}: end?`,
+        );
+      });
+    }
+  });
+
+  it('each step ends with its --to check, then goes on to the next step of its scope', () => {
+    for (const group of [perSample, aggregate]) {
+      const done = group === perSample ? 'Sample done' : 'Outcome';
+      group.forEach((step, i) => {
+        const check = scopeOf(definition, step)[`${step.name}: end?`];
+        expect(check.Type).toBe('Choice');
+        expect(check.Choices).toEqual([
+          { Variable: '$.run.to', StringEquals: step.name, Next: done },
+        ]);
+        expect(check.Default).toBe(i + 1 < group.length ? entry(group[i + 1]) : done);
+      });
+    }
+  });
+
+  it('the Route choice: one choice per per-sample step after the first (aggregates skip)', () => {
+    if (perSample.length === 0) return;
+    const route = top.Samples.ItemProcessor.States.Route;
+    expect(top.Samples.ItemProcessor.StartAt).toBe('Route');
+    if (perSample.length === 1 && aggregate.length === 0) {
+      expect(route).toEqual({ Type: 'Pass', Next: entry(perSample[0]) });
+      return;
+    }
+    expect(route.Type).toBe('Choice');
+    expect(route.Default).toBe(entry(perSample[0]));
+    expect(route.Choices).toEqual([
+      ...perSample.slice(1).map((s) => ({
+        Variable: '$.run.from',
+        StringEquals: s.name,
+        Next: entry(s),
+      })),
+      ...aggregate.map((s) => ({
+        Variable: '$.run.from',
+        StringEquals: s.name,
+        Next: 'Sample done',
+      })),
+    ]);
+  });
+
+  it('the Route all choice: skip when no aggregates run, else by --from', () => {
+    if (aggregate.length === 0) {
+      expect(top).not.toHaveProperty('Route all');
+      return;
+    }
+    const route = top['Route all'];
+    expect(route.Type).toBe('Choice');
+    expect(route.Choices[0]).toEqual({
+      Variable: '$.run.aggregates',
+      BooleanEquals: false,
+      Next: 'Outcome',
+    });
+    expect(route.Choices.slice(1).map((c: Obj) => [c.StringEquals, c.Next])).toEqual(
+      aggregate.slice(1).map((s) => [s.name, entry(s)]),
+    );
+    expect(route.Default).toBe(entry(aggregate[0]));
+  });
+
+  it('continue_on_failure and max_concurrency shape the Map', () => {
+    if (perSample.length === 0) return;
+    expectMap(top.Samples, spec);
+  });
+
+  it('retry → Retry MaxAttempts on the job’s Task; failures are caught, synced, then Fail', () => {
+    for (const step of spec.steps) {
+      const states = scopeOf(definition, step);
+      for (const job of step.jobs) expectJobStates(states, job);
+    }
+  });
+});
+
+function expectMap(map: Obj, spec: PipelineSpec): void {
+  if (spec.continueOnFailure) {
+    expect(map.ItemProcessor.ProcessorConfig).toEqual({
       Mode: 'DISTRIBUTED',
       ExecutionType: 'STANDARD',
     });
-    expect(tolerant.ToleratedFailurePercentage).toBe(100);
-    expect(tolerant.MaxConcurrency).toBe(3);
-    const strict = build('continue_on_failure: false').States.Samples;
-    expect(strict.ItemProcessor.ProcessorConfig).toBeUndefined();
-    expect(strict.ToleratedFailurePercentage).toBeUndefined();
-    expect(strict.MaxConcurrency).toBeUndefined();
+    expect(map.ToleratedFailurePercentage).toBe(100);
+  } else {
+    expect(map.ItemProcessor).not.toHaveProperty('ProcessorConfig');
+    expect(map).not.toHaveProperty('ToleratedFailurePercentage');
+  }
+  if (spec.maxConcurrency > 0) expect(map.MaxConcurrency).toBe(spec.maxConcurrency);
+  else expect(map).not.toHaveProperty('MaxConcurrency');
+}
+
+function expectJobStates(states: Record<string, Obj>, job: JobSpec): void {
+  const task = states[job.name];
+  if (job.retry > 0)
+    expect(task.Retry).toEqual([
+      { ErrorEquals: ['Strand.JobNeverFits'], MaxAttempts: 0 },
+      {
+        ErrorEquals: ['States.TaskFailed'],
+        MaxAttempts: job.retry,
+        IntervalSeconds: 1,
+        BackoffRate: 2,
+      },
+    ]);
+  else expect(task).not.toHaveProperty('Retry');
+  expect(task.Catch).toEqual([
+    { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${job.name}: failed` },
+  ]);
+  expect(states[`${job.name}: publish`].Catch[0].Next).toBe(`${job.name}: failed`);
+  expect(states[`${job.name}: failed`].Next).toBe(`${job.name}: stop`);
+  expect(states[`${job.name}: stop`].Type).toBe('Fail');
+}
+
+describe('the fixtures cover every shape', () => {
+  const specs = FILES.map((f) => loadPipeline(f).spec);
+  const steps = specs.flatMap((s) => s.steps);
+  it.each<[string, () => boolean]>([
+    ['a parallel step', () => steps.some((s) => s.parallel)],
+    ['substeps in sequence', () => steps.some((s) => s.hasSubsteps && !s.parallel)],
+    ['an aggregate step', () => steps.some((s) => s.scope === 'all')],
+    ['aggregate substeps', () => steps.some((s) => s.scope === 'all' && s.hasSubsteps)],
+    ['continue_on_failure: true', () => specs.some((s) => s.continueOnFailure)],
+    ['continue_on_failure: false', () => specs.some((s) => !s.continueOnFailure)],
+    ['max_concurrency', () => specs.some((s) => s.maxConcurrency > 0)],
+    ['no max_concurrency', () => specs.some((s) => s.maxConcurrency === 0)],
+    ['retry', () => steps.some((s) => s.jobs.some((j) => j.retry > 0))],
+    ['no retry', () => steps.some((s) => s.jobs.some((j) => j.retry === 0))],
+    [
+      'several per-sample steps',
+      () => specs.some((s) => s.steps.filter((t) => t.scope === 'sample').length > 2),
+    ],
+    ['a single step', () => specs.some((s) => s.steps.length === 1)],
+  ])('%s', (_what, present) => expect(present()).toBe(true));
+});
+
+describe('structure, table-driven over small pipelines', () => {
+  /** A pipeline with two samples, `head` at the top, and `steps` below `steps:`. */
+  const pipeline = (head: string, steps: string[]) =>
+    ['name: shape', 'samples: [ { id: S1 }, { id: S2 } ]', head, 'steps:', ...steps].join('\n');
+  const A = '  a: { image: x, command: [sort, -o, a.txt, /dev/null], outputs: { A: a.txt } }';
+  const substeps = (parallel: boolean) => [
+    '  b:',
+    `    parallel: ${parallel}`,
+    '    substeps:',
+    '      one: { image: x, command: [sort, -o, one.txt, $A], outputs: { ONE: one.txt } }',
+    '      two: { image: x, command: [sort, -o, two.txt, $A], outputs: { TWO: two.txt } }',
+    '      three: { image: x, command: [sort, $A] }',
+  ];
+
+  it.each<[string, string, { distributed: boolean; max?: number }]>([
+    ['continue_on_failure: true', 'continue_on_failure: true', { distributed: true }],
+    ['continue_on_failure: false', 'continue_on_failure: false', { distributed: false }],
+    ['the default (continue on failure)', '', { distributed: true }],
+    ['max_concurrency: 3', 'max_concurrency: 3', { distributed: true, max: 3 }],
+    ['max_concurrency: 0 (no limit)', 'max_concurrency: 0', { distributed: true }],
+    ['both', 'continue_on_failure: false\nmax_concurrency: 16', { distributed: false, max: 16 }],
+  ])('%s', (_what, head, want) => {
+    const { definition } = compiledText(pipeline(head, [A]));
+    expectValid(definition);
+    const map = definition.States.Samples;
+    if (want.distributed) {
+      expect(map.ItemProcessor.ProcessorConfig).toEqual({
+        Mode: 'DISTRIBUTED',
+        ExecutionType: 'STANDARD',
+      });
+      expect(map.ToleratedFailurePercentage).toBe(100);
+    } else {
+      expect(map.ItemProcessor.ProcessorConfig).toBeUndefined();
+      expect(map.ToleratedFailurePercentage).toBeUndefined();
+    }
+    expect(map.MaxConcurrency).toBe(want.max);
+  });
+
+  it.each<[string, number | undefined]>([
+    ['retry: 0', undefined],
+    ['retry: 1', 1],
+    ['retry: 3', 3],
+    ['retry: 9', 9],
+  ])('%s → Retry MaxAttempts %s', (retry, attempts) => {
+    const { definition } = compiledText(
+      pipeline('', [`  a: { image: x, command: [true], ${retry} }`]),
+    );
+    expectValid(definition);
+    const task = definition.States.Samples.ItemProcessor.States.a;
+    // The first retrier keeps a job that can never fit from being retried.
+    expect(task.Retry?.[1]?.MaxAttempts).toBe(attempts);
+    if (attempts) {
+      expect(task.Retry[0]).toEqual({ ErrorEquals: ['Strand.JobNeverFits'], MaxAttempts: 0 });
+      expect(task.Retry[1].ErrorEquals).toEqual(['States.TaskFailed']);
+    }
+  });
+
+  it('parallel: true → a Parallel state, one branch per substep, merging their outputs', () => {
+    const { definition } = compiledText(pipeline('', [A, ...substeps(true)]));
+    expectValid(definition);
+    const b = definition.States.Samples.ItemProcessor.States.b;
+    expect(b.Type).toBe('Parallel');
+    expect(b.Branches.map((br: Obj) => br.StartAt)).toEqual(['b.one', 'b.two', 'b.three']);
+    expect(b.ResultSelector['vars.$']).toBe(
+      'States.JsonMerge(States.JsonMerge($[0].vars, $[1].vars, false), $[2].vars, false)',
+    );
+  });
+
+  it('parallel: false → the substeps chain in order, no Parallel state', () => {
+    const { definition } = compiledText(pipeline('', [A, ...substeps(false)]));
+    expectValid(definition);
+    const states = definition.States.Samples.ItemProcessor.States;
+    expect(Object.values(states).some((s) => (s as Obj).Type === 'Parallel')).toBe(false);
+    expect(states['a: end?'].Default).toBe('b.one');
+    expect(states['b.one: publish'].Next).toBe('b.two');
+    expect(states['b.two: publish'].Next).toBe('b.three');
+    expect(states['b.three: publish'].Next).toBe('b: end?');
+  });
+
+  it.each<[string, string[], string[]]>([
+    ['one per-sample step: a Pass, no choice', [A], []],
+    ['two per-sample steps: one choice', [A, ...substeps(false)], ['b']],
+    [
+      'three per-sample steps and an aggregate: two choices, then the aggregate skips the Map',
+      [
+        A,
+        ...substeps(true),
+        '  c: { image: x, command: [sort, $ONE] }',
+        '  all: { aggregate: true, image: x, command: [sort, $A] }',
+      ],
+      ['b', 'c', 'all'],
+    ],
+  ])('Route: %s', (_what, steps, choices) => {
+    const { definition } = compiledText(pipeline('', steps));
+    expectValid(definition);
+    const route = definition.States.Samples.ItemProcessor.States.Route;
+    if (choices.length === 0) expect(route).toEqual({ Type: 'Pass', Next: 'a' });
+    else {
+      expect(route.Choices.map((c: Obj) => c.StringEquals)).toEqual(choices);
+      expect(route.Default).toBe('a');
+    }
+  });
+
+  it('only aggregate steps: no Map; Preflight → Collect → Route all → the steps', () => {
+    const { definition } = compiledText(
+      pipeline('', [
+        '  first: { aggregate: true, image: x, command: [sort, -o, f.txt, /dev/null], outputs: { F: f.txt } }',
+        '  second: { aggregate: true, image: x, command: [sort, $F] }',
+      ]),
+    );
+    expectValid(definition);
+    const s = definition.States;
+    expect(s).not.toHaveProperty('Samples');
+    expect(s.Preflight.Next).toBe('Collect');
+    expect(s.Collect.Next).toBe('Route all');
+    expect(s['Route all'].Default).toBe('first');
+    expect(s['Route all'].Choices.map((c: Obj) => c.StringEquals ?? c.BooleanEquals)).toEqual([
+      false,
+      'second',
+    ]);
+    expect(s['first: end?'].Default).toBe('second');
+    expect(s['second: end?'].Default).toBe('Outcome');
   });
 });
 
 describe('strand compile', () => {
-  it('writes the ASL and the job definitions, byte-identical when run twice', async () => {
-    const file = FILES.at(-1)!;
-    const outputs: Record<string, string>[] = [];
-    for (let i = 0; i < 2; i++) {
-      const dir = mkdtempSync(join(tmpdir(), 'strand-compile-'));
-      let out = '';
-      const code = await run(['node', 'strand', 'compile', file, '-o', dir], {
-        out: (t) => (out += t),
-        err: () => {},
-        isTTY: false,
-      });
-      expect(code).toBe(0);
-      const files: Record<string, string> = {};
-      for (const f of out.trim().split('\n')) files[f.slice(dir.length)] = readFileSync(f, 'utf8');
-      outputs.push(files);
-    }
-    expect(Object.keys(outputs[0])).toContain('/word-count.asl.json');
-    expect(Object.keys(outputs[0])).toContain('/job-definitions/word-count-count-stats.json');
-    expect(outputs[1]).toEqual(outputs[0]);
-  });
+  /** Runs `strand compile` into a fresh directory; the files it wrote, by relative name. */
+  async function compileTo(file: string, dir = mkdtempSync(join(TMP, 'out-'))) {
+    const r = await strand('compile', file, '-o', dir);
+    expect(r.code, r.err).toBe(0);
+    const listed = r.out.trim().split('\n');
+    const written = readdirSync(dir, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name));
+    expect([...listed].sort()).toEqual([...written].sort());
+    const files: Record<string, string> = {};
+    for (const f of listed) files[relative(dir, f)] = readFileSync(f, 'utf8');
+    return files;
+  }
 
-  it('strand schema prints a JSON Schema', async () => {
-    let out = '';
-    await run(['node', 'strand', 'schema'], {
-      out: (t) => (out += t),
-      err: () => {},
-      isTTY: false,
-    });
-    expect(JSON.parse(out)).toHaveProperty('$schema');
+  it.each(NAMED)(
+    '%s: <name>.asl.json and job-definitions/*.json, the same bytes every time',
+    async (_name, file) => {
+      const { spec, definition, jobDefinitions } = compiled(file);
+      const first = await compileTo(file);
+      expect(Object.keys(first).sort()).toEqual(
+        [
+          `${spec.name}.asl.json`,
+          ...jobDefinitions.map((d) => join('job-definitions', `${d.jobDefinitionName}.json`)),
+        ].sort(),
+      );
+      expect(JSON.parse(first[`${spec.name}.asl.json`])).toEqual(definition);
+      for (const d of jobDefinitions)
+        expect(JSON.parse(first[join('job-definitions', `${d.jobDefinitionName}.json`)])).toEqual(
+          d,
+        );
+      for (const text of Object.values(first)) expect(text.endsWith('}\n')).toBe(true);
+      // Again into another directory, and again over the first: byte-identical.
+      expect(await compileTo(file)).toEqual(first);
+      const dir = mkdtempSync(join(TMP, 'out-'));
+      await compileTo(file, dir);
+      expect(await compileTo(file, dir)).toEqual(first);
+    },
+  );
+});
+
+describe('strand schema', () => {
+  it('prints the JSON Schema of pipeline.yaml', async () => {
+    const r = await strand('schema');
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.out) as Obj;
+    expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect(schema.required).toEqual(['name', 'steps']);
+  });
+});
+
+describe('job definition names', () => {
+  it('a step "a-b" and the substep "b" of step "a" get different job definitions', () => {
+    // Step names may contain "-" and a substep "a.b" is written "a-b": without care both jobs
+    // would share the definition "p-a-b" (one file over the other, one Task running the other).
+    const { jobDefinitions } = compiledText(
+      [
+        'name: p',
+        'samples: [ { id: S1 } ]',
+        'steps:',
+        '  a:',
+        '    substeps:',
+        '      b: { image: x, command: [echo, one] }',
+        '  a-b: { image: x, command: [echo, two] }',
+      ].join('\n'),
+    );
+    const names = jobDefinitions.map((d) => d.jobDefinitionName);
+    expect(new Set(names).size).toBe(names.length);
   });
 });

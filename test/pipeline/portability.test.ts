@@ -1,157 +1,286 @@
 /**
- * Portability: a compiled pipeline is plain ASL. The same definition and input run on
- * aws-local-stepfunctions (an independent ASL implementation) give the same outcome as on
- * Strand's engine. Batch tasks there are answered with the jobs Strand ran (same job results);
- * lambda tasks by Strand's own function handlers, as the deployed Lambda would.
+ * Portability: a compiled pipeline is plain ASL, so the definition Strand ran, with the same
+ * input, runs on aws-local-stepfunctions (an independent ASL implementation) to the same end.
+ * Batch tasks there are answered with the results of the jobs Strand's run got for the same
+ * step and sample; lambda tasks by Strand's own function handlers, as the deployed Lambda
+ * would (see portability-harness.ts). Both engines must agree on the outcome (status and
+ * output, or error and cause), on every Task call (resolved input and result, per state and
+ * sample) and on the states entered, per sample.
+ *
+ * What aws-local-stepfunctions 3.0.0 cannot run: a Map's ToleratedFailurePercentage (it is not
+ * implemented there; ProcessorConfig DISTRIBUTED is accepted and run as an inline Map). So a
+ * failing sample under `continue_on_failure: true` (the default) fails the whole Map there at
+ * once, where Step Functions and Strand let the other samples finish and the run ends in
+ * "Samples failed". That case is checked for what both must still agree on, and named so.
+ * Fail states with ErrorPath/CausePath, Parallel, Choice, Retry, ItemSelector with
+ * `$$.Map.Item.Value`, States.Format and States.JsonMerge do run there.
  */
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Json, JsonObject } from '../../src/asl/types.js';
-import type { LocalBatch } from '../../src/batch/local-batch.js';
-import { toPascal } from '../../src/engine/batch-integration.js';
-import { Engine } from '../../src/engine/engine.js';
-import { pipelineFunctions } from '../../src/functions/pipeline-functions.js';
-import { compilePipeline } from '../../src/pipeline/compile.js';
-import { loadPipeline } from '../../src/pipeline/load.js';
-import { SqliteResults } from '../../src/results/sqlite.js';
-import { openStore } from '../../src/storage/store.js';
-import { strand } from './cli.js';
-import { polyfillWithResolvers } from '../../scripts/lib/with-resolvers.js';
+import type { JsonObject } from '../../src/asl/types.js';
+import { runOnBothEngines, type BothRuns, type TaskCall } from './portability-harness.js';
 
-type Outcome = { status: string; output?: Json; error?: string; cause?: string };
-
-/** Runs the pipeline on Strand, then the same ASL and input on aws-local-stepfunctions. */
-async function bothEngines(
-  samples: string,
-  edit: (pipeline: string) => string = (t) => t,
-): Promise<{ strand: Outcome; peer: Outcome }> {
+/** A copy of examples/word-count in a fresh directory, optionally with its pipeline edited. */
+function wordCount(edit: (yaml: string) => string = (t) => t): { file: string; home: string } {
   const dir = mkdtempSync(join(tmpdir(), 'strand-port-'));
   cpSync(resolve('examples/word-count'), dir, { recursive: true });
   const file = join(dir, 'pipeline.yaml');
   writeFileSync(file, edit(readFileSync(file, 'utf8')));
-  const home = join(dir, 'home');
-  const r = await strand('run', file, '--home', home, '--name', 'port', '--samples', samples);
-  expect([0, 1]).toContain(r.code);
-
-  const engine = Engine.open({ home, readOnly: true });
-  const d = engine.describeExecution('port');
-  const input = JSON.parse(d.input!) as JsonObject;
-  const mine: Outcome = { status: d.status };
-  if (d.output) mine.output = JSON.parse(d.output) as Json;
-  if (d.error) mine.error = d.error;
-  if (d.cause) mine.cause = d.cause;
-  const jobs = engine.listBatchJobs().filter((j) => j.tags?.['strand:execution'] === 'port');
-  engine.close();
-
-  // The same definition, compiled again from the file.
-  const { spec, samples: rows } = loadPipeline(file, { samples });
-  const { definition } = compilePipeline(spec, { columns: Object.keys(rows[0].values) });
-
-  // Lambda: Strand's handlers, over the same store and results; jobs found among Strand's.
-  const results = SqliteResults.inHome(home);
-  const batch = {
-    getJob: (id: string) => jobs.find((j) => j.jobId === id),
-  } as unknown as LocalBatch;
-  const functions = pipelineFunctions({
-    store: (url) => openStore(url, { home }),
-    results,
-    batch: () => batch,
-  });
-  const handlers: Record<string, (input: never) => Promise<Json>> = {};
-  const lambda = async (task: JsonObject): Promise<Json> => {
-    const fn = functions[String(task.FunctionName)];
-    try {
-      return {
-        ExecutedVersion: '$LATEST',
-        StatusCode: 200,
-        Payload: await fn(task.Payload ?? null, { functionName: String(task.FunctionName) }),
-      };
-    } catch (err) {
-      // As Step Functions reports a function's error: its type as Error, the payload as Cause.
-      const e = err as Error;
-      throw Object.assign(
-        new Error(JSON.stringify({ errorMessage: e.message, errorType: e.name })),
-        { name: e.name },
-      );
-    }
-  };
-  // Batch: the job Strand ran for this step and sample, as DescribeJobs shows it.
-  const submit = async (task: JsonObject): Promise<Json> => {
-    const tags = task.Tags as Record<string, string>;
-    const job = jobs.find(
-      (j) =>
-        j.tags?.['strand:step'] === tags['strand:step'] &&
-        j.tags?.['strand:sample'] === tags['strand:sample'],
-    );
-    if (!job)
-      throw new Error(`no job of Strand's run for ${tags['strand:step']} ${tags['strand:sample']}`);
-    const shaped = toPascal(job);
-    if (job.status === 'SUCCEEDED') return shaped;
-    throw Object.assign(new Error(JSON.stringify(shaped)), { name: 'States.TaskFailed' });
-  };
-  const visit = (states: JsonObject) => {
-    for (const [name, state] of Object.entries(states) as [string, JsonObject][]) {
-      if (state.Type === 'Task')
-        handlers[name] = String(state.Resource).includes(':batch:')
-          ? (i: never) => submit(i)
-          : (i: never) => lambda(i);
-      for (const b of (state.Branches as JsonObject[] | undefined) ?? [])
-        visit(b.States as JsonObject);
-      if (state.ItemProcessor) visit((state.ItemProcessor as JsonObject).States as JsonObject);
-    }
-  };
-  visit(definition.States as unknown as JsonObject);
-
-  polyfillWithResolvers();
-  const { StateMachine } = await import('aws-local-stepfunctions');
-  const machine = new StateMachine(definition as never, {
-    validationOptions: { checkPaths: false },
-  });
-  const peer: Outcome = { status: 'SUCCEEDED' };
-  try {
-    peer.output = (await machine.run(input as never, {
-      overrides: { taskResourceLocalHandlers: handlers as never },
-    }).result) as Json;
-  } catch (err) {
-    const e = err as Error & { cause?: { name?: string; message?: string } };
-    peer.status = 'FAILED';
-    peer.error = (e.cause as { name?: string })?.name ?? e.name;
-    peer.cause = (e.cause as { message?: string })?.message ?? e.message;
-  }
-  await results.close();
-  return { strand: mine, peer };
+  return { file, home: join(dir, 'home') };
 }
 
-describe('compiled pipelines on aws-local-stepfunctions', () => {
-  it('all samples succeed: same status and the same final output', async () => {
-    const { strand: a, peer: b } = await bothEngines('alpha,beta');
-    expect(a.status).toBe('SUCCEEDED');
-    expect(b).toEqual(a);
+/**
+ * A pipeline of its own: two per-sample steps and an aggregate, inline samples, a parameter,
+ * an env value built with States.Format (with literal braces), stdout to a file, and the Map
+ * stopping at the first failure (an inline Map on both engines). `upper` has a Retry; with
+ * `flaky`, its first attempt for sample s1 fails (exit 1) and the retry succeeds.
+ */
+function twoSteps(flaky = false): { file: string; home: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-port-own-'));
+  // A file that exists is no first attempt; s1's marker is made by its first attempt.
+  const mark = (sample: string) => (flaky && sample === 's1' ? join(dir, 'flaky-s1') : 'a.txt');
+  writeFileSync(join(dir, 'a.txt'), 'one\ntwo\n');
+  writeFileSync(join(dir, 'b.txt'), 'three\n');
+  writeFileSync(join(dir, 'c.txt'), 'four\nfive\nsix\n');
+  const file = join(dir, 'pipeline.yaml');
+  writeFileSync(
+    file,
+    [
+      'name: portable',
+      'description: Two steps per sample and one table over all samples',
+      'continue_on_failure: false',
+      'max_concurrency: 2',
+      'params: { SUFFIX: end }',
+      'samples:',
+      `  - { id: s1, TEXT: a.txt, LABEL: first, MARK: ${mark('s1')} }`,
+      `  - { id: s2, TEXT: b.txt, LABEL: second, MARK: ${mark('s2')} }`,
+      `  - { id: s3, TEXT: c.txt, LABEL: third, MARK: ${mark('s3')} }`,
+      'steps:',
+      '  upper:',
+      '    image: debian:bookworm-slim',
+      '    retry: 1',
+      "    env: { TAG: '$SAMPLE/$LABEL {x}' }",
+      '    command:',
+      '      - awk',
+      '      - >-',
+      '        BEGIN { if ((getline line < ENVIRON["MARK"]) <= 0) {',
+      '        print "first attempt" > ENVIRON["MARK"]; failed = 1; exit 1 } }',
+      '        { print toupper($$0) } END { if (!failed) print ENVIRON["TAG"] }',
+      '      - $TEXT',
+      '    stdout: out/upper.txt',
+      '    outputs: { UPPER: out/upper.txt }',
+      '  count:',
+      '    image: debian:bookworm-slim',
+      '    command:',
+      '      - awk',
+      '      - -v',
+      '      - sample=$SAMPLE',
+      '      - -v',
+      '      - suffix=$SUFFIX',
+      '      - \'END { print sample "\\t" NR "\\t" suffix > "n.tsv" }\'',
+      '      - $UPPER',
+      '    outputs: { COUNTS: n.tsv }',
+      '  table:',
+      '    aggregate: true',
+      '    image: debian:bookworm-slim',
+      '    command: [awk, \'{ f = $$0; while ((getline line < f) > 0) print line > "table.tsv" }\', $COUNTS]',
+      '    outputs: { TABLE: table.tsv }',
+      'results:',
+      '  count: { from: n.tsv, format: tsv, header: [sample, lines, suffix] }',
+      '',
+    ].join('\n'),
+  );
+  return { file, home: join(dir, 'home') };
+}
+
+/** The Task calls of one resource, flattened (to check that a comparison is not vacuous). */
+function calls(tasks: Record<string, TaskCall[]>, resource: TaskCall['resource']): string[] {
+  return Object.entries(tasks)
+    .filter(([, list]) => list.some((c) => c.resource === resource))
+    .map(([key]) => key)
+    .sort();
+}
+
+/** Both engines agree on everything. */
+function expectSameRun(r: BothRuns): void {
+  expect(r.peer.outcome).toEqual(r.strand.outcome);
+  expect(r.peer.tasks).toEqual(r.strand.tasks);
+  expect(r.peer.entered).toEqual(r.strand.entered);
+}
+
+describe('examples/word-count on Strand and on aws-local-stepfunctions', () => {
+  it('all samples succeed (Distributed Map, nothing to tolerate): same output, Task calls and states entered', async () => {
+    const { file, home } = wordCount();
+    const r = await runOnBothEngines(file, home, 'port', ['--samples', 'alpha,beta']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.strand.outcome.status).toBe('SUCCEEDED');
+    const steps = ['words', 'count.sorted', 'count.stats', 'frequent.tally', 'frequent.keep'];
+    expect(calls(r.strand.tasks, 'batch')).toEqual(
+      [
+        ...['alpha', 'beta'].flatMap((s) => steps.map((step) => `${step} | ${s}`)),
+        'summary | _all',
+      ].sort(),
+    );
+    expect(r.strand.entered['alpha count[1]']).toEqual([
+      'count.stats',
+      'count.stats: publish',
+      'count.stats: done',
+    ]);
+    expectSameRun(r);
   });
 
-  it('continue_on_failure: false — a failing sample fails the run the same way on both', async () => {
-    // One sample at a time, so both engines meet the same jobs in the same order (with several at
-    // once, Strand's Map stops the others when one fails, and which jobs ran depends on timing).
-    const { strand: a, peer: b } = await bothEngines('alpha,beta,empty', (t) =>
+  it('continue_on_failure: false — a failing sample fails the run with the same error and cause on both', async () => {
+    // One sample at a time, so both engines meet the same jobs in the same order (with several
+    // at once, a Map stops the others when one fails, and which jobs ran depends on timing).
+    const { file, home } = wordCount((t) =>
       t.replace('steps:', 'continue_on_failure: false\nmax_concurrency: 1\nsteps:'),
     );
-    expect(a.status).toBe('FAILED');
-    expect(a.error).toBe('Strand.StepFailed');
-    expect(a.cause).toMatch(/^step words failed for sample empty: exit code 3; log: /);
-    expect(b).toEqual(a);
+    const r = await runOnBothEngines(file, home, 'port', ['--samples', 'alpha,beta,empty']);
+    expect(r.code).toBe(1);
+    expect(r.strand.outcome.status).toBe('FAILED');
+    expect(r.strand.outcome.error).toBe('Strand.StepFailed');
+    expect(r.strand.outcome.cause).toMatch(
+      /^step words failed for sample empty: exit code 3; log: \S+log\.txt; partial outputs: /,
+    );
+    // The failed job's answer is Step Functions' shape: States.TaskFailed, the job as Cause.
+    const failed = r.strand.tasks['words | empty'][0].result as { error: string; cause: string };
+    expect(failed.error).toBe('States.TaskFailed');
+    expect(JSON.parse(failed.cause)).toMatchObject({ Status: 'FAILED' });
+    expect(r.strand.entered['empty Samples']).toEqual([
+      'Route',
+      'words',
+      'words: failed',
+      'words: stop',
+    ]);
+    expectSameRun(r);
   });
 
-  it('continue_on_failure (default): the peer lacks ToleratedFailurePercentage, so it stops at the failure Strand reports among the samples', async () => {
-    // aws-local-stepfunctions 3.0.0 does not implement ToleratedFailurePercentage (Step Functions
-    // does, for a Distributed Map): there the first failed sample fails the Map at once. What
-    // both must agree on is that failure; Strand lets the others finish and lists it.
-    const { strand: a, peer: b } = await bothEngines('alpha,beta,empty');
-    expect(a.status).toBe('FAILED');
-    expect(a.error).toBe('Strand.SamplesFailed');
-    expect(b.status).toBe('FAILED');
-    expect(b.error).toBe('Strand.StepFailed');
-    expect(a.cause).toBe(`1 of 3 samples failed:\n  empty: ${b.cause!.replace(/^step /, '')}`);
+  it('continue_on_failure (default) with a failing sample: aws-local-stepfunctions lacks ToleratedFailurePercentage, so it stops at the failure Strand lists and never reaches "Samples failed"', async () => {
+    // Strand (like Step Functions' Distributed Map with ToleratedFailurePercentage: 100) lets
+    // alpha and beta finish, runs the summary and fails in "Samples failed" listing the empty
+    // sample. aws-local-stepfunctions 3.0.0 has no ToleratedFailurePercentage: the empty
+    // sample's failure fails its Map, and the execution, at once. Both must still agree on
+    // that failure, on everything the peer did run, and on the failing sample's path.
+    const { file, home } = wordCount();
+    const r = await runOnBothEngines(file, home, 'port', ['--samples', 'alpha,beta,empty']);
+    expect(r.code).toBe(1);
+    const { strand: a, peer: b } = r;
+    expect(a.outcome.status).toBe('FAILED');
+    expect(a.outcome.error).toBe('Strand.SamplesFailed');
+    expect(a.entered['(run) top']).toEqual([
+      'Preflight',
+      'Samples',
+      'Collect',
+      'Route all',
+      'summary',
+      'summary: publish',
+      'summary: end?',
+      'Outcome',
+      'Samples failed',
+    ]);
+
+    expect(b.outcome.status).toBe('FAILED');
+    expect(b.outcome.error).toBe('Strand.StepFailed');
+    // The peer fails with the Cause Strand's sync-failure gave for that sample, which is the
+    // line Strand's "Samples failed" lists for it.
+    const syncFailure = a.tasks['words: failed | empty'][0].result as {
+      output: { Payload: { Cause: string } };
+    };
+    expect(b.outcome.cause).toBe(syncFailure.output.Payload.Cause);
+    expect(a.outcome.cause).toBe(
+      `1 of 3 samples failed:\n  empty: ${b.outcome.cause!.replace(/^step /, '')}`,
+    );
+    expect(b.entered['(run) top']).toEqual(['Preflight', 'Samples']);
+    expect(b.entered['empty Samples']).toEqual(a.entered['empty Samples']);
+    // The other samples were cut short there: whatever they did is a prefix of Strand's path,
+    // and every Task call the peer made matches Strand's call for that state and sample.
+    for (const [key, states] of Object.entries(b.entered))
+      expect(a.entered[key].slice(0, states.length), key).toEqual(states);
+    for (const [key, list] of Object.entries(b.tasks))
+      expect(a.tasks[key].slice(0, list.length), key).toEqual(list);
+  });
+});
+
+describe('a pipeline of two per-sample steps and an aggregate on Strand and on aws-local-stepfunctions', () => {
+  it('all samples succeed, one after a retry (continue_on_failure: false, max_concurrency: 2): same output, Task calls and states entered', async () => {
+    const { file, home } = twoSteps(true);
+    const r = await runOnBothEngines(file, home, 'port');
+    expect(r.code, r.err).toBe(0);
+    expect(r.strand.outcome.status).toBe('SUCCEEDED');
+    expect(calls(r.strand.tasks, 'batch')).toEqual(
+      [
+        ...['s1', 's2', 's3'].flatMap((s) => [`upper | ${s}`, `count | ${s}`]),
+        'table | _all',
+      ].sort(),
+    );
+    // The env value built with States.Format, as both engines resolved it.
+    const env = (r.strand.tasks['upper | s2'][0].input as JsonObject).ContainerOverrides as {
+      Environment: { Name: string; Value: string }[];
+    };
+    expect(env.Environment.find((e) => e.Name === 'TAG')?.Value).toBe('s2/second {x}');
+    const vars = (r.strand.outcome.output as { vars: Record<string, string> }).vars;
+    expect(readFileSync(vars.TABLE, 'utf8')).toBe('s1\t3\tend\ns2\t2\tend\ns3\t4\tend\n');
+    // s1's first attempt failed and the Task's Retry ran it again: two calls, answered in order.
+    expect(
+      r.strand.tasks['upper | s1'].map((c) => ('output' in c.result ? 'ok' : c.result.error)),
+    ).toEqual(['States.TaskFailed', 'ok']);
+    expect(r.strand.tasks['upper | s2']).toHaveLength(1);
+    expectSameRun(r);
+  });
+
+  it('--to upper: the end check routes each sample to "Sample done" and skips the aggregate, on both', async () => {
+    const { file, home } = twoSteps();
+    const r = await runOnBothEngines(file, home, 'port', ['--to', 'upper']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.strand.entered['s1 Samples']).toEqual([
+      'Route',
+      'upper',
+      'upper: publish',
+      'upper: end?',
+      'Sample done',
+    ]);
+    expect(r.strand.entered['(run) top']).toEqual([
+      'Preflight',
+      'Samples',
+      'Collect',
+      'Route all',
+      'Outcome',
+      'Done',
+    ]);
+    expectSameRun(r);
+  });
+
+  it('--from count after a full run: earlier outputs preloaded from the store, cached jobs published from their manifests, on both', async () => {
+    const { file, home } = twoSteps();
+    const full = await runOnBothEngines(file, home, 'full');
+    expect(full.code, full.err).toBe(0);
+    const r = await runOnBothEngines(file, home, 'again', ['--from', 'count']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.strand.entered['s3 Samples']).toEqual([
+      'Route',
+      'count',
+      'count: publish',
+      'count: end?',
+      'Sample done',
+    ]);
+    const job = r.strand.tasks['count | s3'][0].result as { output: { Tags: JsonObject } };
+    expect(job.output.Tags['strand:cached']).toBe('true');
+    expectSameRun(r);
+  });
+
+  it('--from count in an empty home: the preflight function fails, and both report its error the same way', async () => {
+    const { file, home } = twoSteps();
+    const r = await runOnBothEngines(file, home, 'port', ['--from', 'count']);
+    expect(r.code).toBe(1);
+    expect(r.strand.outcome.status).toBe('FAILED');
+    expect(r.strand.outcome.error).toBe('Strand.MissingInputs');
+    expect(JSON.parse(r.strand.outcome.cause!)).toEqual({
+      errorType: 'Strand.MissingInputs',
+      errorMessage: expect.stringMatching(/^--from count needs outputs that are not in the store/),
+    });
+    expect(r.strand.entered).toEqual({ '(run) top': ['Preflight'] });
+    expectSameRun(r);
   });
 });

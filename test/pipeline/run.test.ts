@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine.js';
 import { strand } from './cli.js';
 
 const EXAMPLE = join(process.cwd(), 'examples/word-count');
@@ -377,5 +378,31 @@ describe('stdout: a tool that only prints its results', () => {
     const bad = await strand('validate', join(dir, 'bad.yaml'));
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/bad\.yaml:7:13 steps\.order\.stdout/);
+  });
+});
+
+describe('a job no compute environment can fit', () => {
+  it('fails at once (no retries), with a FAILED row naming the values and the usual failure message', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-nofit-'));
+    writeFileSync(
+      join(dir, 'pipeline.yaml'),
+      [
+        'name: toobig',
+        'samples: [ { id: S1 } ]',
+        'steps:',
+        '  huge: { image: x, command: [sort, /dev/null], vcpus: 4096, retry: 3 }',
+        '',
+      ].join('\n'),
+    );
+    const home = join(dir, 'home');
+    const r = await strand('run', join(dir, 'pipeline.yaml'), '--home', home, '--name', 'nofit');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/S1: huge failed for sample S1: needs 4096 vCPU/);
+    expect(r.err).toMatch(/to carry on: strand redrive nofit/);
+    const [row] = await rows(home, 'nofit');
+    expect(row).toMatchObject({ sample: 'S1', step: 'huge', status: 'FAILED' });
+    const engine = Engine.open({ home, readOnly: true });
+    expect(engine.listBatchJobs()).toHaveLength(1);
+    engine.close();
   });
 });
