@@ -16,13 +16,14 @@ import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
 import { FUNCTIONS } from '../pipeline/compile.js';
 import { extractMetrics } from '../results/extract.js';
-import type { ResultsSink } from '../results/sink.js';
+import { AGGREGATE_SAMPLE, type ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
 import {
   outputLocations,
   publishOutputs,
   readManifest,
   type OutputManifest,
+  type PublishInfo,
 } from '../storage/publish.js';
 import type { ObjectStore } from '../storage/store.js';
 
@@ -76,6 +77,32 @@ class StrandError extends Error {
     super(message);
     this.name = name;
   }
+}
+
+/** The store layout's sample: none for a step over all samples (results say `_all`). */
+function layoutSample(sample: string | undefined): string | null {
+  return sample === undefined || sample === AGGREGATE_SAMPLE ? null : sample;
+}
+
+/** What a manifest records of the attempt that made the outputs (exit code as it ended). */
+function attemptInfo(
+  run: RunSettings,
+  sample: string,
+  plan: JobPlan,
+  detail: JobDetail,
+): Omit<PublishInfo, 'fingerprint'> {
+  const attempt = detail.attempts.at(-1);
+  return {
+    pipeline: run.pipeline,
+    sample: layoutSample(sample),
+    step: plan.name,
+    execution: run.execution,
+    jobId: detail.jobId,
+    attempt: detail.attempts.length,
+    exitCode: attempt?.container.exitCode ?? null,
+    startedAt: attempt?.startedAt ?? null,
+    stoppedAt: attempt?.stoppedAt ?? null,
+  };
 }
 
 const iso = (ms: number | undefined): string | undefined =>
@@ -175,7 +202,7 @@ export function pipelineFunctions(
     const plan = p.plan as unknown as JobPlan;
     const sample = String(p.sample);
     const store = options.store(run.store);
-    const prefix = stepPrefix(run.pipeline, sample === '_all' ? null : sample, plan.name);
+    const prefix = stepPrefix(run.pipeline, layoutSample(sample), plan.name);
     const j = p.job as { JobId: string; Tags?: Record<string, string> };
     let manifest: OutputManifest | undefined;
     if (j.Tags?.['strand:cached'] === 'true') {
@@ -207,15 +234,8 @@ export function pipelineFunctions(
         outputs: plan.outputs,
         status: 'SUCCEEDED',
         info: {
-          pipeline: run.pipeline,
-          sample: sample === '_all' ? null : sample,
-          step: plan.name,
-          execution: run.execution,
-          jobId: detail.jobId,
-          attempt: detail.attempts.length,
+          ...attemptInfo(run, sample, plan, detail),
           exitCode: attempt?.container.exitCode ?? 0,
-          startedAt: attempt?.startedAt ?? null,
-          stoppedAt: attempt?.stoppedAt ?? null,
           fingerprint: await jobFingerprint({
             image: detail.container.image,
             command: detail.container.command,
@@ -260,7 +280,7 @@ export function pipelineFunctions(
     const attempt = detail?.attempts.at(-1);
     const dir = workDirOf(detail);
     const store = options.store(run.store);
-    const prefix = stepPrefix(run.pipeline, sample === '_all' ? null : sample, plan.name);
+    const prefix = stepPrefix(run.pipeline, layoutSample(sample), plan.name);
     let published = false;
     if (dir && existsSync(dir)) {
       await publishOutputs({
@@ -269,18 +289,7 @@ export function pipelineFunctions(
         workDir: dir,
         outputs: plan.outputs,
         status: 'FAILED',
-        info: {
-          pipeline: run.pipeline,
-          sample: sample === '_all' ? null : sample,
-          step: plan.name,
-          execution: run.execution,
-          jobId: detail!.jobId,
-          attempt: detail!.attempts.length,
-          exitCode: attempt?.container.exitCode ?? null,
-          startedAt: attempt?.startedAt ?? null,
-          stoppedAt: attempt?.stoppedAt ?? null,
-          fingerprint: null,
-        },
+        info: { ...attemptInfo(run, sample, plan, detail!), fingerprint: null },
       });
       published = true;
       await recordMetrics(run, sample, plan, dir).catch(() => undefined);
@@ -453,11 +462,7 @@ export function pipelineJobCache(options: PipelineFunctionsOptions) {
     const batch = options.batch();
     if (!batch) return undefined;
     const sample = tags['strand:sample'];
-    const prefix = stepPrefix(
-      tags['strand:pipeline'],
-      sample === '_all' ? null : sample,
-      tags['strand:step'],
-    );
+    const prefix = stepPrefix(tags['strand:pipeline'], layoutSample(sample), tags['strand:step']);
     const manifest = await readManifest(options.store(tags['strand:store']), prefix).catch(
       () => undefined,
     );

@@ -66,19 +66,9 @@ export interface PublishedOutputInfo {
   missing?: true;
 }
 
-export interface OutputManifest {
+export interface OutputManifest extends PublishInfo {
   version: typeof MANIFEST_VERSION;
-  pipeline: string;
-  sample: string | null;
-  step: string;
-  execution: string;
-  jobId: string;
-  attempt: number;
-  exitCode: number | null;
   status: 'SUCCEEDED' | 'FAILED';
-  startedAt: number | null;
-  stoppedAt: number | null;
-  fingerprint: string | null;
   /** Epoch milliseconds. */
   publishedAt: number;
   outputs: Record<string, PublishedOutputInfo>;
