@@ -60,4 +60,35 @@ describe('local executor', () => {
     );
     expect(existsSync(join(h.ref, 'work'))).toBe(true);
   });
+
+  it('a job prepared long before its launch is not taken for lost while its wrapper starts', async () => {
+    const ex = new LocalExecutor({ workRoot: join(root, 'work'), startGraceMs: 300 });
+    const job = spec('console.log("late start")');
+    ex.prepare(job.jobId, 1);
+    await new Promise((r) => setTimeout(r, 600)); // the prepared log is now older than the grace
+    ex.prepare(spec('0').jobId, 1); // starts the launcher if need be, so its pid is known
+    await new Promise((r) => setTimeout(r, 100));
+    const launcher = ex.launcherPid!;
+    process.kill(launcher, 'SIGSTOP'); // the launch is asked for but nothing starts yet
+    const submitted = ex.submit(job);
+    const handle = {
+      jobId: job.jobId,
+      attempt: 1,
+      ref: join(root, 'work', job.jobId, 'attempt-1'),
+      logPath: join(root, 'work', job.jobId, 'attempt-1', 'log.txt'),
+    };
+    try {
+      expect(await ex.poll(handle)).toEqual({ state: 'RUNNING' });
+      await new Promise((r) => setTimeout(r, 400)); // now the launch itself is older than the grace
+      expect(await ex.poll(handle)).toMatchObject({
+        state: 'FAILED',
+        reason: 'Host lost: the job process never started',
+      });
+    } finally {
+      process.kill(launcher, 'SIGCONT');
+    }
+    const h = await submitted;
+    expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+    ex.close();
+  });
 });

@@ -38,6 +38,11 @@ export interface LocalExecutorOptions {
   workRoot: string;
   /** Seconds between SIGTERM and SIGKILL (default 10). */
   graceSeconds?: number;
+  /**
+   * How long a launched attempt may go without its wrapper recording its pid before it counts as
+   * lost (default 30 s).
+   */
+  startGraceMs?: number;
 }
 
 interface WrapperInfo {
@@ -106,6 +111,14 @@ function processGroups(): Map<number, { pid: number; rss: number }[]> {
   return groups;
 }
 
+function mtimeOf(path: string): number | undefined {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
 function imageNote(image: string | undefined): string | undefined {
   return image
     ? `[strand] local executor: image ${image} is not used; the command runs on the host\n`
@@ -118,6 +131,8 @@ export class LocalExecutor implements Executor {
   private readonly watched = new Map<string, Watched>();
   private monitor: NodeJS.Timeout | undefined;
   private readonly launcher = new Launcher();
+  /** When this process asked for each attempt's start (a prepared log is older than that). */
+  private readonly launchedAt = new Map<string, number>();
 
   constructor(private readonly options: LocalExecutorOptions) {}
 
@@ -154,6 +169,7 @@ export class LocalExecutor implements Executor {
     // re-attaches. Otherwise it (re)starts a wrapper: if an earlier one is alive but unrecorded,
     // its pid file makes the new one exit without running anything.
     const startedAt = Date.now();
+    this.launchedAt.set(handle.ref, startedAt);
     const result = await this.launcher.launch(
       {
         dir,
@@ -171,9 +187,12 @@ export class LocalExecutor implements Executor {
       },
       () => {
         this.watched.delete(handle.ref);
+        this.launchedAt.delete(handle.ref);
         for (const l of this.listeners) l(handle);
       },
     );
+    // Spawned now: the wrapper records its pid in a moment, however long the launch took.
+    if (this.launchedAt.has(handle.ref)) this.launchedAt.set(handle.ref, Date.now());
     if ('existing' in result) {
       await this.poll(handle);
       return handle;
@@ -250,6 +269,7 @@ export class LocalExecutor implements Executor {
     const code = written?.endsWith('\n') ? written.trim() : undefined;
     const info = wrapperInfo(handle.ref);
     if (code !== undefined) {
+      this.launchedAt.delete(handle.ref);
       const forced = readText(join(handle.ref, 'forced-exit'));
       const exitCode = Number(forced ?? code);
       const reason =
@@ -264,15 +284,16 @@ export class LocalExecutor implements Executor {
       return state;
     }
     if (!info) {
-      // Not started yet: how long since the attempt was set up (its log is made first)?
-      const age =
-        Date.now() -
-        (existsSync(handle.logPath)
-          ? statSync(handle.logPath).mtimeMs
-          : existsSync(handle.ref)
-            ? statSync(handle.ref).mtimeMs
-            : 0);
-      return age < 30_000
+      // Not started yet: how long since the start was asked for? Known in this process; after a
+      // restart, spec.json (written once the wrapper was spawned) or else the log tells. The log
+      // alone is not enough: it may have been prepared long before the launch.
+      const since =
+        this.launchedAt.get(handle.ref) ??
+        mtimeOf(join(handle.ref, 'spec.json')) ??
+        mtimeOf(handle.logPath) ??
+        mtimeOf(handle.ref) ??
+        0;
+      return Date.now() - since < (this.options.startGraceMs ?? 30_000)
         ? { state: 'RUNNING' }
         : { state: 'FAILED', reason: 'Host lost: the job process never started' };
     }
