@@ -3,12 +3,12 @@
 // pylori genomes Debian ships (package ragout-examples), and the samples sheet data/samples.csv.
 // Tools run as argv (no shell). Existing files are kept, so a second run is instant.
 //
-//   node examples/microbe-genome/prepare.mjs [--strains G27,ELS37] [--coverage 30] [--corrupt NAME]
-//   node examples/microbe-genome/prepare.mjs --count 8   # more samples than strains: replicates (other seeds)
+//   node examples/microbe-genome/prepare.mjs --help
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const REFERENCES = '/usr/share/doc/ragout/examples/H.Pylori/references';
@@ -25,10 +25,57 @@ const PACKAGES = [
 ];
 const TOOLS = ['fastp', 'megahit', 'seqkit', 'prodigal', 'barrnap', 'mash', 'art_illumina'];
 
-function option(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
+const USAGE = `Usage: node examples/microbe-genome/prepare.mjs [options]
+
+Simulates paired 150 bp Illumina reads (ART, fixed seeds) from the Helicobacter pylori genomes
+of Debian's ragout-examples and writes the samples sheet. Files already there are kept.
+
+Options:
+  --strains LIST    comma-separated strains (default: all five: ${ALL.join(',')})
+  --coverage N      read coverage, e.g. 10 or 30 (default 30)
+  --count N         number of samples; past the strains, replicates with other seeds
+  --corrupt NAME    add a sample NAME whose reads are not FASTQ (it fails; the others go on)
+  --out DIR         where reads and samples.csv go (default: data/ next to this script)
+  -h, --help        this help
+`;
+
+let opts;
+try {
+  opts = parseArgs({
+    options: {
+      strains: { type: 'string', default: ALL.join(',') },
+      coverage: { type: 'string', default: '30' },
+      count: { type: 'string' },
+      corrupt: { type: 'string', default: '' },
+      out: { type: 'string', default: join(HERE, 'data') },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+} catch (e) {
+  process.stderr.write(`prepare: ${e.message}\n\n${USAGE}`);
+  process.exit(2);
 }
+if (opts.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+function bad(message) {
+  process.stderr.write(`prepare: ${message}\n`);
+  process.exit(2);
+}
+const chosen = opts.strains.split(',');
+for (const strain of chosen)
+  if (!ALL.includes(strain))
+    bad(`--strains: unknown strain "${strain}" (known: ${ALL.join(', ')})`);
+const count = Number(opts.count ?? chosen.length);
+if (!Number.isInteger(count) || count < 1)
+  bad(`--count: "${opts.count}" is not a whole number ≥ 1`);
+const coverage = opts.coverage;
+if (!/^[1-9][0-9]*$/.test(coverage)) bad(`--coverage: "${coverage}" is not a whole number ≥ 1`);
+const corrupt = opts.corrupt;
+if (corrupt && !/^[A-Za-z0-9_.-]+$/.test(corrupt))
+  bad(`--corrupt: "${corrupt}" is not a sample id (letters, digits, _ . -)`);
+const out = opts.out;
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -62,22 +109,13 @@ if (missing.length > 0 || !existsSync(REFERENCES)) {
   }
 }
 
-const chosen = option('strains', ALL.join(',')).split(',');
-const count = Number(option('count', String(chosen.length)));
 // Sample i is strain i mod the chosen ones; past the first round, a replicate with another seed.
 const strains = Array.from({ length: count }, (_, i) => chosen[i % chosen.length]);
-const coverage = option('coverage', '30');
-const out = option('out', join(HERE, 'data'));
-const corrupt = option('corrupt', '');
 mkdirSync(out, { recursive: true });
 const rows = ['id,READS_1,READS_2'];
 strains.forEach((strain, i) => {
   const round = Math.floor(i / chosen.length);
   const id = round === 0 ? strain : `${strain}-r${round + 1}`;
-  if (!ALL.includes(strain)) {
-    process.stderr.write(`prepare: unknown strain ${strain} (known: ${ALL.join(', ')})\n`);
-    process.exit(2);
-  }
   const seed = String(ALL.indexOf(strain) + 1 + 100 * round);
   const fasta = join(out, `${strain}.fa`);
   const prefix = join(out, `${id}_${coverage}x_`);
