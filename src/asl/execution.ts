@@ -2,6 +2,7 @@
  * The data the interpreter works on: the execution state (plain, JSON-serialisable), the
  * events it consumes, the commands it emits and the history events it appends.
  */
+import type { IndexRanges } from './redrive.js';
 import type { Json, JsonObject } from './types.js';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
@@ -39,6 +40,8 @@ export type Pending =
       children: string[];
       results: Json[];
       remaining: number;
+      /** Branches that succeeded (a redrive does not run them again). */
+      succeeded?: number[];
     }
   | {
       kind: 'map';
@@ -55,11 +58,20 @@ export type Pending =
       toleratedPercentage: number;
       maxConcurrency: number;
       firstFailure?: { error: string; cause?: string };
-      /** Indices whose iteration succeeded (a redrive does not run them again). */
+      /** Indices whose iteration succeeded in this run (a redrive does not run them again). */
       succeeded: number[];
-      /** On a redrive: indices (ascending) that had succeeded before, and how many were passed. */
-      skip?: number[];
+      /**
+       * On a redrive: the iterations that had succeeded before (their results are in `results`),
+       * and the position in those ranges that `next` has reached.
+       */
+      skipRanges?: IndexRanges;
       skipAt?: number;
+      /** On a redrive: where each unsuccessful iteration not launched yet continues, by index. */
+      resume?: Record<string, RedrivePoint>;
+      /** Iterations that failed within the tolerated threshold: where a redrive continues them. */
+      failedPoints?: Record<string, RedrivePoint>;
+      /** Before skipRanges: ascending indices to skip (states persisted by an older Strand). */
+      skip?: number[];
     };
 
 /** One line of execution: the root state machine, a Parallel branch or a Map iteration. */
@@ -84,23 +96,48 @@ export interface Thread {
   variables: Record<string, Json>;
   mapItem?: { Index: number; Value: Json };
   pending?: Pending;
-  /** Set on a redriven thread whose Map state had finished some iterations already. */
-  mapProgress?: MapProgress;
+  /** Set on a thread rebuilt by a redrive: what its Map or Parallel state had done before. */
+  resume?: ChildProgress;
+  /** Set when the thread's Map or Parallel state failed: what it had done, for a redrive. */
+  stopped?: ChildProgress;
 }
 
-/** What a Map state had finished when its execution stopped, kept for a redrive. */
-export interface MapProgress {
-  state: string;
-  results: Json[];
-  succeeded: number[];
-}
-
-/** Where a redrive starts again: the top-level state that was running, with its input. */
+/**
+ * Where RedriveExecution continues one line of execution (the root, a Parallel branch or a Map
+ * iteration): the state that had not finished is entered again with the input it had, and the
+ * states before it are not run again. A tree: a Map or Parallel state there carries, in
+ * `progress`, a point for each of its own unsuccessful iterations or branches.
+ */
 export interface RedrivePoint {
+  /** The state that had not finished. */
   state: string;
+  /** Its raw input. */
   input: Json;
+  /** The thread's own variables (enclosing scopes keep theirs in their own points). */
   variables: Record<string, Json>;
-  mapProgress?: MapProgress;
+  /** Set when `state` is a Map or Parallel state that had started its iterations or branches. */
+  progress?: ChildProgress;
+  /** Written by an older Strand: the top-level Map's progress. */
+  mapProgress?: { state: string; results: Json[]; succeeded: number[] };
+}
+
+/** What the iterations of a Map state or the branches of a Parallel state had done. */
+export interface ChildProgress {
+  /** The Map or Parallel state. */
+  state: string;
+  /**
+   * Outputs by iteration or branch index; only those of `succeeded` count (a Map keeps the
+   * array it already held, so a large Map adds nothing per iteration).
+   */
+  results: Json[];
+  /** The indices that succeeded, as ranges. */
+  succeeded: IndexRanges;
+  /**
+   * Unsuccessful iterations or branches that had started (failed, or aborted when a sibling
+   * failed or the execution stopped), by index: where each continues. The other unsuccessful
+   * ones start from the beginning.
+   */
+  children: Record<string, RedrivePoint>;
 }
 
 /** Work the interpreter has yet to do within the current step (see `Continue`). */

@@ -10,6 +10,7 @@
 import { PathNotFoundError, StatesError } from './errors.js';
 import type {
   AgendaItem,
+  ChildProgress,
   Command,
   ExecutionInfo,
   ExecutionState,
@@ -24,6 +25,7 @@ import { seededRandom } from './intrinsics.js';
 import { evaluateJsonataTemplate, type JsonataScope } from './jsonata.js';
 import { applyResultPath, selectPath, type EvalScope } from './path.js';
 import { evaluatePayloadTemplate } from './payload.js';
+import { indexRanges } from './redrive.js';
 import { findHandler, maxAttempts, retryDelayMs } from './retry.js';
 import type { Runtime, StatesExtras } from './runtime.js';
 import { STATE_HANDLERS } from './states/index.js';
@@ -372,6 +374,7 @@ export class Interpreter implements Runtime {
     thread.state = stateName;
     thread.input = input;
     thread.retries = [];
+    thread.stopped = undefined;
     thread.enteredTime = this.time;
     this.exec.transitions++;
     thread.enteredEventId = this.emit(thread, `${def.Type}StateEntered`, {
@@ -528,7 +531,8 @@ export class Interpreter implements Runtime {
     next: string | undefined,
   ): void {
     if (assign) Object.assign(thread.variables, assign);
-    thread.mapProgress = undefined;
+    thread.resume = undefined;
+    thread.stopped = undefined;
     const def = this.stateDef(thread);
     this.emit(thread, `${def.Type}StateExited`, {
       stateExitedEventDetails: { name: thread.state, output },
@@ -738,11 +742,22 @@ export class Interpreter implements Runtime {
     index: number,
     input: Json,
     mapItem?: { Index: number; Value: Json },
+    from?: RedrivePoint,
   ): Thread {
-    const thread = this.newThread(scopeKey, parent, index, input);
-    if (mapItem) thread.mapItem = mapItem;
     const def = this.scopes.get(scopeKey)!;
-    this.agenda.push({ kind: 'enter', threadId: thread.id, state: def.StartAt, input });
+    if (from && def.States[from.state] === undefined) from = undefined;
+    const thread = this.newThread(scopeKey, parent, index, from ? from.input : input);
+    if (mapItem) thread.mapItem = mapItem;
+    if (from) {
+      thread.variables = { ...from.variables };
+      if (from.progress) thread.resume = from.progress;
+    }
+    this.agenda.push({
+      kind: 'enter',
+      threadId: thread.id,
+      state: from ? from.state : def.StartAt,
+      input: thread.input,
+    });
     return thread;
   }
 
@@ -810,44 +825,92 @@ export class Interpreter implements Runtime {
     error: string,
     cause: string | undefined,
   ): Promise<void> {
-    this.cancelPending(thread);
-    delete this.exec.threads[thread.id];
     if (!thread.parentId) {
       this.exec.redrive = this.redrivePointOf(thread);
+      this.cancelPending(thread);
+      delete this.exec.threads[thread.id];
       this.terminate('FAILED', error, cause);
       return;
     }
+    this.cancelPending(thread);
     const parent = this.exec.threads[thread.parentId];
-    if (!parent || !parent.pending) return;
+    if (!parent || !parent.pending) {
+      delete this.exec.threads[thread.id];
+      return;
+    }
     if (error === 'States.Runtime') {
-      // Not catchable anywhere: the whole execution fails.
+      // Not catchable anywhere: the whole execution fails (the thread is still in the tree, so
+      // the redrive point continues it from the state that failed).
       this.terminate('FAILED', error, cause);
       return;
     }
+    delete this.exec.threads[thread.id];
     const handler = STATE_HANDLERS[this.stateDef(parent).Type];
     await this.guard(parent, () => handler.childFailed!(this, parent, thread, error, cause));
   }
 
-  /** The top-level state a redrive starts again from, with what its Map had finished. */
-  private redrivePointOf(root: Thread): RedrivePoint {
-    const point: RedrivePoint = { state: root.state, input: root.input, variables: root.variables };
-    const pending = root.pending;
-    if (pending?.kind === 'map') {
-      point.mapProgress = {
-        state: root.state,
-        results: pending.results,
-        succeeded: pending.succeeded,
-      };
-    } else if (root.mapProgress) {
-      point.mapProgress = root.mapProgress;
-    }
+  /**
+   * Where a redrive continues the thread: the state it is in, with that state's input and the
+   * thread's variables; a Map or Parallel state there adds a point for each of its unsuccessful
+   * iterations or branches (recursively), and which ones succeeded.
+   */
+  redrivePointOf(thread: Thread): RedrivePoint {
+    const point: RedrivePoint = {
+      state: thread.state,
+      input: thread.input,
+      variables: thread.variables,
+    };
+    const pending = thread.pending;
+    const progress =
+      pending?.kind === 'map' || pending?.kind === 'parallel'
+        ? this.childProgress(thread, pending, undefined)
+        : thread.stopped?.state === thread.state
+          ? thread.stopped
+          : thread.resume?.state === thread.state
+            ? thread.resume // a redrive had not got as far as starting the state's children
+            : undefined;
+    if (progress) point.progress = progress;
     return point;
   }
 
+  recordProgress(thread: Thread, failed: Thread): void {
+    const pending = thread.pending;
+    if (pending?.kind === 'map' || pending?.kind === 'parallel')
+      thread.stopped = this.childProgress(thread, pending, failed);
+  }
+
+  /** What a running Map or Parallel has done; `failed` is a child that has just failed. */
+  private childProgress(
+    thread: Thread,
+    pending: Extract<Pending, { kind: 'map' | 'parallel' }>,
+    failed: Thread | undefined,
+  ): ChildProgress {
+    const children: Record<string, RedrivePoint> = {};
+    let live: string[];
+    let succeeded: number[];
+    if (pending.kind === 'map') {
+      // Iterations a redrive had not launched yet, and failures the Map tolerated, are still
+      // unsuccessful.
+      Object.assign(children, pending.resume, pending.failedPoints);
+      live = Object.values(pending.running);
+      succeeded = indexRanges(pending.succeeded, pending.skipRanges);
+    } else {
+      live = pending.children;
+      succeeded = indexRanges(pending.succeeded ?? []);
+    }
+    for (const id of live) {
+      const child = this.exec.threads[id];
+      if (child && child !== failed) children[String(child.index)] = this.redrivePointOf(child);
+    }
+    if (failed) children[String(failed.index)] = this.redrivePointOf(failed);
+    return { state: thread.state, results: pending.results, succeeded, children };
+  }
+
   /**
-   * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution starts again from the
-   * top-level state it stopped in, with that state's input; a Map state there does not run
-   * again the iterations that had succeeded.
+   * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution continues from the state that
+   * had not finished, with that state's input. Inside a Map or Parallel state there, only the
+   * iterations and branches that failed or were aborted run again, each from its own state
+   * that had not finished; the others keep their outputs.
    */
   async redrive(state: ExecutionState, time: number): Promise<StepResult> {
     const point = state.redrive;
@@ -868,7 +931,8 @@ export class Interpreter implements Runtime {
     });
     const root = this.newThread('', undefined, undefined, point.input);
     root.variables = point.variables;
-    if (point.mapProgress) root.mapProgress = point.mapProgress;
+    const progress = point.progress ?? legacyProgress(point);
+    if (progress) root.resume = progress;
     this.agenda.push({ kind: 'enter', threadId: root.id, state: point.state, input: point.input });
     await this.drain();
     return this.finish();
@@ -919,6 +983,18 @@ export class Interpreter implements Runtime {
     if (s.cause !== undefined) cmd.cause = s.cause;
     this.commands.push(cmd);
   }
+}
+
+/** A redrive point written by an older Strand kept only the top-level Map's progress. */
+function legacyProgress(point: RedrivePoint): ChildProgress | undefined {
+  const old = point.mapProgress;
+  if (!old) return undefined;
+  return {
+    state: old.state,
+    results: old.results,
+    succeeded: indexRanges(old.succeeded),
+    children: {},
+  };
 }
 
 function byteLength(value: Json): number {

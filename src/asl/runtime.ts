@@ -3,7 +3,7 @@
  * Kept as an interface so that state files depend on this contract, not on the
  * interpreter module (no import cycle).
  */
-import type { Pending, Thread } from './execution.js';
+import type { Pending, RedrivePoint, Thread } from './execution.js';
 import type { EvalScope } from './path.js';
 import type { JsonataScope } from './jsonata.js';
 import type {
@@ -71,14 +71,25 @@ export interface Runtime {
   ): void;
   /** Starts a timer that resumes the thread when it fires. */
   startTimer(thread: Thread, dueTime: number, kind: 'wait' | 'retry'): void;
-  /** Starts a child thread running `scopeKey` (a Parallel branch or a Map iteration). */
+  /**
+   * Starts a child thread running `scopeKey` (a Parallel branch or a Map iteration), from its
+   * StartAt, or on a redrive from the state `from` names, with that state's input and variables.
+   */
   spawn(
     parent: Thread,
     scopeKey: string,
     index: number,
     input: Json,
     mapItem?: { Index: number; Value: Json },
+    from?: RedrivePoint,
   ): Thread;
+  /** Where a redrive would continue the thread (recursively through a Map or Parallel there). */
+  redrivePointOf(thread: Thread): RedrivePoint;
+  /**
+   * Keeps, for a redrive, what the thread's running Map or Parallel state had done, before its
+   * child `failed` makes it fail and its other children are aborted.
+   */
+  recordProgress(thread: Thread, failed: Thread): void;
   /** The States scope of a Parallel branch or Map processor. */
   scopeKey(thread: Thread, ...path: (string | number)[]): string;
   scopeDefinition(key: string): StateMachineDefinition;

@@ -241,7 +241,7 @@ export function registerExecutionCommands(
   program
     .command('redrive')
     .description(
-      'run a FAILED, ABORTED or TIMED_OUT execution again from the state it stopped in (Map iterations that succeeded are not run again), and follow it',
+      'carry on a FAILED, ABORTED or TIMED_OUT execution from where it stopped (RedriveExecution): states, Map iterations and Parallel branches that succeeded, at any depth, are not run again; then follow it',
     )
     .argument('<name>', 'execution name or ARN')
     .option('--home <dir>', 'the Strand home directory')

@@ -343,12 +343,13 @@ export class Engine {
   }
 
   /**
-   * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution runs again from the top-level
-   * state it stopped in; Map iterations that had succeeded are not run again.
-   */
-  /**
-   * RedriveExecution. `fromState` (a top-level state) moves the redrive point back to the last
-   * time that state was entered, with the input it had then: a pipeline whose samples failed
+   * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution continues from the state that
+   * had not finished, with the same input; states that succeeded are not run again, and inside
+   * a Map or Parallel state (at any depth) only the iterations and branches that failed or were
+   * aborted run again, each from its own state that had not finished.
+   *
+   * `fromState` (a top-level state) moves the redrive point back to the last time that state
+   * was entered, with the input it had then, and runs it whole: a pipeline whose samples failed
    * (a Map that tolerated them, then a Fail state) is redriven from its Map, and the job cache
    * turns the samples that succeeded into cache hits.
    */

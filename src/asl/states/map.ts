@@ -7,6 +7,7 @@ import type { Pending, Thread } from '../execution.js';
 import { evaluateJsonataTemplate } from '../jsonata.js';
 import { readPath } from '../path.js';
 import { evaluatePayloadTemplate } from '../payload.js';
+import { indexRanges } from '../redrive.js';
 import type { Runtime } from '../runtime.js';
 import type { Json, JsonObject, MapState } from '../types.js';
 import { readIntegerField } from './common.js';
@@ -144,18 +145,31 @@ async function launch(
     pending.next < pending.items.length &&
     pending.runningCount < (pending.maxConcurrency || unlimitedConcurrency(def))
   ) {
-    const index = pending.next++;
-    if (pending.skip && pending.skip[pending.skipAt!] === index) {
-      pending.skipAt!++;
-      pending.succeeded.push(index);
-      pending.completed++;
+    if (pending.skip) {
+      // Written by an older Strand: the indices left to skip, as ranges.
+      pending.skipRanges = indexRanges(pending.skip.slice(pending.skipAt));
+      pending.skipAt = 0;
+      delete pending.skip;
+    }
+    const skip = pending.skipRanges;
+    if (skip && pending.skipAt! < skip.length && skip[pending.skipAt!] <= pending.next) {
+      // A redrive passes over the iterations that had succeeded, a range at a time.
+      const end = skip[pending.skipAt! + 1];
+      if (end > pending.next) {
+        pending.completed += end - pending.next;
+        pending.next = end;
+      }
+      pending.skipAt! += 2;
       continue;
     }
+    const index = pending.next++;
+    const from = pending.resume?.[String(index)];
+    if (from) delete pending.resume![String(index)];
     const input = await iterationInput(rt, thread, def, pending, index);
     rt.emit(thread, 'MapIterationStarted', {
       mapIterationStartedEventDetails: { name: thread.state, index },
     });
-    const child = rt.spawn(thread, rt.scopeKey(thread, field), index, input);
+    const child = rt.spawn(thread, rt.scopeKey(thread, field), index, input, undefined, from);
     pending.running[String(index)] = child.id;
     pending.runningCount++;
   }
@@ -270,14 +284,16 @@ async function startIterations(
     maxConcurrency,
     succeeded: [],
   };
-  // A redrive does not run again the iterations that had succeeded.
-  const progress = thread.mapProgress;
+  // A redrive does not run again the iterations that had succeeded, and continues each one
+  // that had not from where it stopped.
+  const progress = thread.resume;
   if (progress && progress.state === thread.state && progress.results.length === items.length) {
-    pending.skip = [...progress.succeeded].sort((a, b) => a - b);
+    pending.results = progress.results;
+    pending.skipRanges = progress.succeeded;
     pending.skipAt = 0;
-    for (const i of pending.skip) pending.results[i] = progress.results[i];
+    if (Object.keys(progress.children).length > 0) pending.resume = { ...progress.children };
   }
-  thread.mapProgress = undefined;
+  thread.resume = undefined;
   rt.setPending(thread, pending);
   if (items.length === 0) {
     await finishIfDone(rt, thread, pending);
@@ -344,11 +360,7 @@ export const mapState: StateHandler<MapState> = {
       (pending.toleratedPercentage > 0 &&
         (pending.failed / total) * 100 <= pending.toleratedPercentage);
     if (!tolerated) {
-      parent.mapProgress = {
-        state: parent.state,
-        results: pending.results,
-        succeeded: pending.succeeded,
-      };
+      rt.recordProgress(parent, child);
       rt.abortThreads(Object.values(pending.running));
       rt.setPending(parent, undefined);
       rt.emit(parent, 'MapStateFailed');
@@ -364,6 +376,8 @@ export const mapState: StateHandler<MapState> = {
       }
       return;
     }
+    // Tolerated, but still unsuccessful: a later redrive of this Map continues it.
+    (pending.failedPoints ??= {})[String(index)] = rt.redrivePointOf(child);
     await launch(rt, parent, mapDef(rt, parent), pending);
     await finishIfDone(rt, parent, pending);
   },
