@@ -3,7 +3,9 @@
  * commands and thread counts through Snakemake (bench/peers/microbe-genome.smk), same samples,
  * same 2 cores, one after the other, caches off. Reads are simulated once (prepare.mjs) and
  * shared. `strand_cpu_busy`: the fraction of the machine's core-seconds during Strand's run spent
- * outside Strand's own process (that is, in the tools), from /proc/stat.
+ * outside Strand's own process (that is, in the tools), from /proc/stat. `strand_bound_s`: the
+ * shortest any scheduler could take with the jobs' own durations and reservations, Σ(duration ×
+ * vCPU) / cores; `strand_packing` = bound / strand_s (1.0: no reserved core ever idle).
  *
  *   npm run -s bench -- genome [--samples 8] [--coverage 10]
  */
@@ -11,6 +13,8 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { readJobs } from '../src/batch/local-batch.js';
 import { run } from '../src/cli/main.js';
 
 function option(args: string[], name: string, fallback: string): string {
@@ -78,11 +82,25 @@ export async function main(args: string[]): Promise<void> {
   const c1 = cpuTicks();
   const own = process.cpuUsage(own0);
   if (code !== 0) throw new Error(`strand run exited ${code}`);
+  // Reserved core-seconds of every attempt, from the Batch records of the run.
+  const db = new Database(join(dir, 'home', 'strand.db'), { readonly: true });
+  let reserved = 0;
+  for (const job of readJobs(db)) {
+    const vcpus = Number(
+      job.container.resourceRequirements.find((r) => r.type === 'VCPU')?.value ?? 1,
+    );
+    for (const a of job.attempts)
+      if (a.startedAt && a.stoppedAt) reserved += ((a.stoppedAt - a.startedAt) / 1000) * vcpus;
+  }
+  db.close();
+  const boundS = reserved / cpus().length;
   const tick = 100; // USER_HZ
   const ownTicks = ((own.user + own.system) / 1e6) * tick;
   const busy = (c1.busy - c0.busy - ownTicks) / (c1.total - c0.total);
   process.stdout.write(
-    `strand:    ${strandS.toFixed(1)} s, tools kept the cores ${(busy * 100).toFixed(0)}% busy\n`,
+    `strand:    ${strandS.toFixed(1)} s, tools kept the cores ${(busy * 100).toFixed(0)}% busy; ` +
+      `the jobs' reserved core-seconds / ${cpus().length} cores = ${boundS.toFixed(1)} s ` +
+      `(packing ${(boundS / strandS).toFixed(2)})\n`,
   );
 
   let smkS: number | null = null;
@@ -124,6 +142,8 @@ export async function main(args: string[]): Promise<void> {
       snakemake_s: smkS === null ? null : +smkS.toFixed(1),
       ratio: ratio === null ? null : +ratio.toFixed(2),
       strand_cpu_busy: +busy.toFixed(2),
+      strand_bound_s: +boundS.toFixed(1),
+      strand_packing: +(boundS / strandS).toFixed(2),
       samples_per_hour: +((samples / strandS) * 3600).toFixed(1),
     }) + '\n',
   );
