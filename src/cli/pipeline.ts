@@ -603,6 +603,7 @@ export function registerPipelineCommands(
       '--metrics',
       "show the metrics extracted from the step's results file (needs --pipeline and --step)",
     )
+    .option('--columns <list>', 'only these columns, in this order (comma-separated)')
     .option('--format <format>', 'table, csv or json', 'table')
     .option('--home <dir>', 'the Strand home directory')
     .action(
@@ -612,6 +613,7 @@ export function registerPipelineCommands(
         sample?: string;
         step?: string;
         metrics?: boolean;
+        columns?: string;
         format: string;
         home?: string;
       }) => {
@@ -640,8 +642,8 @@ export function registerPipelineCommands(
               })
             ).map((r) => ({ ...r }));
           }
-          const columns = opts.metrics
-            ? undefined
+          const all = opts.metrics
+            ? [...new Set(rows.flatMap((r) => Object.keys(r)))]
             : [
                 'execution',
                 'sample',
@@ -653,6 +655,16 @@ export function registerPipelineCommands(
                 'outputLocation',
                 'cause',
               ];
+          let columns = all;
+          if (opts.columns !== undefined) {
+            columns = opts.columns.split(',').map((c) => c.trim());
+            const unknown = columns.filter((c) => !all.includes(c));
+            // With no rows there is nothing to check the names against.
+            if (rows.length > 0 && unknown.length > 0)
+              throw new InputError(
+                `--columns: no column ${unknown.map((c) => `"${c}"`).join(', ')}; the columns are: ${all.join(', ')}`,
+              );
+          }
           io.out(formatRows(rows, opts.format as RowsFormat, columns));
           if (opts.format === 'table' && rows.length === 0) io.err('no results yet\n');
           setExit(EXIT_OK);

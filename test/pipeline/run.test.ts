@@ -143,6 +143,35 @@ describe('strand run (examples/word-count)', () => {
       .get() as { w: string; m: string };
     db.close();
     expect(types).toEqual({ w: 'integer', m: 'real' });
+
+    const picked = await strand(
+      'results',
+      '--home',
+      ws.home,
+      '--pipeline',
+      'word-count',
+      '--step',
+      'summary',
+      '--metrics',
+      '--columns',
+      'sample,words',
+      '--format',
+      'csv',
+    );
+    expect(picked.out).toBe('sample,words\nalpha,16\nbeta,23\n');
+    const unknown = await strand(
+      'results',
+      '--home',
+      ws.home,
+      '--pipeline',
+      'word-count',
+      '--columns',
+      'sample,wrods',
+    );
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toContain(
+      '--columns: no column "wrods"; the columns are: execution, sample, step',
+    );
   });
 
   it('a second run is served from the cache: no job runs again', async () => {
