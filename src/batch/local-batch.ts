@@ -115,6 +115,7 @@ export class LocalBatch {
   private readonly starvationMs: number;
   private readonly active = new Map<string, ActiveJob>();
   private readonly listeners = new Map<string, ((job: JobDetail) => void)[]>();
+  private readonly statusListeners: ((job: JobDetail) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private again = false;
@@ -530,6 +531,11 @@ export class LocalBatch {
     this.listeners.set(jobId, list);
   }
 
+  /** Calls `listener` whenever a job changes status (after the change is recorded). */
+  onJobStatus(listener: (job: JobDetail) => void): void {
+    this.statusListeners.push(listener);
+  }
+
   /** TerminateJob / CancelJob: stops a job wherever it is; its array children too. */
   async terminateJob(jobId: string, reason: string): Promise<void> {
     const targets = [...this.active.values()].filter(
@@ -564,6 +570,7 @@ export class LocalBatch {
   private setStatus(a: ActiveJob, status: JobStatus): void {
     a.detail.status = status;
     this.save(a);
+    for (const l of this.statusListeners) l(a.detail);
   }
 
   private finish(a: ActiveJob, status: 'SUCCEEDED' | 'FAILED', reason?: string): void {
@@ -573,6 +580,7 @@ export class LocalBatch {
     a.run = undefined;
     this.save(a);
     this.active.delete(a.detail.jobId);
+    for (const l of this.statusListeners) l(a.detail);
     this.notify(a.detail);
   }
 

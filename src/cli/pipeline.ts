@@ -111,19 +111,27 @@ function registerJobDefinitions(batch: LocalBatch, defs: RegisterJobDefinitionRe
 }
 
 /**
- * Follows a run's history. Piped: one line per job started, finished, cached or failed. On a
- * terminal: a table of steps × (done, running, failed) redrawn in place, with elapsed time and
- * an estimate of what is left.
+ * Follows a run: its history (jobs submitted, published, cached, failed) and its Batch jobs
+ * (when each one actually starts). Piped: one line per job started, finished, cached or failed.
+ * On a terminal: a table of steps × (done, running, waiting, failed) redrawn in place, with
+ * elapsed time and an estimate of what is left.
  */
 function progress(
   io: Io,
   json: boolean,
   started: number,
-  plan: { jobs: { name: string; total: number }[] },
+  plan: { execution: string; jobs: { name: string; total: number }[] },
 ) {
   const counts = new Map(
-    plan.jobs.map((j) => [j.name, { total: j.total, running: 0, done: 0, cached: 0, failed: 0 }]),
+    plan.jobs.map((j) => [
+      j.name,
+      { total: j.total, waiting: 0, running: 0, done: 0, cached: 0, failed: 0 },
+    ]),
   );
+  /** Jobs seen running, so a status seen twice counts once. */
+  const running = new Set<string>();
+  /** Without the Batch's status changes (another process runs the jobs), submitted = started. */
+  let startsKnown = true;
   const totalJobs = plan.jobs.reduce((n, j) => n + j.total, 0);
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -138,7 +146,8 @@ function progress(
       const filled = c.total ? Math.round(((c.done + c.failed) / c.total) * width) : 0;
       lines.push(
         `  ${name.padEnd(20)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(c.done).padStart(4)}/${c.total} done` +
-          `${c.cached ? ` (${c.cached} cached)` : ''}${c.running ? `, ${c.running} running` : ''}${c.failed ? `, ${c.failed} failed` : ''}`,
+          `${c.cached ? ` (${c.cached} cached)` : ''}${c.running ? `, ${c.running} running` : ''}` +
+          `${c.waiting ? `, ${c.waiting} waiting` : ''}${c.failed ? `, ${c.failed} failed` : ''}`,
       );
     }
     const eta =
@@ -149,6 +158,34 @@ function progress(
     io.err(`${drawn ? `\x1b[${drawn}A\x1b[J` : ''}${lines.join('\n')}\n`);
     drawn = lines.length;
   };
+  type Kind = 'queued' | 'started' | 'done' | 'cached' | 'failed';
+  const report = (kind: Kind, step: string, sample: string): void => {
+    const c = counts.get(step);
+    if (c) {
+      if (kind === 'queued') c.waiting++;
+      else if (kind === 'started') {
+        if (c.waiting > 0) c.waiting--;
+        c.running++;
+      } else {
+        if (kind === 'failed') c.failed++;
+        else c.done++;
+        if (kind === 'cached') c.cached++;
+        // A job that ends was running, or (cached, or failed before it ran) still waiting.
+        if (c.running > 0 && kind !== 'cached') c.running--;
+        else if (c.waiting > 0) c.waiting--;
+      }
+    }
+    const t = (Date.now() - started) / 1000;
+    if (json) {
+      io.out(
+        JSON.stringify({ event: `step.${kind}`, sample, step, elapsed_s: +t.toFixed(2) }) + '\n',
+      );
+    } else if (!live && kind !== 'queued') {
+      io.err(
+        `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}\n`,
+      );
+    }
+  };
   return {
     start(): void {
       if (live) timer = setInterval(draw, 250);
@@ -157,51 +194,42 @@ function progress(
       if (timer) clearInterval(timer);
       if (live) draw();
     },
+    /** The jobs run in another process: their starts are not seen here. */
+    startsUnknown(): void {
+      startsKnown = false;
+    },
+    /** A Batch job changed status: the jobs of this run that start running are reported. */
+    onJob(job: JobDetail): void {
+      const tags = job.tags ?? {};
+      // A short job may end before it is seen running: its attempt says it started.
+      const ran =
+        job.status === 'RUNNING' ||
+        ((job.status === 'SUCCEEDED' || job.status === 'FAILED') &&
+          job.attempts.some((a) => a.startedAt !== undefined));
+      if (!ran || tags['strand:execution'] !== plan.execution) return;
+      if (running.has(job.jobId)) return;
+      running.add(job.jobId);
+      report('started', tags['strand:step'], tags['strand:sample']);
+    },
     onEvent(e: HistoryEvent): void {
       if (e.type !== 'TaskScheduled') return;
       const d = e.taskScheduledEventDetails as { resource: string; parameters: JsonObject };
       const p = d.parameters ?? {};
-      let kind: 'started' | 'done' | 'cached' | 'failed' | undefined;
-      let step: string;
-      let sample: string;
       if (d.resource.includes(':batch:')) {
         const tags = (p.Tags ?? {}) as Record<string, string>;
-        kind = 'started';
-        step = tags['strand:step'];
-        sample = tags['strand:sample'];
-      } else {
-        const payload = (p.Payload ?? {}) as JsonObject;
-        const fn = String(p.FunctionName ?? '');
-        step = String((payload.plan as JsonObject | undefined)?.name ?? '');
-        sample = String(payload.sample ?? '');
-        if (fn === FUNCTIONS.publish) {
-          const job = payload.job as { Tags?: Record<string, string> } | undefined;
-          kind = job?.Tags?.['strand:cached'] === 'true' ? 'cached' : 'done';
-        } else if (fn === FUNCTIONS.syncFailure) {
-          kind = 'failed';
-        }
+        if (tags['strand:execution'] === plan.execution)
+          report(startsKnown ? 'queued' : 'started', tags['strand:step'], tags['strand:sample']);
+        return;
       }
-      if (!kind) return;
-      const c = counts.get(step);
-      if (c) {
-        if (kind === 'started') c.running++;
-        else {
-          if (kind === 'failed') c.failed++;
-          else c.done++;
-          if (kind === 'cached') c.cached++;
-          // A cached job was never started; a failure may come before the job ran.
-          else if (c.running > 0) c.running--;
-        }
-      }
-      const t = (Date.now() - started) / 1000;
-      if (json) {
-        io.out(
-          JSON.stringify({ event: `step.${kind}`, sample, step, elapsed_s: +t.toFixed(2) }) + '\n',
-        );
-      } else if (!live) {
-        io.err(
-          `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}\n`,
-        );
+      const payload = (p.Payload ?? {}) as JsonObject;
+      const fn = String(p.FunctionName ?? '');
+      const step = String((payload.plan as JsonObject | undefined)?.name ?? '');
+      const sample = String(payload.sample ?? '');
+      if (fn === FUNCTIONS.publish) {
+        const job = payload.job as { Tags?: Record<string, string> } | undefined;
+        report(job?.Tags?.['strand:cached'] === 'true' ? 'cached' : 'done', step, sample);
+      } else if (fn === FUNCTIONS.syncFailure) {
+        report('failed', step, sample);
       }
     },
   };
@@ -336,11 +364,14 @@ export function registerPipelineCommands(
       }
       const started = Date.now();
       const watch = progress(io, Boolean(opts.json), started, {
+        execution: name,
         jobs: spec.steps.flatMap((st) =>
           st.jobs.map((j) => ({ name: j.name, total: st.scope === 'all' ? 1 : samples.length })),
         ),
       });
       const engine = await openScheduler(io, home, (_arn, e) => watch.onEvent(e));
+      if (engine.batch) engine.batch.onJobStatus((job) => watch.onJob(job));
+      else watch.startsUnknown();
       let interrupted = false;
       const onSigint = () => {
         if (interrupted) return;

@@ -279,6 +279,13 @@ describe('strand logs, status, --json and --dry-run', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(events.filter((e) => e.event === 'step.done')).toHaveLength(STEPS.length + 1);
+    // Each job that ran was queued, then started (when its process did), then done.
+    for (const done of events.filter((e) => e.event === 'step.done')) {
+      const order = events
+        .filter((e) => e.step === done.step && e.sample === done.sample)
+        .map((e) => e.event);
+      expect(order).toEqual(['step.queued', 'step.started', 'step.done']);
+    }
     expect(events.at(-1)).toMatchObject({ event: 'run.end', execution: 'js', status: 'SUCCEEDED' });
   });
 
