@@ -123,13 +123,21 @@ function progress(
   plan: { execution: string; jobs: { name: string; total: number }[] },
 ) {
   const counts = new Map(
-    plan.jobs.map((j) => [
-      j.name,
-      { total: j.total, waiting: 0, running: 0, done: 0, cached: 0, failed: 0 },
-    ]),
+    plan.jobs.map((j) => [j.name, { total: j.total, done: 0, cached: 0, failed: 0 }]),
   );
-  /** Jobs seen running, so a status seen twice counts once. */
-  const running = new Set<string>();
+  /** Where each step × sample's current job is, by step then sample. */
+  const current = new Map<string, Map<string, 'waiting' | 'running'>>();
+  const place = (step: string, sample: string, where?: 'waiting' | 'running'): void => {
+    let m = current.get(step);
+    if (!m) current.set(step, (m = new Map()));
+    if (where) m.set(sample, where);
+    else m.delete(sample);
+  };
+  const howMany = (step: string, where: 'waiting' | 'running'): number =>
+    [...(current.get(step)?.values() ?? [])].filter((w) => w === where).length;
+  /** Jobs seen started, and how many attempts each step × sample has started. */
+  const seen = new Set<string>();
+  const attempts = new Map<string, number>();
   /** Without the Batch's status changes (another process runs the jobs), submitted = started. */
   let startsKnown = true;
   const totalJobs = plan.jobs.reduce((n, j) => n + j.total, 0);
@@ -144,10 +152,12 @@ function progress(
       finished += c.done + c.failed;
       const width = 20;
       const filled = c.total ? Math.round(((c.done + c.failed) / c.total) * width) : 0;
+      const running = howMany(name, 'running');
+      const waiting = howMany(name, 'waiting');
       lines.push(
         `  ${name.padEnd(20)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(c.done).padStart(4)}/${c.total} done` +
-          `${c.cached ? ` (${c.cached} cached)` : ''}${c.running ? `, ${c.running} running` : ''}` +
-          `${c.waiting ? `, ${c.waiting} waiting` : ''}${c.failed ? `, ${c.failed} failed` : ''}`,
+          `${c.cached ? ` (${c.cached} cached)` : ''}${running ? `, ${running} running` : ''}` +
+          `${waiting ? `, ${waiting} waiting` : ''}${c.failed ? `, ${c.failed} failed` : ''}`,
       );
     }
     const eta =
@@ -161,28 +171,33 @@ function progress(
   type Kind = 'queued' | 'started' | 'done' | 'cached' | 'failed';
   const report = (kind: Kind, step: string, sample: string): void => {
     const c = counts.get(step);
-    if (c) {
-      if (kind === 'queued') c.waiting++;
-      else if (kind === 'started') {
-        if (c.waiting > 0) c.waiting--;
-        c.running++;
-      } else {
-        if (kind === 'failed') c.failed++;
-        else c.done++;
-        if (kind === 'cached') c.cached++;
-        // A job that ends was running, or (cached, or failed before it ran) still waiting.
-        if (c.running > 0 && kind !== 'cached') c.running--;
-        else if (c.waiting > 0) c.waiting--;
-      }
+    let attempt: number | undefined;
+    if (kind === 'queued') place(step, sample, 'waiting');
+    else if (kind === 'started') {
+      place(step, sample, 'running');
+      attempt = (attempts.get(`${step}\0${sample}`) ?? 0) + 1;
+      attempts.set(`${step}\0${sample}`, attempt);
+    } else {
+      place(step, sample);
+      if (c && kind === 'failed') c.failed++;
+      else if (c) c.done++;
+      if (c && kind === 'cached') c.cached++;
     }
     const t = (Date.now() - started) / 1000;
     if (json) {
       io.out(
-        JSON.stringify({ event: `step.${kind}`, sample, step, elapsed_s: +t.toFixed(2) }) + '\n',
+        JSON.stringify({
+          event: `step.${kind}`,
+          sample,
+          step,
+          ...(attempt ? { attempt } : {}),
+          elapsed_s: +t.toFixed(2),
+        }) + '\n',
       );
     } else if (!live && kind !== 'queued') {
       io.err(
-        `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}\n`,
+        `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}` +
+          `${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}\n`,
       );
     }
   };
@@ -201,15 +216,20 @@ function progress(
     /** A Batch job changed status: the jobs of this run that start running are reported. */
     onJob(job: JobDetail): void {
       const tags = job.tags ?? {};
+      if (tags['strand:execution'] !== plan.execution) return;
+      const step = tags['strand:step'];
+      const sample = tags['strand:sample'];
+      const ended = job.status === 'SUCCEEDED' || job.status === 'FAILED';
       // A short job may end before it is seen running: its attempt says it started.
       const ran =
-        job.status === 'RUNNING' ||
-        ((job.status === 'SUCCEEDED' || job.status === 'FAILED') &&
-          job.attempts.some((a) => a.startedAt !== undefined));
-      if (!ran || tags['strand:execution'] !== plan.execution) return;
-      if (running.has(job.jobId)) return;
-      running.add(job.jobId);
-      report('started', tags['strand:step'], tags['strand:sample']);
+        job.status === 'RUNNING' || (ended && job.attempts.some((a) => a.startedAt !== undefined));
+      if (ran && !seen.has(job.jobId)) {
+        seen.add(job.jobId);
+        report('started', step, sample);
+      }
+      // Its outcome is reported once published (or synced as a failure); a failed attempt that
+      // is retried is followed by a new job.
+      if (ended && current.get(step)?.get(sample) === 'running') place(step, sample);
     },
     onEvent(e: HistoryEvent): void {
       if (e.type !== 'TaskScheduled') return;
