@@ -9,6 +9,7 @@ import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, parseInputOption } from './input.js';
 import type { Io } from './io.js';
 import { pipelineServices } from '../functions/services.js';
+import { followPipeline, pipelineRunOf, type EventHook } from './pipeline.js';
 
 /** The Strand home: --home, else STRAND_HOME, else ./.strand. */
 export function strandHome(option?: string): string {
@@ -245,16 +246,41 @@ export function registerExecutionCommands(
     )
     .argument('<name>', 'execution name or ARN')
     .option('--home <dir>', 'the Strand home directory')
-    .option('--json', 'print the DescribeExecution-shaped result as JSON')
+    .option(
+      '--json',
+      'print JSON: the DescribeExecution-shaped result; for a pipeline run, one event per line as `strand run --json` does',
+    )
     .action(async (name: string, opts: { home?: string; json?: boolean }) => {
-      const engine = await openScheduler(io, strandHome(opts.home));
+      const hook: EventHook = {};
+      const engine = await openScheduler(io, strandHome(opts.home), (arn, e) =>
+        hook.onEvent?.(arn, e),
+      );
       try {
+        const before = await engineCall(() => engine.describeExecution(name));
         // A pipeline whose samples failed ended in its final Fail state, after the Map that
         // tolerated the failures: carry it on from the Map (finished jobs are cache hits).
-        const failedSamples = engine.describeExecution(name).error === 'Strand.SamplesFailed';
-        const d = await engineCall(() =>
-          engine.redriveExecution(name, failedSamples ? { fromState: 'Samples' } : {}),
-        );
+        const redrive = () =>
+          engineCall(() =>
+            engine.redriveExecution(
+              name,
+              before.error === 'Strand.SamplesFailed' ? { fromState: 'Samples' } : {},
+            ),
+          );
+        const pipeline = pipelineRunOf(engine, name);
+        if (pipeline) {
+          // Followed as `strand run` follows a run: progress, then outputs and results.
+          if (!opts.json) io.err(`${before.name}: carrying on ${pipeline.pipeline}\n`);
+          setExit(
+            await followPipeline(io, engine, hook, {
+              ...pipeline,
+              execution: before.name,
+              json: Boolean(opts.json),
+              begin: async () => void (await redrive()),
+            }),
+          );
+          return;
+        }
+        const d = await redrive();
         setExit(report(io, await engine.waitForExecution(d.executionArn), opts.json));
       } finally {
         engine.close();

@@ -24,7 +24,7 @@ import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { openEngine, openScheduler, strandHome } from './executions.js';
-import { EngineInputError } from '../engine/engine.js';
+import { EngineInputError, type Engine } from '../engine/engine.js';
 import type { Io } from './io.js';
 
 interface RunOptions {
@@ -143,6 +143,7 @@ function progress(
   const totalJobs = plan.jobs.reduce((n, j) => n + j.total, 0);
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
   const live = io.isTTY && !json;
   const draw = (): void => {
     const elapsed = (Date.now() - started) / 1000;
@@ -170,6 +171,7 @@ function progress(
   };
   type Kind = 'queued' | 'started' | 'done' | 'cached' | 'failed';
   const report = (kind: Kind, step: string, sample: string): void => {
+    if (!counts.has(step)) counts.set(step, { total: 1, done: 0, cached: 0, failed: 0 });
     const c = counts.get(step);
     let attempt: number | undefined;
     if (kind === 'queued') place(step, sample, 'waiting');
@@ -206,6 +208,8 @@ function progress(
       if (live) timer = setInterval(draw, 250);
     },
     stop(): void {
+      if (stopped) return;
+      stopped = true;
       if (timer) clearInterval(timer);
       if (live) draw();
     },
@@ -252,6 +256,111 @@ function progress(
         report('failed', step, sample);
       }
     },
+  };
+}
+
+/** Where the engine's history events go once a run is being followed. */
+export interface EventHook {
+  onEvent?: (executionArn: string, event: HistoryEvent) => void;
+}
+
+/**
+ * Starts (or carries on) a pipeline execution with `begin` and follows it to its end: progress,
+ * Ctrl-C to stop it (its running jobs are terminated), then the outcome, what failed and where
+ * the outputs and results are. Returns the exit code.
+ */
+export async function followPipeline(
+  io: Io,
+  engine: Engine,
+  hook: EventHook,
+  run: {
+    execution: string;
+    pipeline: string;
+    store: string;
+    json: boolean;
+    jobs: { name: string; total: number }[];
+    begin: () => Promise<void>;
+  },
+): Promise<number> {
+  const { execution: name, json } = run;
+  const started = Date.now();
+  const watch = progress(io, json, started, { execution: name, jobs: run.jobs });
+  hook.onEvent = (_arn, e) => watch.onEvent(e);
+  if (engine.batch) engine.batch.onJobStatus((job) => watch.onJob(job));
+  else watch.startsUnknown();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) return;
+    interrupted = true;
+    io.err('\nstopping: terminating running jobs…\n');
+    void engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C');
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    watch.start();
+    await run.begin();
+    const d = await engine.waitForExecution(name);
+    watch.stop();
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    if (json) {
+      io.out(
+        JSON.stringify({
+          event: 'run.end',
+          execution: name,
+          status: d.status,
+          error: d.error,
+          cause: d.cause,
+          elapsed_s: +seconds,
+        }) + '\n',
+      );
+    } else {
+      io.err(`${name}: ${d.status} in ${seconds}s\n`);
+      if (d.status !== 'SUCCEEDED') {
+        io.err(`error: ${d.error ?? ''}\n${d.cause ? `${readableCause(d.cause)}\n` : ''}`);
+        if (interrupted || /^Strand\.(SamplesFailed|StepFailed)$/.test(d.error ?? ''))
+          io.err(`to carry on: strand redrive ${name}\n`);
+      }
+      io.err(
+        `outputs: ${run.store}/${run.pipeline}/\nresults: strand results --pipeline ${run.pipeline}\n`,
+      );
+    }
+    return d.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    watch.stop();
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/**
+ * What `strand redrive` needs to follow a pipeline execution as `strand run` does: its pipeline,
+ * store and jobs (each step with the samples it was submitted for). Undefined for an execution
+ * that is not a pipeline run.
+ */
+export function pipelineRunOf(
+  engine: Engine,
+  name: string,
+): { pipeline: string; store: string; jobs: { name: string; total: number }[] } | undefined {
+  let run: { pipeline?: unknown; store?: unknown } | undefined;
+  try {
+    run = (JSON.parse(engine.describeExecution(name).input) as { run?: typeof run }).run;
+  } catch {
+    return undefined;
+  }
+  if (typeof run?.pipeline !== 'string' || typeof run.store !== 'string') return undefined;
+  const samples = new Map<string, Set<string>>();
+  for (const e of engine.getExecutionHistory(name)) {
+    if (e.type !== 'TaskScheduled') continue;
+    const d = e.taskScheduledEventDetails as { resource: string; parameters?: JsonObject };
+    const tags = (d.parameters?.Tags ?? {}) as Record<string, string>;
+    if (!d.resource.includes(':batch:') || !tags['strand:step']) continue;
+    const set = samples.get(tags['strand:step']) ?? new Set<string>();
+    set.add(tags['strand:sample']);
+    samples.set(tags['strand:step'], set);
+  }
+  return {
+    pipeline: run.pipeline,
+    store: run.store,
+    jobs: [...samples].map(([step, set]) => ({ name: step, total: set.size })),
   };
 }
 
@@ -382,65 +491,37 @@ export function registerPipelineCommands(
         setExit(EXIT_OK);
         return;
       }
-      const started = Date.now();
-      const watch = progress(io, Boolean(opts.json), started, {
-        execution: name,
-        jobs: spec.steps.flatMap((st) =>
-          st.jobs.map((j) => ({ name: j.name, total: st.scope === 'all' ? 1 : samples.length })),
-        ),
-      });
-      const engine = await openScheduler(io, home, (_arn, e) => watch.onEvent(e));
-      if (engine.batch) engine.batch.onJobStatus((job) => watch.onJob(job));
-      else watch.startsUnknown();
-      let interrupted = false;
-      const onSigint = () => {
-        if (interrupted) return;
-        interrupted = true;
-        io.err('\nstopping: terminating running jobs…\n');
-        void engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C');
-      };
-      process.once('SIGINT', onSigint);
+      const hook: EventHook = {};
+      const engine = await openScheduler(io, home, (arn, e) => hook.onEvent?.(arn, e));
       try {
         registerJobDefinitions(engine.batch!, compiled.jobDefinitions);
         if (!opts.json)
           io.err(
             `${name}: ${spec.name}, ${samples.length} sample(s), ${spec.steps.length} step(s)${from || to ? ` (from ${from || spec.steps[0].name} to ${to || spec.steps.at(-1)!.name})` : ''}\n`,
           );
-        watch.start();
-        await engine.startExecution({
-          definition: compiled.definition,
-          input,
-          name,
-          stateMachineName: spec.name,
-        });
-        const d = await engine.waitForExecution(name);
-        watch.stop();
-        const seconds = ((Date.now() - started) / 1000).toFixed(1);
-        if (opts.json) {
-          io.out(
-            JSON.stringify({
-              event: 'run.end',
-              execution: name,
-              status: d.status,
-              error: d.error,
-              cause: d.cause,
-              elapsed_s: +seconds,
-            }) + '\n',
-          );
-        } else {
-          io.err(`${name}: ${d.status} in ${seconds}s\n`);
-          if (d.status !== 'SUCCEEDED') {
-            io.err(`error: ${d.error ?? ''}\n${d.cause ? `${readableCause(d.cause)}\n` : ''}`);
-            if (interrupted || /^Strand\.(SamplesFailed|StepFailed)$/.test(d.error ?? ''))
-              io.err(`to carry on: strand redrive ${name}\n`);
-          }
-          io.err(
-            `outputs: ${store.url}/${spec.name}/\nresults: strand results --pipeline ${spec.name}\n`,
-          );
-        }
-        setExit(d.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED);
+        setExit(
+          await followPipeline(io, engine, hook, {
+            execution: name,
+            pipeline: spec.name,
+            store: store.url,
+            json: Boolean(opts.json),
+            jobs: spec.steps.flatMap((st) =>
+              st.jobs.map((j) => ({
+                name: j.name,
+                total: st.scope === 'all' ? 1 : samples.length,
+              })),
+            ),
+            begin: async () => {
+              await engine.startExecution({
+                definition: compiled.definition,
+                input,
+                name,
+                stateMachineName: spec.name,
+              });
+            },
+          }),
+        );
       } finally {
-        process.off('SIGINT', onSigint);
         engine.close();
       }
     });

@@ -337,6 +337,12 @@ describe('strand redrive after a failure', () => {
     const before = attempts(ws.home);
     const r2 = await strand('redrive', 'fixme', '--home', ws.home);
     expect(r2.code).toBe(0);
+    // Followed as a run is: the jobs that run, then the outcome and where the outputs are.
+    expect(r2.err).toMatch(/^fixme: carrying on word-count\n/);
+    expect(r2.err).toMatch(/started words +empty\n[\s\S]*done +words +empty\n/);
+    expect(r2.err).toMatch(/cached +words +alpha\n/);
+    expect(r2.err).toMatch(/fixme: SUCCEEDED in [\d.]+s\noutputs: file:\/\/\S+\/word-count\/\n/);
+    expect(r2.out).toBe('');
     const list = await rows(ws.home, 'fixme');
     for (const step of STEPS) expect(status(list, 'empty', step), step).toBe('SUCCEEDED');
     expect(status(list, 'alpha', 'words')).toBe('CACHED');
