@@ -147,7 +147,7 @@ strains.forEach((strain, i) => {
   rows.push(`${id},${id}_${coverage}x_1.fq,${id}_${coverage}x_2.fq`);
 });
 if (corrupt) {
-  // A sample whose reads are not FASTQ: its QC fails, the others go on.
+  // A sample whose reads are not FASTQ: fastp lets them through, assembly fails; the others go on.
   writeFileSync(join(out, `${corrupt}_1.fq`), 'this is not a FASTQ file\n');
   writeFileSync(join(out, `${corrupt}_2.fq`), 'neither is this\n');
   rows.push(`${corrupt},${corrupt}_1.fq,${corrupt}_2.fq`);
