@@ -116,6 +116,7 @@ export class LocalBatch {
   private readonly active = new Map<string, ActiveJob>();
   private readonly listeners = new Map<string, ((job: JobDetail) => void)[]>();
   private readonly statusListeners: ((job: JobDetail) => void)[] = [];
+  private readonly statements = new Map<string, Database.Statement>();
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
   private again = false;
@@ -128,11 +129,9 @@ export class LocalBatch {
     this.starvationMs = options.starvationMs ?? 60_000;
     this.db.exec(DDL);
     this.ensureDefaults();
-    for (const row of this.db
-      .prepare(
-        `SELECT detail, run FROM batch_jobs WHERE status NOT IN ('SUCCEEDED', 'FAILED') ORDER BY created_at, job_id`,
-      )
-      .all() as { detail: string; run: string | null }[]) {
+    for (const row of this.sql(
+      `SELECT detail, run FROM batch_jobs WHERE status NOT IN ('SUCCEEDED', 'FAILED') ORDER BY created_at, job_id`,
+    ).all() as { detail: string; run: string | null }[]) {
       const detail = JSON.parse(row.detail) as JobDetail;
       this.active.set(detail.jobId, {
         detail,
@@ -167,9 +166,10 @@ export class LocalBatch {
       memoryMiB: this.options.memoryMiB ?? Math.floor(totalmem() / 1024 / 1024),
     };
     // The default environment follows the options it is opened with (this machine's size).
-    this.db
-      .prepare('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)')
-      .run('local', JSON.stringify(ce));
+    this.sql('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)').run(
+      'local',
+      JSON.stringify(ce),
+    );
     const queue: JobQueue = {
       jobQueueName: 'default',
       jobQueueArn: `${ARN}:job-queue/default`,
@@ -177,9 +177,52 @@ export class LocalBatch {
       priority: 1,
       computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'local' }],
     };
-    this.db
-      .prepare('INSERT OR IGNORE INTO batch_job_queues (name, detail) VALUES (?, ?)')
-      .run('default', JSON.stringify(queue));
+    this.sql('INSERT OR IGNORE INTO batch_job_queues (name, detail) VALUES (?, ?)').run(
+      'default',
+      JSON.stringify(queue),
+    );
+  }
+
+  private placementCache:
+    | {
+        version: number;
+        queues: Map<string, JobQueue>;
+        environments: Map<string, ComputeEnvironment>;
+      }
+    | undefined;
+
+  /**
+   * Queues and compute environments as placement reads them on every pass: parsed once, and
+   * again only when the database changed under them (another connection committed, as
+   * SQLite's data_version says) or this one wrote one of them.
+   */
+  private placement(): NonNullable<LocalBatch['placementCache']> {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (this.placementCache?.version !== version) {
+      const environments = new Map<string, ComputeEnvironment>();
+      for (const row of this.sql('SELECT detail FROM batch_compute_environments').all() as {
+        detail: string;
+      }[]) {
+        const ce = JSON.parse(row.detail) as ComputeEnvironment;
+        environments.set(ce.computeEnvironmentName, ce);
+      }
+      this.placementCache = {
+        version,
+        queues: new Map(this.describeJobQueues().map((q) => [q.jobQueueArn, q])),
+        environments,
+      };
+    }
+    return this.placementCache;
+  }
+
+  /** A prepared statement, compiled once. */
+  private sql(text: string): Database.Statement {
+    // A write to the queues or compute environments: placement reads them afresh.
+    if (/^INSERT OR \w+ INTO batch_(compute_environments|job_queues)/.test(text))
+      this.placementCache = undefined;
+    let statement = this.statements.get(text);
+    if (!statement) this.statements.set(text, (statement = this.db.prepare(text)));
+    return statement;
   }
 
   // ---- resources --------------------------------------------------------------------------
@@ -203,9 +246,10 @@ export class LocalBatch {
       maxvCpus: ce.maxvCpus,
       memoryMiB: ce.memoryMiB,
     };
-    this.db
-      .prepare('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)')
-      .run(detail.computeEnvironmentName, JSON.stringify(detail));
+    this.sql('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)').run(
+      detail.computeEnvironmentName,
+      JSON.stringify(detail),
+    );
     return detail;
   }
 
@@ -224,24 +268,25 @@ export class LocalBatch {
       priority: q.priority ?? 1,
       computeEnvironmentOrder: [...q.computeEnvironmentOrder].sort((a, b) => a.order - b.order),
     };
-    this.db
-      .prepare('INSERT OR REPLACE INTO batch_job_queues (name, detail) VALUES (?, ?)')
-      .run(detail.jobQueueName, JSON.stringify(detail));
+    this.sql('INSERT OR REPLACE INTO batch_job_queues (name, detail) VALUES (?, ?)').run(
+      detail.jobQueueName,
+      JSON.stringify(detail),
+    );
     return detail;
   }
 
   private computeEnvironment(nameOrArn: string): ComputeEnvironment {
     const name = nameOrArn.replace(/^.*compute-environment\//, '');
-    const row = this.db
-      .prepare('SELECT detail FROM batch_compute_environments WHERE name = ?')
-      .get(name) as { detail: string } | undefined;
+    const row = this.sql('SELECT detail FROM batch_compute_environments WHERE name = ?').get(
+      name,
+    ) as { detail: string } | undefined;
     if (!row) throw new BatchInputError(`no compute environment named "${name}"`);
     return JSON.parse(row.detail) as ComputeEnvironment;
   }
 
   describeJobQueues(): JobQueue[] {
     return (
-      this.db.prepare('SELECT detail FROM batch_job_queues ORDER BY name').all() as {
+      this.sql('SELECT detail FROM batch_job_queues ORDER BY name').all() as {
         detail: string;
       }[]
     ).map((r) => JSON.parse(r.detail) as JobQueue);
@@ -249,7 +294,7 @@ export class LocalBatch {
 
   private queue(nameOrArn: string): JobQueue {
     const name = nameOrArn.replace(/^.*job-queue\//, '');
-    const row = this.db.prepare('SELECT detail FROM batch_job_queues WHERE name = ?').get(name) as
+    const row = this.sql('SELECT detail FROM batch_job_queues WHERE name = ?').get(name) as
       { detail: string } | undefined;
     if (!row) {
       const names = this.describeJobQueues().map((q) => q.jobQueueName);
@@ -281,9 +326,9 @@ export class LocalBatch {
         `job definition "${req.jobDefinitionName}": containerProperties.command must be an array of strings`,
       );
     }
-    const last = this.db
-      .prepare('SELECT MAX(revision) AS r FROM batch_job_definitions WHERE name = ?')
-      .get(req.jobDefinitionName) as { r: number | null };
+    const last = this.sql(
+      'SELECT MAX(revision) AS r FROM batch_job_definitions WHERE name = ?',
+    ).get(req.jobDefinitionName) as { r: number | null };
     const revision = (last.r ?? 0) + 1;
     const def: JobDefinition = {
       ...req,
@@ -292,9 +337,11 @@ export class LocalBatch {
       status: 'ACTIVE',
       jobDefinitionArn: `${ARN}:job-definition/${req.jobDefinitionName}:${revision}`,
     };
-    this.db
-      .prepare('INSERT INTO batch_job_definitions (name, revision, detail) VALUES (?, ?, ?)')
-      .run(req.jobDefinitionName, revision, JSON.stringify(def));
+    this.sql('INSERT INTO batch_job_definitions (name, revision, detail) VALUES (?, ?, ?)').run(
+      req.jobDefinitionName,
+      revision,
+      JSON.stringify(def),
+    );
     return {
       jobDefinitionName: def.jobDefinitionName,
       jobDefinitionArn: def.jobDefinitionArn,
@@ -307,14 +354,13 @@ export class LocalBatch {
     const m = /^(?:.*job-definition\/)?([^:]+)(?::(\d+))?$/.exec(ref);
     const row = (
       m?.[2]
-        ? this.db
-            .prepare('SELECT detail FROM batch_job_definitions WHERE name = ? AND revision = ?')
-            .get(m[1], Number(m[2]))
-        : this.db
-            .prepare(
-              'SELECT detail FROM batch_job_definitions WHERE name = ? ORDER BY revision DESC LIMIT 1',
-            )
-            .get(m?.[1] ?? ref)
+        ? this.sql('SELECT detail FROM batch_job_definitions WHERE name = ? AND revision = ?').get(
+            m[1],
+            Number(m[2]),
+          )
+        : this.sql(
+            'SELECT detail FROM batch_job_definitions WHERE name = ? ORDER BY revision DESC LIMIT 1',
+          ).get(m?.[1] ?? ref)
     ) as { detail: string } | undefined;
     if (!row)
       throw new BatchInputError(
@@ -326,10 +372,10 @@ export class LocalBatch {
   describeJobDefinitions(name?: string): JobDefinition[] {
     const rows = (
       name
-        ? this.db
-            .prepare('SELECT detail FROM batch_job_definitions WHERE name = ? ORDER BY revision')
-            .all(name)
-        : this.db.prepare('SELECT detail FROM batch_job_definitions ORDER BY name, revision').all()
+        ? this.sql('SELECT detail FROM batch_job_definitions WHERE name = ? ORDER BY revision').all(
+            name,
+          )
+        : this.sql('SELECT detail FROM batch_job_definitions ORDER BY name, revision').all()
     ) as { detail: string }[];
     return rows.map((r) => JSON.parse(r.detail) as JobDefinition);
   }
@@ -480,7 +526,7 @@ export class LocalBatch {
         });
       }
     }
-    const insert = this.db.prepare(
+    const insert = this.sql(
       'INSERT INTO batch_jobs (job_id, status, queue, created_at, detail) VALUES (?, ?, ?, ?, ?)',
     );
     this.db.transaction(() => {
@@ -496,7 +542,7 @@ export class LocalBatch {
   getJob(jobId: string): JobDetail | undefined {
     const live = this.active.get(jobId);
     if (live) return live.detail;
-    const row = this.db.prepare('SELECT detail FROM batch_jobs WHERE job_id = ?').get(jobId) as
+    const row = this.sql('SELECT detail FROM batch_jobs WHERE job_id = ?').get(jobId) as
       { detail: string } | undefined;
     return row ? (JSON.parse(row.detail) as JobDetail) : undefined;
   }
@@ -508,9 +554,9 @@ export class LocalBatch {
 
   /** ListJobs: by queue and status (array children are not listed, as AWS). */
   listJobs(filter: { jobQueue?: string; jobStatus?: JobStatus } = {}): JobDetail[] {
-    const rows = this.db
-      .prepare('SELECT detail FROM batch_jobs ORDER BY created_at, job_id')
-      .all() as { detail: string }[];
+    const rows = this.sql('SELECT detail FROM batch_jobs ORDER BY created_at, job_id').all() as {
+      detail: string;
+    }[];
     const queueName = filter.jobQueue?.replace(/^.*job-queue\//, '');
     return rows
       .map((r) => JSON.parse(r.detail) as JobDetail)
@@ -557,14 +603,12 @@ export class LocalBatch {
   // ---- the scheduler ---------------------------------------------------------------------
 
   private save(a: ActiveJob): void {
-    this.db
-      .prepare('UPDATE batch_jobs SET status = ?, detail = ?, run = ? WHERE job_id = ?')
-      .run(
-        a.detail.status,
-        JSON.stringify(a.detail),
-        a.run ? JSON.stringify(a.run) : null,
-        a.detail.jobId,
-      );
+    this.sql('UPDATE batch_jobs SET status = ?, detail = ?, run = ? WHERE job_id = ?').run(
+      a.detail.status,
+      JSON.stringify(a.detail),
+      a.run ? JSON.stringify(a.run) : null,
+      a.detail.jobId,
+    );
   }
 
   private setStatus(a: ActiveJob, status: JobStatus): void {
@@ -632,8 +676,12 @@ export class LocalBatch {
             a.detail.startedAt ??= this.now();
             this.setStatus(a, 'RUNNING');
           }
-          if (s.state !== 'RUNNING')
+          if (s.state !== 'RUNNING') {
             this.attemptEnded(a, s.exitCode, s.reason, s.startedAt, s.stoppedAt);
+            // Fill the freed place at once: the engine's work on the outcome (a transaction,
+            // the next task) comes after, while the next job already runs.
+            this.place();
+          }
         }
       }
       this.summariseArrays();
@@ -664,7 +712,7 @@ export class LocalBatch {
       (a) => a.detail.status === 'RUNNABLE' && !a.detail.arrayProperties?.size,
     );
     if (runnable.length === 0) return;
-    const queues = new Map(this.describeJobQueues().map((q) => [q.jobQueueArn, q]));
+    const queues = this.placement().queues;
     runnable.sort(
       (x, y) =>
         (queues.get(y.detail.jobQueue)?.priority ?? 0) -
@@ -676,7 +724,11 @@ export class LocalBatch {
     const envCache = new Map<string, ComputeEnvironment>();
     const env = (name: string) => {
       let e = envCache.get(name);
-      if (!e) envCache.set(name, (e = this.computeEnvironment(name)));
+      if (!e)
+        envCache.set(
+          name,
+          (e = this.placement().environments.get(name) ?? this.computeEnvironment(name)),
+        );
       return e;
     };
     const reserved = new Set<string>();

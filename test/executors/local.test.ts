@@ -91,4 +91,36 @@ describe('local executor', () => {
     expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
     ex.close();
   });
+
+  it('a restarted engine enforces the limits the wrapper recorded (memory)', async () => {
+    const script = join(root, 'starter-oom.mts');
+    // Starts using memory only after its starter is gone, so only the new executor can stop it.
+    const job = spec(
+      'setTimeout(() => { const a = []; setInterval(() => a.push(Buffer.alloc(32 * 1024 * 1024, 1)), 20); }, 800)',
+      { memoryMiB: 128 },
+    );
+    writeFileSync(
+      script,
+      `import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'src/executors/local/local-executor.ts'))};
+       const ex = new LocalExecutor({ workRoot: ${JSON.stringify(join(root, 'work'))} });
+       const h = await ex.submit(${JSON.stringify(job)});
+       process.stdout.write(JSON.stringify(h) + '\\n');
+       setInterval(() => {}, 1000);`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const handle = await new Promise<string>((resolve) =>
+      child.stdout.on('data', (d: Buffer) => resolve(d.toString())),
+    );
+    child.kill('SIGKILL');
+    const ex = make();
+    expect((await ex.reattach(JSON.parse(handle))).state).toBe('RUNNING');
+    expect(await waitDone(ex, JSON.parse(handle))).toMatchObject({
+      state: 'FAILED',
+      exitCode: 137,
+      reason: 'OutOfMemoryError: Container killed due to memory usage',
+    });
+    ex.close();
+  });
 });

@@ -6,22 +6,22 @@
  * engine goes on with its transactions. It also makes the attempt's directory and log file.
  *
  * Nothing durable depends on it: jobs run detached in their own session, and the wrapper's pid
- * and exit-code files stay the source of truth, so if the launcher dies the executor starts a
- * new one and running jobs are still found by polling.
+ * file (pid, limits, exit code) stays the source of truth, so if the launcher dies the executor
+ * starts a new one and running jobs are still found by polling.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /** What the executor asks the launcher to do for one attempt. */
 export interface LaunchRequest {
-  /** The attempt directory (pid, exit code, spec, log). */
+  /** The attempt directory (pid file, log). */
   dir: string;
   workDir: string;
   logPath: string;
   /** Written to the log before the command's output, unless the log already exists. */
   note?: string;
-  /** Contents of spec.json. */
-  spec: string;
-  /** The wrapper script; its argv after the script are the directory and the command. */
+  /** The limits the wrapper records for a re-attaching engine ("memoryMiB:timeoutSeconds"). */
+  limits: string;
+  /** The wrapper script; its argv after the script are the directory, limits and command. */
   wrapper: string;
   command: string[];
   env: Record<string, string>;
@@ -37,39 +37,40 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const send = (m) => { if (process.connected) process.send(m); };
-// Requests are handled concurrently: directory and file creation go to libuv's thread pool, so
-// one slow metadata write (a busy ext4 journal) does not hold up every other start.
-async function launch(m) {
-  if (fs.existsSync(m.dir + '/pid') || fs.existsSync(m.dir + '/exit.code')) {
+// The files an attempt needs before it starts are a few small metadata operations: done
+// synchronously they cost tens of microseconds each, less than a trip through libuv's thread
+// pool (the directory and log were usually made ahead, by prepare).
+function launch(m) {
+  if (fs.existsSync(m.dir + '/pid')) {
     send({ id: m.id, existing: true });
     return;
   }
-  await fsp.mkdir(m.workDir, { recursive: true });
-  if (m.note) await fsp.writeFile(m.logPath, m.note, { flag: 'wx' }).catch(() => {});
+  fs.mkdirSync(m.workDir, { recursive: true });
+  if (m.note) try { fs.writeFileSync(m.logPath, m.note, { flag: 'wx' }); } catch {}
   // Output directories a pipeline declared (relative, inside the working directory only).
   for (const d of (m.env.STRAND_OUTPUT_DIRS || '').split(':')) {
     if (d && !d.startsWith('/') && !d.split('/').includes('..'))
-      await fsp.mkdir(m.workDir + '/' + d, { recursive: true });
+      fs.mkdirSync(m.workDir + '/' + d, { recursive: true });
   }
-  const log = await fsp.open(m.logPath, 'a');
-  // A pipeline step may send standard output to a file of its directory (STRAND_STDOUT).
-  const out = m.env.STRAND_STDOUT && !m.env.STRAND_STDOUT.startsWith('/') && !m.env.STRAND_STDOUT.split('/').includes('..')
-    ? await fsp.open(m.workDir + '/' + m.env.STRAND_STDOUT, 'w')
-    : undefined;
+  const log = fs.openSync(m.logPath, 'a');
+  let out;
   try {
-    const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.dir, ...m.command], {
-      cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', out ? out.fd : log.fd, log.fd],
+    // A pipeline step may send standard output to a file of its directory (STRAND_STDOUT).
+    out = m.env.STRAND_STDOUT && !m.env.STRAND_STDOUT.startsWith('/') && !m.env.STRAND_STDOUT.split('/').includes('..')
+      ? fs.openSync(m.workDir + '/' + m.env.STRAND_STDOUT, 'w')
+      : undefined;
+    const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.dir, m.limits, ...m.command], {
+      cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', out === undefined ? log : out, log],
     });
-    child.once('spawn', () => send({ id: m.id, pid: child.pid }));
+    // A pid means the process exists; a failure to start comes as 'error' instead.
+    if (child.pid !== undefined) send({ id: m.id, pid: child.pid });
     child.once('error', (e) => send({ id: m.id, error: e.message }));
     child.once('exit', () => send({ id: m.id, exit: true }));
     child.unref();
   } finally {
-    await log.close();
-    await out?.close();
+    fs.closeSync(log);
+    if (out !== undefined) fs.closeSync(out);
   }
-  // Only a re-attaching engine reads the spec (limits to enforce): written after the start.
-  await fsp.writeFile(m.dir + '/spec.json', m.spec);
 }
 async function prepare(m) {
   await fsp.mkdir(m.workDir, { recursive: true });
@@ -77,7 +78,13 @@ async function prepare(m) {
 }
 process.on('message', (m) => {
   if (m.prepare) prepare(m).catch(() => {}); // launch makes them again if this failed
-  else launch(m).catch((e) => send({ id: m.id, error: e.message }));
+  else {
+    try {
+      launch(m);
+    } catch (e) {
+      send({ id: m.id, error: e.message });
+    }
+  }
 });
 process.on('disconnect', () => process.exit(0));
 `;

@@ -1,9 +1,11 @@
 /**
  * The local executor. Each attempt runs in its own process group under a tiny `sh` wrapper
- * that only (1) claims the attempt by creating its pid file exclusively, so it never runs twice, (2) runs
- * the command as argv ("$@" — user values never become shell text) and (3) records the exit
- * code in a file, atomically. The wrapper survives the engine, so a restarted engine re-attaches
- * through the pid + start time recorded at spawn and the exit-code file.
+ * that only (1) claims the attempt by creating its pid file exclusively, so it never runs twice
+ * (the file records the wrapper's pid, its start time and the attempt's limits), (2) runs the
+ * command as argv ("$@" — user values never become shell text) and (3) appends the exit code to
+ * that file. The wrapper survives the engine, so a restarted engine re-attaches through the pid
+ * file alone. One file per attempt, not three: creating files is most of what an attempt costs
+ * the file system, and on a busy disk the part that varies most.
  *
  * While a process of Strand watches an attempt, it enforces the memory limit (the RSS of the
  * attempt's processes; over it: SIGKILL, exit 137, reason OutOfMemoryError as AWS Batch reports)
@@ -16,18 +18,19 @@ import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../execu
 import { Launcher } from './launcher.js';
 
 /**
- * The wrapper: $1 is the attempt directory, the rest is the command's argv. Only shell
- * built-ins run besides the command (no extra processes). Its files are complete once they end
- * in a newline; readers treat anything else as not written yet.
+ * The wrapper: $1 is the attempt directory, $2 the limits to record ("memoryMiB:timeoutSeconds",
+ * the timeout empty when there is none), the rest is the command's argv. Only shell built-ins
+ * run besides the command (no extra processes). `pid` holds "pid starttime limits", then, once
+ * the command has ended, "exit CODE"; a line counts once it ends in a newline.
  */
-const WRAPPER = `dir=$1; shift
+const WRAPPER = `dir=$1; limits=$2; shift 2
 set -C
-record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s\\n' "$$" "\${22}" > "$dir/pid"; }
+record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s %s\\n' "$$" "\${22}" "$limits" > "$dir/pid"; }
 record 2>/dev/null || exit 0
-if [ -e "$dir/terminate-reason" ]; then printf '143\\n' >| "$dir/exit.code"; exit 0; fi
+if [ -e "$dir/terminate-reason" ]; then printf 'exit 143\\n' >> "$dir/pid"; exit 0; fi
 "$@"
 code=$?
-printf '%s\\n' "$code" >| "$dir/exit.code"`;
+printf 'exit %s\\n' "$code" >> "$dir/pid"`;
 
 const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
 const TIMEOUT_REASON = 'Job attempt duration exceeded timeout';
@@ -49,14 +52,45 @@ interface WrapperInfo {
   pid: number;
   startTime?: string;
   startedAt: number;
+  memoryMiB?: number;
+  timeoutSeconds?: number;
+  /** Set once the command has ended. */
+  exitCode?: string;
+  stoppedAt?: number;
 }
 
-/** The pid and start time the winning wrapper recorded for itself (file `pid`). */
+let bootTimeMs: number | undefined;
+/** When the machine booted (ms since the epoch), from /proc/stat. */
+function bootTime(): number {
+  bootTimeMs ??= Number(/^btime (\d+)$/m.exec(readText('/proc/stat') ?? '')?.[1] ?? 0) * 1000;
+  return bootTimeMs;
+}
+
+/** What the winning wrapper recorded (file `pid`): its pid, start time, limits, and exit. */
 function wrapperInfo(dir: string): WrapperInfo | undefined {
-  const text = readText(join(dir, 'pid'));
-  if (!text?.endsWith('\n')) return undefined;
-  const [pid, startTime] = text.trim().split(' ');
-  return { pid: Number(pid), startTime, startedAt: statSync(join(dir, 'pid')).mtimeMs };
+  const path = join(dir, 'pid');
+  const text = readText(path);
+  if (!text?.includes('\n')) return undefined;
+  const [first, second] = text.split('\n');
+  const [pid, startTime, limits = ''] = first.split(' ');
+  const [memory, timeout] = limits.split(':');
+  const stat = statSync(path);
+  // The file is created at the start (its birth time; else the start time in clock ticks).
+  const startedAt = stat.birthtimeMs || bootTime() + Number(startTime) * 10;
+  const info: WrapperInfo = { pid: Number(pid), startTime, startedAt };
+  if (memory) info.memoryMiB = Number(memory);
+  if (timeout) info.timeoutSeconds = Number(timeout);
+  // Attempts started by an earlier Strand recorded the exit in a file of its own.
+  const exit = second?.startsWith('exit ') && text.endsWith('\n') ? second.slice(5) : undefined;
+  const legacy = exit === undefined ? readText(join(dir, 'exit.code')) : undefined;
+  if (exit !== undefined) {
+    info.exitCode = exit;
+    info.stoppedAt = stat.mtimeMs;
+  } else if (legacy?.endsWith('\n')) {
+    info.exitCode = legacy.trim();
+    info.stoppedAt = statSync(join(dir, 'exit.code')).mtimeMs;
+  }
+  return info;
 }
 
 interface Watched {
@@ -176,11 +210,7 @@ export class LocalExecutor implements Executor {
         workDir: join(dir, 'work'),
         logPath: handle.logPath,
         note: imageNote(spec.image),
-        spec: JSON.stringify({
-          memoryMiB: spec.memoryMiB,
-          timeoutSeconds: spec.timeoutSeconds,
-          command: spec.command,
-        }),
+        limits: `${spec.memoryMiB}:${spec.timeoutSeconds ?? ''}`,
         wrapper: WRAPPER,
         command: spec.command,
         env: spec.environment,
@@ -265,48 +295,54 @@ export class LocalExecutor implements Executor {
   }
 
   async poll(handle: JobHandle): Promise<AttemptState> {
-    const written = readText(join(handle.ref, 'exit.code'));
-    const code = written?.endsWith('\n') ? written.trim() : undefined;
     const info = wrapperInfo(handle.ref);
-    if (code !== undefined) {
+    if (info?.exitCode !== undefined) {
       this.launchedAt.delete(handle.ref);
-      const forced = readText(join(handle.ref, 'forced-exit'));
-      const exitCode = Number(forced ?? code);
-      const reason =
-        readText(join(handle.ref, 'reason')) ?? readText(join(handle.ref, 'terminate-reason'));
+      // One listing instead of reading files that are nearly always absent (each miss a thrown
+      // ENOENT): the job's end is on the path to the next job's start.
+      const present = new Set(readdirSync(handle.ref));
+      const read = (name: string) =>
+        present.has(name) ? readText(join(handle.ref, name)) : undefined;
+      const forced = read('forced-exit');
+      const exitCode = Number(forced ?? info.exitCode);
+      const reason = read('reason') ?? read('terminate-reason');
       const state: AttemptState = {
         state: exitCode === 0 ? 'SUCCEEDED' : 'FAILED',
         exitCode,
-        startedAt: info?.startedAt,
-        stoppedAt: statSync(join(handle.ref, 'exit.code')).mtimeMs,
+        startedAt: info.startedAt,
+        stoppedAt: info.stoppedAt,
       };
       if (reason !== undefined && exitCode !== 0) state.reason = reason;
       return state;
     }
     if (!info) {
       // Not started yet: how long since the start was asked for? Known in this process; after a
-      // restart, spec.json (written once the wrapper was spawned) or else the log tells. The log
-      // alone is not enough: it may have been prepared long before the launch.
+      // restart, the log or the directory tells (the log may have been prepared before the
+      // launch, so this errs on the side of waiting).
       const since =
-        this.launchedAt.get(handle.ref) ??
-        mtimeOf(join(handle.ref, 'spec.json')) ??
-        mtimeOf(handle.logPath) ??
-        mtimeOf(handle.ref) ??
-        0;
+        this.launchedAt.get(handle.ref) ?? mtimeOf(handle.logPath) ?? mtimeOf(handle.ref) ?? 0;
       return Date.now() - since < (this.options.startGraceMs ?? 30_000)
         ? { state: 'RUNNING' }
         : { state: 'FAILED', reason: 'Host lost: the job process never started' };
     }
     if (startTimeOf(info.pid) === info.startTime) {
       // Re-attached (e.g. after a restart): watch it from this process too.
-      const spec = readJson<{ memoryMiB: number; timeoutSeconds?: number }>(
+      const legacy = readJson<{ memoryMiB: number; timeoutSeconds?: number }>(
         join(handle.ref, 'spec.json'),
       );
-      if (spec) this.watch(handle, info.pid, spec.memoryMiB, spec.timeoutSeconds, info.startedAt);
+      const memoryMiB = info.memoryMiB ?? legacy?.memoryMiB;
+      if (memoryMiB !== undefined)
+        this.watch(
+          handle,
+          info.pid,
+          memoryMiB,
+          info.timeoutSeconds ?? legacy?.timeoutSeconds,
+          info.startedAt,
+        );
       return { state: 'RUNNING' };
     }
     // The wrapper may have recorded the exit just after we looked.
-    if (readText(join(handle.ref, 'exit.code'))?.endsWith('\n')) return this.poll(handle);
+    if (wrapperInfo(handle.ref)?.exitCode !== undefined) return this.poll(handle);
     return {
       state: 'FAILED',
       reason: 'Host lost: the job process ended without recording an exit code',
@@ -317,11 +353,7 @@ export class LocalExecutor implements Executor {
     // The reason goes first: a wrapper that has not started the command yet will not start it.
     writeFileSync(join(handle.ref, 'terminate-reason'), reason);
     let info = wrapperInfo(handle.ref);
-    for (
-      let waited = 0;
-      !info && waited < 2000 && !existsSync(join(handle.ref, 'exit.code'));
-      waited += 20
-    ) {
+    for (let waited = 0; !info && waited < 2000; waited += 20) {
       await new Promise((r) => setTimeout(r, 20));
       info = wrapperInfo(handle.ref);
     }
