@@ -772,7 +772,11 @@ export class LocalBatch {
   private start(a: ActiveJob, computeEnvironment: string, vcpus: number, memoryMiB: number): void {
     const attempt = a.detail.attempts.length + 1;
     a.run = { computeEnvironment, vcpus, memoryMiB };
-    this.setStatus(a, 'STARTING');
+    // STARTING is recorded with the attempt's handle, once the executor answers: a restart in
+    // between finds the job RUNNABLE, starts the same attempt again, and the executor re-attaches
+    // to it (an attempt never runs twice), so one write less per job.
+    a.detail.status = 'STARTING';
+    for (const l of this.statusListeners) l(a.detail);
     const queueName = a.detail.jobQueue.replace(/^.*job-queue\//, '');
     const environment: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',

@@ -13,6 +13,7 @@
  * supervision when it re-attaches.
  */
 import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../executor.js';
 import { Launcher } from './launcher.js';
@@ -164,7 +165,20 @@ export class LocalExecutor implements Executor {
   private readonly listeners: ((handle: JobHandle) => void)[] = [];
   private readonly watched = new Map<string, Watched>();
   private monitor: NodeJS.Timeout | undefined;
-  private readonly launcher = new Launcher();
+  /**
+   * Launchers, one per core up to two: a launcher waits in each spawn until the child has
+   * exec'd, so two of them start two jobs at once.
+   */
+  private readonly launchers = Array.from(
+    { length: Math.max(1, Math.min(2, availableParallelism())) },
+    () => new Launcher(),
+  );
+  private nextLauncher = 0;
+  private launcherFor(): Launcher {
+    const l = this.launchers[this.nextLauncher];
+    this.nextLauncher = (this.nextLauncher + 1) % this.launchers.length;
+    return l;
+  }
   /** When this process asked for each attempt's start (a prepared log is older than that). */
   private readonly launchedAt = new Map<string, number>();
 
@@ -184,7 +198,7 @@ export class LocalExecutor implements Executor {
 
   prepare(jobId: string, attempt: number, image?: string): void {
     const dir = this.attemptDir(jobId, attempt);
-    this.launcher.prepare({
+    this.launcherFor().prepare({
       workDir: join(dir, 'work'),
       logPath: join(dir, 'log.txt'),
       note: imageNote(image),
@@ -204,7 +218,7 @@ export class LocalExecutor implements Executor {
     // its pid file makes the new one exit without running anything.
     const startedAt = Date.now();
     this.launchedAt.set(handle.ref, startedAt);
-    const result = await this.launcher.launch(
+    const result = await this.launcherFor().launch(
       {
         dir,
         workDir: join(dir, 'work'),
@@ -371,12 +385,12 @@ export class LocalExecutor implements Executor {
     return this.poll(handle);
   }
 
-  /** The pid of the helper process that starts attempts, while it runs. */
-  get launcherPid(): number | undefined {
-    return this.launcher.pid;
+  /** The pids of the helper processes that start attempts, while they run. */
+  get launcherPids(): number[] {
+    return this.launchers.flatMap((l) => (l.pid === undefined ? [] : [l.pid]));
   }
 
   close(): void {
-    this.launcher.close();
+    for (const l of this.launchers) l.close();
   }
 }
