@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
 import { LocalExecutor } from '../../src/executors/local/local-executor.js';
 import { executorConformance, spec, waitDone } from './conformance.js';
 
@@ -11,29 +12,38 @@ const make = () => new LocalExecutor({ workRoot: join(root, 'work'), graceSecond
 
 executorConformance('local', make, () => root);
 
+/**
+ * Submits `job` from another process (a Strand engine of its own), kills that process with
+ * SIGKILL once the job has started, and returns the job's handle.
+ */
+async function submitThenKillSubmitter(job: JobAttemptSpec, name: string): Promise<JobHandle> {
+  const script = join(root, `${name}.mts`);
+  writeFileSync(
+    script,
+    `import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'src/executors/local/local-executor.ts'))};
+     const ex = new LocalExecutor({ workRoot: ${JSON.stringify(join(root, 'work'))} });
+     const h = await ex.submit(${JSON.stringify(job)});
+     process.stdout.write(JSON.stringify(h) + '\\n');
+     setInterval(() => {}, 1000);`,
+  );
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const handle = await new Promise<string>((resolve) =>
+    child.stdout.on('data', (d: Buffer) => resolve(d.toString())),
+  );
+  child.kill('SIGKILL');
+  return JSON.parse(handle) as JobHandle;
+}
+
 describe('local executor', () => {
   it('a job keeps running when the process that started it is killed with SIGKILL', async () => {
     const marker = join(root, 'survived.txt');
-    const script = join(root, 'starter.mts');
     const job = spec(
       `setTimeout(() => require("fs").writeFileSync(${JSON.stringify(marker)}, "done"), 700)`,
     );
-    writeFileSync(
-      script,
-      `import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'src/executors/local/local-executor.ts'))};
-       const ex = new LocalExecutor({ workRoot: ${JSON.stringify(join(root, 'work'))} });
-       const h = await ex.submit(${JSON.stringify(job)});
-       process.stdout.write(JSON.stringify(h) + '\\n');
-       setInterval(() => {}, 1000);`,
-    );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const handle = await new Promise<string>((resolve) =>
-      child.stdout.on('data', (d: Buffer) => resolve(d.toString())),
-    );
-    child.kill('SIGKILL');
-    const s = await waitDone(make(), JSON.parse(handle));
+    const handle = await submitThenKillSubmitter(job, 'starter');
+    const s = await waitDone(make(), handle);
     expect(s).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
     expect(readFileSync(marker, 'utf8')).toBe('done');
   });
@@ -97,30 +107,15 @@ describe('local executor', () => {
   });
 
   it('a restarted engine enforces the limits the wrapper recorded (memory)', async () => {
-    const script = join(root, 'starter-oom.mts');
     // Starts using memory only after its starter is gone, so only the new executor can stop it.
     const job = spec(
       'setTimeout(() => { const a = []; setInterval(() => a.push(Buffer.alloc(32 * 1024 * 1024, 1)), 20); }, 800)',
       { memoryMiB: 128 },
     );
-    writeFileSync(
-      script,
-      `import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'src/executors/local/local-executor.ts'))};
-       const ex = new LocalExecutor({ workRoot: ${JSON.stringify(join(root, 'work'))} });
-       const h = await ex.submit(${JSON.stringify(job)});
-       process.stdout.write(JSON.stringify(h) + '\\n');
-       setInterval(() => {}, 1000);`,
-    );
-    const child = spawn(process.execPath, ['--import', 'tsx', script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const handle = await new Promise<string>((resolve) =>
-      child.stdout.on('data', (d: Buffer) => resolve(d.toString())),
-    );
-    child.kill('SIGKILL');
+    const handle = await submitThenKillSubmitter(job, 'starter-oom');
     const ex = make();
-    expect((await ex.reattach(JSON.parse(handle))).state).toBe('RUNNING');
-    expect(await waitDone(ex, JSON.parse(handle))).toMatchObject({
+    expect((await ex.reattach(handle)).state).toBe('RUNNING');
+    expect(await waitDone(ex, handle)).toMatchObject({
       state: 'FAILED',
       exitCode: 137,
       reason: 'OutOfMemoryError: Container killed due to memory usage',
