@@ -330,9 +330,10 @@ export class LocalExecutor implements Executor {
       return state;
     }
     if (!info) {
-      // Not started yet: how long since the start was asked for? Known in this process; after a
-      // restart, the log or the directory tells (the log may have been prepared before the
-      // launch, so this errs on the side of waiting).
+      // Not started yet: how long since the start was asked for? Known in this process. After a
+      // restart only the log or the directory tells, and a log prepared ahead is older than the
+      // launch; but a wrapper records its pid within moments of its spawn, long before another
+      // engine can have started, so a pid file still missing then means it never started.
       const since =
         this.launchedAt.get(handle.ref) ?? mtimeOf(handle.logPath) ?? mtimeOf(handle.ref) ?? 0;
       return Date.now() - since < (this.options.startGraceMs ?? 30_000)
