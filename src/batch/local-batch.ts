@@ -197,7 +197,8 @@ export class LocalBatch {
    * SQLite's data_version says) or this one wrote one of them.
    */
   private placement(): NonNullable<LocalBatch['placementCache']> {
-    const version = this.db.pragma('data_version', { simple: true }) as number;
+    const version = (this.sql('PRAGMA data_version').get() as { data_version: number })
+      .data_version;
     if (this.placementCache?.version !== version) {
       const environments = new Map<string, ComputeEnvironment>();
       for (const row of this.sql('SELECT detail FROM batch_compute_environments').all() as {
@@ -275,13 +276,14 @@ export class LocalBatch {
     return detail;
   }
 
-  private computeEnvironment(nameOrArn: string): ComputeEnvironment {
+  private computeEnvironment(
+    nameOrArn: string,
+    environments = this.placement().environments,
+  ): ComputeEnvironment {
     const name = nameOrArn.replace(/^.*compute-environment\//, '');
-    const row = this.sql('SELECT detail FROM batch_compute_environments WHERE name = ?').get(
-      name,
-    ) as { detail: string } | undefined;
-    if (!row) throw new BatchInputError(`no compute environment named "${name}"`);
-    return JSON.parse(row.detail) as ComputeEnvironment;
+    const ce = environments.get(name);
+    if (!ce) throw new BatchInputError(`no compute environment named "${name}"`);
+    return ce;
   }
 
   describeJobQueues(): JobQueue[] {
@@ -712,7 +714,7 @@ export class LocalBatch {
       (a) => a.detail.status === 'RUNNABLE' && !a.detail.arrayProperties?.size,
     );
     if (runnable.length === 0) return;
-    const queues = this.placement().queues;
+    const { queues, environments } = this.placement();
     runnable.sort(
       (x, y) =>
         (queues.get(y.detail.jobQueue)?.priority ?? 0) -
@@ -721,16 +723,6 @@ export class LocalBatch {
         (x.detail.arrayProperties?.index ?? 0) - (y.detail.arrayProperties?.index ?? 0),
     );
     const used = this.usage();
-    const envCache = new Map<string, ComputeEnvironment>();
-    const env = (name: string) => {
-      let e = envCache.get(name);
-      if (!e)
-        envCache.set(
-          name,
-          (e = this.placement().environments.get(name) ?? this.computeEnvironment(name)),
-        );
-      return e;
-    };
     const reserved = new Set<string>();
     const now = this.now();
     let ahead = PREPARE_AHEAD;
@@ -741,7 +733,7 @@ export class LocalBatch {
       const memoryMiB = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
       let placed = false;
       for (const o of queue.computeEnvironmentOrder) {
-        const ce = env(o.computeEnvironment);
+        const ce = this.computeEnvironment(o.computeEnvironment, environments);
         if (ce.state !== 'ENABLED') continue;
         const u = used.get(ce.computeEnvironmentName) ?? { vcpus: 0, memoryMiB: 0 };
         if (u.vcpus + vcpus <= ce.maxvCpus && u.memoryMiB + memoryMiB <= ce.memoryMiB) {
