@@ -122,9 +122,21 @@ function progress(
   started: number,
   plan: { execution: string; jobs: { name: string; total: number }[] },
 ) {
-  const counts = new Map(
-    plan.jobs.map((j) => [j.name, { total: j.total, done: 0, cached: 0, failed: 0 }]),
+  type Count = {
+    total: number;
+    samples: Set<string>;
+    done: number;
+    cached: number;
+    failed: number;
+  };
+  const counts = new Map<string, Count>(
+    plan.jobs.map((j) => [
+      j.name,
+      { total: j.total, samples: new Set(), done: 0, cached: 0, failed: 0 },
+    ]),
   );
+  /** A step's jobs: as planned, or more once more samples turned up (a redrive's plan is a guess). */
+  const total = (c: Count): number => Math.max(c.total, c.samples.size);
   /** Where each step × sample's current job is, by step then sample. */
   const current = new Map<string, Map<string, 'waiting' | 'running'>>();
   const place = (step: string, sample: string, where?: 'waiting' | 'running'): void => {
@@ -140,7 +152,6 @@ function progress(
   const attempts = new Map<string, number>();
   /** Without the Batch's status changes (another process runs the jobs), submitted = started. */
   let startsKnown = true;
-  const totalJobs = plan.jobs.reduce((n, j) => n + j.total, 0);
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -148,15 +159,17 @@ function progress(
   const draw = (): void => {
     const elapsed = (Date.now() - started) / 1000;
     let finished = 0;
+    let totalJobs = 0;
     const lines: string[] = [];
     for (const [name, c] of counts) {
       finished += c.done + c.failed;
+      totalJobs += total(c);
       const width = 20;
-      const filled = c.total ? Math.round(((c.done + c.failed) / c.total) * width) : 0;
+      const filled = total(c) ? Math.round(((c.done + c.failed) / total(c)) * width) : 0;
       const running = howMany(name, 'running');
       const waiting = howMany(name, 'waiting');
       lines.push(
-        `  ${name.padEnd(20)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(c.done).padStart(4)}/${c.total} done` +
+        `  ${name.padEnd(20)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(c.done).padStart(4)}/${total(c)} done` +
           `${c.cached ? ` (${c.cached} cached)` : ''}${running ? `, ${running} running` : ''}` +
           `${waiting ? `, ${waiting} waiting` : ''}${c.failed ? `, ${c.failed} failed` : ''}`,
       );
@@ -171,8 +184,9 @@ function progress(
   };
   type Kind = 'queued' | 'started' | 'done' | 'cached' | 'failed';
   const report = (kind: Kind, step: string, sample: string): void => {
-    if (!counts.has(step)) counts.set(step, { total: 1, done: 0, cached: 0, failed: 0 });
-    const c = counts.get(step);
+    let c = counts.get(step);
+    if (!c) counts.set(step, (c = { total: 0, samples: new Set(), done: 0, cached: 0, failed: 0 }));
+    c.samples.add(sample);
     let attempt: number | undefined;
     if (kind === 'queued') place(step, sample, 'waiting');
     else if (kind === 'started') {
@@ -181,9 +195,9 @@ function progress(
       attempts.set(`${step}\0${sample}`, attempt);
     } else {
       place(step, sample);
-      if (c && kind === 'failed') c.failed++;
-      else if (c) c.done++;
-      if (c && kind === 'cached') c.cached++;
+      if (kind === 'failed') c.failed++;
+      else c.done++;
+      if (kind === 'cached') c.cached++;
     }
     const t = (Date.now() - started) / 1000;
     if (json) {
