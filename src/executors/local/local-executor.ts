@@ -81,9 +81,10 @@ function wrapperInfo(dir: string): WrapperInfo | undefined {
   const info: WrapperInfo = { pid: Number(pid), startTime, startedAt };
   if (memory) info.memoryMiB = Number(memory);
   if (timeout) info.timeoutSeconds = Number(timeout);
-  // Attempts started by an earlier Strand recorded the exit in a file of its own.
   const exit = second?.startsWith('exit ') && text.endsWith('\n') ? second.slice(5) : undefined;
-  const legacy = exit === undefined ? readText(join(dir, 'exit.code')) : undefined;
+  // Attempts started by an earlier Strand (no limits in the pid file) recorded the exit in a
+  // file of its own.
+  const legacy = exit === undefined && !limits ? readText(join(dir, 'exit.code')) : undefined;
   if (exit !== undefined) {
     info.exitCode = exit;
     info.stoppedAt = stat.mtimeMs;
@@ -342,9 +343,10 @@ export class LocalExecutor implements Executor {
     }
     if (startTimeOf(info.pid) === info.startTime) {
       // Re-attached (e.g. after a restart): watch it from this process too.
-      const legacy = readJson<{ memoryMiB: number; timeoutSeconds?: number }>(
-        join(handle.ref, 'spec.json'),
-      );
+      const legacy =
+        info.memoryMiB === undefined
+          ? readJson<{ memoryMiB: number; timeoutSeconds?: number }>(join(handle.ref, 'spec.json'))
+          : undefined;
       const memoryMiB = info.memoryMiB ?? legacy?.memoryMiB;
       if (memoryMiB !== undefined)
         this.watch(
