@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { strand } from '../pipeline/cli.js';
+import { resultsJson, strand } from '../pipeline/cli.js';
 
 // A copy of the example, so its data/ (reads prepared here) is this test's own.
 const dir = mkdtempSync(join(tmpdir(), 'strand-genome-'));
@@ -25,8 +25,7 @@ interface Row {
 }
 
 async function rows(execution: string): Promise<Row[]> {
-  const r = await strand('results', '--home', home, '--execution', execution, '--format', 'json');
-  return JSON.parse(r.out) as Row[];
+  return (await resultsJson(home, '--execution', execution)) as Row[];
 }
 
 describe('microbe-genome on real tools', () => {
@@ -128,38 +127,20 @@ describe('microbe-genome on real tools', () => {
   });
 
   it('metrics land in typed columns of the results database', async () => {
-    const r = await strand(
-      'results',
-      '--home',
-      home,
-      '--pipeline',
-      'microbe-genome',
-      '--step',
-      'qc',
-      '--metrics',
-      '--format',
-      'json',
-    );
-    const qc = JSON.parse(r.out) as Record<string, unknown>[];
+    const metrics = async (step: string) =>
+      (await resultsJson(
+        home,
+        '--pipeline',
+        'microbe-genome',
+        '--step',
+        step,
+        '--metrics',
+      )) as Record<string, unknown>[];
+    const qc = await metrics('qc');
     expect(qc).toHaveLength(3);
     for (const m of qc) expect(typeof m.summary_before_filtering_total_reads).toBe('number');
     expect(qc.find((m) => m.sample === 'BAD')?.summary_after_filtering_total_reads).toBe(0);
-    const stats = JSON.parse(
-      (
-        await strand(
-          'results',
-          '--home',
-          home,
-          '--pipeline',
-          'microbe-genome',
-          '--step',
-          'stats',
-          '--metrics',
-          '--format',
-          'json',
-        )
-      ).out,
-    ) as Record<string, unknown>[];
+    const stats = await metrics('stats');
     expect(stats.map((s) => typeof s.n50)).toEqual(['number', 'number']);
   });
 

@@ -11,3 +11,10 @@ export async function strand(
   const code = await run(['node', 'strand', ...args], io);
   return { code, out, err };
 }
+
+/** `strand results … --format json` on a home, parsed; a failing command fails the test. */
+export async function resultsJson(home: string, ...args: string[]): Promise<unknown[]> {
+  const r = await strand('results', '--home', home, ...args, '--format', 'json');
+  if (r.code !== 0) throw new Error(`strand results exited ${r.code}: ${r.err}`);
+  return JSON.parse(r.out) as unknown[];
+}

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
-import { strand } from './cli.js';
+import { resultsJson, strand } from './cli.js';
 
 const EXAMPLE = join(process.cwd(), 'examples/word-count');
 
@@ -31,9 +31,7 @@ interface Row {
 }
 
 async function rows(home: string, execution: string): Promise<Row[]> {
-  const r = await strand('results', '--home', home, '--execution', execution, '--format', 'json');
-  expect(r.code).toBe(0);
-  return JSON.parse(r.out) as Row[];
+  return (await resultsJson(home, '--execution', execution)) as Row[];
 }
 
 function status(list: Row[], sample: string, step: string): string | undefined {
@@ -116,19 +114,14 @@ describe('strand run (examples/word-count)', () => {
     expect(summary).toBe(
       'sample\twords\tdistinct\tmean_length\nalpha\t16\t11\t3.750\nbeta\t23\t18\t3.870\n',
     );
-    const r = await strand(
-      'results',
-      '--home',
+    const metrics = await resultsJson(
       ws.home,
       '--pipeline',
       'word-count',
       '--step',
       'summary',
       '--metrics',
-      '--format',
-      'json',
     );
-    const metrics = JSON.parse(r.out) as Record<string, unknown>[];
     expect(metrics).toEqual([
       expect.objectContaining({ execution: 'first', words: 16, distinct: 11, mean_length: 3.75 }),
       expect.objectContaining({ execution: 'first', words: 23, distinct: 18, mean_length: 3.87 }),
