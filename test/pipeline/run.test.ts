@@ -21,6 +21,17 @@ function workspace(): { dir: string; file: string; home: string } {
   return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
 }
 
+/** A pipeline written from `lines` into a new directory (with `files` beside it), and its home. */
+function inlinePipeline(
+  lines: string[],
+  files: Record<string, string> = {},
+): { dir: string; file: string; home: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-inline-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'pipeline.yaml'), [...lines, ''].join('\n'));
+  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
+}
+
 interface Row {
   execution: string;
   sample: string;
@@ -349,27 +360,21 @@ describe('strand redrive after a failure', () => {
 
 describe('injection-shaped values', () => {
   it('reach the tool as literal argv and environment data', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'strand-inject-'));
     const values = ['; rm -rf ~', '$(id)', '`id`', 'line one\nline two', 'it\'s "quoted" $HOME'];
-    writeFileSync(
-      join(dir, 'pipeline.yaml'),
-      [
-        'name: inject',
-        'samples:',
-        ...values.map((v, i) => `  - { id: S${i}, VALUE: ${JSON.stringify(v)} }`),
-        'steps:',
-        '  echo:',
-        '    image: debian:bookworm-slim',
-        '    command:',
-        '      - awk',
-        `      - 'BEGIN { printf "%s", ARGV[1] > "arg.txt"; printf "%s", ENVIRON["VALUE"] > "env.txt" }'`,
-        '      - $VALUE',
-        '    outputs: { ARG: arg.txt, ENV: env.txt }',
-        '',
-      ].join('\n'),
-    );
-    const home = join(dir, 'home');
-    const r = await strand('run', join(dir, 'pipeline.yaml'), '--home', home);
+    const { file, home } = inlinePipeline([
+      'name: inject',
+      'samples:',
+      ...values.map((v, i) => `  - { id: S${i}, VALUE: ${JSON.stringify(v)} }`),
+      'steps:',
+      '  echo:',
+      '    image: debian:bookworm-slim',
+      '    command:',
+      '      - awk',
+      `      - 'BEGIN { printf "%s", ARGV[1] > "arg.txt"; printf "%s", ENVIRON["VALUE"] > "env.txt" }'`,
+      '      - $VALUE',
+      '    outputs: { ARG: arg.txt, ENV: env.txt }',
+    ]);
+    const r = await strand('run', file, '--home', home);
     expect(r.code, r.err).toBe(0);
     values.forEach((v, i) => {
       const at = join(home, 'store', 'inject', `S${i}`, 'echo');
@@ -381,10 +386,7 @@ describe('injection-shaped values', () => {
 
 describe('stdout: a tool that only prints its results', () => {
   it('its standard output lands in the declared file; standard error stays in the log', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'strand-stdout-'));
-    writeFileSync(join(dir, 'words.txt'), 'pear\napple\nfig\n');
-    writeFileSync(
-      join(dir, 'pipeline.yaml'),
+    const { dir, file, home } = inlinePipeline(
       [
         'name: printed',
         'samples: [ { id: S1, TEXT: words.txt } ]',
@@ -394,11 +396,10 @@ describe('stdout: a tool that only prints its results', () => {
         '    command: [sort, $TEXT]',
         '    stdout: out/sorted.txt',
         '    outputs: { SORTED: out/sorted.txt }',
-        '',
-      ].join('\n'),
+      ],
+      { 'words.txt': 'pear\napple\nfig\n' },
     );
-    const home = join(dir, 'home');
-    const r = await strand('run', join(dir, 'pipeline.yaml'), '--home', home);
+    const r = await strand('run', file, '--home', home);
     expect(r.code, r.err).toBe(0);
     expect(
       readFileSync(join(home, 'store', 'printed', 'S1', 'order', 'out', 'sorted.txt'), 'utf8'),
@@ -418,19 +419,13 @@ describe('stdout: a tool that only prints its results', () => {
 
 describe('a job no compute environment can fit', () => {
   it('fails at once (no retries), with a FAILED row naming the values and the usual failure message', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'strand-nofit-'));
-    writeFileSync(
-      join(dir, 'pipeline.yaml'),
-      [
-        'name: toobig',
-        'samples: [ { id: S1 } ]',
-        'steps:',
-        '  huge: { image: x, command: [sort, /dev/null], vcpus: 4096, retry: 3 }',
-        '',
-      ].join('\n'),
-    );
-    const home = join(dir, 'home');
-    const r = await strand('run', join(dir, 'pipeline.yaml'), '--home', home, '--name', 'nofit');
+    const { file, home } = inlinePipeline([
+      'name: toobig',
+      'samples: [ { id: S1 } ]',
+      'steps:',
+      '  huge: { image: x, command: [sort, /dev/null], vcpus: 4096, retry: 3 }',
+    ]);
+    const r = await strand('run', file, '--home', home, '--name', 'nofit');
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/S1: huge failed for sample S1: needs 4096 vCPU/);
     expect(r.err).toMatch(/to carry on: strand redrive nofit/);
