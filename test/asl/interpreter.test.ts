@@ -4,6 +4,7 @@ import { Interpreter } from '../../src/asl/interpreter.js';
 import { StatesError } from '../../src/asl/errors.js';
 import { runInMemory } from '../../src/asl/run-in-memory.js';
 import type { StateMachineDefinition } from '../../src/asl/types.js';
+import { passMap } from '../fixtures/definitions.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -358,22 +359,6 @@ describe('interpreter commands (no driver)', () => {
 });
 
 describe('step budget and Map concurrency', () => {
-  const passMap: StateMachineDefinition = {
-    StartAt: 'M',
-    States: {
-      M: {
-        Type: 'Map',
-        ItemProcessor: {
-          StartAt: 'A',
-          States: {
-            A: { Type: 'Pass', Parameters: { 'n.$': '$' }, Next: 'B' },
-            B: { Type: 'Pass', OutputPath: '$.n', End: true },
-          },
-        },
-        End: true,
-      },
-    },
-  };
   const items = Array.from({ length: 300 }, (_, i) => i);
 
   it('a step stops at maxEventsPerStep with its work left in the state; Continue finishes it', async () => {

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { StateMachineDefinition } from '../../src/asl/types.js';
 import { Engine, EngineBusyError, EngineInputError } from '../../src/engine/engine.js';
 import { StoreError } from '../../src/engine/store.js';
+import { passMap } from '../fixtures/definitions.js';
 
 const homes: Engine[] = [];
 const home = () => mkdtempSync(join(tmpdir(), 'strand-engine-'));
@@ -261,27 +262,11 @@ describe('durable engine', () => {
 });
 
 describe('large steps are committed in pieces', () => {
-  const bigMap: StateMachineDefinition = {
-    StartAt: 'M',
-    States: {
-      M: {
-        Type: 'Map',
-        ItemProcessor: {
-          StartAt: 'A',
-          States: {
-            A: { Type: 'Pass', Parameters: { 'n.$': '$' }, Next: 'B' },
-            B: { Type: 'Pass', OutputPath: '$.n', End: true },
-          },
-        },
-        End: true,
-      },
-    },
-  };
   const items = Array.from({ length: 4000 }, (_, i) => i);
 
   it('a Map with more events than one step holds finishes with a complete, contiguous history', async () => {
     const engine = open(home());
-    await engine.startExecution({ definition: bigMap, input: items, name: 'big' });
+    await engine.startExecution({ definition: passMap, input: items, name: 'big' });
     const d = await engine.waitForExecution('big');
     expect(d.status).toBe('SUCCEEDED');
     expect(JSON.parse(d.output!)).toEqual(items);
@@ -293,7 +278,7 @@ describe('large steps are committed in pieces', () => {
   it('an engine closed between two pieces leaves the rest in the database; the next one finishes it', async () => {
     const dir = home();
     const first = Engine.open({ home: dir });
-    await first.startExecution({ definition: bigMap, input: items, name: 'big' });
+    await first.startExecution({ definition: passMap, input: items, name: 'big' });
     first.close();
     const reader = Engine.open({ home: dir, readOnly: true });
     expect(reader.describeExecution('big').status).toBe('RUNNING');
