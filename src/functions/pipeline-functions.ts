@@ -9,13 +9,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Json, JsonObject } from '../asl/types.js';
 import type { LocalBatch } from '../batch/local-batch.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
 import { FUNCTIONS } from '../pipeline/compile.js';
 import { extractMetrics } from '../results/extract.js';
+import { workDirOfLog } from '../executors/local/local-executor.js';
 import { AGGREGATE_SAMPLE, type ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
 import {
@@ -108,10 +109,10 @@ function attemptInfo(
 const iso = (ms: number | undefined): string | undefined =>
   ms === undefined ? undefined : new Date(ms).toISOString();
 
-/** The work directory of a job's last attempt (local executor: `<attempt>/work`). */
+/** The work directory of a job's last attempt. */
 function workDirOf(job: JobDetail | undefined): string | undefined {
   const log = job?.attempts.at(-1)?.container.logStreamName ?? job?.container.logStreamName;
-  return log ? join(dirname(log), 'work') : undefined;
+  return log ? workDirOfLog(log) : undefined;
 }
 
 const hashes = new Map<string, string>();

@@ -3,11 +3,11 @@
  * barrnap, mash), two H. pylori strains at low coverage plus a sample whose reads are corrupt.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { resultsJson, strand } from '../pipeline/cli.js';
+import { attemptsIn, resultsJson, strand } from '../pipeline/cli.js';
 
 // A copy of the example, so its data/ (reads prepared here) is this test's own.
 const dir = mkdtempSync(join(tmpdir(), 'strand-genome-'));
@@ -54,7 +54,7 @@ describe('microbe-genome on real tools', () => {
   it('the corrupt sample fails (fastp lets it through; megahit refuses it), named with its log; the others finish', async () => {
     expect(first.code, first.err).toBe(1);
     expect(first.err).toMatch(
-      /1 of 3 samples failed:\n {2}BAD: assemble failed for sample BAD: exit code \d+; log: \S+log\.txt; partial outputs: /,
+      /1 of 3 samples failed:\n {2}BAD: assemble failed for sample BAD: exit code \d+; log: \S+\.log; partial outputs: /,
     );
     const list = await rows('full');
     expect(list.find((r) => r.sample === 'BAD' && r.step === 'assemble')?.status).toBe('FAILED');
@@ -145,7 +145,7 @@ describe('microbe-genome on real tools', () => {
   });
 
   it('--only annotate and --from annotate --to sketch reuse the earlier outputs; nothing earlier runs', async () => {
-    const jobs = () => readdirSync(join(home, 'work')).length;
+    const jobs = () => attemptsIn(home).length;
     const before = jobs();
     const only = await strand(
       'run',
@@ -255,12 +255,9 @@ describe('microbe-genome: the engine killed mid-run', () => {
     });
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(/killed: SUCCEEDED/);
-    // One attempt directory per job: nothing was started twice.
-    const jobsDir = join(khome, 'work');
-    const attempts = readdirSync(jobsDir).map((j) =>
-      readdirSync(join(jobsDir, j)).filter((a) => a.startsWith('attempt-')),
-    );
-    expect(attempts.every((a) => a.length === 1 && a[0] === 'attempt-1')).toBe(true);
+    // One attempt per job: nothing was started twice.
+    const attempts = attemptsIn(khome);
+    expect(attempts.every((a) => a.endsWith('.1'))).toBe(true);
     expect(attempts.length).toBe(9); // 6 per-sample jobs + paste, dist, summary
     expect(
       existsSync(join(khome, 'store', 'microbe-genome', '_all', 'summary', 'summary.tsv')),

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
-import { LocalExecutor } from '../../src/executors/local/local-executor.js';
+import { LocalExecutor, workDirOfLog } from '../../src/executors/local/local-executor.js';
 import { executorConformance, spec, waitDone } from './conformance.js';
 
 const root = mkdtempSync(join(tmpdir(), 'strand-local-exec-'));
@@ -70,7 +70,38 @@ describe('local executor', () => {
     expect(readFileSync(h.logPath, 'utf8')).toMatch(
       /image strand\/fastp:0\.23 is not used[\s\S]*ok/,
     );
-    expect(existsSync(join(h.ref, 'work'))).toBe(true);
+    // Three entries per attempt: its working directory, and its log and pid file beside it.
+    expect(existsSync(h.ref)).toBe(true);
+    expect(h.logPath).toBe(`${h.ref}.log`);
+    expect(readFileSync(`${h.ref}.pid`, 'utf8')).toMatch(/^\d+ \d+ \d+:\n(exit 0\n)?$/);
+  });
+
+  it('attempts an earlier Strand started (a directory per attempt) are found where they are', async () => {
+    const ex = make();
+    // Layout and pid file of the previous release: {job}/attempt-{n}/{pid,log.txt,work/}.
+    const job = spec('process.exit(0)');
+    const old = join(root, 'work', job.jobId, 'attempt-1');
+    mkdirSync(join(old, 'work', 'out'), { recursive: true });
+    writeFileSync(join(old, 'log.txt'), 'from before\n');
+    writeFileSync(join(old, 'pid'), '999999 1 64:\nexit 4\n');
+    // Submitted again (a restart before the handle was saved): re-attached, not run again.
+    const h = await ex.submit(job);
+    expect(h).toMatchObject({ ref: old, logPath: join(old, 'log.txt') });
+    expect(await ex.poll(h)).toMatchObject({ state: 'FAILED', exitCode: 4 });
+    expect(existsSync(join(root, 'work', `${job.jobId}.1.pid`))).toBe(false);
+    expect(workDirOfLog(h.logPath)).toBe(join(old, 'work'));
+    // Older still: the exit code in a file of its own.
+    const older = join(root, 'work', 'older-job', 'attempt-2');
+    mkdirSync(older, { recursive: true });
+    writeFileSync(join(older, 'pid'), '999999 1\n');
+    writeFileSync(join(older, 'exit.code'), '3\n');
+    const state = await ex.poll({ jobId: 'older-job', attempt: 2, ref: older, logPath: '' });
+    expect(state).toMatchObject({ state: 'FAILED', exitCode: 3 });
+    // New attempts: the log and pid file beside the working directory.
+    const fresh = await ex.submit(spec('process.exit(0)'));
+    expect(workDirOfLog(fresh.logPath)).toBe(fresh.ref);
+    expect(await waitDone(ex, fresh)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+    ex.close();
   });
 
   it('a job prepared long before its launch is not taken for lost while its wrapper starts', async () => {
@@ -88,8 +119,8 @@ describe('local executor', () => {
     const handle = {
       jobId: job.jobId,
       attempt: 1,
-      ref: join(root, 'work', job.jobId, 'attempt-1'),
-      logPath: join(root, 'work', job.jobId, 'attempt-1', 'log.txt'),
+      ref: join(root, 'work', `${job.jobId}.1`),
+      logPath: join(root, 'work', `${job.jobId}.1.log`),
     };
     try {
       expect(await ex.poll(handle)).toEqual({ state: 'RUNNING' });

@@ -1,4 +1,6 @@
 /** Runs the CLI in-process and captures what it prints. */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
 
@@ -17,4 +19,13 @@ export async function resultsJson(home: string, ...args: string[]): Promise<unkn
   const r = await strand('results', '--home', home, ...args, '--format', 'json');
   if (r.code !== 0) throw new Error(`strand results exited ${r.code}: ${r.err}`);
   return JSON.parse(r.out) as unknown[];
+}
+
+/** The job attempts started in a home, as "jobId.attempt" (the local executor's pid files). */
+export function attemptsIn(home: string): string[] {
+  const work = join(home, 'work');
+  if (!existsSync(work)) return [];
+  return readdirSync(work)
+    .filter((f) => f.endsWith('.pid'))
+    .map((f) => f.slice(0, -4));
 }

@@ -142,7 +142,7 @@ describe('examples/word-count on Strand and on aws-local-stepfunctions', () => {
     expect(r.strand.outcome.status).toBe('FAILED');
     expect(r.strand.outcome.error).toBe('Strand.StepFailed');
     expect(r.strand.outcome.cause).toMatch(
-      /^step words failed for sample empty: exit code 3; log: \S+log\.txt; partial outputs: /,
+      /^step words failed for sample empty: exit code 3; log: \S+\.log; partial outputs: /,
     );
     // The failed job's answer is Step Functions' shape: States.TaskFailed, the job as Cause.
     const failed = r.strand.tasks['words | empty'][0].result as { error: string; cause: string };

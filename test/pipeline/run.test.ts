@@ -4,13 +4,13 @@
  * that does not stop the others, caching, slicing, redrive, and injection-shaped values.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
-import { resultsJson, strand } from './cli.js';
+import { attemptsIn, resultsJson, strand } from './cli.js';
 
 const EXAMPLE = join(process.cwd(), 'examples/word-count');
 
@@ -49,12 +49,8 @@ function status(list: Row[], sample: string, step: string): string | undefined {
   return list.find((r) => r.sample === sample && r.step === step)?.status;
 }
 
-/** Attempts started in a home (each has a directory under work/). */
-function attempts(home: string): number {
-  const work = join(home, 'work');
-  if (!existsSync(work)) return 0;
-  return readdirSync(work).reduce((n, job) => n + readdirSync(join(work, job)).length, 0);
-}
+/** How many job attempts have started in a home. */
+const attempts = (home: string): number => attemptsIn(home).length;
 
 const STEPS = ['words', 'count.sorted', 'count.stats', 'frequent.tally', 'frequent.keep'];
 
@@ -69,10 +65,8 @@ describe('strand run (examples/word-count)', () => {
   it('fails (exit 1) naming the failed sample, its step and its log; the others finish', async () => {
     expect(first.code).toBe(1);
     expect(first.err).toMatch(/1 of 3 samples failed/);
-    expect(first.err).toMatch(
-      /empty: words failed for sample empty: exit code 3; log: \S+log\.txt/,
-    );
-    const log = /log: (\S+log\.txt)/.exec(first.err)![1];
+    expect(first.err).toMatch(/empty: words failed for sample empty: exit code 3; log: \S+\.log/);
+    const log = /log: (\S+\.log)/.exec(first.err)![1];
     expect(readFileSync(log, 'utf8')).toContain('no words in the input');
     const list = await rows(ws.home, 'first');
     for (const sample of ['alpha', 'beta'])

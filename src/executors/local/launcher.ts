@@ -13,15 +13,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 /** What the executor asks the launcher to do for one attempt. */
 export interface LaunchRequest {
-  /** The attempt directory (pid file, log). */
-  dir: string;
+  /** The attempt's pid file: if it exists, the attempt has been started. */
+  pidPath: string;
+  /** A file whose existence tells the wrapper not to start the command. */
+  stopPath: string;
   workDir: string;
   logPath: string;
   /** Written to the log before the command's output, unless the log already exists. */
   note?: string;
   /** The limits the wrapper records for a re-attaching engine ("memoryMiB:timeoutSeconds"). */
   limits: string;
-  /** The wrapper script; its argv after the script are the directory, limits and command. */
+  /** The wrapper script; its argv after the script: pid file, stop file, limits, command. */
   wrapper: string;
   command: string[];
   env: Record<string, string>;
@@ -41,7 +43,7 @@ const send = (m) => { if (process.connected) process.send(m); };
 // synchronously they cost tens of microseconds each, less than a trip through libuv's thread
 // pool (the directory and log were usually made ahead, by prepare).
 function launch(m) {
-  if (fs.existsSync(m.dir + '/pid')) {
+  if (fs.existsSync(m.pidPath)) {
     send({ id: m.id, existing: true });
     return;
   }
@@ -59,7 +61,7 @@ function launch(m) {
     out = m.env.STRAND_STDOUT && !m.env.STRAND_STDOUT.startsWith('/') && !m.env.STRAND_STDOUT.split('/').includes('..')
       ? fs.openSync(m.workDir + '/' + m.env.STRAND_STDOUT, 'w')
       : undefined;
-    const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.dir, m.limits, ...m.command], {
+    const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.pidPath, m.stopPath, m.limits, ...m.command], {
       cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', out === undefined ? log : out, log],
     });
     // A pid means the process exists; a failure to start comes as 'error' instead.
