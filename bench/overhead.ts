@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import type { StateMachineDefinition } from '../src/asl/types.js';
 import { Engine } from '../src/engine/engine.js';
 
-const TRUE = spawnSync('sh', ['-c', 'command -v true']).stdout.toString().trim() || '/bin/true';
+/** The `true` program (not the shell's built-in): the floor and every job run the same binary. */
+const TRUE =
+  ['/usr/bin/true', '/bin/true'].find((p) => spawnSync(p).status === 0) ??
+  (() => {
+    throw new Error('no true program in /usr/bin or /bin');
+  })();
 
 async function floor(jobs: number): Promise<number> {
   const t0 = performance.now();

@@ -63,6 +63,18 @@ describe('local executor', () => {
     ex.close();
   });
 
+  it("a command's first word is a program on PATH, never a built-in or a function of the wrapper", async () => {
+    const ex = make();
+    // dash's built-in echo has no -e (it prints it); coreutils' echo takes it as an option.
+    const echo = await ex.submit(spec('', { command: ['echo', '-e', 'a\\tb'] }));
+    expect(await waitDone(ex, echo)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+    expect(readFileSync(echo.logPath, 'utf8')).toBe('a\tb\n');
+    // `record` is a function of the wrapper; as a command it is looked up on PATH and not found.
+    const fn = await ex.submit(spec('', { command: ['record'] }));
+    expect(await waitDone(ex, fn)).toMatchObject({ state: 'FAILED', exitCode: 127 });
+    ex.close();
+  });
+
   it('the image field is noted in the log, not used', async () => {
     const ex = make();
     const h = await ex.submit(spec('console.log("ok")', { image: 'strand/fastp:0.23' }));

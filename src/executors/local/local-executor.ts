@@ -27,8 +27,10 @@ import { Launcher } from './launcher.js';
 /**
  * The wrapper: $1 is the pid file, $2 the file whose existence means "terminated before the
  * start", $3 the limits to record ("memoryMiB:timeoutSeconds", the timeout empty when there is
- * none), the rest is the command's argv. Only shell built-ins run besides the command (no extra
- * processes). The pid file holds "pid starttime limits", then, once the command has ended,
+ * none), the rest is the command's argv, run by `exec` in a subshell: its first word is always a
+ * program found on PATH, as in a container, never a built-in of the shell (dash's `echo` differs
+ * from coreutils') or one of the wrapper's functions. Only shell built-ins run besides the
+ * command (no extra processes). The pid file holds "pid starttime limits", then, once the command has ended,
  * "exit CODE"; a line counts once it ends in a newline.
  */
 const WRAPPER = `pidfile=$1; stop=$2; limits=$3; shift 3
@@ -36,7 +38,7 @@ set -C
 record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s %s\\n' "$$" "\${22}" "$limits" > "$pidfile"; }
 record 2>/dev/null || exit 0
 if [ -e "$stop" ]; then printf 'exit 143\\n' >> "$pidfile"; exit 0; fi
-"$@"
+(exec "$@")
 code=$?
 printf 'exit %s\\n' "$code" >> "$pidfile"`;
 
