@@ -3,9 +3,19 @@
  * on a 2-vCPU compute environment, 1 vCPU per job; against the floor measured in the same
  * run: the same number of processes spawned directly from Node, 2 at a time; and Snakemake on
  * the same DAG when it is installed. Best of five rounds each. Target: strand_s / floor_s ≤ 1.5.
+ *
+ *   npm run -s bench -- overhead [--samples 250] [--dir DIR] [--no-wait]
+ *
+ * Strand's homes and Snakemake's directory go in DIR (default: the system's temporary
+ * directory). Each attempt creates three entries there (its directory, log and pid file), which
+ * the floor does not, so the bench first measures what creating a file costs in DIR and prints
+ * it (`create_us`): on an ext4 file system without a journal, inodes freed in the last 60–300 s
+ * are skipped one by one when a new one is allocated, and creating files right after deleting
+ * thousands can cost 30 times the usual ~30 µs. When it is that slow the bench waits (up to five
+ * minutes, `--no-wait` to skip) for it to settle. Nothing is deleted until every side has run.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StateMachineDefinition } from '../src/asl/types.js';
@@ -35,10 +45,34 @@ async function floor(jobs: number): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-const homes: string[] = [];
+/** The machine's CPU ticks so far, total and stolen by the hypervisor (Linux; else undefined). */
+function cpuTicks(): { total: number; steal: number } | undefined {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8')
+      .split('\n')[0]
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+  } catch {
+    return undefined;
+  }
+}
 
-async function strand(samples: number): Promise<number> {
-  const home = mkdtempSync(join(tmpdir(), 'strand-bench-'));
+/** Above this, creating files in the bench's directory is slowed by recent deletions. */
+const SLOW_CREATE_US = 60;
+
+/** Microseconds to create one empty file in a new directory of `dir` (mean of 500). */
+function createCost(dir: string): number {
+  const probe = mkdtempSync(join(dir, 'fs-'));
+  const t0 = performance.now();
+  for (let i = 0; i < 500; i++) writeFileSync(join(probe, String(i)), '');
+  return ((performance.now() - t0) * 1000) / 500;
+}
+
+async function strand(samples: number, dir: string): Promise<number> {
+  const home = mkdtempSync(join(dir, 'home-'));
   const engine = Engine.open({ home, batch: { maxvCpus: 2, memoryMiB: 4096 } });
   engine.batch!.registerJobDefinition({
     jobDefinitionName: 'noop',
@@ -89,14 +123,13 @@ async function strand(samples: number): Promise<number> {
   const d = await engine.waitForExecution('overhead');
   const seconds = (performance.now() - t0) / 1000;
   engine.close();
-  homes.push(home); // removed at the end: deleting 1,000 job directories would slow the next round
   if (d.status !== 'SUCCEEDED') throw new Error(`strand run ${d.status}: ${d.error} ${d.cause}`);
   return seconds;
 }
 
-function snakemake(samples: number): number | null {
+function snakemake(samples: number, parent: string): number | null {
   if (spawnSync('sh', ['-c', 'command -v snakemake']).status !== 0) return null;
-  const dir = mkdtempSync(join(tmpdir(), 'strand-bench-smk-'));
+  const dir = mkdtempSync(join(parent, 'snakemake-'));
   const rules = ['qc', 'assemble', 'annotate', 'sketch'];
   let text = `SAMPLES = range(${samples})\nrule all:\n    input: expand("sketch/{s}.done", s=SAMPLES)\n`;
   rules.forEach((r, i) => {
@@ -106,30 +139,66 @@ function snakemake(samples: number): number | null {
   const t0 = performance.now();
   const r = spawnSync('snakemake', ['--cores', '2', '--quiet'], { cwd: dir, stdio: 'ignore' });
   const seconds = (performance.now() - t0) / 1000;
-  rmSync(dir, { recursive: true, force: true });
   return r.status === 0 ? seconds : null;
 }
 
 export async function main(args: string[]): Promise<void> {
-  const i = args.indexOf('--samples');
-  const samples = i >= 0 ? Number(args[i + 1]) : 250;
+  const option = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const samples = Number(option('samples') ?? 250);
+  if (!Number.isInteger(samples) || samples < 1) {
+    process.stderr.write(`--samples must be a positive integer, got ${option('samples')}\n`);
+    process.exit(2);
+  }
+  // One directory for everything this run makes (the file-system probe, Strand's homes,
+  // Snakemake's files): its entries share the parent's place on the disk, so the probe measures
+  // where the homes are. Removed once every side has been measured, not between rounds.
+  const parent = option('dir') ?? tmpdir();
+  mkdirSync(parent, { recursive: true });
+  const dir = mkdtempSync(join(parent, 'strand-bench-'));
   const jobs = samples * 4;
   process.stdout.write(`${samples} samples × 4 chained jobs = ${jobs} jobs, 2 vCPU, 1 vCPU each\n`);
+  // The file system's own noise is not Strand's overhead: when creating files is slow (files
+  // deleted there moments ago, e.g. by the test suite or the previous run of this bench), wait
+  // up to five minutes for it to settle, unless told not to.
+  let createUs = createCost(dir);
+  const waitUntil = Date.now() + (args.includes('--no-wait') ? 0 : 300_000);
+  while (createUs > SLOW_CREATE_US && Date.now() < waitUntil) {
+    process.stdout.write(
+      `creating a file in ${parent} costs ${createUs.toFixed(0)} µs (usually ~30): files were deleted there in the last minutes; waiting for the file system to settle (--no-wait to skip)\n`,
+    );
+    await new Promise((r) => setTimeout(r, 20_000));
+    createUs = createCost(dir);
+  }
+  process.stdout.write(`creating a file in ${parent}: ${createUs.toFixed(0)} µs\n`);
   // Best of five, floor and Strand alternating: this machine's disk and CPU are shared, and a
   // slow moment should not decide the ratio either way.
+  const ticks0 = cpuTicks();
   let floorS = Infinity;
   let strandS = Infinity;
   for (let round = 1; round <= 5; round++) {
     const f = await floor(jobs);
-    const s = await strand(samples);
+    const s = await strand(samples, dir);
     process.stdout.write(
       `round ${round}: floor (Node spawns, 2 at a time) ${f.toFixed(2)} s, strand (engine + local Batch) ${s.toFixed(2)} s\n`,
     );
     floorS = Math.min(floorS, f);
     strandS = Math.min(strandS, s);
   }
-  for (const home of homes) rmSync(home, { recursive: true, force: true });
-  const smk = snakemake(samples);
+  const ticks1 = cpuTicks();
+  // A virtual machine's CPU time taken by its host: the rounds' figures vary with it.
+  const stealPct =
+    ticks0 && ticks1 && ticks1.total > ticks0.total
+      ? (100 * (ticks1.steal - ticks0.steal)) / (ticks1.total - ticks0.total)
+      : undefined;
+  if (stealPct !== undefined)
+    process.stdout.write(
+      `CPU time stolen by the host during the rounds: ${stealPct.toFixed(1)}%\n`,
+    );
+  const smk = snakemake(samples, dir);
+  rmSync(dir, { recursive: true, force: true });
   process.stdout.write(
     smk === null
       ? 'snakemake: not installed (apt-get install snakemake)\n'
@@ -146,6 +215,8 @@ export async function main(args: string[]): Promise<void> {
       strand_s: +strandS.toFixed(2),
       ratio: +ratio.toFixed(2),
       snakemake_s: smk === null ? null : +smk.toFixed(2),
+      create_us: Math.round(createUs),
+      steal_pct: stealPct === undefined ? null : +stealPct.toFixed(1),
     }) + '\n',
   );
 }

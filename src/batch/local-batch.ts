@@ -763,12 +763,14 @@ export class LocalBatch {
 
   private start(a: ActiveJob, computeEnvironment: string, vcpus: number, memoryMiB: number): void {
     const attempt = a.detail.attempts.length + 1;
-    a.run = { computeEnvironment, vcpus, memoryMiB };
-    // STARTING is recorded with the attempt's handle, once the executor answers: a restart in
-    // between finds the job RUNNABLE, starts the same attempt again, and the executor re-attaches
-    // to it (an attempt never runs twice), so one write less per job.
+    const run: NonNullable<ActiveJob['run']> = { computeEnvironment, vcpus, memoryMiB };
+    a.run = run;
+    // The status is recorded with the attempt's handle, once the executor answers (as RUNNING:
+    // the process exists then): a restart in between finds the job RUNNABLE, starts the same
+    // attempt again, and the executor re-attaches to it (an attempt never runs twice).
     a.detail.status = 'STARTING';
     for (const l of this.statusListeners) l(a.detail);
+    if (TERMINAL.includes(a.detail.status)) return; // terminated by a listener: nothing starts
     const queueName = a.detail.jobQueue.replace(/^.*job-queue\//, '');
     const environment: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
@@ -779,7 +781,6 @@ export class LocalBatch {
     environment.AWS_BATCH_JOB_ATTEMPT = String(attempt);
     environment.AWS_BATCH_JQ_NAME = queueName;
     environment.AWS_BATCH_CE_NAME = computeEnvironment;
-    const run = a.run;
     void this.executor
       .submit({
         jobId: a.detail.jobId,
@@ -795,7 +796,16 @@ export class LocalBatch {
         (handle) => {
           run.handle = handle;
           a.detail.container.logStreamName = handle.logPath;
-          this.save(a);
+          // The executor answers once the attempt's process exists: it is RUNNING, recorded
+          // with its handle in one write (a restart re-attaches through the handle).
+          if (a.detail.status === 'STARTING') {
+            a.detail.startedAt ??= this.now();
+            this.setStatus(a, 'RUNNING');
+          } else if (TERMINAL.includes(a.detail.status)) {
+            // Terminated while it was starting: stop what has just started.
+            void this.executor.kill(handle, a.detail.statusReason ?? 'Terminated');
+            return;
+          } else this.save(a);
           void this.tick();
         },
         (err: unknown) =>

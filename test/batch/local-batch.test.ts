@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -312,4 +312,33 @@ describe('local Batch', () => {
     expect(job).toMatchObject({ status: 'FAILED', statusReason: 'Terminated by a person' });
     expect(job.attempts).toHaveLength(1);
   });
+
+  it.each([
+    ['before the process is asked for', (f: () => void) => f()],
+    ['after the process is asked for, before it is known', queueMicrotask],
+  ])(
+    'TerminateJob while a job is STARTING (%s): its command never runs to the end',
+    async (_, when) => {
+      const { batch, dir } = setup();
+      const marker = join(dir, 'ran.txt');
+      batch.registerJobDefinition(
+        node(
+          `setTimeout(() => require("fs").writeFileSync(${JSON.stringify(marker)}, "ran"), 800)`,
+        ),
+      );
+      batch.onJobStatus((j) => {
+        if (j.status === 'STARTING')
+          when(() => void batch.terminateJob(j.jobId, 'Terminated while starting'));
+      });
+      const { jobId } = batch.submitJob({
+        jobName: 'stop-early',
+        jobQueue: 'default',
+        jobDefinition: 'node-script',
+      });
+      const job = await done(batch, jobId);
+      expect(job).toMatchObject({ status: 'FAILED', statusReason: 'Terminated while starting' });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(existsSync(marker)).toBe(false);
+    },
+  );
 });

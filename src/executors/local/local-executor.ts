@@ -78,6 +78,17 @@ function attemptFiles(ref: string): AttemptFiles {
   };
 }
 
+/** Whether `root` holds a job directory of the earlier layout (a name without `.{n}`). */
+function hasLegacyAttempts(root: string): boolean {
+  try {
+    return readdirSync(root, { withFileTypes: true }).some(
+      (e) => e.isDirectory() && !/\.\d+$/.test(e.name),
+    );
+  } catch {
+    return false; // no work root yet
+  }
+}
+
 /** The working directory of the attempt whose log this is (for outputs and results). */
 export function workDirOfLog(logPath: string): string {
   return logPath.endsWith('.log') ? logPath.slice(0, -4) : join(dirname(logPath), 'work');
@@ -234,6 +245,10 @@ export class LocalExecutor implements Executor {
     this.turns[kind] = (this.turns[kind] + 1) % this.launchers.length;
     return l;
   }
+  /** Attempts whose wrapper this process spawned (not found started by an earlier one). */
+  private readonly startedHere = new Set<string>();
+  /** Attempts this process stopped or terminated (their reason files are worth a look). */
+  private readonly stopped = new Set<string>();
   /** When this process asked for each attempt's start (a prepared log is older than that). */
   private readonly launchedAt = new Map<string, number>();
 
@@ -243,11 +258,18 @@ export class LocalExecutor implements Executor {
     this.listeners.push(listener);
   }
 
+  /**
+   * Whether the work root holds attempts of an earlier Strand (a directory per job, named by the
+   * job id alone, no `.{n}`): looked up once, not for every attempt.
+   */
+  private legacyRoot: boolean | undefined;
+
   /** The attempt's directory; an attempt an earlier Strand started keeps its own. */
   private attemptDir(jobId: string, attempt: number): string {
     const safe = jobId.replace(/[^A-Za-z0-9._-]/g, '_');
+    this.legacyRoot ??= hasLegacyAttempts(this.options.workRoot);
     const legacy = join(this.options.workRoot, safe, `attempt-${attempt}`);
-    return existsSync(join(legacy, 'pid'))
+    return this.legacyRoot && existsSync(join(legacy, 'pid'))
       ? legacy
       : join(this.options.workRoot, `${safe}.${attempt}`);
   }
@@ -299,6 +321,7 @@ export class LocalExecutor implements Executor {
       await this.poll(handle);
       return handle;
     }
+    this.startedHere.add(handle.ref);
     // If another wrapper claimed the attempt, this one exits at once and drops out of the watch.
     this.watch(handle, result.pid, spec.memoryMiB, spec.timeoutSeconds, startedAt);
     return handle;
@@ -359,6 +382,7 @@ export class LocalExecutor implements Executor {
   }
 
   private stop(w: Watched, reason: string, signal: NodeJS.Signals, forcedExit?: string): void {
+    this.stopped.add(w.handle.ref);
     const files = attemptFiles(w.handle.ref);
     if (!existsSync(files.reason)) writeFileSync(files.reason, reason);
     if (forcedExit) writeFileSync(files.forcedExit, forcedExit);
@@ -370,8 +394,18 @@ export class LocalExecutor implements Executor {
     const info = wrapperInfo(handle.ref);
     if (info?.exitCode !== undefined) {
       this.launchedAt.delete(handle.ref);
-      // A look before each read: these files are nearly always absent, and a failed read costs
-      // a thrown ENOENT on the path from this job's end to the next one's start.
+      const startedHere = this.startedHere.delete(handle.ref);
+      const stoppedHere = this.stopped.delete(handle.ref);
+      // A clean exit of an attempt this process started and never stopped has no reason or
+      // forced exit code to look for: the usual end of a job costs no lookups of absent files.
+      if (info.exitCode === '0' && startedHere && !stoppedHere)
+        return {
+          state: 'SUCCEEDED',
+          exitCode: 0,
+          startedAt: info.startedAt,
+          stoppedAt: info.stoppedAt,
+        };
+      // Otherwise a look before each read: a failed read costs a thrown ENOENT.
       const files = attemptFiles(handle.ref);
       const read = (path: string) => (existsSync(path) ? readText(path) : undefined);
       const forced = read(files.forcedExit);
@@ -423,6 +457,7 @@ export class LocalExecutor implements Executor {
   }
 
   async kill(handle: JobHandle, reason: string): Promise<void> {
+    this.stopped.add(handle.ref);
     // The reason goes first: a wrapper that has not started the command yet will not start it.
     writeFileSync(attemptFiles(handle.ref).terminate, reason);
     let info = wrapperInfo(handle.ref);
