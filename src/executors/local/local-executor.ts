@@ -160,6 +160,8 @@ interface Watched {
   handle: JobHandle;
   pid: number;
   memoryBytes: number;
+  /** When this process began to watch it. */
+  since: number;
   deadline?: number;
   killAt?: number;
 }
@@ -335,7 +337,7 @@ export class LocalExecutor implements Executor {
     startedAt: number,
   ): void {
     if (this.watched.has(handle.ref)) return;
-    const w: Watched = { handle, pid, memoryBytes: memoryMiB * 1024 * 1024 };
+    const w: Watched = { handle, pid, memoryBytes: memoryMiB * 1024 * 1024, since: Date.now() };
     if (timeoutSeconds) w.deadline = startedAt + timeoutSeconds * 1000;
     this.watched.set(handle.ref, w);
     if (!this.monitor) {
@@ -351,8 +353,12 @@ export class LocalExecutor implements Executor {
       this.monitor = undefined;
       return;
     }
-    const groups = processGroups();
     const now = Date.now();
+    // An attempt watched for less than one pass is looked at in the next one: a queue of short
+    // jobs then costs no scan of every process on the machine ten times a second.
+    if (![...this.watched.values()].some((w) => w.killAt !== undefined || now - w.since >= 100))
+      return;
+    const groups = processGroups();
     for (const w of this.watched.values()) {
       const members = (groups.get(w.pid) ?? []).filter((p) => p.pid !== w.pid);
       if (!groups.has(w.pid)) {
@@ -466,7 +472,12 @@ export class LocalExecutor implements Executor {
       info = wrapperInfo(handle.ref);
     }
     if (!info || startTimeOf(info.pid) !== info.startTime) return;
-    const w = this.watched.get(handle.ref) ?? { handle, pid: info.pid, memoryBytes: 0 };
+    const w = this.watched.get(handle.ref) ?? {
+      handle,
+      pid: info.pid,
+      memoryBytes: 0,
+      since: Date.now(),
+    };
     this.watched.set(handle.ref, w);
     if (!this.monitor) {
       this.monitor = setInterval(() => this.supervise(), 100);
