@@ -794,6 +794,8 @@ export class LocalBatch {
       })
       .then(
         (handle) => {
+          // Closed meanwhile: the attempt runs on, and the next engine re-attaches to it.
+          if (this.closed) return;
           run.handle = handle;
           a.detail.container.logStreamName = handle.logPath;
           // The executor answers once the attempt's process exists: it is RUNNING, recorded
@@ -808,8 +810,11 @@ export class LocalBatch {
           } else this.save(a);
           void this.tick();
         },
-        (err: unknown) =>
-          this.attemptEnded(a, undefined, `CannotStartContainerError: ${(err as Error).message}`),
+        (err: unknown) => {
+          // Closed, or terminated while it was starting: nothing is left to record.
+          if (this.closed || TERMINAL.includes(a.detail.status)) return;
+          this.attemptEnded(a, undefined, `CannotStartContainerError: ${(err as Error).message}`);
+        },
       );
   }
 

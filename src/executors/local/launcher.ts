@@ -38,7 +38,9 @@ const SOURCE = `
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
-const send = (m) => { if (process.connected) process.send(m); };
+// With a callback, a channel that closed under a send (the engine died) is not an 'error' event
+// that would end the launcher.
+const send = (m) => { if (process.connected) process.send(m, () => {}); };
 // The files an attempt needs before it starts are a few small metadata operations: done
 // synchronously they cost tens of microseconds each, less than a trip through libuv's thread
 // pool (the directory and log were usually made ahead, by prepare).
