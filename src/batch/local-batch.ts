@@ -805,7 +805,7 @@ export class LocalBatch {
             this.setStatus(a, 'RUNNING');
           } else if (TERMINAL.includes(a.detail.status)) {
             // Terminated while it was starting: stop what has just started.
-            void this.executor.kill(handle, a.detail.statusReason ?? 'Terminated');
+            this.executor.kill(handle, a.detail.statusReason ?? 'Terminated').catch(() => {});
             return;
           } else this.save(a);
           void this.tick();
