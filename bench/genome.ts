@@ -16,24 +16,7 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { readJobs } from '../src/batch/local-batch.js';
 import { run } from '../src/cli/main.js';
-
-function option(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : fallback;
-}
-
-/** Busy and total jiffies of the whole machine. */
-function cpuTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8')
-    .split('\n')[0]
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number);
-  const idle = f[3] + f[4];
-  const total = f.reduce((a, b) => a + b, 0);
-  return { busy: total - idle, total };
-}
+import { cpuTicks, option } from './machine.js';
 
 export async function main(args: string[]): Promise<void> {
   const samples = Number(option(args, 'samples', '8'));

@@ -15,11 +15,12 @@
  * minutes, `--no-wait` to skip) for it to settle. Nothing is deleted until every side has run.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StateMachineDefinition } from '../src/asl/types.js';
 import { Engine } from '../src/engine/engine.js';
+import { cpuTicks, option } from './machine.js';
 
 /** The `true` program (not the shell's built-in): the floor and every job run the same binary. */
 const TRUE =
@@ -43,21 +44,6 @@ async function floor(jobs: number): Promise<number> {
   };
   await Promise.all([worker(), worker()]);
   return (performance.now() - t0) / 1000;
-}
-
-/** The machine's CPU ticks so far, total and stolen by the hypervisor (Linux; else undefined). */
-function cpuTicks(): { total: number; steal: number } | undefined {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8')
-      .split('\n')[0]
-      .trim()
-      .split(/\s+/)
-      .slice(1)
-      .map(Number);
-    return { total: f.slice(0, 8).reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
-  } catch {
-    return undefined;
-  }
 }
 
 /** Above this, creating files in the bench's directory is slowed by recent deletions. */
@@ -143,19 +129,15 @@ function snakemake(samples: number, parent: string): number | null {
 }
 
 export async function main(args: string[]): Promise<void> {
-  const option = (name: string) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const samples = Number(option('samples') ?? 250);
+  const samples = Number(option(args, 'samples') ?? 250);
   if (!Number.isInteger(samples) || samples < 1) {
-    process.stderr.write(`--samples must be a positive integer, got ${option('samples')}\n`);
+    process.stderr.write(`--samples must be a positive integer, got ${option(args, 'samples')}\n`);
     process.exit(2);
   }
   // One directory for everything this run makes (the file-system probe, Strand's homes,
   // Snakemake's files): its entries share the parent's place on the disk, so the probe measures
   // where the homes are. Removed once every side has been measured, not between rounds.
-  const parent = option('dir') ?? tmpdir();
+  const parent = option(args, 'dir') ?? tmpdir();
   mkdirSync(parent, { recursive: true });
   const dir = mkdtempSync(join(parent, 'strand-bench-'));
   const jobs = samples * 4;
@@ -175,7 +157,7 @@ export async function main(args: string[]): Promise<void> {
   process.stdout.write(`creating a file in ${parent}: ${createUs.toFixed(0)} µs\n`);
   // Best of five, floor and Strand alternating: this machine's disk and CPU are shared, and a
   // slow moment should not decide the ratio either way.
-  const ticks0 = cpuTicks();
+  const ticks0 = process.platform === 'linux' ? cpuTicks() : undefined;
   let floorS = Infinity;
   let strandS = Infinity;
   for (let round = 1; round <= 5; round++) {
@@ -187,7 +169,7 @@ export async function main(args: string[]): Promise<void> {
     floorS = Math.min(floorS, f);
     strandS = Math.min(strandS, s);
   }
-  const ticks1 = cpuTicks();
+  const ticks1 = process.platform === 'linux' ? cpuTicks() : undefined;
   // A virtual machine's CPU time taken by its host: the rounds' figures vary with it.
   const stealPct =
     ticks0 && ticks1 && ticks1.total > ticks0.total
