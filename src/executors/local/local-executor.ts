@@ -2,9 +2,9 @@
  * The local executor. Each attempt runs in its own process group under a tiny `sh` wrapper
  * that only (1) claims the attempt by creating its pid file exclusively, so it never runs twice
  * (the file records the wrapper's pid, its start time and the attempt's limits), (2) runs the
- * command as argv ("$@" — user values never become shell text) and (3) appends the exit code to
- * that file. The wrapper survives the engine, so a restarted engine re-attaches through the pid
- * file alone.
+ * command as argv (`(exec "$@")` — user values never become shell text) and (3) appends the
+ * exit code to that file. The wrapper survives the engine, so a restarted engine re-attaches
+ * through the pid file alone.
  *
  * An attempt is three entries in the work root: `{job}.{n}/` (the command's working
  * directory), `{job}.{n}.log` (its output) and `{job}.{n}.pid`. Creating files and directories
@@ -30,8 +30,8 @@ import { Launcher } from './launcher.js';
  * none), the rest is the command's argv, run by `exec` in a subshell: its first word is always a
  * program found on PATH, as in a container, never a built-in of the shell (dash's `echo` differs
  * from coreutils') or one of the wrapper's functions. Only shell built-ins run besides the
- * command (no extra processes). The pid file holds "pid starttime limits", then, once the command has ended,
- * "exit CODE"; a line counts once it ends in a newline.
+ * command (no extra processes). The pid file holds "pid starttime limits", then, once the
+ * command has ended, "exit CODE"; a line counts once it ends in a newline.
  */
 const WRAPPER = `pidfile=$1; stop=$2; limits=$3; shift 3
 set -C
@@ -91,7 +91,7 @@ function hasLegacyAttempts(root: string): boolean {
 
 /** The working directory of the attempt whose log this is (for outputs and results). */
 export function workDirOfLog(logPath: string): string {
-  return logPath.endsWith('.log') ? logPath.slice(0, -4) : join(dirname(logPath), 'work');
+  return attemptFiles(logPath.endsWith('.log') ? logPath.slice(0, -4) : dirname(logPath)).work;
 }
 
 const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
