@@ -83,14 +83,9 @@ interface RunInfo {
   waitingSince?: number;
 }
 
-/** How many waiting jobs the executor may set up ahead of their start. */
-const PREPARE_AHEAD = 8;
-
 interface ActiveJob {
   detail: JobDetail;
   run?: RunInfo;
-  /** The attempt number the executor was asked to prepare. */
-  prepared?: number;
 }
 
 function requirement(reqs: ResourceRequirement[] | undefined, type: string): number | undefined {
@@ -725,7 +720,6 @@ export class LocalBatch {
     const used = this.usage();
     const reserved = new Set<string>();
     const now = this.now();
-    let ahead = PREPARE_AHEAD;
     for (const a of runnable) {
       const queue = queues.get(a.detail.jobQueue);
       if (!queue || queue.state !== 'ENABLED' || reserved.has(queue.jobQueueArn)) continue;
@@ -747,12 +741,6 @@ export class LocalBatch {
         }
       }
       if (!placed) {
-        // Next in line: let the executor set it up while the running jobs finish.
-        const attempt = a.detail.attempts.length + 1;
-        if (ahead-- > 0 && a.prepared !== attempt) {
-          a.prepared = attempt;
-          this.executor.prepare?.(a.detail.jobId, attempt, a.detail.container.image);
-        }
         a.run ??= { computeEnvironment: '', vcpus, memoryMiB };
         a.run.waitingSince ??= now;
         // A job passed over for too long reserves its queue: nothing behind it starts.

@@ -48,11 +48,6 @@ export interface Executor {
   reattach(handle: JobHandle): Promise<AttemptState>;
   /** Optional: called when an attempt this process started may have ended (so it can poll now). */
   onSettled?(listener: (handle: JobHandle) => void): void;
-  /**
-   * Optional hint: this attempt will probably start soon, so slow set-up (directories, files)
-   * can happen now, off the path between one job ending and the next starting. Never runs it.
-   */
-  prepare?(jobId: string, attempt: number, image?: string): void;
   /** Optional: releases helpers of this process (jobs keep running). */
   close?(): void;
 }

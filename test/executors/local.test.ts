@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
@@ -116,15 +116,13 @@ describe('local executor', () => {
     ex.close();
   });
 
-  it('a job prepared long before its launch is not taken for lost while its wrapper starts', async () => {
+  it('a job whose launch is slow is not taken for lost until the start grace has passed', async () => {
     const ex = new LocalExecutor({ workRoot: join(root, 'work'), startGraceMs: 300 });
     const job = spec('console.log("late start")');
-    ex.prepare(job.jobId, 1);
-    await new Promise((r) => setTimeout(r, 600)); // the prepared log is now older than the grace
-    // Starts every launcher if need be, so their pids are known.
-    for (let i = 0; i < 4; i++) ex.prepare(spec('0').jobId, 1);
-    await new Promise((r) => setTimeout(r, 100));
+    // Starts every launcher, so their pids are known.
+    for (let i = 0; i < 2; i++) await waitDone(ex, await ex.submit(spec('0')));
     const launchers = ex.launcherPids;
+    expect(launchers).toHaveLength(Math.min(2, availableParallelism()));
     // The launch is asked for but nothing starts yet.
     for (const pid of launchers) process.kill(pid, 'SIGSTOP');
     const submitted = ex.submit(job);

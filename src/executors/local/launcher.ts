@@ -3,7 +3,9 @@
  * part of starting a job from Node (the kernel copies the parent's page tables, so its cost grows
  * with the engine's heap and SQLite cache), and it blocks the thread that does it. The launcher
  * is a bare Node process, so its forks are cheap, and they happen on another core while the
- * engine goes on with its transactions. It also makes the attempt's directory and log file.
+ * engine goes on with its transactions. It also makes the attempt's directory and log file
+ * (synchronously, just before the spawn: made ahead, through the thread pool, they cost the
+ * launcher more than they saved, measured on tmpfs and on ext4).
  *
  * Nothing durable depends on it: jobs run detached in their own session, and the wrapper's pid
  * file (pid, limits, exit code) stays the source of truth, so if the launcher dies the executor
@@ -23,8 +25,6 @@ export interface LaunchRequest {
   note?: string;
   /** The limits the wrapper records for a re-attaching engine ("memoryMiB:timeoutSeconds"). */
   limits: string;
-  /** The wrapper script; its argv after the script: pid file, stop file, limits, command. */
-  wrapper: string;
   command: string[];
   env: Record<string, string>;
 }
@@ -33,17 +33,19 @@ export type LaunchResult = { pid: number } | { existing: true };
 
 type Reply = { id: number; pid?: number; existing?: boolean; error?: string; exit?: boolean };
 
-/** The launcher's own code (CommonJS for `node -e`); it has no dependencies. */
+/**
+ * The launcher's own code (CommonJS for `node -e`); it has no dependencies. Its argument is the
+ * wrapper script, whose argv after the script is: pid file, stop file, limits, command.
+ */
 const SOURCE = `
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const fsp = require('node:fs/promises');
+const wrapper = process.argv[1];
 // With a callback, a channel that closed under a send (the engine died) is not an 'error' event
 // that would end the launcher.
 const send = (m) => { if (process.connected) process.send(m, () => {}); };
 // The files an attempt needs before it starts are a few small metadata operations: done
-// synchronously they cost tens of microseconds each, less than a trip through libuv's thread
-// pool (the directory and log were usually made ahead, by prepare).
+// synchronously they cost tens of microseconds each, less than a trip through libuv's thread pool.
 function launch(m) {
   if (fs.existsSync(m.pidPath)) {
     send({ id: m.id, existing: true });
@@ -63,7 +65,7 @@ function launch(m) {
     out = m.env.STRAND_STDOUT && !m.env.STRAND_STDOUT.startsWith('/') && !m.env.STRAND_STDOUT.split('/').includes('..')
       ? fs.openSync(m.workDir + '/' + m.env.STRAND_STDOUT, 'w')
       : undefined;
-    const child = spawn('/bin/sh', ['-c', m.wrapper, 'strand-job', m.pidPath, m.stopPath, m.limits, ...m.command], {
+    const child = spawn('/bin/sh', ['-c', wrapper, 'strand-job', m.pidPath, m.stopPath, m.limits, ...m.command], {
       cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', out === undefined ? log : out, log],
     });
     // A pid means the process exists; a failure to start comes as 'error' instead.
@@ -76,18 +78,11 @@ function launch(m) {
     if (out !== undefined) fs.closeSync(out);
   }
 }
-async function prepare(m) {
-  await fsp.mkdir(m.workDir, { recursive: true });
-  await fsp.writeFile(m.logPath, m.note || '', { flag: 'wx' }).catch(() => {});
-}
 process.on('message', (m) => {
-  if (m.prepare) prepare(m).catch(() => {}); // launch makes them again if this failed
-  else {
-    try {
-      launch(m);
-    } catch (e) {
-      send({ id: m.id, error: e.message });
-    }
+  try {
+    launch(m);
+  } catch (e) {
+    send({ id: m.id, error: e.message });
   }
 });
 process.on('disconnect', () => process.exit(0));
@@ -95,6 +90,9 @@ process.on('disconnect', () => process.exit(0));
 
 /** Starts attempts through a helper process; restarts it if it dies. */
 export class Launcher {
+  /** `wrapper`: the script each attempt runs under (its argv: pid file, stop file, limits, command). */
+  constructor(private readonly wrapper: string) {}
+
   private child: ChildProcess | undefined;
   private nextId = 1;
   /** Launches not answered yet: while there are some, the channel keeps the process alive. */
@@ -133,11 +131,6 @@ export class Launcher {
     return this.child?.pid;
   }
 
-  /** Makes an attempt's directory and log ahead of its launch (no answer). */
-  prepare(request: Pick<LaunchRequest, 'workDir' | 'logPath' | 'note'>): void {
-    this.ensure().send({ prepare: true, ...request });
-  }
-
   /** Lets the launcher go; running jobs are unaffected. */
   close(): void {
     const child = this.child;
@@ -150,7 +143,7 @@ export class Launcher {
     const env = { ...process.env };
     delete env.NODE_OPTIONS; // no loaders or flags of the parent: the launcher is plain CommonJS
     this.unanswered = 0;
-    const child = spawn(process.execPath, ['-e', SOURCE], {
+    const child = spawn(process.execPath, ['-e', SOURCE, this.wrapper], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env,
     });

@@ -235,23 +235,19 @@ export class LocalExecutor implements Executor {
    */
   private readonly launchers = Array.from(
     { length: Math.max(1, Math.min(2, availableParallelism())) },
-    () => new Launcher(),
+    () => new Launcher(WRAPPER),
   );
-  /**
-   * Launches and preparations take turns among the launchers separately: with one shared turn,
-   * the usual pattern (start one job, prepare the next) would send every launch to one of them.
-   */
-  private readonly turns = { launch: 0, prepare: 0 };
-  private launcherFor(kind: 'launch' | 'prepare'): Launcher {
-    const l = this.launchers[this.turns[kind]];
-    this.turns[kind] = (this.turns[kind] + 1) % this.launchers.length;
-    return l;
+  /** Launches take turns among the launchers. */
+  private turn = 0;
+  private nextLauncher(): Launcher {
+    this.turn = (this.turn + 1) % this.launchers.length;
+    return this.launchers[this.turn];
   }
   /** Attempts whose wrapper this process spawned (not found started by an earlier one). */
   private readonly startedHere = new Set<string>();
   /** Attempts this process stopped or terminated (their reason files are worth a look). */
   private readonly stopped = new Set<string>();
-  /** When this process asked for each attempt's start (a prepared log is older than that). */
+  /** When this process asked for each attempt's start (an earlier attempt's log may be older). */
   private readonly launchedAt = new Map<string, number>();
 
   constructor(private readonly options: LocalExecutorOptions) {}
@@ -276,15 +272,6 @@ export class LocalExecutor implements Executor {
       : join(this.options.workRoot, `${safe}.${attempt}`);
   }
 
-  prepare(jobId: string, attempt: number, image?: string): void {
-    const files = attemptFiles(this.attemptDir(jobId, attempt));
-    this.launcherFor('prepare').prepare({
-      workDir: files.work,
-      logPath: files.log,
-      note: imageNote(image),
-    });
-  }
-
   async submit(spec: JobAttemptSpec): Promise<JobHandle> {
     const dir = this.attemptDir(spec.jobId, spec.attempt);
     const files = attemptFiles(dir);
@@ -299,7 +286,7 @@ export class LocalExecutor implements Executor {
     // its pid file makes the new one exit without running anything.
     const startedAt = Date.now();
     this.launchedAt.set(handle.ref, startedAt);
-    const result = await this.launcherFor('launch').launch(
+    const result = await this.nextLauncher().launch(
       {
         pidPath: files.pid,
         stopPath: files.terminate,
@@ -307,7 +294,6 @@ export class LocalExecutor implements Executor {
         logPath: files.log,
         note: imageNote(spec.image),
         limits: `${spec.memoryMiB}:${spec.timeoutSeconds ?? ''}`,
-        wrapper: WRAPPER,
         command: spec.command,
         env: spec.environment,
       },
@@ -428,9 +414,9 @@ export class LocalExecutor implements Executor {
     }
     if (!info) {
       // Not started yet: how long since the start was asked for? Known in this process. After a
-      // restart only the log or the directory tells, and a log prepared ahead is older than the
-      // launch; but a wrapper records its pid within moments of its spawn, long before another
-      // engine can have started, so a pid file still missing then means it never started.
+      // restart only the log or the directory tells (made just before the spawn); a wrapper
+      // records its pid within moments of its spawn, long before another engine can have
+      // started, so a pid file still missing then means it never started.
       const since =
         this.launchedAt.get(handle.ref) ?? mtimeOf(handle.logPath) ?? mtimeOf(handle.ref) ?? 0;
       return Date.now() - since < (this.options.startGraceMs ?? 30_000)
