@@ -1,16 +1,32 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
-import { LocalExecutor, workDirOfLog } from '../../src/executors/local/local-executor.js';
+import {
+  LocalExecutor,
+  nativeWrapper,
+  workDirOfLog,
+} from '../../src/executors/local/local-executor.js';
 import { executorConformance, spec, waitDone } from './conformance.js';
 
 const root = mkdtempSync(join(tmpdir(), 'strand-local-exec-'));
 const make = () => new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1 });
 
 executorConformance('local', make, () => root);
+executorConformance(
+  'local, sh wrapper',
+  () => new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1, wrapper: 'sh' }),
+  () => root,
+);
 
 /**
  * Submits `job` from another process (a Strand engine of its own), kills that process with
@@ -37,6 +53,27 @@ async function submitThenKillSubmitter(job: JobAttemptSpec, name: string): Promi
 }
 
 describe('local executor', () => {
+  it('runs attempts under the native wrapper built by npm run build, or the sh one if asked', async () => {
+    // The build (part of npm ci) compiles it; a machine without a C compiler uses the sh wrapper.
+    expect(nativeWrapper()).toBeDefined();
+    for (const [wrapper, program] of [
+      ['native', nativeWrapper()],
+      ['sh', realpathSync('/bin/sh')],
+    ] as const) {
+      const ex = new LocalExecutor({ workRoot: join(root, 'work'), wrapper });
+      const h = await ex.submit(spec('setTimeout(() => {}, 400)'));
+      let pid: number | undefined;
+      for (let i = 0; i < 100 && pid === undefined; i++) {
+        const text = existsSync(`${h.ref}.pid`) ? readFileSync(`${h.ref}.pid`, 'utf8') : '';
+        if (text.includes('\n')) pid = Number(text.split(' ')[0]);
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(realpathSync(`/proc/${pid}/exe`)).toBe(program);
+      expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+      ex.close();
+    }
+  });
+
   it('a job keeps running when the process that started it is killed with SIGKILL', async () => {
     const marker = join(root, 'survived.txt');
     const job = spec(

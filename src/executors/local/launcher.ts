@@ -35,12 +35,12 @@ type Reply = { id: number; pid?: number; existing?: boolean; error?: string; exi
 
 /**
  * The launcher's own code (CommonJS for `node -e`); it has no dependencies. Its argument is the
- * wrapper script, whose argv after the script is: pid file, stop file, limits, command.
+ * wrapper's argv prefix as JSON (see Launcher's constructor).
  */
 const SOURCE = `
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const wrapper = process.argv[1];
+const [program, ...prefix] = JSON.parse(process.argv[1]);
 // With a callback, a channel that closed under a send (the engine died) is not an 'error' event
 // that would end the launcher.
 const send = (m) => { if (process.connected) process.send(m, () => {}); };
@@ -65,7 +65,7 @@ function launch(m) {
     out = m.env.STRAND_STDOUT && !m.env.STRAND_STDOUT.startsWith('/') && !m.env.STRAND_STDOUT.split('/').includes('..')
       ? fs.openSync(m.workDir + '/' + m.env.STRAND_STDOUT, 'w')
       : undefined;
-    const child = spawn('/bin/sh', ['-c', wrapper, 'strand-job', m.pidPath, m.stopPath, m.limits, ...m.command], {
+    const child = spawn(program, [...prefix, m.pidPath, m.stopPath, m.limits, ...m.command], {
       cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', out === undefined ? log : out, log],
     });
     // A pid means the process exists; a failure to start comes as 'error' instead.
@@ -90,8 +90,11 @@ process.on('disconnect', () => process.exit(0));
 
 /** Starts attempts through a helper process; restarts it if it dies. */
 export class Launcher {
-  /** `wrapper`: the script each attempt runs under (its argv: pid file, stop file, limits, command). */
-  constructor(private readonly wrapper: string) {}
+  /**
+   * `wrapper`: the program and first arguments each attempt runs under; after them come the pid
+   * file, the stop file, the limits and the command.
+   */
+  constructor(private readonly wrapper: string[]) {}
 
   private child: ChildProcess | undefined;
   private nextId = 1;
@@ -143,7 +146,7 @@ export class Launcher {
     const env = { ...process.env };
     delete env.NODE_OPTIONS; // no loaders or flags of the parent: the launcher is plain CommonJS
     this.unanswered = 0;
-    const child = spawn(process.execPath, ['-e', SOURCE, this.wrapper], {
+    const child = spawn(process.execPath, ['-e', SOURCE, JSON.stringify(this.wrapper)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env,
     });
