@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
 import {
   LocalExecutor,
-  nativeWrapper,
+  nativeLauncher,
   workDirOfLog,
 } from '../../src/executors/local/local-executor.js';
 import { executorConformance, spec, waitDone } from './conformance.js';
@@ -23,8 +23,8 @@ const make = () => new LocalExecutor({ workRoot: join(root, 'work'), graceSecond
 
 executorConformance('local', make, () => root);
 executorConformance(
-  'local, sh wrapper',
-  () => new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1, wrapper: 'sh' }),
+  'local, Node launcher and sh wrapper',
+  () => new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1, launcher: 'node' }),
   () => root,
 );
 
@@ -53,14 +53,14 @@ async function submitThenKillSubmitter(job: JobAttemptSpec, name: string): Promi
 }
 
 describe('local executor', () => {
-  it('runs attempts under the native wrapper built by npm run build, or the sh one if asked', async () => {
-    // The build (part of npm ci) compiles it; a machine without a C compiler uses the sh wrapper.
-    expect(nativeWrapper()).toBeDefined();
-    for (const [wrapper, program] of [
-      ['native', nativeWrapper()],
-      ['sh', realpathSync('/bin/sh')],
+  it('starts attempts through the native launcher built by npm run build, or the Node one if asked', async () => {
+    // The build (part of npm ci) compiles it; a machine without a C compiler uses the Node one.
+    expect(nativeLauncher()).toBeDefined();
+    for (const [launcher, launcherExe, wrapperExe] of [
+      ['native', nativeLauncher(), nativeLauncher()],
+      ['node', realpathSync(process.execPath), realpathSync('/bin/sh')],
     ] as const) {
-      const ex = new LocalExecutor({ workRoot: join(root, 'work'), wrapper });
+      const ex = new LocalExecutor({ workRoot: join(root, 'work'), launcher });
       const h = await ex.submit(spec('setTimeout(() => {}, 400)'));
       let pid: number | undefined;
       for (let i = 0; i < 100 && pid === undefined; i++) {
@@ -68,7 +68,9 @@ describe('local executor', () => {
         if (text.includes('\n')) pid = Number(text.split(' ')[0]);
         else await new Promise((r) => setTimeout(r, 10));
       }
-      expect(realpathSync(`/proc/${pid}/exe`)).toBe(program);
+      expect(realpathSync(`/proc/${pid}/exe`)).toBe(wrapperExe);
+      expect(ex.launcherPids.length).toBeGreaterThan(0);
+      for (const l of ex.launcherPids) expect(realpathSync(`/proc/${l}/exe`)).toBe(launcherExe);
       expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
       ex.close();
     }

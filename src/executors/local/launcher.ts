@@ -1,15 +1,20 @@
 /**
- * A small helper process that starts attempts for the local executor. Forking is the costly
- * part of starting a job from Node (the kernel copies the parent's page tables, so its cost grows
- * with the engine's heap and SQLite cache), and it blocks the thread that does it. The launcher
- * is a bare Node process, so its forks are cheap, and they happen on another core while the
- * engine goes on with its transactions. It also makes the attempt's directory and log file
- * (synchronously, just before the spawn: made ahead, through the thread pool, they cost the
- * launcher more than they saved, measured on tmpfs and on ext4).
+ * Helper processes that start attempts for the local executor. Forking is the costly part of
+ * starting a job from Node (the kernel copies the parent's page tables, so its cost grows with
+ * the engine's heap and SQLite cache), and it blocks the thread that does it. A launcher is a
+ * small process of its own, so its forks are cheap, and they happen on another core while the
+ * engine goes on with its transactions. It also makes the attempt's directories and log file,
+ * just before the start (made ahead, through a thread pool, they cost more than they saved,
+ * measured on tmpfs and on ext4).
  *
- * Nothing durable depends on it: jobs run detached in their own session, and the wrapper's pid
- * file (pid, limits, exit code) stays the source of truth, so if the launcher dies the executor
- * starts a new one and running jobs are still found by polling.
+ * Two kinds, with the same requests and answers: the native launcher (launcher.c, a static
+ * program built by `npm run build` into dist/strand-launcher), whose forked children are the
+ * attempts' wrappers; and, where it was not built, a bare Node process that spawns the `sh`
+ * wrapper.
+ *
+ * Nothing durable depends on a launcher: jobs run detached in their own session, and the
+ * wrapper's pid file (pid, limits, exit code) stays the source of truth, so if a launcher dies
+ * the executor starts a new one and running jobs are still found by polling.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -19,8 +24,11 @@ export interface LaunchRequest {
   pidPath: string;
   /** A file whose existence tells the wrapper not to start the command. */
   stopPath: string;
-  workDir: string;
+  /** Directories to make, the attempt's working directory first. */
+  dirs: string[];
   logPath: string;
+  /** Where the command's standard output goes, if not to the log. */
+  stdoutPath?: string;
   /** Written to the log before the command's output, unless the log already exists. */
   note?: string;
   /** The limits the wrapper records for a re-attaching engine ("memoryMiB:timeoutSeconds"). */
@@ -51,22 +59,14 @@ function launch(m) {
     send({ id: m.id, existing: true });
     return;
   }
-  fs.mkdirSync(m.workDir, { recursive: true });
+  for (const d of m.dirs) fs.mkdirSync(d, { recursive: true });
   if (m.note) try { fs.writeFileSync(m.logPath, m.note, { flag: 'wx' }); } catch {}
-  // Output directories a pipeline declared (relative, inside the working directory only).
-  for (const d of (m.env.STRAND_OUTPUT_DIRS || '').split(':')) {
-    if (d && !d.startsWith('/') && !d.split('/').includes('..'))
-      fs.mkdirSync(m.workDir + '/' + d, { recursive: true });
-  }
   const log = fs.openSync(m.logPath, 'a');
   let out;
   try {
-    // A pipeline step may send standard output to a file of its directory (STRAND_STDOUT).
-    out = m.env.STRAND_STDOUT && !m.env.STRAND_STDOUT.startsWith('/') && !m.env.STRAND_STDOUT.split('/').includes('..')
-      ? fs.openSync(m.workDir + '/' + m.env.STRAND_STDOUT, 'w')
-      : undefined;
+    out = m.stdoutPath === undefined ? undefined : fs.openSync(m.stdoutPath, 'w');
     const child = spawn(program, [...prefix, m.pidPath, m.stopPath, m.limits, ...m.command], {
-      cwd: m.workDir, env: m.env, detached: true, stdio: ['ignore', out === undefined ? log : out, log],
+      cwd: m.dirs[0], env: m.env, detached: true, stdio: ['ignore', out === undefined ? log : out, log],
     });
     // A pid means the process exists; a failure to start comes as 'error' instead.
     if (child.pid !== undefined) send({ id: m.id, pid: child.pid });
@@ -89,29 +89,30 @@ process.on('disconnect', () => process.exit(0));
 `;
 
 /** Starts attempts through a helper process; restarts it if it dies. */
-export class Launcher {
-  /**
-   * `wrapper`: the program and first arguments each attempt runs under; after them come the pid
-   * file, the stop file, the limits and the command.
-   */
-  constructor(private readonly wrapper: string[]) {}
-
-  private child: ChildProcess | undefined;
+export abstract class Launcher {
+  protected child: ChildProcess | undefined;
   private nextId = 1;
-  /** Launches not answered yet: while there are some, the channel keeps the process alive. */
+  /** Launches not answered yet: while there are some, the pipe keeps the engine alive. */
   private unanswered = 0;
   private readonly pending = new Map<
     number,
     { resolve: (r: LaunchResult) => void; reject: (e: Error) => void; onExit: () => void }
   >();
 
+  /** Starts the launcher process. */
+  protected abstract start(): ChildProcess;
+  /** Sends it one request. */
+  protected abstract send(child: ChildProcess, id: number, request: LaunchRequest): void;
+  /** Lets (`true`) or keeps (`false`) the engine from exiting while it runs. */
+  protected abstract hold(child: ChildProcess, hold: boolean): void;
+
   /** Starts the attempt; `onExit` is called when its wrapper ends (if the launcher lives). */
   launch(request: LaunchRequest, onExit: () => void): Promise<LaunchResult> {
     const child = this.ensure();
     const id = this.nextId++;
-    if (this.unanswered++ === 0) child.channel?.ref();
+    if (this.unanswered++ === 0) this.hold(child, true);
     const answered = () => {
-      if (--this.unanswered === 0) this.child?.channel?.unref();
+      if (--this.unanswered === 0 && this.child) this.hold(this.child, false);
     };
     return new Promise<LaunchResult>((resolve, reject) => {
       this.pending.set(id, {
@@ -125,7 +126,7 @@ export class Launcher {
         },
         onExit,
       });
-      child.send({ id, ...request });
+      this.send(child, id, request);
     });
   }
 
@@ -135,39 +136,32 @@ export class Launcher {
   }
 
   /** Lets the launcher go; running jobs are unaffected. */
-  close(): void {
-    const child = this.child;
-    this.child = undefined;
-    if (child?.connected) child.disconnect();
+  abstract close(): void;
+
+  /** An answer from the launcher process. */
+  protected answer(id: number, reply: LaunchResult | { error: string } | { exit: true }): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    if ('exit' in reply) {
+      this.pending.delete(id);
+      p.onExit();
+    } else if ('error' in reply) {
+      this.pending.delete(id);
+      p.reject(new Error(reply.error));
+    } else if ('existing' in reply) {
+      this.pending.delete(id);
+      p.resolve(reply);
+    } else {
+      p.resolve(reply);
+      // Keep only the exit callback: settling twice must not count as two answers.
+      p.resolve = p.reject = () => {};
+    }
   }
 
   private ensure(): ChildProcess {
     if (this.child) return this.child;
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS; // no loaders or flags of the parent: the launcher is plain CommonJS
     this.unanswered = 0;
-    const child = spawn(process.execPath, ['-e', SOURCE, JSON.stringify(this.wrapper)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      env,
-    });
-    child.on('message', (m: Reply) => {
-      const p = this.pending.get(m.id);
-      if (!p) return;
-      if (m.exit) {
-        this.pending.delete(m.id);
-        p.onExit();
-      } else if (m.error !== undefined) {
-        this.pending.delete(m.id);
-        p.reject(new Error(m.error));
-      } else if (m.existing) {
-        this.pending.delete(m.id);
-        p.resolve({ existing: true });
-      } else {
-        p.resolve({ pid: m.pid! });
-        // Keep only the exit callback: settling twice must not count as two answers.
-        p.resolve = p.reject = () => {};
-      }
-    });
+    const child = this.start();
     child.on('exit', () => {
       if (this.child === child) this.child = undefined;
       // Attempts it started are found by polling; requests it never answered fail.
@@ -179,8 +173,129 @@ export class Launcher {
     });
     // An idle launcher must not keep the engine alive.
     child.unref();
-    child.channel?.unref();
+    this.hold(child, false);
     this.child = child;
     return child;
+  }
+}
+
+/** The Node launcher: a bare Node process, over an IPC channel, spawning the `sh` wrapper. */
+export class NodeLauncher extends Launcher {
+  /**
+   * `wrapper`: the program and first arguments each attempt runs under; after them come the pid
+   * file, the stop file, the limits and the command.
+   */
+  constructor(private readonly wrapper: string[]) {
+    super();
+  }
+
+  protected start(): ChildProcess {
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS; // no loaders or flags of the parent: the launcher is plain CommonJS
+    const child = spawn(process.execPath, ['-e', SOURCE, JSON.stringify(this.wrapper)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env,
+    });
+    child.on('message', (m: Reply) =>
+      this.answer(
+        m.id,
+        m.exit
+          ? { exit: true }
+          : m.error !== undefined
+            ? { error: m.error }
+            : m.existing
+              ? { existing: true }
+              : { pid: m.pid! },
+      ),
+    );
+    return child;
+  }
+
+  protected send(child: ChildProcess, id: number, request: LaunchRequest): void {
+    child.send({ id, ...request });
+  }
+
+  protected hold(child: ChildProcess, hold: boolean): void {
+    if (hold) child.channel?.ref();
+    else child.channel?.unref();
+  }
+
+  close(): void {
+    const child = this.child;
+    this.child = undefined;
+    if (child?.connected) child.disconnect();
+  }
+}
+
+/** The native launcher (launcher.c), over its standard input and output. */
+export class NativeLauncher extends Launcher {
+  constructor(private readonly program: string) {
+    super();
+  }
+
+  protected start(): ChildProcess {
+    const child = spawn(this.program, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // A launcher that died under a write: its 'exit' fails what it had not answered.
+    child.stdin!.on('error', () => {});
+    let rest = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) {
+        const [kind, id, ...more] = line.split(' ');
+        const n = Number(id);
+        if (kind === 'P') this.answer(n, { pid: Number(more[0]) });
+        else if (kind === 'X') this.answer(n, { exit: true });
+        else if (kind === 'E') this.answer(n, { existing: true });
+        else if (kind === 'F') this.answer(n, { error: more.join(' ') });
+      }
+    });
+    return child;
+  }
+
+  protected send(child: ChildProcess, id: number, r: LaunchRequest): void {
+    const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
+    // As Node's own spawn: a NUL byte cannot be part of a path, an argument or a variable.
+    if (
+      [r.pidPath, r.logPath, ...r.dirs, r.stdoutPath ?? '', ...r.command, ...env].some((f) =>
+        f.includes('\0'),
+      )
+    ) {
+      queueMicrotask(() =>
+        this.answer(id, { error: 'a path, argument or variable holds a NUL byte' }),
+      );
+      return;
+    }
+    const fields = [
+      String(id),
+      r.pidPath,
+      r.stopPath,
+      r.logPath,
+      r.note ?? '',
+      r.limits,
+      r.stdoutPath ?? '',
+      String(r.dirs.length),
+      ...r.dirs,
+      String(r.command.length),
+      ...r.command,
+      String(env.length),
+      ...env,
+    ];
+    child.stdin!.write(fields.join('\0') + '\0');
+  }
+
+  protected hold(child: ChildProcess, hold: boolean): void {
+    for (const stream of [child.stdin, child.stdout] as const) {
+      const socket = stream as unknown as { ref?: () => void; unref?: () => void } | null;
+      if (hold) socket?.ref?.();
+      else socket?.unref?.();
+    }
+  }
+
+  close(): void {
+    const child = this.child;
+    this.child = undefined;
+    child?.stdin?.end();
   }
 }

@@ -4,9 +4,10 @@
  * records the wrapper's pid, its start time and the attempt's limits), (2) runs the command as
  * argv, looked up on PATH (user values never become shell text) and (3) appends the exit code to
  * that file. The wrapper survives the engine, so a restarted engine re-attaches through the pid
- * file alone. The wrapper is `dist/strand-wrap` (strand-wrap.c, a static program built by
- * `npm run build`) when it was built, else the same steps as an `sh` script: a static program
- * starts without the dynamic loader, which saves about a millisecond of CPU per job.
+ * file alone. Where the native launcher was built (launcher.c, a static program, by
+ * `npm run build`), each wrapper is a child it forks; else a Node launcher spawns the same steps
+ * as an `sh` script. The native way saves the exec of a shell and a fork of a Node process, about
+ * a millisecond of CPU per job on a virtual machine.
  *
  * An attempt is three entries in the work root: `{job}.{n}/` (the command's working
  * directory), `{job}.{n}.log` (its output) and `{job}.{n}.pid`. Creating files and directories
@@ -33,7 +34,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../executor.js';
-import { Launcher } from './launcher.js';
+import { NativeLauncher, NodeLauncher, type Launcher } from './launcher.js';
 
 /**
  * The `sh` wrapper: $1 is the pid file, $2 the file whose existence means "terminated before the
@@ -53,14 +54,14 @@ if [ -e "$stop" ]; then printf 'exit 143\\n' >> "$pidfile"; exit 0; fi
 code=$?
 printf 'exit %s\\n' "$code" >> "$pidfile"`;
 
-/** The native wrapper built from strand-wrap.c (same place from src/ and from dist/). */
-const NATIVE_WRAPPER = fileURLToPath(new URL('../../../dist/strand-wrap', import.meta.url));
+/** The native launcher built from launcher.c (the same place from src/ and from dist/). */
+const NATIVE_LAUNCHER = fileURLToPath(new URL('../../../dist/strand-launcher', import.meta.url));
 
-/** The native wrapper's path when it was built and can be run, else undefined. */
-export function nativeWrapper(): string | undefined {
+/** The native launcher's path when it was built and can be run, else undefined. */
+export function nativeLauncher(): string | undefined {
   try {
-    accessSync(NATIVE_WRAPPER, constants.X_OK);
-    return NATIVE_WRAPPER;
+    accessSync(NATIVE_LAUNCHER, constants.X_OK);
+    return NATIVE_LAUNCHER;
   } catch {
     return undefined;
   }
@@ -132,8 +133,11 @@ export interface LocalExecutorOptions {
    * lost (default 30 s).
    */
   startGraceMs?: number;
-  /** `sh`: the shell-script wrapper even when the native one was built (default: native if built). */
-  wrapper?: 'native' | 'sh';
+  /**
+   * `node`: the Node launcher and `sh` wrapper even when the native launcher was built; `native`:
+   * the native one, or an error if it was not built (default: native when built).
+   */
+  launcher?: 'native' | 'node';
 }
 
 interface WrapperInfo {
@@ -244,6 +248,28 @@ function mtimeOf(path: string): number | undefined {
   }
 }
 
+/** A path relative to the working directory and inside it (no `/` first, no `..`). */
+const inside = (path: string) =>
+  path !== '' && !path.startsWith('/') && !path.split('/').includes('..');
+
+/**
+ * The directories an attempt needs (its working directory first, then the output directories a
+ * pipeline step declared in STRAND_OUTPUT_DIRS) and the file its standard output goes to when the
+ * step sends it to a file (STRAND_STDOUT); both relative to the working directory, inside it.
+ */
+function outputFiles(
+  work: string,
+  env: Record<string, string>,
+): { dirs: string[]; stdoutPath?: string } {
+  const dirs = [work];
+  for (const d of (env.STRAND_OUTPUT_DIRS ?? '').split(':'))
+    if (inside(d)) dirs.push(join(work, d));
+  const stdout = env.STRAND_STDOUT;
+  return stdout !== undefined && inside(stdout)
+    ? { dirs, stdoutPath: join(work, stdout) }
+    : { dirs };
+}
+
 function imageNote(image: string | undefined): string | undefined {
   return image
     ? `[strand] local executor: image ${image} is not used; the command runs on the host\n`
@@ -274,13 +300,13 @@ export class LocalExecutor implements Executor {
   private readonly launchedAt = new Map<string, number>();
 
   constructor(private readonly options: LocalExecutorOptions) {
-    const native = options.wrapper === 'sh' ? undefined : nativeWrapper();
-    if (options.wrapper === 'native' && !native)
-      throw new Error(`the native job wrapper ${NATIVE_WRAPPER} is missing: run npm run build`);
-    const wrapper = native ? [native] : ['/bin/sh', '-c', WRAPPER, 'strand-job'];
-    this.launchers = Array.from(
-      { length: Math.max(1, Math.min(2, availableParallelism())) },
-      () => new Launcher(wrapper),
+    const native = options.launcher === 'node' ? undefined : nativeLauncher();
+    if (options.launcher === 'native' && !native)
+      throw new Error(`the native job launcher ${NATIVE_LAUNCHER} is missing: run npm run build`);
+    this.launchers = Array.from({ length: Math.max(1, Math.min(2, availableParallelism())) }, () =>
+      native
+        ? new NativeLauncher(native)
+        : new NodeLauncher(['/bin/sh', '-c', WRAPPER, 'strand-job']),
     );
   }
 
@@ -322,7 +348,7 @@ export class LocalExecutor implements Executor {
       {
         pidPath: files.pid,
         stopPath: files.terminate,
-        workDir: files.work,
+        ...outputFiles(files.work, spec.environment),
         logPath: files.log,
         note: imageNote(spec.image),
         limits: `${spec.memoryMiB}:${spec.timeoutSeconds ?? ''}`,

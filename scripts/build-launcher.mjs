@@ -1,15 +1,15 @@
-// Builds the local executor's native wrapper (src/executors/local/strand-wrap.c) into
-// dist/strand-wrap, as a static program. Part of `npm run build` (and so of `npm ci`). Never
-// fails the build: without a C compiler or a static C library the executor uses its `sh`
-// wrapper, which behaves the same and costs about a millisecond more per job.
+// Builds the local executor's native launcher (src/executors/local/launcher.c) into
+// dist/strand-launcher, as a static program. Part of `npm run build` (and so of `npm ci`). Never
+// fails the build: without a C compiler or a static C library the executor uses its Node
+// launcher and `sh` wrapper, which behave the same and cost about a millisecond more per job.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'src/executors/local/strand-wrap.c');
-const target = join(root, 'dist/strand-wrap');
+const source = join(root, 'src/executors/local/launcher.c');
+const target = join(root, 'dist/strand-launcher');
 const mtime = (path) => {
   try {
     return statSync(path).mtimeMs;
@@ -29,6 +29,6 @@ if (r.status === 0) {
   rmSync(partial, { force: true });
   const why = r.error ? r.error.message : (r.stderr || '').trim().split('\n').slice(-1)[0];
   process.stderr.write(
-    `strand: the native job wrapper was not built (${cc}: ${why}); jobs run under the sh wrapper instead\n`,
+    `strand: the native job launcher was not built (${cc}: ${why}); jobs start through the Node launcher and sh wrapper instead\n`,
   );
 }
