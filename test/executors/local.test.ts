@@ -76,6 +76,19 @@ describe('local executor', () => {
     }
   });
 
+  it('an argument or variable with a NUL byte is refused by either launcher, nothing started', async () => {
+    for (const launcher of ['native', 'node'] as const) {
+      const ex = new LocalExecutor({ workRoot: join(root, 'work'), launcher });
+      const arg = spec('', { command: ['echo', 'a\0b'] });
+      await expect(ex.submit(arg)).rejects.toThrow(/null bytes|NUL byte/);
+      const env = spec('', { command: ['true'], environment: { PATH: '/usr/bin:/bin', X: '\0' } });
+      await expect(ex.submit(env)).rejects.toThrow(/null bytes|NUL byte/);
+      for (const s of [arg, env])
+        expect(existsSync(join(root, 'work', `${s.jobId}.1.pid`))).toBe(false);
+      ex.close();
+    }
+  });
+
   it('a job keeps running when the process that started it is killed with SIGKILL', async () => {
     const marker = join(root, 'survived.txt');
     const job = spec(

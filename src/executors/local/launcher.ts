@@ -103,7 +103,7 @@ export abstract class Launcher {
   protected abstract start(): ChildProcess;
   /** Sends it one request. */
   protected abstract send(child: ChildProcess, id: number, request: LaunchRequest): void;
-  /** Lets (`true`) or keeps (`false`) the engine from exiting while it runs. */
+  /** Keeps the engine alive while the launcher runs (`true`), or lets it exit (`false`). */
   protected abstract hold(child: ChildProcess, hold: boolean): void;
 
   /** Starts the attempt; `onExit` is called when its wrapper ends (if the launcher lives). */
@@ -256,17 +256,6 @@ export class NativeLauncher extends Launcher {
 
   protected send(child: ChildProcess, id: number, r: LaunchRequest): void {
     const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
-    // As Node's own spawn: a NUL byte cannot be part of a path, an argument or a variable.
-    if (
-      [r.pidPath, r.logPath, ...r.dirs, r.stdoutPath ?? '', ...r.command, ...env].some((f) =>
-        f.includes('\0'),
-      )
-    ) {
-      queueMicrotask(() =>
-        this.answer(id, { error: 'a path, argument or variable holds a NUL byte' }),
-      );
-      return;
-    }
     const fields = [
       String(id),
       r.pidPath,
@@ -282,6 +271,13 @@ export class NativeLauncher extends Launcher {
       String(env.length),
       ...env,
     ];
+    // As Node's own spawn: a NUL byte cannot be part of a path, an argument or a variable.
+    if (fields.some((f) => f.includes('\0'))) {
+      queueMicrotask(() =>
+        this.answer(id, { error: 'a path, argument or variable holds a NUL byte' }),
+      );
+      return;
+    }
     child.stdin!.write(fields.join('\0') + '\0');
   }
 
