@@ -1,7 +1,7 @@
 // Builds the local executor's native launcher (src/executors/local/launcher.c) into
 // dist/strand-launcher, as a static program. Part of `npm run build` (and so of `npm ci`). Never
 // fails the build: without a C compiler or a static C library the executor uses its Node
-// launcher and `sh` wrapper, which behave the same and cost about a millisecond more per job.
+// launcher and `sh` wrapper, which behave the same and cost about 1.7 ms of CPU more per job.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -43,7 +43,7 @@ type Reply = { id: number; pid?: number; existing?: boolean; error?: string; exi
 
 /**
  * The launcher's own code (CommonJS for `node -e`); it has no dependencies. Its argument is the
- * wrapper's argv prefix as JSON (see Launcher's constructor).
+ * wrapper's argv prefix as JSON (see NodeLauncher's constructor).
  */
 const SOURCE = `
 const { spawn } = require('node:child_process');
