@@ -15,7 +15,9 @@ export type StorageErrorCode =
   | 'BAD_OUTPUT_PATH'
   | 'OUTPUT_OUTSIDE_JOB_DIR'
   | 'OUTPUT_MISSING'
-  | 'BAD_MANIFEST';
+  | 'BAD_MANIFEST'
+  | 'LOCK_TIMEOUT'
+  | 'LOCK_LOST';
 
 /** A storage failure with a stable `code` and a message that names the key, path or store. */
 export class StorageError extends Error {

@@ -3,14 +3,17 @@
  * plain files at `<root>/<key>`, so local tools read published outputs in place. Every write
  * goes to a temporary name in the target directory and is renamed into place, which is atomic
  * on POSIX filesystems: a reader sees the old file or the whole new one, never a torn one.
+ * Objects are copies (reflinks where the file system can), never links to a file someone can
+ * still write, and read-only; their digests are of the temporary copy, before it is renamed.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import {
+  chmod,
   copyFile,
-  link,
   lstat,
   mkdir,
+  open,
   readdir,
   readFile,
   rename,
@@ -21,10 +24,24 @@ import {
 } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
+import { digestFile } from './digest.js';
 import { StorageError } from './errors.js';
-import { checkKey, checkPrefix, TEMP_PREFIX } from './keys.js';
-import type { ObjectStore, PutFileOptions, StoredObjectInfo } from './store.js';
+import { acquireFileLock, DEFAULT_LOCK_TTL_MS } from './file-lock.js';
+import { checkKey, checkPrefix, LOCKS_DIR, TEMP_PREFIX, tempName, tempWriter } from './keys.js';
+import type {
+  ObjectStore,
+  PutFileOptions,
+  StoredFileInfo,
+  StoredObjectInfo,
+  StoreLockHandle,
+  StoreLockOptions,
+} from './store.js';
+import { writerState } from './writer.js';
+
+/** Write bits are cleared on every object: nobody edits one in place. */
+const NO_WRITE = ~0o222;
 
 /** A concurrent `delete` may prune the directory between mkdir and write; try again. */
 const WRITE_TRIES = 3;
@@ -39,39 +56,42 @@ export class FileStore implements ObjectStore {
     this.url = pathToFileURL(this.root).href;
   }
 
-  async putBytes(key: string, data: Uint8Array | string): Promise<void> {
+  async putBytes(key: string, data: Uint8Array | string): Promise<StoredFileInfo> {
     const target = this.pathOf(checkKey(key));
-    await this.writeAtomic(key, target, (tmp) => writeFile(tmp, data, { flag: 'wx' }));
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    await this.writeAtomic(key, target, async (tmp) => {
+      await writeFile(tmp, bytes, { flag: 'wx', mode: 0o444 });
+    });
+    return { size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
   }
 
-  async putFile(key: string, localPath: string, options: PutFileOptions = {}): Promise<void> {
+  async putFile(
+    key: string,
+    localPath: string,
+    options: PutFileOptions = {},
+  ): Promise<StoredFileInfo> {
     const target = this.pathOf(checkKey(key));
     const source = await sourceStats(key, localPath);
     // Renaming a symlink would store the link, not the data it points to.
     if (options.move && !source.isSymbolicLink()) {
       try {
         await this.ensureParent(key, target);
+        await chmod(localPath, source.mode & 0o777 & NO_WRITE);
         await rename(localPath, target);
-        return;
+        return await digestFile(target);
       } catch (e) {
         if (errno(e) !== 'EXDEV') throw this.mapWriteError(key, e);
       }
     }
-    let linked = false;
+    let stored: StoredFileInfo | undefined;
     await this.writeAtomic(key, target, async (tmp) => {
-      if (options.share && !source.isSymbolicLink()) {
-        try {
-          // No data copied; the rename below still makes it appear atomically.
-          await link(localPath, tmp);
-          linked = true;
-          return;
-        } catch (e) {
-          if (!['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP'].includes(errno(e) ?? '')) throw e;
-        }
-      }
+      // A copy, never a link: the job (or a process it left behind) may write its file later.
       await copyFile(localPath, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+      await chmod(tmp, (await stat(tmp)).mode & 0o777 & NO_WRITE);
+      stored = await digestFile(tmp);
     });
-    if (options.move && !linked) await rm(localPath, { force: true });
+    if (options.move) await rm(localPath, { force: true });
+    return stored!;
   }
 
   async get(key: string): Promise<Buffer> {
@@ -83,6 +103,23 @@ export class FileStore implements ObjectStore {
       }
       throw e;
     }
+  }
+
+  async read(key: string): Promise<Readable> {
+    const notFound = () => new StorageError('NOT_FOUND', `no object "${key}" in store ${this.url}`);
+    let handle;
+    try {
+      handle = await open(this.pathOf(checkKey(key)), 'r');
+    } catch (e) {
+      if (['ENOENT', 'ENOTDIR', 'EISDIR'].includes(errno(e) ?? '')) throw notFound();
+      throw e;
+    }
+    // A prefix is a directory here, and opens: it is still not an object.
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw notFound();
+    }
+    return handle.createReadStream();
   }
 
   async exists(key: string): Promise<boolean> {
@@ -123,6 +160,21 @@ export class FileStore implements ObjectStore {
     return this.pathOf(checkKey(key));
   }
 
+  async lock(prefix: string, options: StoreLockOptions = {}): Promise<StoreLockHandle> {
+    const base = checkPrefix(prefix, false);
+    // One directory per prefix, named by its hash: keys may be longer than a file name.
+    const id = createHash('sha256').update(base).digest('hex').slice(0, 32);
+    return acquireFileLock(join(this.root, LOCKS_DIR, id), base, {
+      ...options,
+      what: `"${base}" in ${this.url}`,
+    });
+  }
+
+  async sweep(prefix: string): Promise<void> {
+    const path = this.pathOf(checkPrefix(prefix, false));
+    await sweepDir(path, Date.now() - DEFAULT_LOCK_TTL_MS);
+  }
+
   private pathOf(key: string): string {
     return join(this.root, ...key.split('/'));
   }
@@ -132,7 +184,7 @@ export class FileStore implements ObjectStore {
     target: string,
     write: (tmp: string) => Promise<void>,
   ): Promise<void> {
-    const tmp = join(dirname(target), `${TEMP_PREFIX}${process.pid}-${randomUUID()}`);
+    const tmp = join(dirname(target), tempName());
     for (let attempt = 1; ; attempt++) {
       try {
         await this.ensureParent(key, target);
@@ -208,7 +260,7 @@ async function walk(dir: string, keyPrefix: string, out: StoredObjectInfo[]): Pr
     throw e;
   }
   for (const entry of entries) {
-    if (entry.name.startsWith(TEMP_PREFIX)) continue;
+    if (entry.name.startsWith(TEMP_PREFIX) || entry.name === LOCKS_DIR) continue;
     const key = keyPrefix === '' ? entry.name : `${keyPrefix}/${entry.name}`;
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
@@ -216,6 +268,33 @@ async function walk(dir: string, keyPrefix: string, out: StoredObjectInfo[]): Pr
     } else if (entry.isFile()) {
       const st = await statOrUndefined(path);
       if (st?.isFile()) out.push({ key, size: st.size });
+    }
+  }
+}
+
+/**
+ * Removes temporary files below `dir` whose writer is gone: on this machine when its process
+ * is; from another machine (or a name that does not say) when unchanged since `staleBefore`.
+ */
+async function sweepDir(dir: string, staleBefore: number): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
+    throw e;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      await sweepDir(path, staleBefore);
+    } else if (entry.isFile() && entry.name.startsWith(TEMP_PREFIX)) {
+      const writer = tempWriter(entry.name);
+      const state = writer ? writerState(writer) : 'unknown';
+      const gone =
+        state === 'dead' ||
+        (state === 'unknown' && ((await statOrUndefined(path))?.mtimeMs ?? 0) < staleBefore);
+      if (gone) await rm(path, { force: true });
     }
   }
 }

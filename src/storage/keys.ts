@@ -2,13 +2,36 @@
  * Object keys: '/'-separated relative strings, the same rules for every backend so a key
  * that works on `file://` also works on `s3://` (and cannot climb out of a file store).
  */
+import { randomUUID } from 'node:crypto';
 import { StorageError } from './errors.js';
+import { thisWriter } from './writer.js';
 
 /**
  * File stores write in-flight objects under this name prefix before renaming them into place;
  * reserving it keeps a half-written object from ever being read or listed as a key.
  */
 export const TEMP_PREFIX = '.strand-tmp-';
+
+/** Where a file store keeps its prefix locks (at its root); never a key. */
+export const LOCKS_DIR = '.strand-locks';
+
+/**
+ * A fresh temporary name that says who writes it (machine, pid, process start), so a later
+ * writer can tell an abandoned one from one still being written.
+ */
+export function tempName(): string {
+  const me = thisWriter();
+  return `${TEMP_PREFIX}${me.machine}-${me.pid}-${me.start || '0'}-${randomUUID()}`;
+}
+
+/** The writer a temporary name records, or undefined when the name does not say. */
+export function tempWriter(
+  name: string,
+): { machine: string; pid: number; start: string } | undefined {
+  const m = /^\.strand-tmp-([0-9a-f]{12})-(\d+)-(\d+)-/.exec(name);
+  if (!m) return undefined;
+  return { machine: m[1], pid: Number(m[2]), start: m[3] === '0' ? '' : m[3] };
+}
 
 /** Throws BAD_KEY unless `key` is a valid object key; returns it unchanged. */
 export function checkKey(key: string): string {
@@ -41,6 +64,7 @@ function keyProblem(key: string): string | undefined {
     if (segment === '') return 'keys may not have empty segments ("//" or a trailing "/")';
     if (segment === '.' || segment === '..') return `keys may not have "${segment}" segments`;
     if (segment.startsWith(TEMP_PREFIX)) return `segments starting "${TEMP_PREFIX}" are reserved`;
+    if (segment === LOCKS_DIR) return `the segment "${LOCKS_DIR}" is reserved`;
   }
   return undefined;
 }

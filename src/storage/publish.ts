@@ -3,14 +3,13 @@
  * manifest (`_strand.json`) written last: a prefix without a manifest has not happened, so a
  * crash at any point leaves either the old state, "not done", or the complete new state.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import type { Dirent, Stats } from 'node:fs';
 import { lstat, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { digestOf } from './digest.js';
 import { StorageError } from './errors.js';
 import { checkKey, checkPrefix } from './keys.js';
-import type { ObjectStore } from './store.js';
+import type { ObjectStore, StoreLockOptions } from './store.js';
 
 const MANIFEST = '_strand.json';
 const MANIFEST_VERSION = 1;
@@ -31,6 +30,11 @@ export interface PublishInfo {
   stoppedAt: number | null;
   /** The caching fingerprint of the step's inputs, when caching is on. */
   fingerprint: string | null;
+  /**
+   * For a step over all samples: the samples whose outputs it was given (so a later run can
+   * tell when it would replace them with fewer).
+   */
+  samples?: string[];
 }
 
 export interface PublishOptions {
@@ -45,6 +49,8 @@ export interface PublishOptions {
   status: 'SUCCEEDED' | 'FAILED';
   info: PublishInfo;
   clock?: { now(): number };
+  /** The prefix lock's wait and TTL (see `ObjectStore.lock`). */
+  lock?: StoreLockOptions;
 }
 
 export interface PublishedFileInfo {
@@ -64,6 +70,17 @@ export interface PublishedOutputInfo {
   files: PublishedFileInfo[];
   /** Declared but absent when a failed job's partial results were synced. */
   missing?: true;
+  /**
+   * Files a failed job's partial sync left out, and why: they lead outside the job directory
+   * (a symlink, or a hard link with a name elsewhere), which a successful publish refuses.
+   */
+  skipped?: SkippedFileInfo[];
+}
+
+export interface SkippedFileInfo {
+  /** Path relative to the prefix, as it would have been stored. */
+  path: string;
+  reason: string;
 }
 
 export interface OutputManifest extends PublishInfo {
@@ -83,75 +100,133 @@ interface PlannedFile {
 
 interface PlannedOutput {
   name: string;
+  /** As declared, for messages. */
+  declared: string;
   path: string;
   files: PlannedFile[];
   missing: boolean;
+  skipped: SkippedFileInfo[];
 }
 
 /**
- * Copies the declared outputs under `prefix` and writes the manifest last. Every output is
- * checked before anything is written, so a refused output leaves the store untouched.
+ * Copies the declared outputs under `prefix` and writes the manifest last, holding the
+ * prefix's lock from the first file to the manifest so that two writers never leave a manifest
+ * that disagrees with its files. Every output is checked before anything is written, so a
+ * refused output leaves the store untouched. The sizes and sha256 recorded are those of the
+ * bytes stored, whatever the job's files do during or after the copy.
  */
 export async function publishOutputs(options: PublishOptions): Promise<OutputManifest> {
   const { store, info, status } = options;
   const prefix = checkPrefix(options.prefix, false);
   const planned = await planOutputs(prefix, options.workDir, options.outputs, status);
 
-  const manifestKey = `${prefix}/${MANIFEST}`;
-  const previous = await readManifest(store, prefix).catch((e: unknown) => {
-    // A corrupt manifest is about to be replaced; it must not block the publish that fixes it.
-    if (e instanceof StorageError && e.code === 'BAD_MANIFEST') return undefined;
-    throw e;
-  });
-  await store.delete(manifestKey);
-  const current = new Set(planned.flatMap((o) => o.files.map((f) => f.path)));
-  for (const key of staleKeys(previous, prefix, current)) await store.delete(key);
+  const lock = await store.lock(prefix, options.lock);
+  try {
+    // A writer that died here left half-copied files; nobody else writes below the prefix now.
+    await store.sweep(prefix);
+    const manifestKey = `${prefix}/${MANIFEST}`;
+    const previous = await readManifest(store, prefix).catch((e: unknown) => {
+      // A corrupt manifest is about to be replaced; it must not block the publish that fixes it.
+      if (e instanceof StorageError && e.code === 'BAD_MANIFEST') return undefined;
+      throw e;
+    });
+    await store.delete(manifestKey);
+    const current = new Set(planned.flatMap((o) => o.files.map((f) => f.path)));
+    for (const key of staleKeys(previous, prefix, current)) await store.delete(key);
 
-  const published = new Map<string, PublishedFileInfo>();
-  const outputs: Record<string, PublishedOutputInfo> = {};
-  for (const output of planned) {
-    const files: PublishedFileInfo[] = [];
-    for (const file of output.files) {
-      let done = published.get(file.path);
-      if (!done) {
-        const [digest] = await Promise.all([
-          sha256File(file.source),
-          store.putFile(`${prefix}/${file.path}`, file.source, { share: true }),
-        ]);
-        done = { path: file.path, ...digest };
-        published.set(file.path, done);
+    const published = new Map<string, PublishedFileInfo>();
+    const outputs: Record<string, PublishedOutputInfo> = {};
+    for (const output of planned) {
+      const files: PublishedFileInfo[] = [];
+      for (const file of output.files) {
+        let done = published.get(file.path);
+        if (!done) {
+          // A writer that lost the lock (it was not heard from for the TTL) stops writing.
+          await lock.check();
+          const stored = await store.putFile(`${prefix}/${file.path}`, file.source);
+          done = { path: file.path, size: stored.size, sha256: stored.sha256 };
+          published.set(file.path, done);
+        }
+        files.push(done);
       }
-      files.push(done);
+      const key = `${prefix}/${output.path}`;
+      const localPath = store.localPath(key);
+      outputs[output.name] = {
+        path: output.path,
+        location: locationOf(store, key),
+        ...(localPath === undefined ? {} : { localPath }),
+        files,
+        ...(output.missing ? { missing: true as const } : {}),
+        ...(output.skipped.length > 0 ? { skipped: output.skipped } : {}),
+      };
     }
-    const key = `${prefix}/${output.path}`;
-    const localPath = store.localPath(key);
-    outputs[output.name] = {
-      path: output.path,
-      location: locationOf(store, key),
-      ...(localPath === undefined ? {} : { localPath }),
-      files,
-      ...(output.missing ? { missing: true as const } : {}),
-    };
-  }
 
-  const manifest: OutputManifest = {
-    version: MANIFEST_VERSION,
-    pipeline: info.pipeline,
-    sample: info.sample,
-    step: info.step,
-    execution: info.execution,
-    jobId: info.jobId,
-    attempt: info.attempt,
-    exitCode: info.exitCode,
-    status,
-    startedAt: info.startedAt,
-    stoppedAt: info.stoppedAt,
-    fingerprint: info.fingerprint,
-    publishedAt: (options.clock ?? Date).now(),
-    outputs,
-  };
-  await store.putBytes(manifestKey, JSON.stringify(manifest, null, 2) + '\n');
-  return manifest;
+    const manifest: OutputManifest = {
+      version: MANIFEST_VERSION,
+      pipeline: info.pipeline,
+      sample: info.sample,
+      step: info.step,
+      execution: info.execution,
+      jobId: info.jobId,
+      attempt: info.attempt,
+      exitCode: info.exitCode,
+      status,
+      startedAt: info.startedAt,
+      stoppedAt: info.stoppedAt,
+      fingerprint: info.fingerprint,
+      ...(info.samples === undefined ? {} : { samples: info.samples }),
+      publishedAt: (options.clock ?? Date).now(),
+      outputs,
+    };
+    // Taken over while copying (this writer was thought gone): the other writer's manifest wins.
+    await lock.check();
+    await store.putBytes(manifestKey, JSON.stringify(manifest, null, 2) + '\n');
+    return manifest;
+  } finally {
+    // A lock that cannot be given up lapses after its TTL; what was published stands.
+    await lock.release().catch(() => undefined);
+  }
+}
+
+/**
+ * What disagrees between a manifest and the store: a listed file that is gone or has another
+ * size, and with `deep` another sha256 (every file is read). Empty when they agree.
+ */
+export async function verifyManifest(
+  store: ObjectStore,
+  prefix: string,
+  manifest: OutputManifest,
+  options: { deep?: boolean } = {},
+): Promise<string[]> {
+  const base = checkPrefix(prefix, false);
+  const sizes = new Map((await store.list(base)).map((o) => [o.key, o.size]));
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const [name, output] of Object.entries(manifest.outputs)) {
+    for (const file of Array.isArray(output?.files) ? output.files : []) {
+      const path: unknown = file?.path;
+      let key: string;
+      try {
+        key = checkKey(`${base}/${String(path)}`);
+      } catch {
+        problems.push(`output ${name}: ${JSON.stringify(path)} is not a key below ${base}`);
+        continue;
+      }
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const size = sizes.get(key);
+      if (size === undefined) {
+        problems.push(`${key}: listed in the manifest, not in ${store.url}`);
+      } else if (size !== file.size) {
+        problems.push(`${key}: ${size} bytes in ${store.url}, ${file.size} in the manifest`);
+      } else if (options.deep) {
+        const { sha256 } = await digestOf(await store.read(key));
+        if (sha256 !== file.sha256)
+          problems.push(`${key}: sha256 ${sha256} in ${store.url}, ${file.sha256} in the manifest`);
+      }
+    }
+  }
+  return problems;
 }
 
 /** The manifest at `prefix`, or undefined when the step has not been published there. */
@@ -232,49 +307,52 @@ async function planOutputs(
   for (const [name, declared] of Object.entries(outputs)) {
     const path = outputPath(name, declared, root);
     checkOutputKey(prefix, name, declared, path);
-    const missing = (why: string): PlannedOutput => {
+    const output: PlannedOutput = { name, declared, path, files: [], missing: false, skipped: [] };
+    planned.push(output);
+    const missing = (why: string): void => {
       if (status === 'SUCCEEDED') {
         throw new StorageError(
           'OUTPUT_MISSING',
           `output ${name} (${declared}) ${why} in the job directory ${root}; nothing was published`,
         );
       }
-      return { name, path, files: [], missing: true };
+      output.missing = true;
     };
     if (realRoot === undefined) {
-      planned.push(missing('was not found: there is no job directory'));
+      missing('was not found: there is no job directory');
       continue;
     }
     const absolute = join(root, ...path.split('/'));
     if (!(await lstat(absolute).catch(() => undefined))) {
-      planned.push(missing('was not found'));
+      missing('was not found');
       continue;
     }
     const real = await realpath(absolute).catch(() => undefined);
     if (real === undefined) {
-      planned.push(missing(`is a broken symlink (to ${await linkTarget(absolute)})`));
+      missing(`is a broken symlink (to ${await linkTarget(absolute)})`);
       continue;
     }
-    if (!inside(realRoot, real)) throw outside(name, declared, real, root);
+    const ctx: WalkContext = { prefix, output, root, realRoot, status };
+    if (!inside(realRoot, real)) {
+      leadsOutside(ctx, declared, path, `points to ${real}`);
+      continue;
+    }
     const st = await stat(real);
     if (st.isFile()) {
-      planned.push({ name, path, files: [{ source: real, path }], missing: false });
+      output.files.push({ source: real, path });
     } else if (st.isDirectory()) {
-      const files: PlannedFile[] = [];
-      const walk = { prefix, name, declared, root, realRoot, status };
-      await walkOutput(walk, real, path, new Set([real]), files);
-      planned.push({ name, path, files, missing: false });
+      await walkOutput(ctx, real, path, new Set([real]));
     } else {
       throw notRegular(name, declared, declared);
     }
   }
+  if (realRoot !== undefined) await refuseOutsideLinks(planned, realRoot, root, status);
   return planned;
 }
 
 interface WalkContext {
   prefix: string;
-  name: string;
-  declared: string;
+  output: PlannedOutput;
   root: string;
   realRoot: string;
   status: 'SUCCEEDED' | 'FAILED';
@@ -285,15 +363,15 @@ async function walkOutput(
   dir: string,
   path: string,
   ancestors: Set<string>,
-  files: PlannedFile[],
 ): Promise<void> {
+  const { name, declared } = ctx.output;
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
     a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
   );
   for (const entry of entries) {
     const entryPath = `${path}/${entry.name}`;
     const entryAbsolute = join(dir, entry.name);
-    checkOutputKey(ctx.prefix, ctx.name, entryPath, entryPath);
+    checkOutputKey(ctx.prefix, name, entryPath, entryPath);
     let real = entryAbsolute;
     let kind: Dirent | Stats = entry;
     if (entry.isSymbolicLink()) {
@@ -303,25 +381,93 @@ async function walkOutput(
         if (ctx.status === 'FAILED') continue;
         throw new StorageError(
           'OUTPUT_MISSING',
-          `output ${ctx.name} (${ctx.declared}): ${entryPath} is a broken symlink (to ${await linkTarget(entryAbsolute)}); nothing was published`,
+          `output ${name} (${declared}): ${entryPath} is a broken symlink (to ${await linkTarget(entryAbsolute)}); nothing was published`,
         );
       }
-      if (!inside(ctx.realRoot, resolved)) throw outside(ctx.name, entryPath, resolved, ctx.root);
+      if (!inside(ctx.realRoot, resolved)) {
+        leadsOutside(ctx, entryPath, entryPath, `points to ${resolved}`);
+        continue;
+      }
       real = resolved;
       kind = await stat(resolved);
     }
     if (kind.isFile()) {
-      files.push({ source: real, path: entryPath });
+      ctx.output.files.push({ source: real, path: entryPath });
     } else if (kind.isDirectory()) {
       if (ancestors.has(real)) {
         throw new StorageError(
           'BAD_OUTPUT_PATH',
-          `output ${ctx.name} (${ctx.declared}): ${entryPath} is a symlink loop (back to ${real})`,
+          `output ${name} (${declared}): ${entryPath} is a symlink loop (back to ${real})`,
         );
       }
-      await walkOutput(ctx, real, entryPath, new Set([...ancestors, real]), files);
+      await walkOutput(ctx, real, entryPath, new Set([...ancestors, real]));
     } else if (ctx.status === 'SUCCEEDED') {
-      throw notRegular(ctx.name, ctx.declared, entryPath);
+      throw notRegular(name, declared, entryPath);
+    }
+  }
+}
+
+/**
+ * An output file or directory that leads outside the job directory: refused when the job
+ * succeeded; left out of a failed job's partial sync, and named in its manifest.
+ */
+function leadsOutside(ctx: WalkContext, shown: string, path: string, how: string): void {
+  if (ctx.status === 'SUCCEEDED') throw outside(ctx.output.name, shown, how, ctx.root);
+  ctx.output.skipped.push({ path, reason: `${how}, outside the job directory ${ctx.root}` });
+}
+
+/**
+ * Refuses output files that are hard links with a name outside the job directory (another
+ * file's inode, such as /etc/passwd, or one a process elsewhere can still write): a file with
+ * more names than the job directory holds has one elsewhere. Only looks when a file has more
+ * than one name.
+ */
+async function refuseOutsideLinks(
+  planned: PlannedOutput[],
+  realRoot: string,
+  root: string,
+  status: 'SUCCEEDED' | 'FAILED',
+): Promise<void> {
+  const linked: { output: PlannedOutput; file: PlannedFile; st: Stats }[] = [];
+  for (const output of planned) {
+    for (const file of output.files) {
+      const st = await stat(file.source);
+      if (st.nlink > 1) linked.push({ output, file, st });
+    }
+  }
+  if (linked.length === 0) return;
+  const names = new Map<string, number>();
+  await countNames(realRoot, names);
+  for (const { output, file, st } of linked) {
+    const within = names.get(`${st.dev}:${st.ino}`) ?? 0;
+    if (within >= st.nlink) continue;
+    const how = `is a hard link with ${st.nlink - within} of its ${st.nlink} names elsewhere`;
+    if (status === 'SUCCEEDED') {
+      throw new StorageError(
+        'OUTPUT_OUTSIDE_JOB_DIR',
+        `output ${output.name} (${output.declared}): ${file.path} ${how}, outside the job directory ${root}; nothing was published`,
+      );
+    }
+    output.files = output.files.filter((f) => f !== file);
+    output.skipped.push({
+      path: file.path,
+      reason: `${how}, outside the job directory ${root}`,
+    });
+  }
+}
+
+/** How many names each multiply linked regular file has below `dir` (symlinks not followed). */
+async function countNames(dir: string, names: Map<string, number>): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      await countNames(path, names);
+    } else if (entry.isFile()) {
+      const st = await lstat(path).catch(() => undefined);
+      if (st && st.nlink > 1) {
+        const id = `${st.dev}:${st.ino}`;
+        names.set(id, (names.get(id) ?? 0) + 1);
+      }
     }
   }
 }
@@ -342,7 +488,7 @@ function outputPath(name: string, declared: string, root: string): string {
   }
   const path = posix.normalize(declared).replace(/\/+$/, '');
   if (path === '..' || path.startsWith('../')) {
-    throw outside(name, declared, resolve(root, declared), root);
+    throw outside(name, declared, `points to ${resolve(root, declared)}`, root);
   }
   if (path === '.' || path === '') {
     throw new StorageError(
@@ -368,10 +514,10 @@ function checkOutputKey(prefix: string, name: string, shown: string, path: strin
   }
 }
 
-function outside(name: string, path: string, target: string, root: string): StorageError {
+function outside(name: string, path: string, how: string, root: string): StorageError {
   return new StorageError(
     'OUTPUT_OUTSIDE_JOB_DIR',
-    `output ${name}: ${path} points to ${target}, outside the job directory ${root}; nothing was published`,
+    `output ${name}: ${path} ${how}, outside the job directory ${root}; nothing was published`,
   );
 }
 
@@ -389,16 +535,6 @@ function inside(root: string, path: string): boolean {
 
 async function linkTarget(path: string): Promise<string> {
   return readlink(path).catch(() => '?');
-}
-
-async function sha256File(path: string): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path)) {
-    hash.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
-  }
-  return { size, sha256: hash.digest('hex') };
 }
 
 /** The object's URL: file URLs percent-encode each segment so they convert back to paths. */

@@ -4,6 +4,7 @@
  * engine and the publish code work with any of them unchanged.
  */
 import { join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { StorageError } from './errors.js';
 import { FileStore } from './file-store.js';
@@ -15,17 +16,42 @@ export interface StoredObjectInfo {
   size: number;
 }
 
+/** What a put stored: the size and sha256 of the bytes now at the key, not of the source. */
+export interface StoredFileInfo {
+  /** Bytes. */
+  size: number;
+  /** Hex. */
+  sha256: string;
+}
+
 export interface PutFileOptions {
   /**
-   * The caller no longer needs the source: the store may rename it into place instead of
-   * copying, and the source is gone afterwards either way.
+   * The caller no longer needs the source and nothing else writes it: the store may rename it
+   * into place instead of copying, and the source is gone afterwards either way.
    */
   move?: boolean;
+}
+
+export interface StoreLockOptions {
+  /** How long to wait for a live holder before LOCK_TIMEOUT (default 10 minutes). */
+  waitMs?: number;
   /**
-   * The source will not change any more (a finished job's output): the store may share its data
-   * (a hard link on the same file system) instead of copying it; the source stays.
+   * A holder not heard from for this long (it renews every quarter of it) is taken to be
+   * gone and its lock is taken over (default 30 s). Every writer of a prefix must use the same.
    */
-  share?: boolean;
+  ttlMs?: number;
+}
+
+/** A held prefix lock; it renews itself until released. */
+export interface StoreLockHandle {
+  readonly prefix: string;
+  /**
+   * Throws StorageError LOCK_LOST when another writer took the lock over (this holder was not
+   * heard from for the TTL) or it was released. Call it right before committing (the manifest).
+   */
+  check(): Promise<void>;
+  /** Gives the lock up; nothing happens when it was already lost or released. */
+  release(): Promise<void>;
 }
 
 /**
@@ -36,12 +62,18 @@ export interface PutFileOptions {
 export interface ObjectStore {
   /** Where the store lives, e.g. `file:///abs/dir` or `s3://bucket/prefix`. */
   readonly url: string;
-  /** Stores a local file; atomic: readers see the old object or the whole new one. */
-  putFile(key: string, localPath: string, options?: PutFileOptions): Promise<void>;
-  /** Stores bytes; atomic like `putFile`. */
-  putBytes(key: string, data: Uint8Array | string): Promise<void>;
+  /**
+   * Stores a copy of a local file (a reflink where the file system can, never a link to the
+   * source, which may change afterwards); atomic: readers see the old object or the whole new
+   * one. Stored objects are read-only. Returns the size and sha256 of the bytes stored.
+   */
+  putFile(key: string, localPath: string, options?: PutFileOptions): Promise<StoredFileInfo>;
+  /** Stores bytes; atomic and read-only like `putFile`. */
+  putBytes(key: string, data: Uint8Array | string): Promise<StoredFileInfo>;
   /** The object's bytes; StorageError NOT_FOUND when there is none. */
   get(key: string): Promise<Buffer>;
+  /** The object's bytes as a stream, for objects too large to hold; NOT_FOUND when none. */
+  read(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;
   /** Objects at or below `prefix` ('' = all), sorted by key. */
   list(prefix: string): Promise<StoredObjectInfo[]>;
@@ -49,6 +81,21 @@ export interface ObjectStore {
   delete(prefix: string): Promise<void>;
   /** A path local tools can read the object (or prefix) from in place; undefined if remote. */
   localPath(key: string): string | undefined;
+  /**
+   * Takes the exclusive lock of `prefix` (which may not be ''), waiting while a live writer
+   * holds it; one holder at a time across processes and machines sharing the store. A holder
+   * that died (on this machine: its process is gone) or was not heard from for the TTL is
+   * taken over, by exactly one waiter. Locks of different prefixes are independent, nested
+   * ones too: callers lock the prefix they publish. On S3 this is a lock object written with
+   * conditional writes (If-None-Match to take it, If-Match to renew, take over or release).
+   * LOCK_TIMEOUT, naming the holder, when `waitMs` passes.
+   */
+  lock(prefix: string, options?: StoreLockOptions): Promise<StoreLockHandle>;
+  /**
+   * Removes what interrupted writes left below `prefix` by writers that are gone (temporary
+   * files; on S3, incomplete multipart uploads). Call it holding the prefix's lock.
+   */
+  sweep(prefix: string): Promise<void>;
 }
 
 export interface OpenStoreOptions {

@@ -2,12 +2,13 @@
  * The behaviour every object store backend must show (`file://` now, `s3://` later). Each test
  * gets a fresh, empty store from `makeStore`; local source files live in a temp directory.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ObjectStore } from '../../src/storage/store.js';
+import type { ObjectStore, StoreLockHandle } from '../../src/storage/store.js';
 
 const BAD_KEYS: [string, string][] = [
   ['empty', ''],
@@ -22,12 +23,33 @@ const BAD_KEYS: [string, string][] = [
   ['backslash', 'a\\b'],
   ['NUL', 'a\0b'],
   ['reserved temp name', 'a/.strand-tmp-123'],
+  ['reserved lock directory', '.strand-locks/x'],
 ];
+
+export interface StoreConformanceOptions {
+  /**
+   * Makes a lock holder stop renewing without releasing, as one whose machine hung would; the
+   * takeover test is skipped without it.
+   */
+  abandonLock?: (lock: StoreLockHandle) => void;
+}
+
+const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
+
+/** Polls `done` until it holds or `ms` pass (then fails naming `what`). */
+async function until(what: string, done: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 /** Runs the shared object store behaviour suite against a backend. */
 export function storeConformance(
   name: string,
   makeStore: () => ObjectStore | Promise<ObjectStore>,
+  options: StoreConformanceOptions = {},
 ): void {
   describe(`store conformance: ${name}`, () => {
     const scratch = mkdtempSync(join(tmpdir(), 'strand-store-src-'));
@@ -71,6 +93,44 @@ export function storeConformance(
       await store.putFile('p/S1/asm/contigs.fa', source);
       expect((await store.get('p/S1/asm/contigs.fa')).toString()).toBe('ACGT\n'.repeat(1000));
       expect(await readFile(source, 'utf8')).toBe('ACGT\n'.repeat(1000));
+    });
+
+    it('putFile and putBytes return the size and sha256 of what they stored', async () => {
+      const store = await makeStore();
+      const content = 'ACGT\n'.repeat(5000);
+      expect(await store.putFile('d/file', localFile(content))).toEqual({
+        size: content.length,
+        sha256: sha256(content),
+      });
+      expect(await store.putBytes('d/bytes', 'héllo')).toEqual({
+        size: Buffer.byteLength('héllo'),
+        sha256: sha256('héllo'),
+      });
+      expect(await store.putBytes('d/empty', new Uint8Array())).toEqual({
+        size: 0,
+        sha256: sha256(''),
+      });
+    });
+
+    it('putFile stores a copy: changing the source afterwards leaves the object as it was', async () => {
+      const store = await makeStore();
+      const source = localFile('published\n');
+      await store.putFile('c/out.txt', source);
+      appendFileSync(source, 'written after the publish\n');
+      writeFileSync(source, 'rewritten');
+      expect((await store.get('c/out.txt')).toString()).toBe('published\n');
+      expect(await store.list('c')).toEqual([{ key: 'c/out.txt', size: 10 }]);
+    });
+
+    it('read streams an object; NOT_FOUND for a missing key or a prefix', async () => {
+      const store = await makeStore();
+      const data = Buffer.alloc(3 * 1024 * 1024 + 7, 'z');
+      await store.putBytes('r/big', data);
+      const chunks: Buffer[] = [];
+      for await (const chunk of await store.read('r/big')) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).equals(data)).toBe(true);
+      await expect(store.read('r/none')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      await expect(store.read('r')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
     it('putFile with move stores the content and the source is gone', async () => {
@@ -205,6 +265,129 @@ export function storeConformance(
       if (path !== undefined) expect(await readFile(path, 'utf8')).toBe('in place');
     });
 
+    describe('prefix locks', () => {
+      it('one holder at a time: a second waits until the first releases', async () => {
+        const store = await makeStore();
+        const first = await store.lock('p/S1/qc');
+        await first.check();
+        const events: string[] = [];
+        const second = store.lock('p/S1/qc').then((lock) => {
+          events.push('second locked');
+          return lock;
+        });
+        // Still held: a bounded wait gives up, naming the prefix.
+        const err = await store.lock('p/S1/qc', { waitMs: 200 }).catch((e: unknown) => e);
+        expect(err).toMatchObject({ name: 'StorageError', code: 'LOCK_TIMEOUT' });
+        expect((err as Error).message).toContain('"p/S1/qc"');
+        expect((err as Error).message).toContain(`process ${process.pid}`);
+        expect(events).toEqual([]);
+        events.push('first released');
+        await first.release();
+        const lock = await second;
+        expect(events).toEqual(['first released', 'second locked']);
+        await lock.check();
+        await lock.release();
+      });
+
+      it('locks of other prefixes are independent, nested and look-alike ones too', async () => {
+        const store = await makeStore();
+        const held = await Promise.all(
+          ['p/S1/qc', 'p/S1/qc/out', 'p/S1', 'p/S10/qc', 'p/S1/qc2'].map((prefix) =>
+            store.lock(prefix, { waitMs: 2000 }),
+          ),
+        );
+        for (const lock of held) await lock.check();
+        for (const lock of held) await lock.release();
+      });
+
+      it('a released lock reports LOCK_LOST on check; releasing twice is harmless', async () => {
+        const store = await makeStore();
+        const lock = await store.lock('p/S1/qc');
+        await lock.release();
+        await lock.release();
+        await expect(lock.check()).rejects.toMatchObject({ code: 'LOCK_LOST' });
+        const again = await store.lock('p/S1/qc', { waitMs: 2000 });
+        await again.release();
+      });
+
+      it('of many writers racing for one prefix, one holds it at a time', async () => {
+        const store = await makeStore();
+        let inside = 0;
+        let most = 0;
+        const order: number[] = [];
+        await Promise.all(
+          Array.from({ length: 8 }, async (_, i) => {
+            for (let round = 0; round < 3; round++) {
+              const lock = await store.lock('race/S1/qc');
+              inside++;
+              most = Math.max(most, inside);
+              // Real store work while holding it, so the others get to try.
+              await store.putBytes(`race/S1/qc/w${i}`, String(round));
+              await lock.check();
+              inside--;
+              order.push(i);
+              await lock.release();
+            }
+          }),
+        );
+        expect(most).toBe(1);
+        expect(order).toHaveLength(24);
+      });
+
+      it('lock and sweep refuse a bad or empty prefix with BAD_KEY', async () => {
+        const store = await makeStore();
+        for (const prefix of ['', 'a/../b', '/abs']) {
+          await expect(store.lock(prefix)).rejects.toMatchObject({ code: 'BAD_KEY' });
+          await expect(store.sweep(prefix)).rejects.toMatchObject({ code: 'BAD_KEY' });
+        }
+      });
+
+      it('locks are not objects: list shows none of them', async () => {
+        const store = await makeStore();
+        await store.putBytes('l/S1/qc/x', 'x');
+        const lock = await store.lock('l/S1/qc');
+        expect(await store.list('')).toEqual([{ key: 'l/S1/qc/x', size: 1 }]);
+        await lock.release();
+        expect(await store.list('')).toEqual([{ key: 'l/S1/qc/x', size: 1 }]);
+      });
+
+      it.skipIf(!options.abandonLock)(
+        'a holder not heard from for the TTL is taken over, and its check reports LOCK_LOST',
+        async () => {
+          const store = await makeStore();
+          const ttlMs = 300;
+          const gone = await store.lock('t/S1/qc', { ttlMs });
+          options.abandonLock!(gone);
+          let taken: StoreLockHandle | undefined;
+          const taking = store.lock('t/S1/qc', { ttlMs, waitMs: 10_000 }).then((l) => (taken = l));
+          await until('the takeover', () => taken !== undefined);
+          await taking;
+          const err = await gone.check().catch((e: unknown) => e);
+          expect(err).toMatchObject({ name: 'StorageError', code: 'LOCK_LOST' });
+          expect((err as Error).message).toContain('"t/S1/qc"');
+          await taken!.check();
+          // The old holder's release must not free the new holder's lock.
+          await gone.release();
+          await expect(store.lock('t/S1/qc', { ttlMs, waitMs: 100 })).rejects.toMatchObject({
+            code: 'LOCK_TIMEOUT',
+          });
+          await taken!.release();
+        },
+      );
+
+      it('a live holder renews: it is not taken over while it holds the lock', async () => {
+        const store = await makeStore();
+        const ttlMs = 200;
+        const holder = await store.lock('h/S1/qc', { ttlMs });
+        // Three TTLs of trying: a holder that renews keeps it the whole time.
+        await expect(store.lock('h/S1/qc', { ttlMs, waitMs: 3 * ttlMs })).rejects.toMatchObject({
+          code: 'LOCK_TIMEOUT',
+        });
+        await holder.check();
+        await holder.release();
+      });
+    });
+
     describe('bad keys are BAD_KEY naming the key, for every operation', () => {
       it.each(BAD_KEYS)('%s', async (_what, key) => {
         const store = await makeStore();
@@ -214,6 +397,7 @@ export function storeConformance(
           ['putBytes', () => store.putBytes(key, 'x')],
           ['putFile', () => store.putFile(key, source)],
           ['get', () => store.get(key)],
+          ['read', () => store.read(key)],
           ['exists', () => store.exists(key)],
           ['localPath', async () => store.localPath(key)],
         ];

@@ -1,4 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
+  appendFileSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -7,13 +10,16 @@ import {
   rmSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import type { FileLockHandle } from '../../src/storage/file-lock.js';
 import { FileStore } from '../../src/storage/file-store.js';
+import { tempName } from '../../src/storage/keys.js';
 import { openStore } from '../../src/storage/store.js';
 import { storeConformance } from './conformance.js';
 
@@ -21,8 +27,11 @@ const root = mkdtempSync(join(tmpdir(), 'strand-file-store-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let counter = 0;
 const freshDir = (): string => join(root, `store-${counter++}`);
+const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
-storeConformance('file', () => new FileStore(freshDir()));
+storeConformance('file', () => new FileStore(freshDir()), {
+  abandonLock: (lock) => (lock as FileLockHandle).abandon(),
+});
 
 describe('file store', () => {
   it('url is the file URL of its absolute root; localPath is the file under it', async () => {
@@ -158,16 +167,115 @@ describe('openStore', () => {
   });
 });
 
-describe('FileStore share', () => {
-  it('shares a file that will not change (a hard link: no data copied) and keeps the source', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'strand-share-'));
+describe('file store: copies, read-only objects, locks and what crashed writers leave', () => {
+  const child = (...args: string[]) =>
+    spawn(process.execPath, ['--import', 'tsx', 'test/storage/store-child.mts', ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+  /** Resolves once the child printed `line` (rejects if it exits first). */
+  const printed = (proc: ChildProcess, line: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      let out = '';
+      proc.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes(`${line}\n`)) resolve();
+      });
+      proc.once('exit', (code) => reject(new Error(`child exited ${code} before "${line}"`)));
+    });
+  const exited = (proc: ChildProcess): Promise<void> =>
+    new Promise((resolve) =>
+      proc.exitCode !== null || proc.signalCode !== null
+        ? resolve()
+        : proc.once('exit', () => resolve()),
+    );
+
+  it('stores a copy, never a link: the source keeps one name, and its later writes stay out', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-copy-'));
     const store = new FileStore(join(dir, 'store'));
     const source = join(dir, 'reads.fq');
     writeFileSync(source, '@r1\nACGT\n+\nIIII\n');
-    await store.putFile('p/S1/qc/reads.fq', source, { share: true });
-    const stored = store.localPath('p/S1/qc/reads.fq');
-    expect(readFileSync(stored, 'utf8')).toBe('@r1\nACGT\n+\nIIII\n');
-    expect(statSync(stored).ino).toBe(statSync(source).ino);
-    expect(statSync(source).nlink).toBe(2);
+    const stored = await store.putFile('p/S1/qc/reads.fq', source);
+    const path = store.localPath('p/S1/qc/reads.fq');
+    expect(statSync(path).ino).not.toBe(statSync(source).ino);
+    expect(statSync(source).nlink).toBe(1);
+    appendFileSync(source, '@r2\nTTTT\n+\nIIII\n');
+    expect(readFileSync(path, 'utf8')).toBe('@r1\nACGT\n+\nIIII\n');
+    expect(stored).toEqual({ size: 16, sha256: sha256(readFileSync(path)) });
+  });
+
+  it('objects are read-only (no write bit), whatever the source mode was', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-mode-'));
+    const store = new FileStore(join(dir, 'store'));
+    const source = join(dir, 'tool');
+    writeFileSync(source, '#!/bin/sh\n', { mode: 0o755 });
+    await store.putFile('p/tool', source);
+    await store.putBytes('p/bytes', 'x');
+    expect(statSync(store.localPath('p/tool')).mode & 0o777).toBe(0o555);
+    expect(statSync(store.localPath('p/bytes')).mode & 0o222).toBe(0);
+  });
+
+  it('a holder killed with SIGKILL is taken over at once, long before the TTL', async () => {
+    const root = freshDir();
+    const holder = child('lock', root, 'p/S1/qc');
+    await printed(holder, 'locked');
+    const store = new FileStore(root);
+    const waiting = await store.lock('p/S1/qc', { waitMs: 300 }).catch((e: unknown) => e);
+    expect(waiting).toMatchObject({ code: 'LOCK_TIMEOUT' });
+    expect((waiting as Error).message).toContain(`process ${holder.pid} on ${hostname()}`);
+    holder.kill('SIGKILL');
+    await exited(holder);
+    // The TTL is 30 s: only seeing the holder's process gone can make this quick.
+    const lock = await store.lock('p/S1/qc', { waitMs: 5_000 });
+    await lock.check();
+    await lock.release();
+  });
+
+  it('a lock file is written whole before it takes its number; one a dead writer left half made is swept', async () => {
+    const root = freshDir();
+    const store = new FileStore(root);
+    const first = await store.lock('p/S1/qc');
+    await first.release();
+    const [dir] = readdirSync(join(root, '.strand-locks')).map((d) =>
+      join(root, '.strand-locks', d),
+    );
+    const dead = spawn(process.execPath, ['-e', '']);
+    await exited(dead);
+    const machine = tempName().split('-')[2];
+    const pending = `.strand-tmp-${machine}-${dead.pid}-0-dddd`;
+    writeFileSync(join(dir, pending), '{"pid":');
+    const lock = await store.lock('p/S1/qc', { waitMs: 1_000 });
+    const names = readdirSync(dir);
+    expect(names).not.toContain(pending);
+    // Every numbered lock file holds its whole record: no waiter ever reads one without a holder.
+    for (const name of names.filter((n) => /^\d+$/.test(n)))
+      expect(JSON.parse(readFileSync(join(dir, name), 'utf8'))).toHaveProperty('prefix', 'p/S1/qc');
+    await lock.release();
+  });
+
+  it('sweep removes temporary files of writers that are gone and keeps those being written', async () => {
+    const root = freshDir();
+    const store = new FileStore(root);
+    await store.putBytes('p/S1/qc/out/kept.txt', 'kept');
+    const dead = spawn(process.execPath, ['-e', '']);
+    await exited(dead);
+    const machine = tempName().split('-')[2];
+    const names = {
+      deadHere: `.strand-tmp-${machine}-${dead.pid}-0-aaaa`,
+      liveHere: tempName(),
+      elsewhereOld: '.strand-tmp-0123456789ab-42-7-bbbb',
+      elsewhereNew: '.strand-tmp-0123456789ab-43-7-cccc',
+      unsaidOld: '.strand-tmp-999-crashed',
+    };
+    const dirOf = join(root, 'p', 'S1', 'qc', 'out');
+    for (const name of Object.values(names)) writeFileSync(join(dirOf, name), 'half');
+    const old = new Date(Date.now() - 3_600_000);
+    utimesSync(join(dirOf, names.elsewhereOld), old, old);
+    utimesSync(join(dirOf, names.unsaidOld), old, old);
+    writeFileSync(join(root, 'p', 'S1', names.deadHere), 'outside the prefix');
+    await store.sweep('p/S1/qc');
+    expect(readdirSync(dirOf).sort()).toEqual(
+      ['kept.txt', names.liveHere, names.elsewhereNew].sort(),
+    );
+    expect(existsSync(join(root, 'p', 'S1', names.deadHere))).toBe(true);
   });
 });

@@ -1,12 +1,16 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
+  appendFileSync,
+  existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,10 +23,12 @@ import {
   outputLocations,
   publishOutputs,
   readManifest,
+  verifyManifest,
+  type OutputManifest,
   type PublishInfo,
   type PublishOptions,
 } from '../../src/storage/publish.js';
-import type { ObjectStore, PutFileOptions } from '../../src/storage/store.js';
+import type { ObjectStore, PutFileOptions, StoreLockOptions } from '../../src/storage/store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'strand-publish-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -73,7 +79,7 @@ function publish(
   });
 }
 
-const sha256 = (content: string) => createHash('sha256').update(content).digest('hex');
+const sha256 = (content: string | Buffer) => createHash('sha256').update(content).digest('hex');
 
 describe('publishOutputs', () => {
   it('publishes files and directories with sizes and sha256, and the manifest', async () => {
@@ -192,17 +198,45 @@ describe('publishOutputs', () => {
         return store.delete(prefix);
       },
       get: (key: string) => store.get(key),
+      read: (key: string) => store.read(key),
       exists: (key: string) => store.exists(key),
       list: (prefix: string) => store.list(prefix),
       localPath: (key: string) => store.localPath(key),
+      lock: async (prefix: string, options?: StoreLockOptions) => {
+        ops.push(`lock ${prefix}`);
+        const lock = await store.lock(prefix, options);
+        return {
+          prefix: lock.prefix,
+          check: () => {
+            ops.push('check');
+            return lock.check();
+          },
+          release: () => {
+            ops.push('release');
+            return lock.release();
+          },
+        };
+      },
+      sweep: (prefix: string) => {
+        ops.push(`sweep ${prefix}`);
+        return store.sweep(prefix);
+      },
     };
     await publish(recording, workDir, { A: 'a.txt', D: 'dir' }, { info: { ...info, attempt: 2 } });
+    // Under the prefix's lock from the first change to the manifest.
     expect(ops).toEqual([
+      `lock ${PREFIX}`,
+      `sweep ${PREFIX}`,
       `delete ${PREFIX}/_strand.json`,
+      'check',
       `putFile ${PREFIX}/a.txt`,
+      'check',
       `putFile ${PREFIX}/dir/b.txt`,
+      'check',
       `putFile ${PREFIX}/dir/c.txt`,
+      'check',
       `putBytes ${PREFIX}/_strand.json`,
+      'release',
     ]);
   });
 
@@ -310,22 +344,51 @@ describe('publishOutputs', () => {
         },
       ],
     ];
-    for (const status of ['SUCCEEDED', 'FAILED'] as const) {
-      it.each(cases)(`%s (${status})`, async (_what, arrange) => {
-        const { workDir, store } = setup({ 'ok.txt': 'fine' });
-        const outside = join(dirname(workDir), 'outside');
-        mkdirSync(outside, { recursive: true });
-        writeFileSync(join(outside, 'secret.txt'), 'secret');
-        const outputs = { OK: 'ok.txt', ...arrange(workDir, outside) };
-        const err = await publish(store, workDir, outputs, { status }).catch((e: unknown) => e);
-        expect(err).toMatchObject({ name: 'StorageError', code: 'OUTPUT_OUTSIDE_JOB_DIR' });
-        const message = (err as Error).message;
-        expect(message).toContain('SECRET');
-        expect(message).toMatch(/points to \/|is an absolute path/);
-        expect(message).toContain(workDir);
-        expect(await store.list('')).toEqual([]);
-      });
-    }
+    const declarations = 3;
+    const arrangeCase = (arrange: (w: string, o: string) => Record<string, string>) => {
+      const { workDir, store } = setup({ 'ok.txt': 'fine' });
+      const outside = join(dirname(workDir), 'outside');
+      mkdirSync(outside, { recursive: true });
+      writeFileSync(join(outside, 'secret.txt'), 'secret');
+      return { workDir, store, outputs: { OK: 'ok.txt', ...arrange(workDir, outside) } };
+    };
+    const refused = [
+      ...cases.map(([what, arrange]) => [`${what} (SUCCEEDED)`, arrange, 'SUCCEEDED'] as const),
+      // A declaration that leaves the job directory is wrong however the job ended.
+      ...cases
+        .slice(0, declarations)
+        .map(([what, arrange]) => [`${what} (FAILED)`, arrange, 'FAILED'] as const),
+    ];
+    it.each(refused)('%s', async (_what, arrange, status) => {
+      const { workDir, store, outputs } = arrangeCase(arrange);
+      const err = await publish(store, workDir, outputs, { status }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'StorageError', code: 'OUTPUT_OUTSIDE_JOB_DIR' });
+      const message = (err as Error).message;
+      expect(message).toContain('SECRET');
+      expect(message).toMatch(/points to \/|is an absolute path/);
+      expect(message).toContain(workDir);
+      expect(await store.list('')).toEqual([]);
+    });
+
+    // A failed job's partial sync keeps what it can: what leads outside is left out and named.
+    it.each(cases.slice(declarations))(
+      '%s (FAILED): left out of the sync and named',
+      async (_what, arrange) => {
+        const { workDir, store, outputs } = arrangeCase(arrange);
+        const manifest = await publish(store, workDir, outputs, { status: 'FAILED' });
+        expect(manifest.outputs.OK.files.map((f) => f.path)).toEqual(['ok.txt']);
+        const skipped = manifest.outputs.SECRET.skipped ?? [];
+        expect(skipped).toHaveLength(1);
+        expect(skipped[0].reason).toMatch(
+          new RegExp(`^points to /.*, outside the job directory ${workDir}$`),
+        );
+        expect(manifest.outputs.SECRET.files.map((f) => f.path)).not.toContain(skipped[0].path);
+        for (const { key } of await store.list('')) {
+          expect((await store.get(key)).toString(), key).not.toBe('secret');
+        }
+        expect(await readManifest(store, PREFIX)).toEqual(manifest);
+      },
+    );
 
     it('names the variable, the declared path and where it points', async () => {
       const { workDir, store } = setup();
@@ -460,6 +523,182 @@ describe('publishOutputs', () => {
     expect(err).toMatchObject({ name: 'StorageError', code: 'BAD_OUTPUT_PATH' });
     expect((err as Error).message).toContain('output BAD');
     expect(await store.list('')).toEqual([]);
+  });
+});
+
+/** Every file a manifest lists, checked against the bytes the store holds. */
+async function expectManifestMatchesStore(store: ObjectStore, manifest: OutputManifest) {
+  for (const output of Object.values(manifest.outputs)) {
+    for (const file of output.files) {
+      const stored = await store.get(`${PREFIX}/${file.path}`);
+      expect({ path: file.path, size: stored.length, sha256: sha256(stored) }).toEqual(file);
+    }
+  }
+}
+
+describe('published outputs stay as published', () => {
+  it('a job writing its file after the publish changes nothing in the store', async () => {
+    const { workDir, store } = setup({ 'out/a.txt': 'as published\n' });
+    const manifest = await publish(store, workDir, { A: 'out/a.txt' });
+    // What a background process of the job, or a step handed the job's file, would do.
+    appendFileSync(join(workDir, 'out/a.txt'), 'appended later\n');
+    writeFileSync(join(workDir, 'out/a.txt'), 'rewritten');
+    expect((await store.get(`${PREFIX}/out/a.txt`)).toString()).toBe('as published\n');
+    await expectManifestMatchesStore(store, manifest);
+    expect(await verifyManifest(store, PREFIX, manifest, { deep: true })).toEqual([]);
+  });
+
+  it('a file still being written during the publish: the manifest records the bytes stored', async () => {
+    const { workDir, store } = setup();
+    const file = join(workDir, 'grows.txt');
+    writeFileSync(file, 'x'.repeat(4 * 1024 * 1024));
+    // A real process appending as fast as it can for the whole publish.
+    const writer = spawn('sh', ['-c', `while :; do echo more >> '${file}'; done`], {
+      stdio: 'ignore',
+    });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const manifest = await publish(store, workDir, { G: 'grows.txt' });
+        await expectManifestMatchesStore(store, manifest);
+      }
+    } finally {
+      writer.kill('SIGKILL');
+    }
+  });
+
+  it('publishing a prefix removes the temporary files abandoned below it, and only there', async () => {
+    const { workDir, store } = setup({ 'out/a.txt': 'a' });
+    await publish(store, workDir, { OUT: 'out' });
+    // What a writer killed mid-copy an hour ago left, in the prefix and in another one.
+    const abandoned = join(store.localPath(`${PREFIX}/out`), '.strand-tmp-4242-crashed');
+    const elsewhere = join(store.localPath('microbe-genome/S2/qc'), '.strand-tmp-4242-crashed');
+    mkdirSync(dirname(elsewhere), { recursive: true });
+    for (const path of [abandoned, elsewhere]) {
+      writeFileSync(path, 'half a copy');
+      utimesSync(path, new Date(Date.now() - 3_600_000), new Date(Date.now() - 3_600_000));
+    }
+    const manifest = await publish(store, workDir, { OUT: 'out' });
+    expect(existsSync(abandoned)).toBe(false);
+    expect(existsSync(elsewhere)).toBe(true);
+    await expectManifestMatchesStore(store, manifest);
+  });
+
+  it('a writer that lost its lock part-way stops: no further file, no manifest', async () => {
+    const { workDir, store } = setup({ 'a.txt': 'a', 'b.txt': 'b' });
+    let checks = 0;
+    // What another writer taking the lock over after the first file looks like to this one.
+    const lost: ObjectStore = Object.assign(Object.create(store) as FileStore, {
+      lock: async (prefix: string) => {
+        const lock = await store.lock(prefix);
+        return {
+          prefix,
+          check: async () => {
+            if (++checks === 2) await lock.release();
+            return lock.check();
+          },
+          release: () => lock.release(),
+        };
+      },
+    });
+    await expect(publish(lost, workDir, { A: 'a.txt', B: 'b.txt' })).rejects.toMatchObject({
+      code: 'LOCK_LOST',
+    });
+    expect((await store.list(PREFIX)).map((o) => o.key)).toEqual([`${PREFIX}/a.txt`]);
+    expect(await readManifest(store, PREFIX)).toBeUndefined();
+  });
+});
+
+describe('hard links', () => {
+  /** A job directory with `out/x.txt` a second name of a file outside it. */
+  function linkedOutside() {
+    const { workDir, store } = setup({ 'out/ok.txt': 'fine' });
+    const host = join(dirname(workDir), 'host-passwd');
+    writeFileSync(host, 'root:x:0:0:root:/root:/bin/sh\n');
+    linkSync(host, join(workDir, 'out', 'x.txt'));
+    return { workDir, store, host };
+  }
+
+  it.each([
+    ['the declared file', { X: 'out/x.txt' }],
+    ['a file in a declared directory', { OUT: 'out' }],
+  ])(
+    '%s with a name outside the job directory is refused, naming the output and the file',
+    async (_what, outputs) => {
+      const { workDir, store } = linkedOutside();
+      const err = await publish(store, workDir, outputs).catch((e: unknown) => e);
+      expect(err).toMatchObject({ name: 'StorageError', code: 'OUTPUT_OUTSIDE_JOB_DIR' });
+      const [name, declared] = Object.entries(outputs)[0];
+      expect((err as Error).message).toBe(
+        `output ${name} (${declared}): out/x.txt is a hard link with 1 of its 2 names elsewhere, outside the job directory ${workDir}; nothing was published`,
+      );
+      expect(await store.list('')).toEqual([]);
+    },
+  );
+
+  it('hard links whose names are all inside the job directory are published', async () => {
+    const { workDir, store } = setup({ 'out/a.txt': 'same inode' });
+    linkSync(join(workDir, 'out/a.txt'), join(workDir, 'out/b.txt'));
+    linkSync(join(workDir, 'out/a.txt'), join(workDir, 'elsewhere-in-job.txt'));
+    const manifest = await publish(store, workDir, { OUT: 'out' });
+    expect(manifest.outputs.OUT.files.map((f) => f.path)).toEqual(['out/a.txt', 'out/b.txt']);
+    // Stored as copies: the job's three names still share their inode, the store has its own.
+    expect(lstatSync(join(workDir, 'out/a.txt')).nlink).toBe(3);
+    expect(lstatSync(store.localPath(`${PREFIX}/out/a.txt`)).nlink).toBe(1);
+  });
+
+  it('a failed job’s partial sync leaves one out and names it in the manifest', async () => {
+    const { workDir, store, host } = linkedOutside();
+    const manifest = await publish(store, workDir, { OUT: 'out' }, { status: 'FAILED' });
+    expect(manifest.outputs.OUT.files.map((f) => f.path)).toEqual(['out/ok.txt']);
+    expect(manifest.outputs.OUT.skipped).toEqual([
+      {
+        path: 'out/x.txt',
+        reason: `is a hard link with 1 of its 2 names elsewhere, outside the job directory ${workDir}`,
+      },
+    ]);
+    expect(await store.exists(`${PREFIX}/out/x.txt`)).toBe(false);
+    expect(readFileSync(host, 'utf8')).toContain('root:x:0');
+  });
+});
+
+describe('verifyManifest', () => {
+  async function published() {
+    const { workDir, store } = setup({ 'out/a.txt': 'AAAA', 'out/b.txt': 'BBBB' });
+    const manifest = await publish(store, workDir, { OUT: 'out' });
+    return { store, manifest, path: (p: string) => store.localPath(`${PREFIX}/${p}`) };
+  }
+
+  it('agrees with an untouched store, shallow and deep', async () => {
+    const { store, manifest } = await published();
+    expect(await verifyManifest(store, PREFIX, manifest)).toEqual([]);
+    expect(await verifyManifest(store, PREFIX, manifest, { deep: true })).toEqual([]);
+  });
+
+  it('a file of another size or gone is named', async () => {
+    const { store, manifest, path } = await published();
+    appendFileSync(path('out/a.txt'), 'tampered');
+    rmSync(path('out/b.txt'));
+    expect(await verifyManifest(store, PREFIX, manifest)).toEqual([
+      `${PREFIX}/out/a.txt: 12 bytes in ${store.url}, 4 in the manifest`,
+      `${PREFIX}/out/b.txt: listed in the manifest, not in ${store.url}`,
+    ]);
+  });
+
+  it('a same-size change is seen only by the deep check', async () => {
+    const { store, manifest, path } = await published();
+    writeFileSync(path('out/a.txt'), 'AAAB');
+    expect(await verifyManifest(store, PREFIX, manifest)).toEqual([]);
+    expect(await verifyManifest(store, PREFIX, manifest, { deep: true })).toEqual([
+      `${PREFIX}/out/a.txt: sha256 ${sha256('AAAB')} in ${store.url}, ${sha256('AAAA')} in the manifest`,
+    ]);
+  });
+
+  it('a doctored path is a problem, never read outside the prefix', async () => {
+    const { store, manifest } = await published();
+    manifest.outputs.OUT.files[0] = { path: '../../S2/qc/x', size: 1, sha256: 'x' };
+    expect(await verifyManifest(store, PREFIX, manifest, { deep: true })).toEqual([
+      `output OUT: "../../S2/qc/x" is not a key below ${PREFIX}`,
+    ]);
   });
 });
 
