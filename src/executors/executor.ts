@@ -15,6 +15,12 @@ export interface JobAttemptSpec {
   memoryMiB: number;
   timeoutSeconds?: number;
   image?: string;
+  /**
+   * Absolute paths the attempt must not change (its inputs: regular files and directories). A
+   * backend mounts them read-only where it can; where it cannot, it records each regular file
+   * before the start and fails the attempt, naming the file, if it changed by the end.
+   */
+  readOnlyPaths?: string[];
 }
 
 /** What a backend needs to find an attempt again, even from another process. JSON-serialisable. */
@@ -40,9 +46,12 @@ export interface Executor {
   readonly name: string;
   /** Starts the attempt; idempotent: submitting the same attempt again returns its handle and never runs it twice. */
   submit(spec: JobAttemptSpec): Promise<JobHandle>;
-  /** Current state of an attempt. */
+  /** Current state of an attempt; once it has ended with an exit code, none of its processes remains. */
   poll(handle: JobHandle): Promise<AttemptState>;
-  /** Asks the attempt to stop (SIGTERM, then SIGKILL after the grace period). */
+  /**
+   * Asks the attempt to stop (SIGTERM, then SIGKILL after the grace period), even if the
+   * calling process ends before the grace period does.
+   */
   kill(handle: JobHandle, reason: string): Promise<void>;
   /** After an engine restart: the state of an attempt started by an earlier process. */
   reattach(handle: JobHandle): Promise<AttemptState>;

@@ -1,10 +1,11 @@
 /**
  * The behaviour every executor backend must show (local now; container, SLURM and AWS Batch
- * later). Commands are small `node -e` programs so they run wherever Node does.
+ * later). Commands are small `node -e` programs so they run wherever Node does; the processes
+ * they leave behind are looked up in this machine's /proc.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type {
   AttemptState,
   Executor,
@@ -40,13 +41,89 @@ export function spec(script: string, extra: Partial<JobAttemptSpec> = {}): JobAt
   };
 }
 
+/** Whether a process is running (a zombie is not: it has ended). */
+export function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Every pid a test's job reported: whatever still runs after the tests is ended by its pid. */
+const reported = new Set<number>();
+
+/** Ends (SIGKILL) every reported process that still runs, so that no failed test leaves one. */
+export function killReported(): void {
+  for (const pid of reported) if (running(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Waits (up to `timeoutMs`) for a job to write the pids of the processes it started, one a line. */
+export async function reportedPids(
+  path: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+    const pids = text
+      .split('\n')
+      .filter((l) => /^\d+$/.test(l))
+      .map(Number);
+    for (const pid of pids) reported.add(pid);
+    if (pids.length >= count) return pids;
+    if (Date.now() > deadline)
+      throw new Error(`${path}: ${pids.length} of ${count} pids after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * A `node -e` program that starts processes, writes its own pid and theirs to `pidsPath` (one a
+ * line, the file complete once it exists) and then does `then`. `start(cmd, args, detached)` starts one
+ * (detached: in a session of its own, as setsid does) and records its pid.
+ */
+export function starter(pidsPath: string, body: string, then: string): string {
+  return `const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const pids = [process.pid];
+const start = (cmd, args, detached) => {
+  const c = spawn(cmd, args, { detached, stdio: 'ignore' });
+  c.unref();
+  pids.push(c.pid);
+  return c;
+};
+(async () => {
+  ${body}
+  fs.writeFileSync(${JSON.stringify(pidsPath)} + '.tmp', pids.join('\\n') + '\\n');
+  fs.renameSync(${JSON.stringify(pidsPath)} + '.tmp', ${JSON.stringify(pidsPath)});
+  ${then}
+})();`;
+}
+
+/** A shell that ignores SIGTERM (the ignored disposition passes to the program it becomes). */
+export const IGNORES_TERM = ['sh', ['-c', 'trap "" TERM; exec sleep 300']];
+
+export interface ConformanceOptions {
+  /**
+   * The backend contains every process of an attempt, even one that left the attempt's session
+   * and lost its parent (a double fork): a cgroup, a container, a subreaper.
+   */
+  contained?: boolean;
+}
+
 /** Runs the shared executor behaviour suite against a backend. */
 export function executorConformance(
   name: string,
   make: () => Executor,
   scratch: () => string,
+  options: ConformanceOptions = {},
 ): void {
   describe(`executor conformance: ${name}`, () => {
+    afterAll(killReported);
+
     it('runs argv with the environment, captures output in the log, exit 0 is SUCCEEDED', async () => {
       const ex = make();
       const h = await ex.submit(
@@ -129,6 +206,152 @@ export function executorConformance(
         exitCode: 137,
         reason: 'Job attempt duration exceeded timeout',
       });
+    });
+
+    it.runIf(options.contained)(
+      'a child in a session of its own (setsid) ends with the attempt',
+      async () => {
+        const ex = make();
+        const pidsPath = join(scratch(), `setsid-${counter++}.pids`);
+        const h = await ex.submit(
+          spec(starter(pidsPath, `start('sleep', ['300'], true);`, 'process.exit(0)')),
+        );
+        const pids = await reportedPids(pidsPath, 2);
+        expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+        expect(pids.filter(running)).toEqual([]);
+      },
+    );
+
+    it.runIf(options.contained)(
+      'a grandchild whose parent has ended (a double fork, setsid) ends with the attempt',
+      async () => {
+        const ex = make();
+        const pidsPath = join(scratch(), `double-fork-${counter++}.pids`);
+        // The middle process starts the grandchild in a session of its own and exits at once:
+        // the grandchild has lost both its parent and the attempt's session.
+        const middle = starter(pidsPath, `start('sleep', ['300'], true);`, 'process.exit(0)');
+        const h = await ex.submit(
+          spec(
+            `const c = require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(middle)}], { stdio: 'ignore' });
+             c.on('exit', () => process.exit(0));`,
+          ),
+        );
+        const pids = await reportedPids(pidsPath, 2);
+        expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+        expect(pids.filter(running)).toEqual([]);
+      },
+    );
+
+    it('200 background children of a job that exits 0: SUCCEEDED, and none of them remains', async () => {
+      const ex = make();
+      const pidsPath = join(scratch(), `children-${counter++}.pids`);
+      // Their resident sizes add up to ~400 MB (each counts the shared C library), their fair
+      // share of memory to ~70 MB: under the limit, they must not be taken for a memory kill.
+      const h = await ex.submit(
+        spec(
+          starter(
+            pidsPath,
+            `for (let i = 0; i < 200; i++) start('sleep', ['300'], false);`,
+            'setTimeout(() => process.exit(0), 500)',
+          ),
+          { memoryMiB: 160 },
+        ),
+      );
+      const pids = await reportedPids(pidsPath, 201);
+      expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+      expect(pids.filter(running)).toEqual([]);
+    });
+
+    it('past its timeout, children that ignore SIGTERM (one of them setsid) are killed too', async () => {
+      const ex = make();
+      const pidsPath = join(scratch(), `timeout-${counter++}.pids`);
+      const h = await ex.submit(
+        spec(
+          starter(
+            pidsPath,
+            `process.on('SIGTERM', () => {});
+             start(...${JSON.stringify(IGNORES_TERM)}, false);
+             start(...${JSON.stringify(IGNORES_TERM)}, true);`,
+            'setInterval(() => {}, 1000)',
+          ),
+          { timeoutSeconds: 1 },
+        ),
+      );
+      const pids = await reportedPids(pidsPath, 3);
+      expect(await waitDone(ex, h)).toMatchObject({
+        state: 'FAILED',
+        exitCode: 137,
+        reason: 'Job attempt duration exceeded timeout',
+      });
+      expect(pids.filter(running)).toEqual([]);
+    });
+
+    it('kill ends children that ignore SIGTERM (one of them setsid) after the grace period', async () => {
+      const ex = make();
+      const pidsPath = join(scratch(), `terminate-${counter++}.pids`);
+      const h = await ex.submit(
+        spec(
+          starter(
+            pidsPath,
+            `process.on('SIGTERM', () => {});
+             start(...${JSON.stringify(IGNORES_TERM)}, false);
+             start(...${JSON.stringify(IGNORES_TERM)}, true);`,
+            'setInterval(() => {}, 1000)',
+          ),
+        ),
+      );
+      const pids = await reportedPids(pidsPath, 3);
+      await ex.kill(h, 'Terminated by user');
+      expect(await waitDone(ex, h)).toMatchObject({
+        state: 'FAILED',
+        exitCode: 137,
+        reason: 'Terminated by user',
+      });
+      expect(pids.filter(running)).toEqual([]);
+    });
+
+    it('memory used by a child in a session of its own counts against the limit', async () => {
+      const ex = make();
+      const pidsPath = join(scratch(), `setsid-memory-${counter++}.pids`);
+      // It stops at 384 MB, so that a backend that misses it does not exhaust the machine.
+      const hog =
+        'const a = []; setInterval(() => { if (a.length < 12) a.push(Buffer.alloc(32 * 1024 * 1024, 1)); }, 20)';
+      const h = await ex.submit(
+        spec(
+          starter(
+            pidsPath,
+            `start(process.execPath, ['-e', ${JSON.stringify(hog)}], true);`,
+            'setInterval(() => {}, 1000)',
+          ),
+          { memoryMiB: 128, timeoutSeconds: 20 },
+        ),
+      );
+      const pids = await reportedPids(pidsPath, 2);
+      expect(await waitDone(ex, h)).toMatchObject({
+        state: 'FAILED',
+        exitCode: 137,
+        reason: 'OutOfMemoryError: Container killed due to memory usage',
+      });
+      expect(pids.filter(running)).toEqual([]);
+    });
+
+    it('a job that appends to a read-only input fails, and the input is left as it was or named', async () => {
+      const ex = make();
+      const input = join(scratch(), `input-${counter++}.txt`);
+      writeFileSync(input, 'published\n');
+      const h = await ex.submit(
+        spec(
+          `try { require('node:fs').appendFileSync(${JSON.stringify(input)}, 'tampered\\n'); }
+           catch (e) { console.log('append failed:', e.code); process.exit(3); }`,
+          { readOnlyPaths: [input] },
+        ),
+      );
+      const s = await waitDone(ex, h);
+      expect(s.state).toBe('FAILED');
+      // Either the write was refused (a read-only mount) or the change was caught and named.
+      if (readFileSync(input, 'utf8') === 'published\n')
+        expect(readFileSync(h.logPath, 'utf8')).toMatch(/append failed: (EROFS|EACCES|EPERM)/);
+      else expect(s).toMatchObject({ reason: expect.stringContaining(input) });
     });
 
     it('another executor instance (a restarted engine) re-attaches to a running attempt', async () => {

@@ -9,19 +9,29 @@ import {
 } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
 import {
   LocalExecutor,
   nativeLauncher,
   workDirOfLog,
+  type LocalExecutorOptions,
 } from '../../src/executors/local/local-executor.js';
-import { executorConformance, spec, waitDone } from './conformance.js';
+import {
+  executorConformance,
+  IGNORES_TERM,
+  killReported,
+  reportedPids,
+  running,
+  spec,
+  starter,
+  waitDone,
+} from './conformance.js';
 
 const root = mkdtempSync(join(tmpdir(), 'strand-local-exec-'));
 const make = () => new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1 });
 
-executorConformance('local', make, () => root);
+executorConformance('local', make, () => root, { contained: true });
 executorConformance(
   'local, Node launcher and sh wrapper',
   () => new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1, launcher: 'node' }),
@@ -29,30 +39,62 @@ executorConformance(
 );
 
 /**
- * Submits `job` from another process (a Strand engine of its own), kills that process with
- * SIGKILL once the job has started, and returns the job's handle.
+ * Runs `body` in another process (a Strand engine of its own) with `ex`, a LocalExecutor on the
+ * same work root made with `options`; once `body` has written its answer (a JSON line), kills
+ * that process with SIGKILL, before any timer of its own can fire, and returns the answer.
  */
-async function submitThenKillSubmitter(job: JobAttemptSpec, name: string): Promise<JobHandle> {
+async function inEngineThenKill<T>(
+  name: string,
+  body: string,
+  options: Partial<LocalExecutorOptions> = {},
+): Promise<T> {
   const script = join(root, `${name}.mts`);
   writeFileSync(
     script,
     `import { LocalExecutor } from ${JSON.stringify(join(process.cwd(), 'src/executors/local/local-executor.ts'))};
-     const ex = new LocalExecutor({ workRoot: ${JSON.stringify(join(root, 'work'))} });
-     const h = await ex.submit(${JSON.stringify(job)});
-     process.stdout.write(JSON.stringify(h) + '\\n');
+     const ex = new LocalExecutor(${JSON.stringify({ workRoot: join(root, 'work'), ...options })});
+     const answer = await (async () => { ${body} })();
+     process.stdout.write(JSON.stringify(answer ?? null) + '\\n');
      setInterval(() => {}, 1000);`,
   );
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const handle = await new Promise<string>((resolve) =>
+  const answer = await new Promise<string>((resolve) =>
     child.stdout.on('data', (d: Buffer) => resolve(d.toString())),
   );
   child.kill('SIGKILL');
-  return JSON.parse(handle) as JobHandle;
+  return JSON.parse(answer) as T;
+}
+
+/**
+ * Submits `job` from another process, kills that process with SIGKILL once the job has started,
+ * and returns the job's handle.
+ */
+function submitThenKillSubmitter(
+  job: JobAttemptSpec,
+  name: string,
+  options: Partial<LocalExecutorOptions> = {},
+): Promise<JobHandle> {
+  return inEngineThenKill<JobHandle>(name, `return ex.submit(${JSON.stringify(job)});`, options);
+}
+
+/** Waits (up to `timeoutMs`) for the exit line of an attempt's pid file, read by no executor. */
+async function recordedExit(handle: JobHandle, timeoutMs = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = existsSync(`${handle.ref}.pid`) ? readFileSync(`${handle.ref}.pid`, 'utf8') : '';
+    const exit = text.split('\n').find((l, i, all) => l.startsWith('exit ') && i < all.length - 1);
+    if (exit) return exit;
+    if (Date.now() > deadline)
+      throw new Error(`${handle.ref}.pid: no exit recorded after ${timeoutMs} ms: ${text}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 describe('local executor', () => {
+  afterAll(killReported);
+
   it('starts attempts through the native launcher built by npm run build, or the Node one if asked', async () => {
     // The build (part of npm ci) compiles it; a machine without a C compiler uses the Node one.
     expect(nativeLauncher()).toBeDefined();
@@ -137,7 +179,9 @@ describe('local executor', () => {
     // Three entries per attempt: its working directory, and its log and pid file beside it.
     expect(existsSync(h.ref)).toBe(true);
     expect(h.logPath).toBe(`${h.ref}.log`);
-    expect(readFileSync(`${h.ref}.pid`, 'utf8')).toMatch(/^\d+ \d+ \d+:\n(exit 0\n)?$/);
+    expect(readFileSync(`${h.ref}.pid`, 'utf8')).toMatch(
+      /^\d+ \d+ \d+::\d+ v2:wrapper\n(exit 0\n)?$/,
+    );
   });
 
   it('attempts an earlier Strand started (a directory per attempt) are found where they are', async () => {
@@ -212,6 +256,145 @@ describe('local executor', () => {
       state: 'FAILED',
       exitCode: 137,
       reason: 'OutOfMemoryError: Container killed due to memory usage',
+    });
+    ex.close();
+  });
+
+  it('a terminate escalates to SIGKILL and the exit is recorded while no Strand process is alive', async () => {
+    const pidsPath = join(root, 'orphan-terminate.pids');
+    const job = spec(
+      starter(
+        pidsPath,
+        `process.on('SIGTERM', () => {});
+         start(...${JSON.stringify(IGNORES_TERM)}, false);
+         start(...${JSON.stringify(IGNORES_TERM)}, true);`,
+        'setInterval(() => {}, 1000)',
+      ),
+    );
+    // Started by an engine that was then killed (as after SIGINT of strand run, or a crash).
+    const handle = await submitThenKillSubmitter(job, 'starter-terminate', { graceSeconds: 1 });
+    const pids = await reportedPids(pidsPath, 3);
+    // Another engine (strand resume, say) terminates it, and is killed in its turn before the
+    // grace period is over: nothing of Strand is left to send the SIGKILL.
+    await inEngineThenKill(
+      'terminator',
+      `await ex.kill(${JSON.stringify(handle)}, 'Terminated by user');`,
+    );
+    expect(await recordedExit(handle)).toBe('exit 137 terminated');
+    expect(pids.filter(running)).toEqual([]);
+    expect(await make().poll(handle)).toMatchObject({
+      state: 'FAILED',
+      exitCode: 137,
+      reason: 'Terminated by user',
+    });
+  });
+
+  it('the timeout is enforced while no Strand process is alive', async () => {
+    const pidsPath = join(root, 'orphan-timeout.pids');
+    const job = spec(
+      starter(
+        pidsPath,
+        `process.on('SIGTERM', () => {}); start(...${JSON.stringify(IGNORES_TERM)}, true);`,
+        'setInterval(() => {}, 1000)',
+      ),
+      { timeoutSeconds: 1 },
+    );
+    const handle = await submitThenKillSubmitter(job, 'starter-timeout', { graceSeconds: 1 });
+    const pids = await reportedPids(pidsPath, 2);
+    expect(await recordedExit(handle)).toBe('exit 137 timeout');
+    expect(pids.filter(running)).toEqual([]);
+    expect(await make().poll(handle)).toMatchObject({
+      state: 'FAILED',
+      exitCode: 137,
+      reason: 'Job attempt duration exceeded timeout',
+    });
+  });
+
+  it.runIf(process.getuid?.() === 0)(
+    'run as root, a job cannot change a read-only input (a read-only mount); its own directory stays writable',
+    async () => {
+      const ex = make();
+      const input = join(root, 'mounted-input.txt');
+      const beside = join(root, 'beside-input.txt');
+      writeFileSync(input, 'published\n');
+      writeFileSync(beside, 'published\n');
+      // The whole scratch directory is read-only too (as a store root is), and the attempt's
+      // working directory lies under it.
+      const h = await ex.submit(
+        spec(
+          `const fs = require('node:fs');
+           console.log('uid', process.getuid());
+           fs.writeFileSync('own.txt', 'mine');
+           for (const f of ${JSON.stringify([input, beside])})
+             try { fs.appendFileSync(f, 'tampered\\n'); console.log('appended', f); }
+             catch (e) { console.log('refused', f, e.code); }`,
+          { readOnlyPaths: [root, input] },
+        ),
+      );
+      expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+      const log = readFileSync(h.logPath, 'utf8');
+      expect(log).toContain('uid 0');
+      expect(log).toContain(`refused ${input} EROFS`);
+      expect(log).toContain(`refused ${beside} EROFS`);
+      expect(readFileSync(input, 'utf8')).toBe('published\n');
+      expect(readFileSync(beside, 'utf8')).toBe('published\n');
+      expect(readFileSync(join(h.ref, 'own.txt'), 'utf8')).toBe('mine');
+      ex.close();
+    },
+  );
+
+  it('without read-only mounts, a changed input fails the attempt (exit 0), naming the file, for a re-attaching engine too', async () => {
+    const ex = new LocalExecutor({
+      workRoot: join(root, 'work'),
+      graceSeconds: 1,
+      readOnlyMounts: false,
+    });
+    const input = join(root, 'detected-input.txt');
+    writeFileSync(input, 'published\n');
+    const h = await ex.submit(
+      spec(`require('node:fs').appendFileSync(${JSON.stringify(input)}, 'tampered\\n')`, {
+        readOnlyPaths: [input],
+      }),
+    );
+    const failed = {
+      state: 'FAILED',
+      exitCode: 0,
+      reason: `InputChangedError: read-only input ${input} changed while the job ran (size 10 → 19 bytes, modification time changed)`,
+    };
+    expect(await waitDone(ex, h)).toMatchObject(failed);
+    expect(readFileSync(input, 'utf8')).toBe('published\ntampered\n');
+    // What the input was is in a file of the attempt: another engine reaches the same verdict.
+    expect(await make().poll(h)).toMatchObject(failed);
+    ex.close();
+  });
+
+  it('a running attempt of an earlier build (pid file without a format) is terminated by the engine', async () => {
+    const ex = make();
+    const job = spec('0');
+    const ref = join(root, 'work', `${job.jobId}.1`);
+    mkdirSync(ref, { recursive: true });
+    // Stands in for that build's wrapper: in a session of its own, it records the exit itself.
+    const wrapper = spawn(
+      'sh',
+      ['-c', 'sleep 300; printf "exit %s\\n" "$?" >> "$0"', `${ref}.pid`],
+      { detached: true, stdio: 'ignore' },
+    );
+    const stat = readFileSync(`/proc/${wrapper.pid}/stat`, 'utf8');
+    const startTime = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    writeFileSync(`${ref}.pid`, `${wrapper.pid} ${startTime} 64:\n`);
+    const h = { jobId: job.jobId, attempt: 1, ref, logPath: `${ref}.log` };
+    expect(await ex.poll(h)).toEqual({ state: 'RUNNING' });
+    // Its command (sleep) has started.
+    const children = `/proc/${wrapper.pid}/task/${wrapper.pid}/children`;
+    for (let waited = 0; readFileSync(children, 'utf8').trim() === ''; waited += 10) {
+      if (waited > 10_000) throw new Error(`sh ${wrapper.pid} started no sleep`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await ex.kill(h, 'Terminated by user');
+    expect(await waitDone(ex, h)).toMatchObject({
+      state: 'FAILED',
+      exitCode: 143,
+      reason: 'Terminated by user',
     });
     ex.close();
   });

@@ -14,7 +14,9 @@
  *
  * Nothing durable depends on a launcher: jobs run detached in their own session, and the
  * wrapper's pid file (pid, limits, exit code) stays the source of truth, so if a launcher dies
- * the executor starts a new one and running jobs are still found by polling.
+ * the executor starts a new one and running jobs are still found by polling. The native wrapper
+ * also contains and supervises its attempt by itself (launcher.c); the `sh` wrapper leaves that
+ * to the executor.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 
@@ -31,10 +33,18 @@ export interface LaunchRequest {
   stdoutPath?: string;
   /** Written to the log before the command's output, unless the log already exists. */
   note?: string;
-  /** The limits the wrapper records for a re-attaching engine ("memoryMiB:timeoutSeconds"). */
+  /**
+   * The limits the wrapper records for a re-attaching engine, and the native wrapper enforces
+   * ("memoryMiB:timeoutSeconds:graceSeconds", the timeout empty when there is none).
+   */
   limits: string;
   command: string[];
   env: Record<string, string>;
+  /**
+   * Absolute paths the native wrapper mounts read-only for the command where it may mount (the
+   * Node launcher's `sh` wrapper cannot: it ignores them).
+   */
+  readOnly: string[];
 }
 
 export type LaunchResult = { pid: number } | { existing: true };
@@ -270,6 +280,8 @@ export class NativeLauncher extends Launcher {
       ...r.command,
       String(env.length),
       ...env,
+      String(r.readOnly.length),
+      ...r.readOnly,
     ];
     // As Node's own spawn: a NUL byte cannot be part of a path, an argument or a variable.
     if (fields.some((f) => f.includes('\0'))) {

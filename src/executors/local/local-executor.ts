@@ -1,30 +1,48 @@
 /**
- * The local executor. Each attempt runs in its own process group under a tiny wrapper that only
- * (1) claims the attempt by creating its pid file exclusively, so it never runs twice (the file
- * records the wrapper's pid, its start time and the attempt's limits), (2) runs the command as
- * argv, looked up on PATH (user values never become shell text) and (3) appends the exit code to
- * that file. The wrapper survives the engine, so a restarted engine re-attaches through the pid
- * file alone. Where the native launcher was built (launcher.c, a static program, by
- * `npm run build`), each wrapper is a child it forks; else a Node launcher spawns the same steps
- * as an `sh` script. The native way saves the exec of a shell and a spawn from a Node process:
- * about 1.7 ms of CPU per job, measured on a 2-core virtual machine.
+ * The local executor. Each attempt runs under a tiny wrapper that (1) claims the attempt by
+ * creating its pid file exclusively, so it never runs twice (the file records the wrapper's pid,
+ * its start time, the attempt's limits and who enforces them), (2) runs the command as argv,
+ * looked up on PATH (user values never become shell text) and (3) appends the exit code to that
+ * file. The wrapper survives the engine, so a restarted engine re-attaches through the pid file
+ * alone.
+ *
+ * Where the native launcher was built (launcher.c, a static program, by `npm run build`), each
+ * wrapper is a child it forks, and that wrapper contains its attempt: it is a child subreaper, so
+ * every process the command starts stays its descendant however it detaches (setsid, a double
+ * fork); it enforces the memory limit over all of them, the timeout, and a terminate (a SIGTERM
+ * this executor sends it; SIGKILL after the grace period) whether or not a Strand process is
+ * alive; and it kills whatever the command left behind before it records the exit, so a recorded
+ * exit means no process of the attempt remains. Run as root, it also mounts the attempt's
+ * read-only inputs read-only for the command.
+ *
+ * Without it a Node launcher spawns the same steps as an `sh` script, which cannot contain
+ * anything: then this executor does what it can while it runs (the attempt's processes are the
+ * wrapper's descendants, its process group and session, and every process it has seen in them;
+ * limits and the SIGTERM-to-SIGKILL escalation are enforced by the Strand process watching the
+ * attempt; what is left when the exit is read is killed then). The native way also saves the
+ * exec of a shell and a spawn from a Node process: about 1.7 ms of CPU per job, measured on a
+ * 2-core virtual machine.
  *
  * An attempt is three entries in the work root: `{job}.{n}/` (the command's working
- * directory), `{job}.{n}.log` (its output) and `{job}.{n}.pid`. Creating files and directories
- * is most of what an attempt costs the file system, and on a busy disk the part that varies most
- * (on one virtual machine, 0.006 to 0.8 ms of kernel time each), so an attempt makes no more
- * than it needs. Attempts started by an earlier Strand keep their layout,
- * `{job}/attempt-{n}/{work/,log.txt,pid}`, and are found there.
+ * directory), `{job}.{n}.log` (its output) and `{job}.{n}.pid`; a fourth, `{job}.{n}.inputs`,
+ * when the job has read-only inputs (what they were before the start, checked after the end: a
+ * change fails the attempt, naming the file). Creating files and directories is most of what an
+ * attempt costs the file system, and on a busy disk the part that varies most (on one virtual
+ * machine, 0.006 to 0.8 ms of kernel time each), so an attempt makes no more than it needs.
+ * Attempts started by an earlier Strand keep their layout, `{job}/attempt-{n}/{work/,log.txt,pid}`,
+ * and are found there.
  *
- * While a process of Strand watches an attempt, it enforces the memory limit (the RSS of the
- * attempt's processes; over it: SIGKILL, exit 137, reason OutOfMemoryError as AWS Batch reports)
- * and the timeout (SIGTERM, then SIGKILL after a grace period). A restarted engine resumes that
- * supervision when it re-attaches.
+ * The pid file's first line is "pid starttime memoryMiB:timeoutSeconds:graceSeconds v2:WHO",
+ * WHO being `wrapper` (the native wrapper enforces the limits) or `engine` (the `sh` wrapper: the
+ * watching Strand process does); an earlier build wrote "pid starttime memoryMiB:timeoutSeconds"
+ * (its attempts are supervised as the `sh` wrapper's). The exit line is "exit CODE", or
+ * "exit CODE CAUSE" when the native wrapper stopped the command (`oom`, `timeout`, `terminated`).
  */
 import {
   accessSync,
   constants,
   existsSync,
+  mkdirSync,
   readFileSync,
   readdirSync,
   statSync,
@@ -38,22 +56,22 @@ import { NativeLauncher, NodeLauncher, type Launcher } from './launcher.js';
 
 /**
  * The `sh` wrapper: $1 is the pid file, $2 the file whose existence means "terminated before the
- * start", $3 the limits to record ("memoryMiB:timeoutSeconds", the timeout empty when there is
- * none), the rest is the command's argv, run by `exec` in a subshell: its first word is always a
- * program found on PATH, as in a container, never a built-in of the shell (dash's `echo` differs
- * from coreutils') or one of the wrapper's functions. Only shell built-ins run besides the
- * command (no extra processes). The pid file holds "pid starttime limits", then, once the
- * command has ended, "exit CODE"; a line counts once it ends in a newline.
+ * start", $3 the limits to record ("memoryMiB:timeoutSeconds:graceSeconds", the timeout empty
+ * when there is none), the rest is the command's argv, run by `exec` in a subshell: its first
+ * word is always a program found on PATH, as in a container, never a built-in of the shell
+ * (dash's `echo` differs from coreutils') or one of the wrapper's functions. Only shell built-ins
+ * run besides the command (no extra processes). The pid file holds "pid starttime limits
+ * v2:engine", then, once the command has ended, "exit CODE"; a line counts once it ends in a
+ * newline.
  */
 const WRAPPER = `pidfile=$1; stop=$2; limits=$3; shift 3
 set -C
-record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s %s\\n' "$$" "\${22}" "$limits" > "$pidfile"; }
+record() { read -r line < /proc/$$/stat; set -- $line; printf '%s %s %s v2:engine\\n' "$$" "\${22}" "$limits" > "$pidfile"; }
 record 2>/dev/null || exit 0
 if [ -e "$stop" ]; then printf 'exit 143\\n' >> "$pidfile"; exit 0; fi
 (exec "$@")
 code=$?
 printf 'exit %s\\n' "$code" >> "$pidfile"`;
-
 /** The native launcher built from launcher.c (the same place from src/ and from dist/). */
 const NATIVE_LAUNCHER = fileURLToPath(new URL('../../../dist/strand-launcher', import.meta.url));
 
@@ -73,12 +91,17 @@ interface AttemptFiles {
   work: string;
   log: string;
   pid: string;
-  /** Why Strand stopped it (memory, timeout), written before the signal. */
+  /**
+   * Why the watching Strand process stopped it (memory, timeout), written before the signal;
+   * for attempts under the `sh` wrapper (the native wrapper records its cause with the exit).
+   */
   reason: string;
-  /** The exit code to report instead of the wrapper's (137 for a memory kill). */
+  /** The exit code to report instead of the `sh` wrapper's (137 for a memory kill). */
   forcedExit: string;
   /** Written by a terminate: the reason, and a wrapper that has not started will not start. */
   terminate: string;
+  /** The read-only inputs as they were before the start (InputsRecord), when there are any. */
+  inputs: string;
 }
 
 const LEGACY = /[/\\]attempt-\d+$/;
@@ -92,6 +115,7 @@ function attemptFiles(ref: string): AttemptFiles {
       reason: join(ref, 'reason'),
       forcedExit: join(ref, 'forced-exit'),
       terminate: join(ref, 'terminate-reason'),
+      inputs: join(ref, 'inputs'),
     };
   return {
     work: ref,
@@ -100,6 +124,7 @@ function attemptFiles(ref: string): AttemptFiles {
     reason: `${ref}.reason`,
     forcedExit: `${ref}.forced-exit`,
     terminate: `${ref}.terminate-reason`,
+    inputs: `${ref}.inputs`,
   };
 }
 
@@ -138,6 +163,11 @@ export interface LocalExecutorOptions {
    * the native one, or an error if it was not built (default: native when built).
    */
   launcher?: 'native' | 'node';
+  /**
+   * `false`: never mount an attempt's read-only inputs read-only, even where the native wrapper
+   * could (as root); a change to them is still detected after the end (default true).
+   */
+  readOnlyMounts?: boolean;
 }
 
 interface WrapperInfo {
@@ -146,8 +176,13 @@ interface WrapperInfo {
   startedAt: number;
   memoryMiB?: number;
   timeoutSeconds?: number;
+  graceSeconds?: number;
+  /** Who enforces the limits and ends the attempt's processes: the native wrapper, or Strand. */
+  supervisor: 'wrapper' | 'engine';
   /** Set once the command has ended. */
   exitCode?: string;
+  /** Why the native wrapper stopped the command: `oom`, `timeout`, `terminated`. */
+  cause?: string;
   stoppedAt?: number;
 }
 
@@ -164,20 +199,28 @@ function wrapperInfo(ref: string): WrapperInfo | undefined {
   const text = readText(path);
   if (!text?.includes('\n')) return undefined;
   const [first, second] = text.split('\n');
-  const [pid, startTime, limits = ''] = first.split(' ');
-  const [memory, timeout] = limits.split(':');
+  const [pid, startTime, limits = '', format] = first.split(' ');
+  const [memory, timeout, grace] = limits.split(':');
   const stat = statSync(path);
   // The file is created at the start (its birth time; else the start time in clock ticks).
   const startedAt = stat.birthtimeMs || bootTime() + Number(startTime) * 10;
-  const info: WrapperInfo = { pid: Number(pid), startTime, startedAt };
+  const info: WrapperInfo = {
+    pid: Number(pid),
+    startTime,
+    startedAt,
+    supervisor: format === 'v2:wrapper' ? 'wrapper' : 'engine',
+  };
   if (memory) info.memoryMiB = Number(memory);
   if (timeout) info.timeoutSeconds = Number(timeout);
+  if (grace) info.graceSeconds = Number(grace);
   const exit = second?.startsWith('exit ') && text.endsWith('\n') ? second.slice(5) : undefined;
   // Attempts started by an earlier Strand (no limits in the pid file) recorded the exit in a
   // file of its own.
   const legacy = exit === undefined && !limits ? readText(join(ref, 'exit.code')) : undefined;
   if (exit !== undefined) {
-    info.exitCode = exit;
+    const [code, cause] = exit.split(' ');
+    info.exitCode = code;
+    if (cause) info.cause = cause;
     info.stoppedAt = stat.mtimeMs;
   } else if (legacy?.endsWith('\n')) {
     info.exitCode = legacy.trim();
@@ -186,14 +229,35 @@ function wrapperInfo(ref: string): WrapperInfo | undefined {
   return info;
 }
 
+/** An attempt whose limits this process enforces (one under the `sh` wrapper, or an older one). */
 interface Watched {
   handle: JobHandle;
+  /** The wrapper's pid and start time (clock ticks since boot). */
   pid: number;
+  startTicks: number;
   memoryBytes: number;
+  graceMs: number;
   /** When this process began to watch it. */
   since: number;
   deadline?: number;
   killAt?: number;
+  /**
+   * Every process seen in the attempt (pid → start time): one that left the session after its
+   * parent ended is still known by it.
+   */
+  members: Map<number, number>;
+}
+
+/** One line of the process table. */
+interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  /** Start time, in clock ticks since boot. */
+  start: number;
+  /** Resident size, in bytes. */
+  rss: number;
 }
 
 function statFields(pid: number | string): string[] | undefined {
@@ -225,19 +289,87 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** The processes of each process group, with their RSS. */
-function processGroups(): Map<number, { pid: number; rss: number }[]> {
-  const groups = new Map<number, { pid: number; rss: number }[]>();
+/** Every process of the machine (that this user can see). */
+function processTable(): ProcessInfo[] {
+  const table: ProcessInfo[] = [];
   for (const entry of readdirSync('/proc')) {
     if (entry.charCodeAt(0) > 57) continue; // not a pid
     const f = statFields(entry);
     if (!f) continue;
-    const pgid = Number(f[2]);
-    const list = groups.get(pgid) ?? [];
-    list.push({ pid: Number(entry), rss: Number(f[21]) * PAGE });
-    groups.set(pgid, list);
+    table.push({
+      pid: Number(entry),
+      ppid: Number(f[1]),
+      pgid: Number(f[2]),
+      sid: Number(f[3]),
+      start: Number(f[19]),
+      rss: Number(f[21]) * PAGE,
+    });
   }
-  return groups;
+  return table;
+}
+
+/**
+ * The processes of an attempt under the `sh` wrapper (not the wrapper itself): its descendants,
+ * the members of its process group and session, and every process seen in it before. Group and
+ * session members count only if they started between the wrapper and `untilTicks`: after the
+ * wrapper has ended, its pid may name another group.
+ */
+function attemptProcesses(
+  table: ProcessInfo[],
+  w: { pid: number; startTicks: number; members: Map<number, number> },
+  untilTicks = Infinity,
+): ProcessInfo[] {
+  const children = new Map<number, ProcessInfo[]>();
+  for (const p of table) {
+    const list = children.get(p.ppid);
+    if (list) list.push(p);
+    else children.set(p.ppid, [p]);
+  }
+  const found = new Map<number, ProcessInfo>();
+  const below = (pid: number) => {
+    for (const c of children.get(pid) ?? []) {
+      if (found.has(c.pid)) continue;
+      found.set(c.pid, c);
+      below(c.pid);
+    }
+  };
+  below(w.pid);
+  for (const p of table) {
+    const inGroup =
+      (p.pgid === w.pid || p.sid === w.pid) && p.start >= w.startTicks && p.start <= untilTicks;
+    if (inGroup || w.members.get(p.pid) === p.start) {
+      found.set(p.pid, p);
+      below(p.pid);
+    }
+  }
+  found.delete(w.pid);
+  return [...found.values()];
+}
+
+/** A number (kB) after `key` in a /proc status-like file, in bytes; undefined when absent. */
+function kbField(path: string, key: string): number | undefined {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readText(path) ?? '');
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+/**
+ * Whether `processes` use more than `limit` bytes. Resident sizes first: their sum is an upper
+ * bound, but counts a page shared by several processes (a library, memory a forked child shares
+ * with its parent) once per process, so 200 forked `sleep`s would look like 150 MB. Only over
+ * the limit is the fair measure taken: the proportional set size, each shared page divided among
+ * its users (smaps_rollup walks the page tables, so it is not read every time).
+ */
+function overMemory(processes: ProcessInfo[], limit: number): boolean {
+  if (processes.reduce((sum, p) => sum + p.rss, 0) <= limit) return false;
+  let pss = 0;
+  for (const p of processes) pss += kbField(`/proc/${p.pid}/smaps_rollup`, 'Pss') ?? p.rss;
+  return pss > limit;
+}
+
+/** Clock ticks since boot `ms` milliseconds ago (ticks are what /proc's start times count). */
+function ticksAgo(ms: number): number {
+  const uptime = Number((readText('/proc/uptime') ?? '0').split(' ')[0]);
+  return Math.floor(uptime * 100 - ms / 10);
 }
 
 function mtimeOf(path: string): number | undefined {
@@ -246,6 +378,63 @@ function mtimeOf(path: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A read-only input as it was before the attempt started. */
+interface InputState {
+  path: string;
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+  ctimeNs: string;
+}
+
+/** The `.inputs` file of an attempt. */
+interface InputsRecord {
+  version: 1;
+  files: InputState[];
+}
+
+function inputState(path: string): InputState | undefined {
+  try {
+    const s = statSync(path, { bigint: true });
+    if (!s.isFile()) return undefined;
+    return {
+      path,
+      dev: String(s.dev),
+      ino: String(s.ino),
+      size: String(s.size),
+      mtimeNs: String(s.mtimeNs),
+      ctimeNs: String(s.ctimeNs),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/** How a read-only input differs from what was recorded before the start; undefined if not. */
+function inputChange(before: InputState): string | undefined {
+  const now = inputState(before.path);
+  if (!now) return 'removed, or no longer a regular file';
+  const what: string[] = [];
+  if (now.dev !== before.dev || now.ino !== before.ino)
+    what.push(`replaced (inode ${before.ino} → ${now.ino})`);
+  if (now.size !== before.size) what.push(`size ${before.size} → ${now.size} bytes`);
+  if (now.mtimeNs !== before.mtimeNs) what.push('modification time changed');
+  if (now.ctimeNs !== before.ctimeNs && what.length === 0) what.push('status change time changed');
+  return what.length > 0 ? what.join(', ') : undefined;
+}
+
+/** The reason an attempt fails when one of its read-only inputs changed; undefined if none did. */
+function changedInputs(path: string): string | undefined {
+  const record = readJson<InputsRecord>(path);
+  for (const f of record?.files ?? []) {
+    const change = inputChange(f);
+    if (change)
+      return `InputChangedError: read-only input ${f.path} changed while the job ran (${change})`;
+  }
+  return undefined;
 }
 
 /** A path relative to the working directory and inside it (no `/` first, no `..`). */
@@ -279,8 +468,15 @@ function imageNote(image: string | undefined): string | undefined {
 export class LocalExecutor implements Executor {
   readonly name = 'local';
   private readonly listeners: ((handle: JobHandle) => void)[] = [];
+  /** Attempts under the `sh` wrapper (or an earlier build's) whose limits this process enforces. */
   private readonly watched = new Map<string, Watched>();
+  /** The processes seen in watched attempts whose wrapper has ended, until their exit is read. */
+  private readonly remembered = new Map<string, Map<number, number>>();
+  /** Attempts under the `sh` wrapper whose leftovers this process has killed. */
+  private readonly cleaned = new Set<string>();
   private monitor: NodeJS.Timeout | undefined;
+  /** Whether attempts start under the native wrapper, which contains and supervises them. */
+  private readonly native: boolean;
   /**
    * Launchers, one per core up to two: a Node launcher waits in each spawn until the child has
    * exec'd, so two of them start two jobs at once; the native one answers at its fork, and two of
@@ -297,6 +493,8 @@ export class LocalExecutor implements Executor {
   private readonly startedHere = new Set<string>();
   /** Attempts this process stopped or terminated (their reason files are worth a look). */
   private readonly stopped = new Set<string>();
+  /** Attempts of this process with read-only inputs to check at the end. */
+  private readonly withInputs = new Set<string>();
   /** When this process asked for each attempt's start (an earlier attempt's log may be older). */
   private readonly launchedAt = new Map<string, number>();
 
@@ -304,6 +502,7 @@ export class LocalExecutor implements Executor {
     const native = options.launcher === 'node' ? undefined : nativeLauncher();
     if (options.launcher === 'native' && !native)
       throw new Error(`the native job launcher ${NATIVE_LAUNCHER} is missing: run npm run build`);
+    this.native = native !== undefined;
     this.launchers = Array.from({ length: Math.max(1, Math.min(2, availableParallelism())) }, () =>
       native
         ? new NativeLauncher(native)
@@ -331,6 +530,10 @@ export class LocalExecutor implements Executor {
       : join(this.options.workRoot, `${safe}.${attempt}`);
   }
 
+  private get graceSeconds(): number {
+    return this.options.graceSeconds ?? 10;
+  }
+
   async submit(spec: JobAttemptSpec): Promise<JobHandle> {
     const dir = this.attemptDir(spec.jobId, spec.attempt);
     const files = attemptFiles(dir);
@@ -340,6 +543,8 @@ export class LocalExecutor implements Executor {
       ref: dir,
       logPath: files.log,
     };
+    const readOnly = spec.readOnlyPaths ?? [];
+    if (readOnly.length > 0) this.recordInputs(files.inputs, readOnly, handle.ref);
     // Started before (perhaps by a process that died), the launcher answers `existing` and this
     // re-attaches. Otherwise it (re)starts a wrapper: if an earlier one is alive but unrecorded,
     // its pid file makes the new one exit without running anything.
@@ -352,12 +557,13 @@ export class LocalExecutor implements Executor {
         ...outputFiles(files.work, spec.environment),
         logPath: files.log,
         note: imageNote(spec.image),
-        limits: `${spec.memoryMiB}:${spec.timeoutSeconds ?? ''}`,
+        limits: `${spec.memoryMiB}:${spec.timeoutSeconds ?? ''}:${this.graceSeconds}`,
         command: spec.command,
         env: spec.environment,
+        readOnly: this.options.readOnlyMounts === false ? [] : readOnly,
       },
       () => {
-        this.watched.delete(handle.ref);
+        this.forget(handle.ref);
         this.launchedAt.delete(handle.ref);
         for (const l of this.listeners) l(handle);
       },
@@ -369,26 +575,66 @@ export class LocalExecutor implements Executor {
       return handle;
     }
     this.startedHere.add(handle.ref);
-    // If another wrapper claimed the attempt, this one exits at once and drops out of the watch.
-    this.watch(handle, result.pid, spec.memoryMiB, spec.timeoutSeconds, startedAt);
+    // The native wrapper enforces the limits itself. The `sh` wrapper is watched from here; if
+    // another wrapper claimed the attempt, this one exits at once and drops out of the watch.
+    if (!this.native)
+      this.watch(handle, result.pid, undefined, spec.memoryMiB, spec.timeoutSeconds, startedAt);
     return handle;
+  }
+
+  /**
+   * Records the attempt's read-only regular files as they are before the start, so that this
+   * process or a re-attaching one can tell a change after the end. An attempt submitted again
+   * keeps what was recorded the first time.
+   */
+  private recordInputs(path: string, readOnly: string[], ref: string): void {
+    const files = readOnly.flatMap((p) => inputState(p) ?? []);
+    if (files.length === 0) return;
+    const record: InputsRecord = { version: 1, files };
+    mkdirSync(dirname(path), { recursive: true }); // the launcher makes the rest at the start
+    try {
+      writeFileSync(path, JSON.stringify(record), { flag: 'wx' });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    this.withInputs.add(ref);
   }
 
   private watch(
     handle: JobHandle,
     pid: number,
+    startTime: string | undefined,
     memoryMiB: number,
     timeoutSeconds: number | undefined,
     startedAt: number,
+    graceSeconds = this.graceSeconds,
   ): void {
     if (this.watched.has(handle.ref)) return;
-    const w: Watched = { handle, pid, memoryBytes: memoryMiB * 1024 * 1024, since: Date.now() };
+    const w: Watched = {
+      handle,
+      pid,
+      // Not recorded yet (just spawned): the wrapper started after the launch was asked for.
+      startTicks:
+        startTime === undefined ? ticksAgo(Date.now() - startedAt) - 2 : Number(startTime),
+      memoryBytes: memoryMiB * 1024 * 1024,
+      graceMs: graceSeconds * 1000,
+      since: Date.now(),
+      members: new Map(),
+    };
     if (timeoutSeconds) w.deadline = startedAt + timeoutSeconds * 1000;
     this.watched.set(handle.ref, w);
     if (!this.monitor) {
       this.monitor = setInterval(() => this.supervise(), 100);
       this.monitor.unref();
     }
+  }
+
+  /** Stops watching an attempt whose wrapper has ended; what it had seen is kept for cleanUp. */
+  private forget(ref: string): void {
+    const w = this.watched.get(ref);
+    if (!w) return;
+    this.watched.delete(ref);
+    this.remembered.set(ref, w.members);
   }
 
   /** One pass over the watched attempts: memory limits, timeouts, grace periods. */
@@ -403,42 +649,67 @@ export class LocalExecutor implements Executor {
     // jobs then costs no scan of every process on the machine ten times a second.
     if (![...this.watched.values()].some((w) => w.killAt !== undefined || now - w.since >= 100))
       return;
-    const groups = processGroups();
+    const table = processTable();
+    const byPid = new Map(table.map((p) => [p.pid, p]));
     for (const w of this.watched.values()) {
-      const members = (groups.get(w.pid) ?? []).filter((p) => p.pid !== w.pid);
-      if (!groups.has(w.pid)) {
-        this.watched.delete(w.handle.ref);
+      const wrapper = byPid.get(w.pid);
+      if (!wrapper || wrapper.start < w.startTicks) {
+        this.forget(w.handle.ref);
         continue;
       }
-      if (w.memoryBytes > 0 && members.reduce((sum, p) => sum + p.rss, 0) > w.memoryBytes) {
-        this.stop(w, OOM_REASON, 'SIGKILL', '137');
+      const processes = attemptProcesses(table, w);
+      for (const p of processes) w.members.set(p.pid, p.start);
+      if (w.memoryBytes > 0 && overMemory(processes, w.memoryBytes)) {
+        this.stop(w, processes, OOM_REASON, 'SIGKILL', '137');
       } else if (w.deadline !== undefined && now >= w.deadline && w.killAt === undefined) {
-        this.stop(w, TIMEOUT_REASON, 'SIGTERM');
+        this.stop(w, processes, TIMEOUT_REASON, 'SIGTERM');
       } else if (w.killAt !== undefined && now >= w.killAt) {
-        this.signal(w.pid, 'SIGKILL');
+        signalAll(processes, 'SIGKILL');
       }
     }
   }
 
-  /** Signals the attempt's processes, but not its wrapper, which must record the exit. */
-  private signal(pgid: number, signal: NodeJS.Signals): void {
-    for (const p of processGroups().get(pgid) ?? []) {
-      if (p.pid === pgid) continue;
-      try {
-        process.kill(p.pid, signal);
-      } catch {
-        // already gone
-      }
-    }
-  }
-
-  private stop(w: Watched, reason: string, signal: NodeJS.Signals, forcedExit?: string): void {
+  private stop(
+    w: Watched,
+    processes: ProcessInfo[],
+    reason: string,
+    signal: NodeJS.Signals,
+    forcedExit?: string,
+  ): void {
     this.stopped.add(w.handle.ref);
     const files = attemptFiles(w.handle.ref);
     if (!existsSync(files.reason)) writeFileSync(files.reason, reason);
     if (forcedExit) writeFileSync(files.forcedExit, forcedExit);
-    w.killAt ??= Date.now() + (this.options.graceSeconds ?? 10) * 1000;
-    this.signal(w.pid, signal);
+    w.killAt ??= Date.now() + w.graceMs;
+    signalAll(processes, signal);
+  }
+
+  /**
+   * Kills what an attempt under the `sh` wrapper left when its command ended (the native wrapper
+   * does it itself before it records the exit): the processes this process saw in it, and its
+   * group's and session's, started before the exit was recorded. Returns once they have ended
+   * (or after a few seconds, for one stuck in the kernel).
+   */
+  private async cleanUp(ref: string, info: WrapperInfo): Promise<void> {
+    if (this.cleaned.has(ref)) return;
+    this.cleaned.add(ref);
+    // Only a poll repeated soon after needs it: the oldest are let go.
+    if (this.cleaned.size > 10_000) this.cleaned.delete(this.cleaned.values().next().value!);
+    const members = this.watched.get(ref)?.members ?? this.remembered.get(ref) ?? new Map();
+    this.watched.delete(ref);
+    this.remembered.delete(ref);
+    const until = ticksAgo(Date.now() - (info.stoppedAt ?? Date.now())) + 100;
+    const left = attemptProcesses(
+      processTable(),
+      { pid: info.pid, startTicks: Number(info.startTime), members },
+      until,
+    );
+    signalAll(left, 'SIGKILL');
+    const deadline = Date.now() + 5000;
+    while (left.some((p) => startTimeOf(p.pid) === String(p.start) && !ended(p.pid))) {
+      if (Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   async poll(handle: JobHandle): Promise<AttemptState> {
@@ -447,9 +718,12 @@ export class LocalExecutor implements Executor {
       this.launchedAt.delete(handle.ref);
       const startedHere = this.startedHere.delete(handle.ref);
       const stoppedHere = this.stopped.delete(handle.ref);
-      // A clean exit of an attempt this process started and never stopped has no reason or
-      // forced exit code to look for: the usual end of a job costs no lookups of absent files.
-      if (info.exitCode === '0' && startedHere && !stoppedHere)
+      const withInputs = this.withInputs.delete(handle.ref);
+      if (info.supervisor === 'engine') await this.cleanUp(handle.ref, info);
+      // A clean exit of an attempt this process started and never stopped, without inputs to
+      // check, has no reason or forced exit code to look for: the usual end of a job costs no
+      // lookups of absent files.
+      if (info.exitCode === '0' && startedHere && !stoppedHere && !withInputs)
         return {
           state: 'SUCCEEDED',
           exitCode: 0,
@@ -459,9 +733,16 @@ export class LocalExecutor implements Executor {
       // Otherwise a look before each read: a failed read costs a thrown ENOENT.
       const files = attemptFiles(handle.ref);
       const read = (path: string) => (existsSync(path) ? readText(path) : undefined);
-      const forced = read(files.forcedExit);
+      const forced = info.supervisor === 'engine' ? read(files.forcedExit) : undefined;
       const exitCode = Number(forced ?? info.exitCode);
-      const reason = read(files.reason) ?? read(files.terminate);
+      const reason =
+        info.cause === 'oom'
+          ? OOM_REASON
+          : info.cause === 'timeout'
+            ? TIMEOUT_REASON
+            : info.cause === 'terminated'
+              ? (read(files.terminate) ?? 'Terminated')
+              : (read(files.reason) ?? read(files.terminate));
       const state: AttemptState = {
         state: exitCode === 0 ? 'SUCCEEDED' : 'FAILED',
         exitCode,
@@ -469,6 +750,12 @@ export class LocalExecutor implements Executor {
         stoppedAt: info.stoppedAt,
       };
       if (reason !== undefined && exitCode !== 0) state.reason = reason;
+      // An input changed fails the attempt whatever its exit code: its outputs may rest on it.
+      const changed = existsSync(files.inputs) ? changedInputs(files.inputs) : undefined;
+      if (changed !== undefined) {
+        state.state = 'FAILED';
+        state.reason = changed;
+      }
       return state;
     }
     if (!info) {
@@ -483,19 +770,22 @@ export class LocalExecutor implements Executor {
         : { state: 'FAILED', reason: 'Host lost: the job process never started' };
     }
     if (startTimeOf(info.pid) === info.startTime) {
-      // Re-attached (e.g. after a restart): watch it from this process too.
+      // Re-attached (e.g. after a restart) to an attempt whose wrapper does not enforce its
+      // limits: watch it from this process too.
       const legacy =
-        info.memoryMiB === undefined
+        info.supervisor === 'engine' && info.memoryMiB === undefined
           ? readJson<{ memoryMiB: number; timeoutSeconds?: number }>(join(handle.ref, 'spec.json'))
           : undefined;
       const memoryMiB = info.memoryMiB ?? legacy?.memoryMiB;
-      if (memoryMiB !== undefined)
+      if (info.supervisor === 'engine' && memoryMiB !== undefined)
         this.watch(
           handle,
           info.pid,
+          info.startTime,
           memoryMiB,
           info.timeoutSeconds ?? legacy?.timeoutSeconds,
           info.startedAt,
+          info.graceSeconds,
         );
       return { state: 'RUNNING' };
     }
@@ -516,19 +806,28 @@ export class LocalExecutor implements Executor {
       await new Promise((r) => setTimeout(r, 20));
       info = wrapperInfo(handle.ref);
     }
-    if (!info || startTimeOf(info.pid) !== info.startTime) return;
-    const w = this.watched.get(handle.ref) ?? {
-      handle,
-      pid: info.pid,
-      memoryBytes: 0,
-      since: Date.now(),
-    };
-    this.watched.set(handle.ref, w);
-    if (!this.monitor) {
-      this.monitor = setInterval(() => this.supervise(), 100);
-      this.monitor.unref();
+    if (!info || info.exitCode !== undefined || startTimeOf(info.pid) !== info.startTime) return;
+    if (info.supervisor === 'wrapper') {
+      // The wrapper sends SIGTERM to every process of the attempt, SIGKILL after the grace period
+      // it recorded, and records the exit: none of it needs this process to stay alive.
+      try {
+        process.kill(info.pid, 'SIGTERM');
+      } catch {
+        // ended meanwhile: its exit is recorded
+      }
+      return;
     }
-    this.stop(w, reason, 'SIGTERM');
+    this.watch(
+      handle,
+      info.pid,
+      info.startTime,
+      0,
+      undefined,
+      info.startedAt,
+      info.graceSeconds ?? this.graceSeconds,
+    );
+    const w = this.watched.get(handle.ref)!;
+    this.stop(w, attemptProcesses(processTable(), w), reason, 'SIGTERM');
   }
 
   reattach(handle: JobHandle): Promise<AttemptState> {
@@ -542,5 +841,20 @@ export class LocalExecutor implements Executor {
 
   close(): void {
     for (const l of this.launchers) l.close();
+  }
+}
+
+/** Whether a process has ended and waits to be reaped (a zombie). */
+function ended(pid: number): boolean {
+  return statFields(pid)?.[0] === 'Z';
+}
+
+function signalAll(processes: ProcessInfo[], signal: NodeJS.Signals): void {
+  for (const p of processes) {
+    try {
+      process.kill(p.pid, signal);
+    } catch {
+      // already gone
+    }
   }
 }
