@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StateMachineDefinition } from '../src/asl/types.js';
 import { Engine } from '../src/engine/engine.js';
+import { openExecutor } from '../src/app/index.js';
 import { cpuTicks, option } from './machine.js';
 
 /** The `true` program (not the shell's built-in): the floor and every job run the same binary. */
@@ -59,7 +60,10 @@ function createCost(dir: string): number {
 
 async function strand(samples: number, dir: string): Promise<number> {
   const home = mkdtempSync(join(dir, 'home-'));
-  const engine = Engine.open({ home, batch: { maxvCpus: 2, memoryMiB: 4096 } });
+  const engine = Engine.open({
+    home,
+    batch: { executor: openExecutor('local', { home }), maxvCpus: 2, memoryMiB: 4096 },
+  });
   engine.batch!.registerJobDefinition({
     jobDefinitionName: 'noop',
     type: 'container',

@@ -10,9 +10,13 @@
  * A job no compute environment of its queue could ever fit fails at submit, naming the values.
  */
 import { randomUUID } from 'node:crypto';
+import { realpathSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
+import { exhausted } from '../faults.js';
 import type { Executor, JobHandle } from '../executors/executor.js';
+import { resolveSecrets } from './secrets.js';
 import type {
   ComputeEnvironment,
   JobDefinition,
@@ -42,6 +46,11 @@ export interface LocalBatchOptions {
   memoryMiB?: number;
   /** How long a job may be passed by smaller ones before it reserves its queue (default 60 s). */
   starvationMs?: number;
+  /**
+   * Told when the Batch cannot go on because the machine failed it (its database cannot be
+   * written, a full disk refuses a job's files); it stops scheduling until it is opened again.
+   */
+  onFault?: (err: unknown) => void;
   /** Scheduler tick (default 50 ms). */
   tickMs?: number;
   now?: () => number;
@@ -323,6 +332,24 @@ export class LocalBatch {
         `job definition "${req.jobDefinitionName}": containerProperties.command must be an array of strings`,
       );
     }
+    const secrets: unknown = req.containerProperties.secrets;
+    if (
+      secrets !== undefined &&
+      !(
+        Array.isArray(secrets) &&
+        secrets.every(
+          (x: { name?: unknown; valueFrom?: unknown } | null) =>
+            typeof x?.name === 'string' &&
+            /^[A-Za-z_][A-Za-z0-9_]*$/.test(x.name) &&
+            typeof x.valueFrom === 'string' &&
+            x.valueFrom !== '',
+        )
+      )
+    ) {
+      throw new BatchInputError(
+        `job definition "${req.jobDefinitionName}": containerProperties.secrets must be a list of { name, valueFrom }, each name an environment variable name`,
+      );
+    }
     const last = this.sql(
       'SELECT MAX(revision) AS r FROM batch_job_definitions WHERE name = ?',
     ).get(req.jobDefinitionName) as { r: number | null };
@@ -382,6 +409,8 @@ export class LocalBatch {
   /**
    * What a submission would run: the command with `Ref::` parameters substituted, the image and
    * the environment (definition, then overrides). Throws BatchInputError for an unknown definition.
+   * As AWS Batch does, a command item is replaced only when it is exactly `Ref::name` of a
+   * parameter given; `Ref::` inside longer text, or of no parameter, stays as written.
    */
   resolveContainer(
     req: SubmitJobRequest,
@@ -396,11 +425,10 @@ export class LocalBatch {
     const cp = def.containerProperties;
     const o = req.containerOverrides ?? {};
     const commandTemplate = o.command ?? cp.command ?? [];
-    const command = commandTemplate.map((arg) =>
-      arg.replace(/Ref::([A-Za-z0-9_]+)/g, (whole, name: string) =>
-        name in parameters ? parameters[name] : whole,
-      ),
-    );
+    const command = commandTemplate.map((arg) => {
+      const name = /^Ref::([A-Za-z0-9_]+)$/.exec(arg)?.[1];
+      return name !== undefined && Object.hasOwn(parameters, name) ? parameters[name] : arg;
+    });
     const environment = new Map<string, string>();
     for (const kv of [...(cp.environment ?? []), ...(o.environment ?? [])])
       environment.set(kv.name, kv.value);
@@ -473,6 +501,8 @@ export class LocalBatch {
         image: cp.image,
         command,
         environment: [...env].map(([name, value]): KeyValuePair => ({ name, value })),
+        // Names and sources only: the values are read when each attempt starts (see start()).
+        ...(cp.secrets?.length ? { secrets: cp.secrets.map((x) => ({ ...x })) } : {}),
         resourceRequirements: [
           { type: 'VCPU', value: String(vcpus) },
           { type: 'MEMORY', value: String(memory) },
@@ -643,6 +673,22 @@ export class LocalBatch {
 
   /** One pass of the scheduler: dependencies, placement, attempt outcomes, array summaries. */
   async tick(): Promise<void> {
+    try {
+      await this.tickNow();
+    } catch (err) {
+      this.fault(err);
+    }
+  }
+
+  /** Stops scheduling after a fault of the machine and reports it (see onFault). */
+  private fault(err: unknown): void {
+    if (this.closed) return;
+    this.close();
+    if (this.options.onFault) this.options.onFault(err);
+    else throw err;
+  }
+
+  private async tickNow(): Promise<void> {
     if (this.closed) return;
     if (this.ticking) {
       // Another pass is running: run once more after it, so no event is missed.
@@ -674,7 +720,7 @@ export class LocalBatch {
             this.setStatus(a, 'RUNNING');
           }
           if (s.state !== 'RUNNING') {
-            this.attemptEnded(a, s.exitCode, s.reason, s.startedAt, s.stoppedAt);
+            this.attemptEnded(a, s.exitCode, s.reason, s.startedAt, s.stoppedAt, s.state);
             // Fill the freed place at once: the engine's work on the outcome (a transaction,
             // the next task) comes after, while the next job already runs.
             this.place();
@@ -765,6 +811,17 @@ export class LocalBatch {
     };
     if (process.env.HOME) environment.HOME = process.env.HOME;
     for (const kv of a.detail.container.environment) environment[kv.name] = kv.value;
+    // Secrets go into this attempt's environment only, never into the job's record.
+    try {
+      Object.assign(environment, resolveSecrets(a.detail.container.secrets));
+    } catch (err) {
+      this.attemptEnded(
+        a,
+        undefined,
+        `ResourceInitializationError: unable to pull secrets or registry auth: ${(err as Error).message}`,
+      );
+      return;
+    }
     environment.AWS_BATCH_JOB_ID = a.detail.jobId;
     environment.AWS_BATCH_JOB_ATTEMPT = String(attempt);
     environment.AWS_BATCH_JQ_NAME = queueName;
@@ -779,6 +836,7 @@ export class LocalBatch {
         memoryMiB,
         timeoutSeconds: a.detail.timeout?.attemptDurationSeconds,
         image: a.detail.container.image,
+        ...readOnlyPaths(a.detail),
       })
       .then(
         (handle) => {
@@ -801,6 +859,11 @@ export class LocalBatch {
         (err: unknown) => {
           // Closed, or terminated while it was starting: nothing is left to record.
           if (this.closed || TERMINAL.includes(a.detail.status)) return;
+          // A full disk is the machine's fault, not the job's: stop, and start it on resume.
+          if (exhausted(err)) {
+            this.fault(err);
+            return;
+          }
           this.attemptEnded(a, undefined, `CannotStartContainerError: ${(err as Error).message}`);
         },
       );
@@ -812,6 +875,7 @@ export class LocalBatch {
     reason: string | undefined,
     startedAt?: number,
     stoppedAt?: number,
+    state?: 'SUCCEEDED' | 'FAILED',
   ): void {
     const logStreamName = a.run?.handle?.logPath ?? '';
     const statusReason =
@@ -833,7 +897,8 @@ export class LocalBatch {
     if (exitCode !== undefined) a.detail.container.exitCode = exitCode;
     if (reason !== undefined) a.detail.container.reason = reason;
     a.detail.container.logStreamName = logStreamName;
-    if (exitCode === 0) {
+    // The executor may fail an attempt that exited 0 (a read-only input changed).
+    if (exitCode === 0 && state !== 'FAILED') {
       this.finish(a, 'SUCCEEDED', statusReason);
       return;
     }
@@ -842,6 +907,8 @@ export class LocalBatch {
     let retry = a.detail.attempts.length < attempts;
     // A terminated job is not retried.
     if (a.detail.statusReason !== undefined && reason === a.detail.statusReason) retry = false;
+    // Nor one that changed a read-only input: another attempt would start from the changed file.
+    if (reason?.startsWith('InputChangedError:')) retry = false;
     if (retry && strategy?.evaluateOnExit?.length) {
       const rule = strategy.evaluateOnExit.find(
         (r) =>
@@ -897,4 +964,39 @@ export class LocalBatch {
       }
     }
   }
+}
+
+/** Paths whose contents are the kernel's (reading them may never end), never a job's input. */
+const SYSTEM = /^\/(proc|sys|dev)(\/|$)/;
+
+/**
+ * The paths a job of a pipeline (one tagged with its store, `strand:store`) must leave as they
+ * are (JobAttemptSpec.readOnlyPaths): its file store, and every regular file an argument (not the
+ * program) or an environment value of the job names by an absolute path. Other jobs get none: a
+ * plain Batch job may name a file it is meant to write.
+ */
+function readOnlyPaths(job: JobDetail): { readOnlyPaths?: string[] } {
+  const store = job.tags?.['strand:store'];
+  if (store === undefined) return {};
+  const paths = new Set<string>();
+  if (store.startsWith('file://')) {
+    try {
+      paths.add(fileURLToPath(store));
+    } catch {
+      // a file URL of another host: not a path here
+    }
+  }
+  const named = [
+    ...job.container.command.slice(1),
+    ...job.container.environment.map((kv) => kv.value),
+  ];
+  for (const value of named) {
+    if (!value.startsWith('/') || SYSTEM.test(value) || paths.has(value)) continue;
+    try {
+      if (statSync(value).isFile() && !SYSTEM.test(realpathSync(value))) paths.add(value);
+    } catch {
+      // not a path that exists: an ordinary value
+    }
+  }
+  return paths.size > 0 ? { readOnlyPaths: [...paths] } : {};
 }

@@ -25,10 +25,21 @@ export interface RetryStrategy {
   evaluateOnExit?: EvaluateOnExit[];
 }
 
+/**
+ * A value the job gets in its environment when it starts, read from `valueFrom` (AWS: a Secrets
+ * Manager or SSM Parameter Store ARN; the local Batch: `env:NAME` or `file:/path`). Only the
+ * reference is ever recorded or shown.
+ */
+export interface Secret {
+  name: string;
+  valueFrom: string;
+}
+
 export interface ContainerProperties {
   image?: string;
   command?: string[];
   environment?: KeyValuePair[];
+  secrets?: Secret[];
   resourceRequirements?: ResourceRequirement[];
   /** Legacy fields, still accepted by AWS. */
   vcpus?: number;
@@ -120,6 +131,8 @@ export interface JobDetail {
     image?: string;
     command: string[];
     environment: KeyValuePair[];
+    /** Names and sources only, as DescribeJobs shows them; never the values. */
+    secrets?: Secret[];
     resourceRequirements: ResourceRequirement[];
     exitCode?: number;
     reason?: string;

@@ -8,10 +8,9 @@ import type {
   RegisterJobDefinitionRequest,
   SubmitJobRequest,
 } from '../batch/types.js';
-import { Engine } from '../engine/engine.js';
-import { StoreError } from '../engine/store.js';
+import type { Engine } from '../engine/engine.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { strandHome } from './executions.js';
+import { openScheduler, strandHome } from './executions.js';
 import { readTextFile } from './input.js';
 import type { Io } from './io.js';
 
@@ -31,18 +30,7 @@ async function withBatch<T>(
   home: string | undefined,
   fn: (engine: Engine) => Promise<T> | T,
 ): Promise<T> {
-  const dir = strandHome(home);
-  let engine: Engine;
-  try {
-    engine = await Engine.openWhenFree({ home: dir }, (holder) =>
-      io.err(
-        `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${dir}\n`,
-      ),
-    );
-  } catch (err) {
-    if (err instanceof StoreError) throw new InputError(err.message);
-    throw err;
-  }
+  const engine = await openScheduler(io, strandHome(home));
   try {
     return await fn(engine);
   } catch (err) {

@@ -3,13 +3,20 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { HistoryEvent } from '../asl/execution.js';
 import { runInMemory } from '../asl/run-in-memory.js';
-import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
+import { openStrand, openStrandWhenFree, type Strand } from '../app/index.js';
+import {
+  Engine,
+  EngineBusyError,
+  EngineInputError,
+  type ExecutionDescription,
+} from '../engine/engine.js';
 import { StoreError } from '../engine/store.js';
+import { ResultsError } from '../results/errors.js';
+import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, parseInputOption } from './input.js';
 import type { Io } from './io.js';
-import { pipelineServices } from '../functions/services.js';
-import { followPipeline, pipelineRunOf, type EventHook } from './pipeline.js';
+import { followPipeline, followRemote, pipelineRunOf, type EventHook } from './pipeline.js';
 
 /** The Strand home: --home, else STRAND_HOME, else ./.strand. */
 export function strandHome(option?: string): string {
@@ -52,27 +59,84 @@ export function openEngine(home: string): Engine {
   }
 }
 
+/** Turns what opening a home can refuse (a damaged database) into bad input (exit 2). */
+function refusedHome(err: unknown): unknown {
+  if (err instanceof StoreError || err instanceof ResultsError) return new InputError(err.message);
+  return err;
+}
+
+/**
+ * Opens the scheduling engine with its services, waiting (with a message) while another process
+ * owns the home.
+ */
+export async function openStrandScheduler(
+  io: Io,
+  home: string,
+  onEvent?: (arn: string, e: HistoryEvent) => void,
+): Promise<Strand> {
+  try {
+    return await openStrandWhenFree({ home, onEvent }, (holder) =>
+      io.err(
+        `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}\n`,
+      ),
+    );
+  } catch (err) {
+    throw refusedHome(err);
+  }
+}
+
 /** Opens the scheduling engine, waiting (with a message) while another process owns the home. */
 export async function openScheduler(
   io: Io,
   home: string,
   onEvent?: (arn: string, e: HistoryEvent) => void,
 ): Promise<Engine> {
-  const services = pipelineServices(home);
+  return (await openStrandScheduler(io, home, onEvent)).engine;
+}
+
+/** Waits, reading the home, until an execution another process runs has ended. */
+async function waitRemote(home: string, name: string): Promise<ExecutionDescription> {
+  for (;;) {
+    const reader = openEngine(home);
+    try {
+      const d = reader.describeExecution(name);
+      if (d.status !== 'RUNNING') return d;
+      if (!ownedByLiveEngine(reader.store)) {
+        // Its engine went away: carry it on here.
+        const own = openSchedulerIfFree(home);
+        if (own)
+          try {
+            return await own.engine.waitForExecution(name);
+          } finally {
+            own.engine.close();
+          }
+      }
+    } finally {
+      reader.close();
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A request the owner refused is bad input, as the same call made here would have been. */
+function requestRefused(err: unknown): never {
+  if (err instanceof RequestFailedError) throw new InputError(err.message, err.details);
+  throw err;
+}
+
+/**
+ * Opens the scheduling engine if no other engine owns the home; undefined if one does (then
+ * the caller asks it, see askOwner).
+ */
+export function openSchedulerIfFree(
+  home: string,
+  onEvent?: (arn: string, e: HistoryEvent) => void,
+): Strand | undefined {
   try {
-    const engine = await Engine.openWhenFree(
-      { home, onEvent, functions: services.functions, jobCache: services.jobCache },
-      (holder) =>
-        io.err(
-          `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}\n`,
-        ),
-    );
-    services.attach(() => engine.batch);
-    engine.onClose(() => void services.close());
-    return engine;
+    return openStrand({ home, onEvent });
   } catch (err) {
-    if (err instanceof StoreError) throw new InputError(err.message);
-    throw err;
+    if (err instanceof EngineBusyError) return undefined;
+    throw refusedHome(err);
   }
 }
 
@@ -251,10 +315,48 @@ export function registerExecutionCommands(
       'print JSON: the DescribeExecution-shaped result; for a pipeline run, one event per line as `strand run --json` does',
     )
     .action(async (name: string, opts: { home?: string; json?: boolean }) => {
+      const home = strandHome(opts.home);
       const hook: EventHook = {};
-      const engine = await openScheduler(io, strandHome(opts.home), (arn, e) =>
-        hook.onEvent?.(arn, e),
-      );
+      let own = openSchedulerIfFree(home, (arn, e) => hook.onEvent?.(arn, e));
+      if (!own) {
+        // Another engine owns the home: it carries the execution on, and this process follows.
+        const reader = openEngine(home);
+        let before: ExecutionDescription;
+        let pipeline: ReturnType<typeof pipelineRunOf>;
+        try {
+          before = await engineCall(() => reader.describeExecution(name));
+          pipeline = pipelineRunOf(reader, name);
+        } finally {
+          reader.close();
+        }
+        const outcome = await askOwner(
+          home,
+          'RedriveExecution',
+          { name, ...(before.error === 'Strand.SamplesFailed' ? { fromState: 'Samples' } : {}) },
+          {
+            onWait: (h) =>
+              opts.json ||
+              io.err(
+                `handing the redrive to the Strand engine that owns ${home} (pid ${h.pid} on ${h.host})\n`,
+              ),
+          },
+        ).catch(requestRefused);
+        if (outcome.served) {
+          if (pipeline) {
+            if (!opts.json) io.err(`${before.name}: carrying on ${pipeline.pipeline}\n`);
+            setExit(
+              await followRemote(io, home, {
+                ...pipeline,
+                execution: before.name,
+                json: Boolean(opts.json),
+              }),
+            );
+          } else setExit(report(io, await waitRemote(home, before.name), opts.json));
+          return;
+        }
+        own = await openStrandScheduler(io, home, (arn, e) => hook.onEvent?.(arn, e));
+      }
+      const { engine } = own;
       try {
         const before = await engineCall(() => engine.describeExecution(name));
         // A pipeline whose samples failed ended in its final Fail state, after the Map that
@@ -290,7 +392,9 @@ export function registerExecutionCommands(
   program
     .command('stop')
     .description(
-      'stop a running execution (StopExecution): its running jobs are terminated; `strand redrive` can carry it on',
+      'stop a running execution (StopExecution) and terminate its running jobs (SIGTERM, then SIGKILL\n' +
+        'after the grace period); returns once it is ABORTED and its jobs have ended. Works while\n' +
+        'another process (its `strand run`) owns the home. `strand redrive` can carry it on.',
     )
     .argument('<name>', 'execution name or ARN')
     .option('--error <code>', 'error recorded for the stop', 'Strand.Stopped')
@@ -302,13 +406,38 @@ export function registerExecutionCommands(
         name: string,
         opts: { home?: string; json?: boolean; error: string; cause: string },
       ) => {
-        const engine = await openScheduler(io, strandHome(opts.home));
-        try {
-          const d = await engineCall(() => engine.stopExecution(name, opts.error, opts.cause));
-          report(io, d, opts.json);
-          setExit(EXIT_OK);
-        } finally {
-          engine.close();
+        const home = strandHome(opts.home);
+        for (;;) {
+          const own = openSchedulerIfFree(home);
+          if (own) {
+            try {
+              const d = await engineCall(() =>
+                own.engine.stopExecution(name, opts.error, opts.cause, { waitForJobs: true }),
+              );
+              report(io, d, opts.json);
+              setExit(EXIT_OK);
+              return;
+            } finally {
+              own.engine.close();
+            }
+          }
+          const outcome = await askOwner(
+            home,
+            'StopExecution',
+            { name, error: opts.error, cause: opts.cause },
+            {
+              onWait: (h) =>
+                io.err(
+                  `asking the Strand engine that owns ${home} (pid ${h.pid} on ${h.host}) to stop ${name}…\n`,
+                ),
+            },
+          ).catch(requestRefused);
+          if (outcome.served) {
+            report(io, outcome.response as unknown as ExecutionDescription, opts.json);
+            setExit(EXIT_OK);
+            return;
+          }
+          // The owner went away before taking it: stop it here.
         }
       },
     );

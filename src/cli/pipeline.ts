@@ -4,11 +4,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { HistoryEvent } from '../asl/execution.js';
 import type { JsonObject } from '../asl/types.js';
-import type { LocalBatch } from '../batch/local-batch.js';
-import type { RegisterJobDefinitionRequest } from '../batch/types.js';
 import { closest } from '../asl/suggest.js';
 import { formatRows, type RowsFormat } from '../results/format.js';
 import { SqliteResults } from '../results/sqlite.js';
@@ -23,8 +22,11 @@ import { StorageError } from '../storage/errors.js';
 import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { openEngine, openScheduler, strandHome } from './executions.js';
-import { EngineInputError, type Engine } from '../engine/engine.js';
+import { openEngine, openSchedulerIfFree, strandHome } from './executions.js';
+import { openStrandWhenFree } from '../app/index.js';
+import { registerIfChanged } from '../batch/register.js';
+import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
+import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
 import type { Io } from './io.js';
 
 interface RunOptions {
@@ -36,6 +38,7 @@ interface RunOptions {
   dryRun?: boolean;
   json?: boolean;
   cache: boolean;
+  deepCache?: boolean;
   store?: string;
   name?: string;
   home?: string;
@@ -45,10 +48,24 @@ interface RunOptions {
 /** Loads a pipeline; its problems become one InputError (exit 2) listing each with its place. */
 export function loadOrExplain(
   file: string,
-  options: { samples?: string; params?: Record<string, string> } = {},
+  options: {
+    samples?: string;
+    params?: Record<string, string>;
+    /** The store URL outputs go to (path limits are checked against it); default `<home>/store`. */
+    store?: string;
+    /** About to run here: secrets must be readable on this machine now. */
+    runLocally?: boolean;
+  } = {},
 ): LoadedPipeline {
+  const store = options.store ?? join(strandHome(), 'store');
+  // Only a local store's path counts against Linux's limits.
+  const local = store.startsWith('file:')
+    ? fileURLToPath(store)
+    : store.includes('://')
+      ? ''
+      : store;
   try {
-    return loadPipeline(file, options);
+    return loadPipeline(file, { ...options, store: local });
   } catch (err) {
     if (err instanceof PipelineError) {
       const n = err.problems.length;
@@ -90,24 +107,6 @@ function slice(loaded: LoadedPipeline, opts: RunOptions): { from: string; to: st
   if (from && to && names.indexOf(from) > names.indexOf(to))
     throw new InputError(`--from ${from} comes after --to ${to} in the pipeline`);
   return { from: from === names[0] ? '' : from, to: to === names.at(-1) ? '' : to };
-}
-
-/** Registers the job definitions unless the latest revision is the same. */
-function registerJobDefinitions(batch: LocalBatch, defs: RegisterJobDefinitionRequest[]): void {
-  const comparable = (d: RegisterJobDefinitionRequest) =>
-    JSON.stringify({
-      c: d.containerProperties,
-      r: d.retryStrategy ?? null,
-      t: d.timeout ?? null,
-      g: d.tags ?? null,
-    });
-  for (const def of defs) {
-    const latest = batch
-      .describeJobDefinitions(def.jobDefinitionName)
-      .filter((d) => d.status === 'ACTIVE')
-      .sort((a, b) => b.revision - a.revision)[0];
-    if (!latest || comparable(latest) !== comparable(def)) batch.registerJobDefinition(def);
-  }
 }
 
 /**
@@ -217,6 +216,13 @@ function progress(
       );
     }
   };
+  /** What the run wants the user to know; on a live table, printed below it at the end. */
+  const pending: string[] = [];
+  const note = (message: string): void => {
+    if (json) io.out(JSON.stringify({ event: 'run.note', message }) + '\n');
+    else if (live) pending.push(message);
+    else io.err(`note: ${message}\n`);
+  };
   return {
     start(): void {
       if (live) timer = setInterval(draw, 250);
@@ -226,6 +232,7 @@ function progress(
       stopped = true;
       if (timer) clearInterval(timer);
       if (live) draw();
+      for (const message of pending.splice(0)) io.err(`note: ${message}\n`);
     },
     /** The jobs run in another process: their starts are not seen here. */
     startsUnknown(): void {
@@ -250,6 +257,15 @@ function progress(
       if (ended && current.get(step)?.get(sample) === 'running') place(step, sample);
     },
     onEvent(e: HistoryEvent): void {
+      if (e.type === 'TaskStateExited') {
+        const d = e.stateExitedEventDetails as { name?: string; output?: unknown } | undefined;
+        if (d?.name !== 'Collect') return;
+        const output = (typeof d.output === 'string' ? JSON.parse(d.output) : d.output) as
+          { run?: { notes?: unknown } } | undefined;
+        const notes = output?.run?.notes;
+        for (const message of Array.isArray(notes) ? notes : []) note(String(message));
+        return;
+      }
       if (e.type !== 'TaskScheduled') return;
       const d = e.taskScheduledEventDetails as { resource: string; parameters: JsonObject };
       const p = d.parameters ?? {};
@@ -278,71 +294,227 @@ export interface EventHook {
   onEvent?: (executionArn: string, event: HistoryEvent) => void;
 }
 
+/** A run being followed: its name, where its outputs go, and its jobs per step. */
+export interface FollowedRun {
+  execution: string;
+  pipeline: string;
+  store: string;
+  json: boolean;
+  jobs: { name: string; total: number }[];
+}
+
+type Watch = ReturnType<typeof progress>;
+
+/** Prints how a run ended (its outcome, what failed, where outputs and results are). */
+function printOutcome(
+  io: Io,
+  run: FollowedRun,
+  d: ExecutionDescription,
+  started: number,
+  interrupted: boolean,
+): number {
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  if (run.json) {
+    io.out(
+      JSON.stringify({
+        event: 'run.end',
+        execution: run.execution,
+        status: d.status,
+        error: d.error,
+        cause: d.cause,
+        elapsed_s: +seconds,
+      }) + '\n',
+    );
+  } else {
+    io.err(`${run.execution}: ${d.status} in ${seconds}s\n`);
+    if (d.status !== 'SUCCEEDED') {
+      io.err(`error: ${d.error ?? ''}\n${d.cause ? `${readableCause(d.cause)}\n` : ''}`);
+      if (interrupted || /^Strand\.(SamplesFailed|StepFailed)$/.test(d.error ?? ''))
+        io.err(`to carry on: strand redrive ${run.execution}\n`);
+    }
+    io.err(
+      `outputs: ${run.store}/${run.pipeline}/\nresults: strand results --pipeline ${run.pipeline}\n`,
+    );
+  }
+  return d.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
+}
+
 /**
- * Starts (or carries on) a pipeline execution with `begin` and follows it to its end: progress,
- * Ctrl-C to stop it (its running jobs are terminated), then the outcome, what failed and where
- * the outputs and results are. Returns the exit code.
+ * Ctrl-C while following a run: the first stops the execution and waits for its jobs to be
+ * terminated (SIGTERM, then SIGKILL after the grace period); a second one leaves at once, the
+ * jobs' own wrappers finishing the termination (`strand resume` records it).
+ */
+function onInterrupt(io: Io, stop: () => Promise<unknown>) {
+  const state = { interrupted: false, stopped: Promise.resolve() as Promise<unknown> };
+  let leave: () => void = () => {};
+  const left = new Promise<void>((resolve) => (leave = resolve));
+  const handler = (): void => {
+    if (state.interrupted) {
+      io.err(
+        'leaving now: the jobs are being terminated on their own; `strand resume` records them\n',
+      );
+      leave();
+      return;
+    }
+    state.interrupted = true;
+    io.err('\nstopping: terminating running jobs (Ctrl-C again to leave at once)…\n');
+    state.stopped = stop().catch((err: unknown) =>
+      io.err(`strand: could not stop the run: ${(err as Error).message}\n`),
+    );
+  };
+  process.on('SIGINT', handler);
+  return {
+    state,
+    /** Resolves when the stop has finished (jobs ended), or at a second Ctrl-C. */
+    settled: () => Promise.race([state.stopped, left]),
+    off: () => process.off('SIGINT', handler),
+  };
+}
+
+/**
+ * Starts (or carries on) a pipeline execution with `begin` on an engine this process owns, and
+ * follows it to its end: progress, Ctrl-C to stop it (its running jobs are terminated), then the
+ * outcome, what failed and where the outputs and results are. Returns the exit code.
+ * `resume` takes over following from `followRemote` (its progress, and the last event it saw).
  */
 export async function followPipeline(
   io: Io,
   engine: Engine,
   hook: EventHook,
-  run: {
-    execution: string;
-    pipeline: string;
-    store: string;
-    json: boolean;
-    jobs: { name: string; total: number }[];
-    begin: () => Promise<void>;
-  },
+  run: FollowedRun & { begin: () => Promise<void> },
+  resume?: { watch: Watch; afterEventId: number; started: number },
 ): Promise<number> {
   const { execution: name, json } = run;
-  const started = Date.now();
-  const watch = progress(io, json, started, { execution: name, jobs: run.jobs });
-  hook.onEvent = (_arn, e) => watch.onEvent(e);
+  const started = resume?.started ?? Date.now();
+  const watch = resume?.watch ?? progress(io, json, started, { execution: name, jobs: run.jobs });
+  let arn: string | undefined;
+  let lastId = resume?.afterEventId ?? 0;
+  const feed = (e: HistoryEvent): void => {
+    if (e.id <= lastId) return;
+    lastId = e.id;
+    watch.onEvent(e);
+  };
+  hook.onEvent = (eventArn, e) => {
+    // The engine may run other executions (another process's run, handed to it).
+    arn ??= engine.describeExecution(name).executionArn;
+    if (eventArn === arn) feed(e);
+  };
   if (engine.batch) engine.batch.onJobStatus((job) => watch.onJob(job));
   else watch.startsUnknown();
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) return;
-    interrupted = true;
-    io.err('\nstopping: terminating running jobs…\n');
-    void engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C');
-  };
-  process.once('SIGINT', onSigint);
+  const interrupt = onInterrupt(io, () =>
+    engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C', {
+      waitForJobs: true,
+    }),
+  );
   try {
     watch.start();
     await run.begin();
-    const d = await engine.waitForExecution(name);
-    watch.stop();
-    const seconds = ((Date.now() - started) / 1000).toFixed(1);
-    if (json) {
-      io.out(
-        JSON.stringify({
-          event: 'run.end',
-          execution: name,
-          status: d.status,
-          error: d.error,
-          cause: d.cause,
-          elapsed_s: +seconds,
-        }) + '\n',
-      );
-    } else {
-      io.err(`${name}: ${d.status} in ${seconds}s\n`);
-      if (d.status !== 'SUCCEEDED') {
-        io.err(`error: ${d.error ?? ''}\n${d.cause ? `${readableCause(d.cause)}\n` : ''}`);
-        if (interrupted || /^Strand\.(SamplesFailed|StepFailed)$/.test(d.error ?? ''))
-          io.err(`to carry on: strand redrive ${name}\n`);
-      }
-      io.err(
-        `outputs: ${run.store}/${run.pipeline}/\nresults: strand results --pipeline ${run.pipeline}\n`,
-      );
+    arn ??= engine.describeExecution(name).executionArn;
+    // Events another owner committed before this engine took over.
+    if (resume) for (const e of engine.store.history(arn, lastId)) feed(e);
+    const halted = new Promise<never>((_, reject) => engine.onHalt(reject));
+    const d = await Promise.race([engine.waitForExecution(name), halted]);
+    if (interrupt.state.interrupted) await interrupt.settled();
+    else if (d.status === 'ABORTED') {
+      // Stopped from elsewhere (`strand stop`): its jobs are being terminated; this process
+      // owns them, so it stays until they have ended and are recorded so.
+      await Promise.race([engine.waitForJobs(name), halted]);
     }
-    return d.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
+    watch.stop();
+    return printOutcome(io, run, d, started, interrupt.state.interrupted);
   } finally {
     watch.stop();
-    process.off('SIGINT', onSigint);
+    interrupt.off();
   }
+}
+
+/**
+ * Follows a run that an engine of another process executes (it was handed to it): progress
+ * read from the database, Ctrl-C sent to the owner as a stop request. If the owner goes away
+ * while the run is unfinished, this process takes the home over and carries the run on.
+ */
+export async function followRemote(io: Io, home: string, run: FollowedRun): Promise<number> {
+  const { execution: name } = run;
+  const started = Date.now();
+  const watch = progress(io, run.json, started, { execution: name, jobs: run.jobs });
+  const reader = Engine.open({ home, readOnly: true });
+  let readerOpen = true;
+  const closeReader = (): void => {
+    if (readerOpen) reader.close();
+    readerOpen = false;
+  };
+  const arn = reader.describeExecution(name).executionArn;
+  const since = Date.parse(reader.describeExecution(name).startDate);
+  let lastId = 0;
+  const jobState = new Map<string, string>();
+  const interrupt = onInterrupt(io, async () => {
+    const outcome = await askOwner(home, 'StopExecution', {
+      name,
+      error: 'Strand.Interrupted',
+      cause: 'stopped with Ctrl-C',
+    });
+    // Nobody owns the home any more: the loop below takes it over, and stops there.
+    if (!outcome.served) stopWhenOwned = true;
+  });
+  let stopWhenOwned = false;
+  try {
+    watch.start();
+    for (;;) {
+      for (const e of reader.store.history(arn, lastId, 5000)) {
+        lastId = e.id;
+        watch.onEvent(e);
+      }
+      for (const job of readJobsSince(reader, since)) {
+        if (job.tags?.['strand:execution'] !== name) continue;
+        const key = `${job.status}/${job.attempts.length}`;
+        if (jobState.get(job.jobId) === key) continue;
+        jobState.set(job.jobId, key);
+        watch.onJob(job);
+      }
+      const d = reader.describeExecution(name);
+      if (d.status !== 'RUNNING' && reader.store.history(arn, lastId, 1).length === 0) {
+        if (interrupt.state.interrupted) await interrupt.settled();
+        watch.stop();
+        return printOutcome(io, run, d, started, interrupt.state.interrupted);
+      }
+      if (d.status === 'RUNNING' && !ownedByLiveEngine(reader.store)) {
+        // The owner left the run unfinished: carry it on here.
+        const hook: EventHook = {};
+        const own = openSchedulerIfFree(home, (a, e) => hook.onEvent?.(a, e));
+        if (own) {
+          closeReader();
+          interrupt.off();
+          try {
+            if (stopWhenOwned || interrupt.state.interrupted)
+              void own.engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C', {
+                waitForJobs: true,
+              });
+            if (!run.json)
+              io.err(`${name}: the engine that ran it has gone; carrying it on in this process\n`);
+            return await followPipeline(
+              io,
+              own.engine,
+              hook,
+              { ...run, begin: async () => {} },
+              { watch, afterEventId: lastId, started },
+            );
+          } finally {
+            own.engine.close();
+          }
+        }
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    watch.stop();
+    interrupt.off();
+    closeReader();
+  }
+}
+
+/** The Batch jobs created since `since` (epoch ms), as recorded. */
+function readJobsSince(engine: Engine, since: number): JobDetail[] {
+  return engine.listBatchJobs().filter((j) => j.createdAt >= since);
 }
 
 /**
@@ -449,21 +621,19 @@ export function registerPipelineCommands(
     .option('--dry-run', 'check and compile, show what would run, run nothing')
     .option('--json', 'print progress events and the outcome as JSON lines')
     .option('--no-cache', 'run every step even when a previous run produced the same outputs')
+    .option(
+      '--deep-cache',
+      'a cached step counts only when the sha256 of every stored output still matches its manifest\n' +
+        '(reads them all; without it, each file must be there with its recorded size)',
+    )
     .option('--store <url>', 'where outputs go (default: the store in the Strand home)')
     .option('--name <name>', 'execution name (default: pipeline name and time)')
     .option('--queue <name>', 'job queue', 'default')
     .option('--home <dir>', 'the Strand home directory')
     .action(async (file: string, opts: RunOptions) => {
+      if (opts.deepCache && !opts.cache)
+        throw new InputError('--deep-cache checks cached steps; --no-cache runs every step');
       const params = parseParams(opts.param);
-      const loaded = loadOrExplain(file, { samples: opts.samples, params });
-      const { from, to } = slice(loaded, opts);
-      const { spec, samples } = loaded;
-      if (samples.length === 0 && spec.steps.some((s) => s.scope === 'sample'))
-        throw new InputError(`${file}: no samples (give a sheet under samples: or --samples)`);
-      const compiled = compilePipeline(spec, {
-        jobQueue: opts.queue,
-        columns: Object.keys(samples[0]?.values ?? {}),
-      });
       const home = strandHome(opts.home);
       let store: ReturnType<typeof openStore>;
       try {
@@ -472,6 +642,20 @@ export function registerPipelineCommands(
         if (err instanceof StorageError) throw new InputError(`--store: ${err.message}`);
         throw err;
       }
+      const loaded = loadOrExplain(file, {
+        samples: opts.samples,
+        params,
+        store: store.url,
+        runLocally: true,
+      });
+      const { from, to } = slice(loaded, opts);
+      const { spec, samples } = loaded;
+      if (samples.length === 0 && spec.steps.some((s) => s.scope === 'sample'))
+        throw new InputError(`${file}: no samples (give a sheet under samples: or --samples)`);
+      const compiled = compilePipeline(spec, {
+        jobQueue: opts.queue,
+        columns: Object.keys(samples[0]?.values ?? {}),
+      });
       const name = opts.name ?? `${spec.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       const input = {
         run: {
@@ -481,7 +665,7 @@ export function registerPipelineCommands(
           store: store.url,
           from,
           to,
-          cache: opts.cache ? 'true' : 'false',
+          cache: !opts.cache ? 'false' : opts.deepCache ? 'deep' : 'true',
         },
         samples: samples.map((s) => ({ id: s.id, values: s.values })),
         params: { ...spec.params },
@@ -505,33 +689,65 @@ export function registerPipelineCommands(
         setExit(EXIT_OK);
         return;
       }
-      const hook: EventHook = {};
-      const engine = await openScheduler(io, home, (arn, e) => hook.onEvent?.(arn, e));
-      try {
-        registerJobDefinitions(engine.batch!, compiled.jobDefinitions);
+      const jobs = spec.steps.flatMap((st) =>
+        st.jobs.map((j) => ({ name: j.name, total: st.scope === 'all' ? 1 : samples.length })),
+      );
+      const followed: FollowedRun = {
+        execution: name,
+        pipeline: spec.name,
+        store: store.url,
+        json: Boolean(opts.json),
+        jobs,
+      };
+      const headline = (): void => {
         if (!opts.json)
           io.err(
             `${name}: ${spec.name}, ${samples.length} sample(s), ${spec.steps.length} step(s)${from || to ? ` (from ${from || spec.steps[0].name} to ${to || spec.steps.at(-1)!.name})` : ''}\n`,
           );
+      };
+      const start = {
+        definition: compiled.definition,
+        input,
+        name,
+        stateMachineName: spec.name,
+      };
+      const hook: EventHook = {};
+      let own = openSchedulerIfFree(home, (arn, e) => hook.onEvent?.(arn, e));
+      if (!own) {
+        // Another engine owns the home: it runs this execution too, and this process follows.
+        const outcome = await askOwner(
+          home,
+          'StartExecution',
+          { ...start, jobDefinitions: compiled.jobDefinitions },
+          {
+            onWait: (h) =>
+              opts.json ||
+              io.err(
+                `handing the run to the Strand engine that owns ${home} (pid ${h.pid} on ${h.host})\n`,
+              ),
+          },
+        ).catch((err: unknown) => {
+          if (err instanceof RequestFailedError) throw new InputError(err.message, err.details);
+          throw err;
+        });
+        if (outcome.served) {
+          headline();
+          setExit(await followRemote(io, home, followed));
+          return;
+        }
+        own = await openStrandWhenFree({ home, onEvent: (arn, e) => hook.onEvent?.(arn, e) });
+      }
+      const { engine } = own;
+      try {
+        // The results database is checked (and made) before any job runs.
+        own.services.results();
+        registerIfChanged(engine.batch!, compiled.jobDefinitions);
+        headline();
         setExit(
           await followPipeline(io, engine, hook, {
-            execution: name,
-            pipeline: spec.name,
-            store: store.url,
-            json: Boolean(opts.json),
-            jobs: spec.steps.flatMap((st) =>
-              st.jobs.map((j) => ({
-                name: j.name,
-                total: st.scope === 'all' ? 1 : samples.length,
-              })),
-            ),
+            ...followed,
             begin: async () => {
-              await engine.startExecution({
-                definition: compiled.definition,
-                input,
-                name,
-                stateMachineName: spec.name,
-              });
+              await engine.startExecution(start);
             },
           }),
         );

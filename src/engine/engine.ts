@@ -7,7 +7,6 @@
  * on after a crash.
  */
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import type {
   Command,
   ExecutionState,
@@ -20,11 +19,15 @@ import { Interpreter } from '../asl/interpreter.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
 import { LocalBatch, readJobs } from '../batch/local-batch.js';
-import type { JobDetail } from '../batch/types.js';
-import { LocalExecutor } from '../executors/local/local-executor.js';
-import { BatchIntegration, type JobCache } from './batch-integration.js';
+import { registerIfChanged } from '../batch/register.js';
+import type { JobDetail, RegisterJobDefinitionRequest } from '../batch/types.js';
+import type { Executor } from '../executors/executor.js';
+import { BatchIntegration, jobIdFor, type JobCache } from './batch-integration.js';
+import { pidAlive } from './control.js';
+import { exhausted } from '../faults.js';
+import { EngineHaltedError } from './faults.js';
 import { LambdaIntegration, type LambdaFunction, type TaskIntegration } from './integrations.js';
-import { Store, type ExecutionRow } from './store.js';
+import { Store, type ExecutionRow, type RequestRow } from './store.js';
 
 /** Bad input to the engine's API (invalid definition, name clash, unknown execution): exit 2. */
 export class EngineInputError extends Error {
@@ -62,8 +65,17 @@ export interface EngineOptions {
   functions?: Record<string, LambdaFunction>;
   /** Answers `batch:submitJob.sync` tasks from a cache when it can (see BatchIntegration). */
   jobCache?: JobCache;
-  /** Capacity of the local Batch's default compute environment (default: this machine). */
-  batch?: { maxvCpus?: number; memoryMiB?: number; starvationMs?: number };
+  /**
+   * The local Batch: the executor its jobs run on (from the composition root, see src/app) and
+   * the capacity of its default compute environment (default: this machine). Without an
+   * executor the engine answers no Batch resources.
+   */
+  batch?: { executor?: Executor; maxvCpus?: number; memoryMiB?: number; starvationMs?: number };
+  /**
+   * Called once the engine holds the home and its Batch exists, before unfinished work resumes:
+   * what the engine's functions need of it (its Batch) is there when the first task runs.
+   */
+  onOpened?: (engine: Engine) => void;
   /** Epoch ms; injectable for tests. */
   now?: () => number;
   random?: () => number;
@@ -96,15 +108,11 @@ export class EngineBusyError extends Error {
 
 const LEASE_TTL_MS = 10_000;
 const LEASE_RENEW_MS = 3_000;
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+const BATCH_RESOURCE = /^arn:aws:states:::batch:submitJob/;
+/** How often the owner looks for requests of other processes (they are answered within it). */
+const REQUEST_POLL_MS = 200;
+/** Answered requests are kept this long, for a requester that looks late. */
+const REQUEST_KEEP_MS = 24 * 3600 * 1000;
 
 export interface StartExecutionRequest {
   definition: StateMachineDefinition;
@@ -169,12 +177,19 @@ export class Engine {
   private readonly random?: () => number;
   private readonly interpreters = new Map<string, Interpreter>();
   private readonly states = new Map<string, ExecutionState>();
-  private readonly waiters = new Map<string, ((d: ExecutionDescription) => void)[]>();
+  private readonly waiters = new Map<
+    string,
+    { resolve: (d: ExecutionDescription) => void; reject: (err: Error) => void }[]
+  >();
   private queue: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
+  private requestTimer: NodeJS.Timeout | undefined;
+  private serving = false;
   private closed = false;
+  private halted: EngineHaltedError | undefined;
   private readonly closeHooks: (() => void)[] = [];
+  private readonly haltHooks: ((err: EngineHaltedError) => void)[] = [];
   private readonly owner = {
     id: `${process.pid}-${Math.random().toString(36).slice(2)}`,
     pid: process.pid,
@@ -182,7 +197,7 @@ export class Engine {
   };
 
   private constructor(private readonly options: EngineOptions) {
-    this.store = Store.open(options.home);
+    this.store = Store.open(options.home, { check: !options.readOnly });
     this.now = options.now ?? Date.now;
     this.integrations = [...(options.integrations ?? []), this.lambda];
     for (const [name, fn] of Object.entries(options.functions ?? {}))
@@ -205,13 +220,26 @@ export class Engine {
     }
     engine.leaseTimer = setInterval(() => engine.renewLease(), LEASE_RENEW_MS);
     engine.leaseTimer.unref();
-    engine.batch = new LocalBatch({
-      db: engine.store.db,
-      executor: new LocalExecutor({ workRoot: join(options.home, 'work') }),
-      ...options.batch,
-    });
-    engine.integrations.push(new BatchIntegration(engine.batch, options.jobCache));
-    engine.resumeOutstanding();
+    try {
+      const { executor, ...capacity } = options.batch ?? {};
+      if (executor) {
+        engine.batch = new LocalBatch({
+          db: engine.store.db,
+          executor,
+          ...capacity,
+          onFault: (err) => engine.halt(err),
+        });
+        engine.integrations.push(new BatchIntegration(engine.batch, options.jobCache));
+      }
+      options.onOpened?.(engine);
+      engine.resumeOutstanding();
+    } catch (err) {
+      engine.close();
+      throw err;
+    }
+    engine.store.pruneRequests(engine.now() - REQUEST_KEEP_MS);
+    engine.requestTimer = setInterval(() => void engine.serveRequests(), REQUEST_POLL_MS);
+    engine.requestTimer.unref();
     return engine;
   }
 
@@ -237,11 +265,48 @@ export class Engine {
 
   private renewLease(): void {
     if (this.closed) return;
-    const holder = this.store.acquireLease(this.owner, this.now(), LEASE_TTL_MS, pidAlive);
+    let holder: ReturnType<Store['acquireLease']>;
+    try {
+      holder = this.store.acquireLease(this.owner, this.now(), LEASE_TTL_MS, pidAlive);
+    } catch (err) {
+      this.halt(err);
+      return;
+    }
     if (holder) {
       // Lost the lease (e.g. this process was suspended past its expiry): stop scheduling.
-      this.close();
+      this.halt(
+        new Error(
+          `another Strand engine (pid ${holder.pid} on ${holder.host}) took over ${this.options.home}`,
+        ),
+      );
     }
+  }
+
+  /**
+   * Stops scheduling after a fault (a full disk, a database that cannot be written, an error
+   * the engine cannot recover from): what was committed stays as it was, jobs run on, and
+   * `strand resume` carries on once the cause is gone. Whoever waits for an execution is told.
+   */
+  private halt(reason: unknown): void {
+    if (this.closed) return;
+    const what = reason instanceof Error ? reason.message : String(reason);
+    const where = exhausted(reason) ? ` (${this.options.home})` : '';
+    this.halted = new EngineHaltedError(
+      `the engine stopped: ${what}${where}. Everything recorded before is kept; ` +
+        `running jobs carry on. Once the cause is fixed, \`strand resume\` carries on.`,
+      reason,
+    );
+    const waiters = [...this.waiters.values()].flat();
+    this.waiters.clear();
+    this.close();
+    for (const w of waiters) w.reject(this.halted);
+    for (const fn of this.haltHooks.splice(0)) fn(this.halted);
+  }
+
+  /** Calls `fn` if the engine halts after a fault. */
+  onHalt(fn: (err: EngineHaltedError) => void): void {
+    if (this.halted) fn(this.halted);
+    else this.haltHooks.push(fn);
   }
 
   /** Registers an in-process function for `lambda:invoke`. */
@@ -329,15 +394,28 @@ export class Engine {
     return this.store.listExecutions(status).map(describe);
   }
 
-  /** StopExecution: aborts a running execution and cancels its outstanding tasks. */
+  /**
+   * StopExecution: aborts a running execution and cancels its outstanding tasks. With
+   * `waitForJobs`, resolves only once the Batch jobs it was running have ended too (terminated:
+   * SIGTERM, then SIGKILL after the executor's grace period).
+   */
   async stopExecution(
     nameOrArn: string,
     error?: string,
     cause?: string,
+    options: { waitForJobs?: boolean } = {},
   ): Promise<ExecutionDescription> {
+    if (this.closed) throw this.halted ?? new EngineInputError('CLOSED', 'the engine is closed');
     const row = this.row(nameOrArn);
+    const jobs = options.waitForJobs ? this.jobsOf(row) : [];
     if (row.status === 'RUNNING') {
       await this.apply(row.arn, { type: 'StopExecution', error, cause, time: this.now() });
+    }
+    if (options.waitForJobs && this.batch) {
+      const batch = this.batch;
+      await Promise.all(
+        jobs.map((id) => new Promise<void>((resolve) => batch.onceDone(id, () => resolve()))),
+      );
     }
     return this.describeExecution(row.arn);
   }
@@ -395,13 +473,49 @@ export class Engine {
     return this.describeExecution(row.arn);
   }
 
-  /** Resolves when the execution is no longer RUNNING. */
+  /**
+   * The unfinished Batch jobs of an execution: those of its outstanding tasks, and those tagged
+   * with its name (pipeline jobs), which an earlier stop may have left ending.
+   */
+  private jobsOf(row: ExecutionRow): string[] {
+    const batch = this.batch;
+    if (!batch) return [];
+    const ids = new Set(
+      this.store
+        .outstandingTasks()
+        .filter((t) => t.executionArn === row.arn && BATCH_RESOURCE.test(t.resource))
+        .map((t) => jobIdFor(row.arn, t.taskId)),
+    );
+    for (const status of ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'] as const)
+      for (const j of batch.listJobs({ jobStatus: status }))
+        if (j.tags?.['strand:execution'] === row.name) ids.add(j.jobId);
+    return [...ids].filter((id) => {
+      const job = batch.getJob(id);
+      return job !== undefined && job.status !== 'SUCCEEDED' && job.status !== 'FAILED';
+    });
+  }
+
+  /** Resolves once every unfinished Batch job of the execution has ended. */
+  async waitForJobs(nameOrArn: string): Promise<void> {
+    const batch = this.batch;
+    if (!batch) return;
+    const jobs = this.jobsOf(this.row(nameOrArn));
+    await Promise.all(
+      jobs.map((id) => new Promise<void>((resolve) => batch.onceDone(id, () => resolve()))),
+    );
+  }
+
+  /**
+   * Resolves when the execution is no longer RUNNING; rejects with EngineHaltedError if the
+   * engine stops scheduling first.
+   */
   waitForExecution(nameOrArn: string): Promise<ExecutionDescription> {
+    if (this.halted) return Promise.reject(this.halted);
     const d = this.describeExecution(nameOrArn);
     if (d.status !== 'RUNNING') return Promise.resolve(d);
-    return new Promise((resolve) => {
+    return new Promise((resolve, reject) => {
       const list = this.waiters.get(d.executionArn) ?? [];
-      list.push(resolve);
+      list.push({ resolve, reject });
       this.waiters.set(d.executionArn, list);
     });
   }
@@ -423,14 +537,101 @@ export class Engine {
     for (const fn of this.closeHooks.splice(0)) fn();
     if (this.timer) clearTimeout(this.timer);
     if (this.leaseTimer) clearInterval(this.leaseTimer);
+    if (this.requestTimer) clearInterval(this.requestTimer);
     this.batch?.close();
-    if (!this.options.readOnly) this.store.releaseLease(this.owner.id);
+    try {
+      // A full disk may refuse even this; the lease then expires on its own.
+      if (!this.options.readOnly) this.store.releaseLease(this.owner.id);
+    } catch {
+      // the lease expires on its own
+    }
     this.store.close();
   }
 
   /** Settles once every event queued so far has been applied. */
   idle(): Promise<void> {
     return this.serialised(async () => {});
+  }
+
+  // ---- requests of other processes --------------------------------------------------------
+
+  /**
+   * Acts on what other processes asked of this engine (`strand stop`, `strand redrive`, a second
+   * `strand run` on the same home): each request is taken by exactly one engine, carried out,
+   * and answered in the database, where its requester waits for the answer.
+   */
+  private async serveRequests(): Promise<void> {
+    if (this.closed || this.serving) return;
+    this.serving = true;
+    try {
+      for (const r of this.store.pendingRequests()) {
+        if (this.closed) return;
+        // Each is carried out on its own: a stop that waits for its jobs holds up no other.
+        if (this.store.moveRequest(r.id, 'PENDING', 'RUNNING')) void this.serveOne(r);
+      }
+    } catch (err) {
+      this.halt(err);
+    } finally {
+      this.serving = false;
+    }
+  }
+
+  private async serveOne(r: RequestRow): Promise<void> {
+    let status: 'DONE' | 'FAILED' = 'DONE';
+    let response: unknown;
+    try {
+      response = await this.serveRequest(r);
+    } catch (err) {
+      if (exhausted(err)) {
+        this.halt(err);
+        return;
+      }
+      status = 'FAILED';
+      response = {
+        code: (err as { code?: unknown }).code ?? 'ERROR',
+        message: err instanceof Error ? err.message : String(err),
+        details: err instanceof EngineInputError ? err.details : [],
+      };
+    }
+    if (this.closed) return;
+    try {
+      this.store.moveRequest(r.id, 'RUNNING', status, JSON.stringify(response));
+    } catch (err) {
+      this.halt(err);
+    }
+  }
+
+  private async serveRequest(r: RequestRow): Promise<ExecutionDescription> {
+    const body = JSON.parse(r.body) as Record<string, unknown>;
+    const name = String(body.name ?? '');
+    switch (r.kind) {
+      case 'StartExecution': {
+        const defs = (body.jobDefinitions ?? []) as RegisterJobDefinitionRequest[];
+        if (defs.length > 0) {
+          if (!this.batch) throw new EngineInputError('NO_BATCH', 'this engine runs no Batch jobs');
+          registerIfChanged(this.batch, defs);
+        }
+        return this.startExecution({
+          definition: body.definition as StateMachineDefinition,
+          input: body.input as Json,
+          name,
+          stateMachineName: body.stateMachineName as string | undefined,
+        });
+      }
+      case 'StopExecution':
+        return this.stopExecution(
+          name,
+          body.error as string | undefined,
+          body.cause as string | undefined,
+          { waitForJobs: true },
+        );
+      case 'RedriveExecution':
+        return this.redriveExecution(name, {
+          fromState: body.fromState as string | undefined,
+        });
+      default:
+        throw new EngineInputError('BAD_REQUEST', `unknown request kind ${String(r.kind)}`);
+    }
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -469,7 +670,19 @@ export class Engine {
     event: InputEvent,
     consumed?: { timerId?: string; taskId?: string },
   ): Promise<void> {
-    return this.serialised(async () => {
+    return this.serialised(() => this.applyNow(arn, event, consumed)).catch((err: unknown) =>
+      // A step that cannot be recorded (a full disk, say) stops the engine: the event is not
+      // lost, as the outstanding task or timer it answers is still recorded for the next open.
+      this.halt(err),
+    );
+  }
+
+  private async applyNow(
+    arn: string,
+    event: InputEvent,
+    consumed?: { timerId?: string; taskId?: string },
+  ): Promise<void> {
+    {
       if (this.closed) return;
       // The state of a running execution is kept in memory between its steps (this engine
       // holds the lease, so nobody else changes it); the database copy is read after a restart.
@@ -492,7 +705,7 @@ export class Engine {
         this.persist(arn, result);
       });
       this.afterCommit(arn, result);
-    });
+    }
   }
 
   /** Writes a step's outcome (inside the caller's transaction). */
@@ -548,7 +761,7 @@ export class Engine {
       this.interpreters.delete(arn);
       this.states.delete(arn);
       const d = this.describeExecution(arn);
-      for (const resolve of this.waiters.get(arn) ?? []) resolve(d);
+      for (const w of this.waiters.get(arn) ?? []) w.resolve(d);
       this.waiters.delete(arn);
     }
   }
@@ -604,15 +817,20 @@ export class Engine {
             void this.apply(arn, { type: 'TaskHeartbeat', taskId: cmd.taskId, time: 0 }),
         }),
       )
-      .catch((err: unknown) =>
+      .catch((err: unknown) => {
+        // The machine, not the task: stop (the task stays outstanding and runs again on resume).
+        if (exhausted(err)) {
+          this.halt(err);
+          return;
+        }
         settle({
           type: 'TaskFailed',
           taskId: cmd.taskId,
           error: 'States.Runtime',
           cause: `integration ${integration.name} failed: ${(err as Error).message}`,
           time: 0,
-        }),
-      );
+        });
+      });
   }
 
   /** Sets one process timer for the earliest durable timer. */

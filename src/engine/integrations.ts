@@ -4,6 +4,7 @@
  * through callbacks, possibly much later (a Batch job) or after an engine restart.
  */
 import type { Json, JsonObject } from '../asl/types.js';
+import { exhausted } from '../faults.js';
 
 export interface TaskInvocation {
   executionArn: string;
@@ -86,6 +87,8 @@ export class LambdaIntegration implements TaskIntegration {
         direct ? result : { ExecutedVersion: '$LATEST', Payload: result, StatusCode: 200 },
       );
     } catch (err) {
+      // A full disk is not the function's failure: the engine stops and runs it again later.
+      if (exhausted(err)) throw err;
       const e = err instanceof Error ? err : new Error(String(err));
       const errorType = e.name && e.name !== 'Error' ? e.name : 'Exception';
       callbacks.failed(errorType, JSON.stringify({ errorMessage: e.message, errorType }));

@@ -8,8 +8,8 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionState, ExecutionStatus, HistoryEvent } from '../asl/execution.js';
 import type { Json } from '../asl/types.js';
+import { privateDatabase, privateHome } from '../home/permissions.js';
 
-const SCHEMA_VERSION = 1;
 const APPLICATION_ID = 0x5354524e; // "STRN": marks the file as Strand's.
 
 /** A corrupt or foreign database file: reported, never overwritten. */
@@ -48,7 +48,31 @@ export interface TaskRow {
   command: string;
 }
 
-const DDL = `
+/**
+ * The schema, one migration per version: a database at version N runs migrations N+1… in one
+ * transaction when it is opened. Version 1 is the schema of the first release (its tables were
+ * created with IF NOT EXISTS, so it also applies to a database a version-1 build set up).
+ */
+/** What another process asks of the engine that owns the home (see Engine's requests). */
+export type RequestKind = 'StartExecution' | 'StopExecution' | 'RedriveExecution';
+
+export type RequestStatus = 'PENDING' | 'RUNNING' | 'DONE' | 'FAILED' | 'WITHDRAWN';
+
+export interface RequestRow {
+  id: number;
+  kind: RequestKind;
+  /** The request's JSON. */
+  body: string;
+  /** `pid@host` of the process that asked. */
+  requester: string;
+  created: number;
+  status: RequestStatus;
+  /** The answer's JSON once DONE (the result) or FAILED (`{ code, message, details }`). */
+  response: string | null;
+}
+
+const MIGRATIONS: readonly string[] = [
+  `
 CREATE TABLE IF NOT EXISTS executions (
   arn TEXT PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -98,7 +122,22 @@ CREATE TABLE IF NOT EXISTS tasks (
   command TEXT NOT NULL,
   PRIMARY KEY (execution_arn, task_id)
 ) WITHOUT ROWID;
-`;
+`,
+  // 2: requests from other processes (stop, redrive, start) to the engine that owns the home.
+  `
+CREATE TABLE requests (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind TEXT NOT NULL,
+  body TEXT NOT NULL,
+  requester TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  response TEXT
+);
+CREATE INDEX requests_status ON requests(status);
+`,
+];
+const SCHEMA_VERSION = MIGRATIONS.length;
 
 function toRow(r: Record<string, unknown>): ExecutionRow {
   return {
@@ -123,8 +162,11 @@ export class Store {
   readonly db: Database.Database;
   private readonly stmts;
 
-  private constructor(readonly path: string) {
-    this.db = Store.openChecked(path);
+  private constructor(
+    readonly path: string,
+    check: boolean,
+  ) {
+    this.db = Store.openChecked(path, check);
     this.stmts = {
       insertExecution: this.db.prepare(
         `INSERT INTO executions (arn, name, state_machine_name, definition, input, status, start_date, state)
@@ -163,53 +205,91 @@ export class Store {
     };
   }
 
-  /** Opens (creating if needed) `strand.db` under the home directory. */
-  static open(home: string): Store {
+  /**
+   * Opens (creating if needed) `strand.db` under the home directory. `check` (an engine that
+   * will schedule) first reads the whole file for corruption, so a damaged database is refused
+   * before anything runs on it.
+   */
+  static open(home: string, options: { check?: boolean } = {}): Store {
     mkdirSync(home, { recursive: true });
-    return new Store(join(home, 'strand.db'));
+    privateHome(home);
+    return new Store(join(home, 'strand.db'), options.check ?? false);
   }
 
-  private static openChecked(path: string): Database.Database {
-    if (existsSync(path)) {
-      const fd = openSync(path, 'r');
-      const buffer = Buffer.alloc(16);
-      const read = readSync(fd, buffer, 0, 16, 0);
-      closeSync(fd);
-      const head = buffer.subarray(0, read).toString('latin1');
-      if (head.length > 0 && head !== 'SQLite format 3\u0000') {
-        throw new StoreError(
-          `${path} is not a Strand database (not an SQLite file); it was left untouched`,
-        );
-      }
+  /** Reads an existing database without writing a byte: its kind, version and integrity. */
+  private static checkExisting(path: string, deep: boolean): void {
+    if (!existsSync(path)) return;
+    const fd = openSync(path, 'r');
+    const buffer = Buffer.alloc(100);
+    const read = readSync(fd, buffer, 0, 100, 0);
+    closeSync(fd);
+    if (read === 0) return; // an empty file is an empty database to SQLite
+    if (buffer.subarray(0, Math.min(read, 16)).toString('latin1') !== 'SQLite format 3\u0000') {
+      throw new StoreError(
+        `${path} is not a Strand database (not an SQLite file); it was left untouched`,
+      );
     }
-    let db: Database.Database;
+    let db: Database.Database | undefined;
     try {
-      db = new Database(path, { fileMustExist: false });
+      db = new Database(path, { readonly: true, fileMustExist: true });
       const appId = db.pragma('application_id', { simple: true }) as number;
       const tables = db
         .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'")
         .get() as { n: number };
       if (appId !== APPLICATION_ID && tables.n > 0) {
-        db.close();
         throw new StoreError(
           `${path} is an SQLite database of another application (application_id ${appId}); it was left untouched`,
         );
       }
       const version = db.pragma('user_version', { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
-        db.close();
         throw new StoreError(
           `${path} was written by a newer Strand (schema ${version}; this one knows ${SCHEMA_VERSION})`,
         );
       }
+      if (deep) {
+        const problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map(
+          (r) => r.quick_check,
+        );
+        if (problems.length !== 1 || problems[0] !== 'ok')
+          throw new StoreError(
+            `${path} is damaged (${problems.join('; ')}); it was left untouched. Restore it from a backup, or move it away to start a new home`,
+          );
+      }
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(
+        `${path} cannot be read as a Strand database (${(err as Error).message}); it was left untouched`,
+      );
+    } finally {
+      db?.close();
+    }
+  }
+
+  private static openChecked(path: string, deep: boolean): Database.Database {
+    Store.checkExisting(path, deep);
+    // Only a file found to be Strand's (or none) is made private: a foreign one stays as it was.
+    privateDatabase(path);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(path, { fileMustExist: false });
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('busy_timeout = 5000');
-      db.exec(DDL);
-      db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      const conn = db;
+      const versionNow = () => conn.pragma('user_version', { simple: true }) as number;
+      if (versionNow() < SCHEMA_VERSION) {
+        conn
+          .transaction(() => {
+            // Read again under the write lock: another process may have migrated meanwhile.
+            for (const migration of MIGRATIONS.slice(versionNow())) conn.exec(migration);
+            conn.pragma(`application_id = ${APPLICATION_ID}`);
+            conn.pragma(`user_version = ${SCHEMA_VERSION}`);
+          })
+          .immediate();
+      }
     } catch (err) {
-      if (err instanceof StoreError) throw err;
+      db?.close();
       throw new StoreError(`${path}: cannot open the Strand database: ${(err as Error).message}`);
     }
     return db;
@@ -381,5 +461,54 @@ export class Store {
       attempt: r.attempt as number,
       command: r.command as string,
     }));
+  }
+
+  /** The engine lease as recorded (whoever holds or last held it). */
+  leaseHolder(): { owner: string; pid: number; host: string; expires: number } | undefined {
+    return this.db.prepare('SELECT owner, pid, host, expires FROM lease WHERE id = 1').get() as
+      { owner: string; pid: number; host: string; expires: number } | undefined;
+  }
+
+  /** Records a request for the engine that owns the home; returns its id. */
+  insertRequest(kind: RequestKind, body: string, requester: string, now: number): number {
+    return Number(
+      this.db
+        .prepare(
+          "INSERT INTO requests (kind, body, requester, created, status) VALUES (?, ?, ?, ?, 'PENDING')",
+        )
+        .run(kind, body, requester, now).lastInsertRowid,
+    );
+  }
+
+  getRequest(id: number): RequestRow | undefined {
+    return this.db.prepare('SELECT * FROM requests WHERE id = ?').get(id) as RequestRow | undefined;
+  }
+
+  /** Requests nobody has taken yet, oldest first. */
+  pendingRequests(): RequestRow[] {
+    return this.db
+      .prepare("SELECT * FROM requests WHERE status = 'PENDING' ORDER BY id")
+      .all() as RequestRow[];
+  }
+
+  /**
+   * Moves a request from one status to another; false when it was not in `from` any more (the
+   * owner took it, or its requester withdrew it), so exactly one side acts on it.
+   */
+  moveRequest(id: number, from: RequestStatus, to: RequestStatus, response?: string): boolean {
+    return (
+      this.db
+        .prepare('UPDATE requests SET status = ?, response = ? WHERE id = ? AND status = ?')
+        .run(to, response ?? null, id, from).changes === 1
+    );
+  }
+
+  /** Forgets answered requests older than `before` (epoch ms). */
+  pruneRequests(before: number): void {
+    this.db
+      .prepare(
+        "DELETE FROM requests WHERE created < ? AND status IN ('DONE', 'FAILED', 'WITHDRAWN')",
+      )
+      .run(before);
   }
 }

@@ -8,7 +8,8 @@
  * a job whose fingerprint matches a successful manifest is not run again.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Json, JsonObject } from '../asl/types.js';
 import type { LocalBatch } from '../batch/local-batch.js';
@@ -23,6 +24,7 @@ import {
   outputLocations,
   publishOutputs,
   readManifest,
+  verifyManifest,
   type OutputManifest,
   type PublishInfo,
 } from '../storage/publish.js';
@@ -38,11 +40,18 @@ export interface RunSettings {
   /** '' when not sliced. */
   from: string;
   to: string;
-  /** 'true' | 'false' (a Batch tag value). */
+  /**
+   * 'true' | 'false' | 'deep' (a Batch tag value): with 'deep' a cache hit also checks the
+   * sha256 of every stored file, not only that each is there with its size.
+   */
   cache: string;
   aggregates?: boolean;
   failed?: number;
   failureMessage?: string;
+  /** The samples whose outputs the steps over all samples get (set by collect). */
+  collected?: string[];
+  /** What the run's output should tell the user (set by collect). */
+  notes?: string[];
 }
 
 /** What a step's outputs and results are, as the compiler embeds them in payloads. */
@@ -103,6 +112,8 @@ function attemptInfo(
     exitCode: attempt?.container.exitCode ?? null,
     startedAt: attempt?.startedAt ?? null,
     stoppedAt: attempt?.stoppedAt ?? null,
+    // A step over all samples records which samples it was given (see collect).
+    ...(layoutSample(sample) === null && run.collected ? { samples: run.collected } : {}),
   };
 }
 
@@ -115,30 +126,65 @@ function workDirOf(job: JobDetail | undefined): string | undefined {
   return log ? workDirOfLog(log) : undefined;
 }
 
+/** Where file systems of the kernel live: reading them may never end or fail (EINVAL). */
+const PSEUDO_ROOTS = ['/proc', '/sys'];
+
 const hashes = new Map<string, string>();
 
-/** sha256 of a file's content, remembered by path, size and mtime (inputs are often large). */
-async function fileHash(path: string): Promise<string> {
-  const st = statSync(path);
-  if (st.isDirectory()) {
+/**
+ * What a value that names a path adds to a fingerprint: the sha256 of a regular file's content,
+ * or of a directory's names and regular files (walked, symlinks followed once). Anything else
+ * (a device, FIFO or socket, a path under /proc or /sys, nothing at all) is never opened or
+ * read: undefined, and the value counts as the text it is.
+ */
+async function pathDigest(
+  path: string,
+  ancestors: Set<string> = new Set(),
+): Promise<string | undefined> {
+  const real = await realpath(path).catch(() => undefined);
+  if (real === undefined || PSEUDO_ROOTS.some((r) => real === r || real.startsWith(`${r}/`)))
+    return undefined;
+  const st = await stat(real).catch(() => undefined);
+  if (st?.isDirectory()) {
+    const id = `${st.dev}:${st.ino}`;
+    if (ancestors.has(id)) return 'loop';
+    const below = new Set([...ancestors, id]);
     const h = createHash('sha256');
-    for (const name of readdirSync(path).sort())
-      h.update(`${name}\0${await fileHash(join(path, name))}\n`);
+    const names = (await readdir(real).catch(() => [] as string[])).sort();
+    for (const name of names) {
+      const digest = await pathDigest(join(real, name), below);
+      h.update(`${name}\0${digest ?? 'not a regular file'}\n`);
+    }
     return h.digest('hex');
   }
-  const key = `${path}\0${st.size}\0${st.mtimeMs}`;
+  if (!st?.isFile()) return undefined;
+  const key = `${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
   const known = hashes.get(key);
   if (known) return known;
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  const digest = h.digest('hex');
-  hashes.set(key, digest);
-  return digest;
+  // O_NONBLOCK: should the path have become a FIFO since the stat, opening it does not wait.
+  const handle = await open(
+    real,
+    constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY,
+  ).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.ino !== st.ino || opened.dev !== st.dev) return undefined;
+    const h = createHash('sha256');
+    for await (const chunk of handle.createReadStream({ autoClose: false }))
+      h.update(chunk as Buffer);
+    const digest = h.digest('hex');
+    hashes.set(key, digest);
+    return digest;
+  } finally {
+    await handle.close();
+  }
 }
 
 /**
- * The fingerprint of a job: image, command and environment as they will run, with every value
- * that names an existing file or directory replaced by its content's checksum.
+ * The fingerprint of a job: image, command and environment as they will run (the compiler puts
+ * the output declaration there too, as STRAND_OUTPUTS), with every value that names a regular
+ * file or a directory replaced by its content's checksum. Nothing else a value names is read.
  */
 export async function jobFingerprint(job: {
   image?: string;
@@ -147,8 +193,10 @@ export async function jobFingerprint(job: {
 }): Promise<string> {
   const env =
     job.environment instanceof Map ? [...job.environment] : Object.entries(job.environment);
-  const value = async (v: string) =>
-    v.startsWith('/') && existsSync(v) ? `sha256:${await fileHash(v)}` : v;
+  const value = async (v: string) => {
+    const digest = v.startsWith('/') ? await pathDigest(v) : undefined;
+    return digest === undefined ? v : `sha256:${digest}`;
+  };
   const parts = {
     image: job.image ?? '',
     command: await Promise.all(job.command.map(value)),
@@ -393,6 +441,34 @@ export function pipelineFunctions(
     return { run: run as unknown as Json, items, params };
   };
 
+  /**
+   * Notes for steps over all samples whose published outputs cover more samples than this run
+   * gives them: republishing replaces them with fewer, which the run's output says.
+   */
+  async function fewerSamples(
+    run: RunSettings,
+    aggregate: StepPlan[],
+    collected: string[],
+  ): Promise<string[]> {
+    const store = options.store(run.store);
+    const notes: string[] = [];
+    for (const job of aggregate.flatMap((s) => s.jobs)) {
+      const before = await readManifest(store, stepPrefix(run.pipeline, null, job.name)).catch(
+        () => undefined,
+      );
+      const had = before?.status === 'SUCCEEDED' ? before.samples : undefined;
+      if (!had || collected.length >= had.length) continue;
+      const gone = had.filter((id) => !collected.includes(id));
+      notes.push(
+        `${job.name} (all samples) is published again from ${collected.length} sample(s); the outputs it replaces (execution ${before!.execution}) covered ${had.length}` +
+          (gone.length > 0
+            ? `, including ${gone.slice(0, 10).join(', ')}${gone.length > 10 ? ', …' : ''}`
+            : ''),
+      );
+    }
+    return notes;
+  }
+
   const collect: LambdaFunction = async (payload) => {
     const p = payload as JsonObject;
     const run = { ...asRun(p.run) };
@@ -417,16 +493,50 @@ export function pipelineFunctions(
         : `${failures.length} of ${items.length} samples failed:\n  ${failures.join('\n  ')}`;
     const out: Record<string, string> = { ...params };
     const aggregate = steps.filter((s) => s.scope === 'all');
-    if (run.aggregates !== false && aggregate.length > 0) {
+    const perSample = steps.some((s) => s.scope === 'sample');
+    if (run.aggregates !== false && aggregate.length > 0 && perSample && good.length === 0) {
+      // Nothing to aggregate: the steps over all samples do not run, and what they published
+      // before stays as it was (an empty run would replace it under a SUCCEEDED manifest).
+      run.aggregates = false;
+      const names = aggregate.flatMap((s) => s.jobs.map((j) => j.name));
+      for (const name of names)
+        await options.results.upsertStep({
+          execution: run.execution,
+          pipeline: run.pipeline,
+          sample: AGGREGATE_SAMPLE,
+          step: name,
+          status: 'SKIPPED',
+          error: null,
+          cause: 'no sample succeeded',
+        });
+      run.notes = [
+        `skipped ${names.join(', ')} (all samples): no sample succeeded; what they published before is left as it was`,
+      ];
+    } else if (run.aggregates !== false && aggregate.length > 0) {
       const store = options.store(run.store);
+      const collected = good.map((v) => v.SAMPLE).filter((id) => id !== undefined);
+      if (perSample) {
+        run.collected = collected;
+        run.notes = await fewerSamples(run, aggregate, collected);
+      }
       const outputs = steps
         .filter((s) => s.scope === 'sample')
         .flatMap((s) => s.jobs.flatMap((j) => Object.keys(j.outputs)));
-      for (const name of outputs) {
-        const key = `${run.pipeline}/_all/_inputs/${run.execution}/${name}.txt`;
-        const lines = good.filter((v) => v[name] !== undefined).map((v) => `${v[name]}\n`);
-        await store.putBytes(key, lines.join(''));
-        out[name] = store.localPath(key) ?? `${store.url}/${key}`;
+      // The lists of what each aggregate step gets, written under their prefix's lock (a
+      // collect that ran again after a crash sweeps what the first one left half-written).
+      const inputs = `${run.pipeline}/_all/_inputs/${run.execution}`;
+      const lock = await store.lock(inputs);
+      try {
+        await store.sweep(inputs);
+        for (const name of outputs) {
+          const key = `${inputs}/${name}.txt`;
+          const lines = good.filter((v) => v[name] !== undefined).map((v) => `${v[name]}\n`);
+          await lock.check();
+          await store.putBytes(key, lines.join(''));
+          out[name] = store.localPath(key) ?? `${store.url}/${key}`;
+        }
+      } finally {
+        await lock.release().catch(() => undefined);
       }
       const fromIndex = aggregate.findIndex((s) => s.name === run.from);
       if (fromIndex > 0) {
@@ -454,22 +564,31 @@ export function pipelineFunctions(
   };
 }
 
-/** The job cache: a SUCCEEDED manifest with the same fingerprint answers the submission. */
+/**
+ * The job cache: a SUCCEEDED manifest with the same fingerprint answers the submission, when
+ * the store still holds every file it lists with its recorded size (and sha256, with the
+ * 'deep' cache setting); otherwise the job runs again.
+ */
 export function pipelineJobCache(options: PipelineFunctionsOptions) {
   return async (request: SubmitJobRequest): Promise<JsonObject | undefined> => {
     const tags = request.tags ?? {};
-    if (tags['strand:cache'] !== 'true' || !tags['strand:pipeline'] || !tags['strand:store'])
+    const mode = tags['strand:cache'];
+    if ((mode !== 'true' && mode !== 'deep') || !tags['strand:pipeline'] || !tags['strand:store'])
       return undefined;
     const batch = options.batch();
     if (!batch) return undefined;
     const sample = tags['strand:sample'];
     const prefix = stepPrefix(tags['strand:pipeline'], layoutSample(sample), tags['strand:step']);
-    const manifest = await readManifest(options.store(tags['strand:store']), prefix).catch(
-      () => undefined,
-    );
+    const store = options.store(tags['strand:store']);
+    const manifest = await readManifest(store, prefix).catch(() => undefined);
     if (manifest?.status !== 'SUCCEEDED' || !manifest.fingerprint) return undefined;
     if ((await jobFingerprint(batch.resolveContainer(request))) !== manifest.fingerprint)
       return undefined;
+    // A file changed or went since it was published: the outputs are not what the manifest says.
+    const problems = await verifyManifest(store, prefix, manifest, { deep: mode === 'deep' }).catch(
+      (e: unknown) => [String(e)],
+    );
+    if (problems.length > 0) return undefined;
     return {
       JobId: manifest.jobId,
       JobName: request.jobName,

@@ -20,7 +20,7 @@
 import { createHash } from 'node:crypto';
 import type { JsonObject, StateMachineDefinition } from '../asl/types.js';
 import type { RegisterJobDefinitionRequest } from '../batch/types.js';
-import { templateParts } from './load.js';
+import { templateParts, type TemplatePart } from './template.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
 /** Names of Strand's own functions, invoked through `lambda:invoke`. */
@@ -66,46 +66,84 @@ export function jobDefinitionName(spec: PipelineSpec, job: JobSpec): string {
   return `${name}-${createHash('sha256').update(job.name).digest('hex').slice(0, 8)}`;
 }
 
-/** Escapes literal text for a States.Format template. */
+/** Escapes literal text for a States.Format template (`'`, `{`, `}` and `\` are special there). */
 function formatLiteral(text: string): string {
   return text.replace(/[\\'{}]/g, (c) => `\\${c}`);
 }
 
+const isOwnOutput = (name: string, job: JobSpec): boolean => Object.hasOwn(job.outputs, name);
+
 /**
- * A command item or env value for the job definition: variables become `Ref::NAME` (Batch
- * substitutes them from the job's Parameters); the job's own outputs become their paths.
+ * A command item or env value without variables of the state (only text and the job's own
+ * outputs, which become their paths relative to the job directory).
  */
-function refText(text: string, job: JobSpec): string {
-  return templateParts(text)
-    .parts.map((p) =>
-      'text' in p ? p.text : p.var in job.outputs ? job.outputs[p.var] : `Ref::${p.var}`,
+function literalText(parts: TemplatePart[], job: JobSpec): string {
+  return parts.map((p) => ('text' in p ? p.text : job.outputs[p.var])).join('');
+}
+
+/** The variables of the state a command item or env value refers to, in order. */
+function stateVars(parts: TemplatePart[], job: JobSpec): string[] {
+  return parts.flatMap((p) => ('var' in p && !isOwnOutput(p.var, job) ? [p.var] : []));
+}
+
+/** `States.Format` building the whole text from `$.vars`. */
+function formatOf(parts: TemplatePart[], job: JobSpec): string {
+  const template = parts
+    .map((p) =>
+      'text' in p
+        ? formatLiteral(p.text)
+        : isOwnOutput(p.var, job)
+          ? formatLiteral(job.outputs[p.var])
+          : '{}',
     )
     .join('');
+  const args = stateVars(parts, job).map((v) => `$.vars.${v}`);
+  return `States.Format('${template}', ${args.join(', ')})`;
+}
+
+/**
+ * How command item `index` reaches the job. AWS Batch replaces a command item only when it is
+ * exactly `Ref::name`, so an item that is one variable is `Ref::NAME` (the Task passes
+ * `NAME.$: $.vars.NAME`); an item that mixes text and variables, or holds several, is formatted
+ * whole by the state machine into a parameter of its own, `argN`, whose placeholder is the whole
+ * item; text alone stays as written, unless it contains `Ref::`, which then travels as a literal
+ * parameter so that Batch cannot take it for a placeholder.
+ */
+export function commandItem(
+  text: string,
+  index: number,
+  job: JobSpec,
+): { item: string; parameter?: { key: string; value: string } } {
+  const parts = templateParts(text).parts;
+  const vars = stateVars(parts, job);
+  if (parts.length === 1 && vars.length === 1) {
+    return {
+      item: `Ref::${vars[0]}`,
+      parameter: { key: `${vars[0]}.$`, value: `$.vars.${vars[0]}` },
+    };
+  }
+  const name = `arg${index}`;
+  if (vars.length === 0) {
+    const literal = literalText(parts, job);
+    if (!literal.includes('Ref::')) return { item: literal };
+    return { item: `Ref::${name}`, parameter: { key: name, value: literal } };
+  }
+  return { item: `Ref::${name}`, parameter: { key: `${name}.$`, value: formatOf(parts, job) } };
 }
 
 /** An env value as an ASL field: a literal, a path, or a States.Format over `$.vars`. */
 function envValue(text: string, job: JobSpec): JsonObject {
   const parts = templateParts(text).parts;
-  const vars = parts.filter((p) => 'var' in p && !(p.var in job.outputs));
-  if (vars.length === 0) return { Value: refText(text, job) };
-  if (parts.length === 1) return { 'Value.$': `$.vars.${(parts[0] as { var: string }).var}` };
-  const template = parts
-    .map((p) =>
-      'text' in p
-        ? formatLiteral(p.text)
-        : p.var in job.outputs
-          ? formatLiteral(job.outputs[p.var])
-          : '{}',
-    )
-    .join('');
-  const args = vars.map((p) => `$.vars.${(p as { var: string }).var}`).join(', ');
-  return { 'Value.$': `States.Format('${template}', ${args})` };
+  const vars = stateVars(parts, job);
+  if (vars.length === 0) return { Value: literalText(parts, job) };
+  if (parts.length === 1) return { 'Value.$': `$.vars.${vars[0]}` };
+  return { 'Value.$': formatOf(parts, job) };
 }
 
 function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionRequest {
   const staticEnv = Object.entries(job.env)
-    .filter(([, v]) => templateParts(v).parts.every((p) => 'text' in p || p.var in job.outputs))
-    .map(([name, v]) => ({ name, value: refText(v, job) }));
+    .filter(([, v]) => stateVars(templateParts(v).parts, job).length === 0)
+    .map(([name, v]) => ({ name, value: literalText(templateParts(v).parts, job) }));
   // Tools write into directories they do not make (`-o out/r1.fq.gz`): the executor makes the
   // output directories in the job's working directory before it starts.
   const dirs = [
@@ -118,13 +156,24 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
   if (dirs.length > 0) staticEnv.push({ name: 'STRAND_OUTPUT_DIRS', value: dirs.join(':') });
   // Standard output to a file (the executor opens it; the job's log keeps standard error).
   if (job.stdout) staticEnv.push({ name: 'STRAND_STDOUT', value: job.stdout });
+  // The output declaration, so the job cache's fingerprint changes with it: the same command
+  // declaring another file as its output is not the job that published the old one.
+  if (Object.keys(job.outputs).length > 0) {
+    const declared = Object.entries(job.outputs).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const value = JSON.stringify(Object.fromEntries(declared));
+    staticEnv.push({ name: 'STRAND_OUTPUTS', value });
+  }
   const def: RegisterJobDefinitionRequest = {
     jobDefinitionName: jobDefinitionName(spec, job),
     type: 'container',
     containerProperties: {
       image: job.image,
-      command: job.command.map((c) => refText(c, job)),
+      command: job.command.map((c, i) => commandItem(c, i, job).item),
       environment: staticEnv.sort((a, b) => a.name.localeCompare(b.name)),
+      // Where each secret's value is read when the job starts: references only, never values.
+      ...(job.secrets.length > 0
+        ? { secrets: job.secrets.map(({ name, valueFrom }) => ({ name, valueFrom })) }
+        : {}),
       resourceRequirements: [
         { type: 'VCPU', value: String(job.vcpus) },
         { type: 'MEMORY', value: String(job.memoryMiB) },
@@ -192,8 +241,12 @@ function jobStates(
   env.push({ Name: 'STRAND_STEP', Value: job.name });
   env.push({ Name: 'STRAND_PIPELINE', Value: scope.spec.name });
   if (!scope.aggregate) env.push({ Name: 'STRAND_SAMPLE', 'Value.$': '$.vars.SAMPLE' });
+  // Exactly what the job definition's placeholders need.
   const params: JsonObject = {};
-  for (const v of job.vars) if (!(v in job.outputs)) params[`${v}.$`] = `$.vars.${v}`;
+  job.command.forEach((c, i) => {
+    const { parameter } = commandItem(c, i, job);
+    if (parameter) params[parameter.key] = parameter.value;
+  });
   const failed = `${job.name}: failed`;
   const stop = `${job.name}: stop`;
   const publish = `${job.name}: publish`;

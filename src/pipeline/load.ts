@@ -3,7 +3,7 @@
  * that need the whole file (names, units, variables, step order, results), then the samples.
  * Every problem is collected with its file, line and column before anything is thrown.
  */
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, posix, resolve, sep } from 'node:path';
 import {
   isAlias,
@@ -25,19 +25,27 @@ import type {
   ResultSpec,
   SampleRow,
   SamplesSource,
+  SecretSpec,
   SourcePos,
   StepSpec,
 } from './model.js';
+import { limitProblems, NAME_MAX, PATH_MAX } from './limits.js';
 import {
   checkSampleTable,
   loadSamples,
   resolveValue,
   selectSamples,
+  specialInputProblem,
+  SPECIAL_INPUT_HINT,
   type SampleCell,
+  type SamplePositions,
   type SampleTable,
 } from './samples.js';
-import { PIPELINE_NAME, STEP_NAME, VAR_NAME, pipelineSchema } from './schema.js';
+import { PIPELINE_NAME, SECRET_SOURCE, STEP_NAME, VAR_NAME, pipelineSchema } from './schema.js';
 import { parseDuration, parseRetry, parseSize, parseVcpus, type UnitResult } from './units.js';
+import { templateParts } from './template.js';
+
+export { templateParts, type TemplatePart } from './template.js';
 
 /** Command-line overrides applied while loading. */
 export interface LoadOptions {
@@ -48,6 +56,16 @@ export interface LoadOptions {
   samples?: string;
   /** Parameter values (`--param NAME=value`); each must be declared under `params:`. */
   params?: Record<string, string>;
+  /**
+   * The local directory outputs will be published to (a `file://` store), whose path counts
+   * against Linux's PATH_MAX and ARG_MAX; without it those checks leave it out.
+   */
+  store?: string;
+  /**
+   * The pipeline is about to run on the local engine: every secret must be one it can read now
+   * (no AWS ARN; the `env:` variable set, the `file:` readable).
+   */
+  runLocally?: boolean;
 }
 
 /** A loaded pipeline and the samples this run covers (after any `--samples` subset). */
@@ -56,16 +74,12 @@ export interface LoadedPipeline {
   samples: SampleRow[];
 }
 
-/** A piece of a command item or env value: literal text, or a reference to a variable. */
-export type TemplatePart = { text: string } | { var: string };
-
 type Seg = string | number;
 type Obj = Record<string, unknown>;
 
 const BUILTIN_RESOURCES: ResourceSpec = { vcpus: 1, memoryMiB: 1024, retry: 0 };
 const MAX_STEP_NAME = 32;
 const MAX_PIPELINE_NAME = 64;
-const LOOSE_NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function isObj(v: unknown): v is Obj {
@@ -104,56 +118,6 @@ function isReserved(name: string): boolean {
 
 function listNames(names: string[], max = 10): string {
   return names.slice(0, max).join(', ') + (names.length > max ? ', …' : '');
-}
-
-/**
- * Splits a command item or env value into literal text and variable references: `$NAME` and
- * `${NAME}` refer to variables, `$$` is a literal `$`, and a `$` that cannot start a
- * reference (`$1`, `$(`) is kept as written. Nothing else is interpreted.
- */
-export function templateParts(text: string): {
-  parts: TemplatePart[];
-  problem?: { message: string; hint: string };
-} {
-  const parts: TemplatePart[] = [];
-  let literal = '';
-  const flush = (): void => {
-    if (literal !== '') parts.push({ text: literal });
-    literal = '';
-  };
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch !== '$') {
-      literal += ch;
-      continue;
-    }
-    const next = text[i + 1];
-    if (next === '$') {
-      literal += '$';
-      i++;
-    } else if (next === '{') {
-      const close = text.indexOf('}', i + 2);
-      const name = close < 0 ? '' : text.slice(i + 2, close);
-      if (close < 0 || !new RegExp(`${LOOSE_NAME.source}$`).test(name)) {
-        const what = close < 0 ? '"${" is not closed' : `"\${${name}}" is not a variable reference`;
-        return { parts, problem: { message: what, hint: 'write ${NAME}, or $$ for a literal $' } };
-      }
-      flush();
-      parts.push({ var: name });
-      i = close;
-    } else {
-      const m = LOOSE_NAME.exec(text.slice(i + 1));
-      if (m) {
-        flush();
-        parts.push({ var: m[0] });
-        i += m[0].length;
-      } else {
-        literal += '$';
-      }
-    }
-  }
-  flush();
-  return { parts };
 }
 
 /** Positions of YAML nodes by path. */
@@ -288,8 +252,16 @@ class Loader {
   /** False when the sample sheet could not be read: its columns are unknown. */
   private columnsKnown = true;
   private params: Record<string, string> = {};
+  /** Where each parameter's value was written; undefined for `--param`. */
+  private readonly paramAt: Record<string, SourcePos | undefined> = {};
   /** Every declared parameter, with or without a default. */
   private paramNames: string[] = [];
+  /** Where the samples of this run were written (aligned with the rows `load` returns). */
+  private samplePositions: SamplePositions[] = [];
+  private defaultSecrets: SecretSpec[] = [];
+  /** The document path of each secret, for messages about it. */
+  private readonly secretPaths = new WeakMap<SecretSpec, Seg[]>();
+  private readonly reported = new Set<string>();
   private readonly outputOwner = new Map<string, { job: string; step: number; sub: number }>();
 
   constructor(
@@ -313,6 +285,10 @@ class Loader {
       message,
     };
     if (hint !== undefined) p.hint = hint;
+    // A secret inherited from defaults: or its step is checked with each job that has it.
+    const key = `${p.path}\0${p.message}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
     this.problems.push(p);
   }
 
@@ -394,6 +370,7 @@ class Loader {
     if (typeof root.name === 'string') this.checkPipelineName(name);
     this.loadParams(root.params);
     const defaults = this.resources(root.defaults, ['defaults'], BUILTIN_RESOURCES);
+    this.defaultSecrets = this.secrets(root.defaults, ['defaults'], []);
     const { source, rows } = this.loadSamples(root.samples);
     const steps = this.loadSteps(root.steps, defaults);
     const results = this.loadResults(root.results, steps);
@@ -409,6 +386,20 @@ class Loader {
       steps,
       results,
     };
+    // Limits and local secrets are about values that mean something only in a valid pipeline.
+    if (this.problems.length === 0) {
+      this.problems.push(
+        ...limitProblems({
+          spec,
+          samples: rows,
+          positions: this.samplePositions,
+          columns: this.columns,
+          paramAt: this.paramAt,
+          ...(this.options.store !== undefined ? { store: this.options.store } : {}),
+        }),
+      );
+      if (this.options.runLocally) this.checkLocalSecrets(steps);
+    }
     return { spec, samples: rows };
   }
 
@@ -461,11 +452,12 @@ class Loader {
       if (!this.checkVarName(['params', key], key, 'parameter')) continue;
       if (value === null) required.push(key);
       else if (isScalarValue(value)) {
+        const text = this.src.text(['params', key], value);
+        const special = specialInputProblem(text, dirname(this.absFile));
+        if (special) this.report(['params', key], special, SPECIAL_INPUT_HINT);
         // A default naming a file next to the pipeline (a script, a reference) becomes absolute.
-        this.params[key] = resolveValue(
-          this.src.text(['params', key], value),
-          dirname(this.src.file),
-        );
+        this.params[key] = resolveValue(text, dirname(this.absFile));
+        this.paramAt[key] = this.src.pos(['params', key]);
       }
     }
     const declared = [...Object.keys(this.params), ...required];
@@ -481,7 +473,19 @@ class Loader {
         );
         continue;
       }
+      const special = specialInputProblem(value, process.cwd());
+      if (special) {
+        this.problems.push({
+          file: '',
+          line: 0,
+          column: 0,
+          path: `--param ${key}`,
+          message: special,
+          hint: SPECIAL_INPUT_HINT,
+        });
+      }
       this.params[key] = value;
+      this.paramAt[key] = undefined;
     }
     for (const key of required) {
       if (this.params[key] === undefined) {
@@ -524,6 +528,7 @@ class Loader {
     const before = this.problems.length;
     const at = this.src.pos(['samples'], 'key');
     let source: SamplesSource = { kind: 'none' };
+    let inlinePositions: SamplePositions[] | undefined;
     const override = this.options.samples?.trim() ?? '';
     const overrideIsSheet =
       /\.(csv|tsv|txt|tab)$/i.test(override) || override.includes('/') || override.includes(sep);
@@ -546,9 +551,12 @@ class Loader {
       const info = checkSampleTable(this.inlineTable(raw));
       this.problems.push(...info.problems);
       source = { kind: 'inline', rows: info.rows, at };
+      inlinePositions = info.positions;
     }
 
     const info = loadSamples(source, { pipelineFile: this.absFile });
+    const positions = inlinePositions ?? info.positions;
+    this.samplePositions = positions;
     this.problems.push(...info.problems);
     this.columns = info.columns;
     // A sheet that could not be read leaves its columns unknown: references to them are not
@@ -576,6 +584,8 @@ class Loader {
     if (info.problems.length > 0) return { source, rows: [] };
     const picked = selectSamples(info.rows, ids);
     this.problems.push(...picked.problems);
+    const byId = new Map(info.rows.map((row, i) => [row.id, positions[i]]));
+    this.samplePositions = picked.rows.map((row) => byId.get(row.id)!);
     return { source, rows: picked.rows };
   }
 
@@ -667,6 +677,10 @@ class Loader {
       const parallel = hasSubsteps && value.parallel === true;
       // A plain step's resources are read with its job, so they are reported once.
       const stepResources = hasSubsteps ? this.resources(value, path, defaults) : defaults;
+      // Likewise a step's secrets are its substeps' (a plain step's are read with its job).
+      const stepSecrets = hasSubsteps
+        ? this.secrets(value, path, this.defaultSecrets)
+        : this.defaultSecrets;
       const jobs: JobSpec[] = [];
       const paths: Seg[][] = [];
       if (hasSubsteps) {
@@ -687,7 +701,7 @@ class Loader {
           const subPath = [...path, 'substeps', sub];
           this.checkStepName(subPath, sub, 'substep');
           if (!isObj(subValue)) continue;
-          jobs.push(this.job(`${name}.${sub}`, subValue, subPath, stepResources));
+          jobs.push(this.job(`${name}.${sub}`, subValue, subPath, stepResources, stepSecrets));
           paths.push(subPath);
         }
       } else {
@@ -705,7 +719,7 @@ class Loader {
         } else if (missing.length === 1) {
           this.report([...path, missing[0]], 'is required', 'or give the step substeps', 'key');
         }
-        jobs.push(this.job(name, value, path, stepResources));
+        jobs.push(this.job(name, value, path, stepResources, stepSecrets));
         paths.push(path);
       }
       jobs.forEach((job, j) => this.declareOutputs(job, paths[j], steps.length, j));
@@ -718,7 +732,13 @@ class Loader {
     return steps;
   }
 
-  private job(name: string, raw: Obj, path: Seg[], base: ResourceSpec): JobSpec {
+  private job(
+    name: string,
+    raw: Obj,
+    path: Seg[],
+    base: ResourceSpec,
+    baseSecrets: SecretSpec[],
+  ): JobSpec {
     const image = typeof raw.image === 'string' ? raw.image : '';
     if (typeof raw.image === 'string' && (image.trim() === '' || /\s/.test(image))) {
       this.report(
@@ -773,9 +793,115 @@ class Loader {
       ...(stdout !== undefined ? { stdout } : {}),
       outputs,
       vars: [],
+      secrets: this.secrets(raw, path, baseSecrets),
       ...resources,
       at: this.src.pos(path, 'key'),
     };
+  }
+
+  /**
+   * The secrets written under `raw.secrets` at `path`, over `base` (the ones inherited from
+   * `defaults:` or the step): each name checked as an environment variable name, each source
+   * as one Strand or AWS Batch can read.
+   */
+  private secrets(raw: unknown, path: Seg[], base: SecretSpec[]): SecretSpec[] {
+    const out = new Map(base.map((s) => [s.name, s]));
+    for (const [name, value] of entries(isObj(raw) ? raw.secrets : undefined)) {
+      const at: Seg[] = [...path, 'secrets', name];
+      if (!ENV_NAME.test(name)) {
+        this.report(
+          at,
+          `${JSON.stringify(name)} is not an environment variable name`,
+          'letters, digits and "_", not starting with a digit',
+          'key',
+        );
+        continue;
+      }
+      if (name.startsWith('STRAND_') || name.startsWith('AWS_BATCH')) {
+        this.report(
+          at,
+          `${name} is reserved`,
+          'STRAND_ and AWS_BATCH names are set by Strand and AWS Batch',
+          'key',
+        );
+        continue;
+      }
+      if (typeof value !== 'string') continue; // the shape check said so
+      const valueFrom = this.secretSource(at, value);
+      if (valueFrom === undefined) continue;
+      const secret: SecretSpec = { name, valueFrom, at: this.src.pos(at, 'key') };
+      this.secretPaths.set(secret, at);
+      out.set(name, secret);
+    }
+    return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** A secret's source as it will be recorded (a relative `file:` made absolute). */
+  private secretSource(at: Seg[], value: string): string | undefined {
+    const hint =
+      'write env:NAME, file:/path, arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME or arn:aws:ssm:REGION:ACCOUNT:parameter/NAME';
+    if (value.startsWith('env:')) {
+      if (SECRET_SOURCE.test(value)) return value;
+      this.report(at, `${JSON.stringify(value)} does not name an environment variable`, hint);
+      return undefined;
+    }
+    if (value.startsWith('file:')) {
+      const file = value.slice('file:'.length);
+      if (file.trim() === '' || file.includes('\0')) {
+        this.report(at, `${JSON.stringify(value)} does not name a file`, hint);
+        return undefined;
+      }
+      return `file:${resolve(dirname(this.absFile), file)}`;
+    }
+    if (value.startsWith('arn:')) {
+      if (SECRET_SOURCE.test(value)) return value;
+      this.report(
+        at,
+        `${JSON.stringify(value)} is not a Secrets Manager secret or SSM parameter ARN`,
+        hint,
+      );
+      return undefined;
+    }
+    this.report(at, `${JSON.stringify(value)} is not a secret source`, hint);
+    return undefined;
+  }
+
+  /** Before a local run: each secret must be one this machine can read now. */
+  private checkLocalSecrets(steps: StepSpec[]): void {
+    for (const secret of steps.flatMap((s) => s.jobs.flatMap((j) => j.secrets))) {
+      const at = this.secretPaths.get(secret) ?? [];
+      const { valueFrom } = secret;
+      if (valueFrom.startsWith('arn:')) {
+        this.report(
+          at,
+          `${valueFrom} is read by AWS Batch; Strand's local engine cannot read AWS secrets`,
+          'run it on AWS, or give the value here as env:NAME or file:/path',
+        );
+      } else if (valueFrom.startsWith('env:')) {
+        const name = valueFrom.slice('env:'.length);
+        if (process.env[name] === undefined) {
+          this.report(
+            at,
+            `environment variable ${name} is not set`,
+            `set it in the environment strand runs in (export ${name}=…)`,
+          );
+        }
+      } else {
+        const file = valueFrom.slice('file:'.length);
+        const st = statSync(file, { throwIfNoEntry: false });
+        let problem: string | undefined;
+        if (!st) problem = `${file} does not exist`;
+        else if (!st.isFile()) problem = `${file} is not a regular file`;
+        else {
+          try {
+            accessSync(file, constants.R_OK);
+          } catch {
+            problem = `${file} cannot be read`;
+          }
+        }
+        if (problem) this.report(at, problem, 'the secret is read from it when each job starts');
+      }
+    }
   }
 
   /** A path inside the job directory, normalised (`./out/x` → `out/x`). */
@@ -807,6 +933,23 @@ class Loader {
     const normal = posix.normalize(value).replace(/^(\.\/)+/, '');
     if (normal === '.' || normal === './') {
       this.report(path, `"${value}" is the job directory itself`, hint);
+      return undefined;
+    }
+    const long = normal.split('/').find((c) => Buffer.byteLength(c) > NAME_MAX);
+    if (long !== undefined) {
+      this.report(
+        path,
+        `"${long.slice(0, 32)}…" is ${Buffer.byteLength(long)} bytes; a file or directory name has at most ${NAME_MAX} (NAME_MAX)`,
+        'use a shorter name',
+      );
+      return undefined;
+    }
+    if (Buffer.byteLength(normal) + 1 > PATH_MAX) {
+      this.report(
+        path,
+        `is ${Buffer.byteLength(normal)} bytes; a path has at most ${PATH_MAX - 1} (PATH_MAX)`,
+        'use a shorter path',
+      );
       return undefined;
     }
     return normal;
@@ -879,6 +1022,24 @@ class Loader {
         );
       }
       check([...path, 'env', key], value);
+    }
+    for (const secret of job.secrets) {
+      const at = this.secretPaths.get(secret) ?? [...path, 'secrets', secret.name];
+      if (visible.includes(secret.name)) {
+        this.report(
+          at,
+          `would hide $${secret.name}, which job "${job.name}" sees`,
+          'give the secret another name',
+          'key',
+        );
+      } else if (Object.hasOwn(job.env, secret.name)) {
+        this.report(
+          at,
+          `${secret.name} is also set by env: of job "${job.name}"`,
+          'keep one of the two',
+          'key',
+        );
+      }
     }
     job.vars = vars;
   }

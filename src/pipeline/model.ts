@@ -37,7 +37,25 @@ export interface JobSpec extends ResourceSpec {
   stdout?: string;
   /** Every variable name the command and env refer to, in first-use order. */
   vars: string[];
+  /**
+   * Values taken when an attempt starts, into the job's environment only (AWS Batch's
+   * `containerProperties.secrets`), sorted by name; `defaults:`, then the step, then the
+   * substep, a later one replacing an earlier one of the same name.
+   */
+  secrets: SecretSpec[];
   /** Source position of the job's key, for messages. */
+  at: SourcePos;
+}
+
+/**
+ * One secret: the environment variable it becomes and where its value comes from — `env:NAME`
+ * (Strand's own environment), `file:/abs/path`, or an AWS Secrets Manager or SSM Parameter
+ * Store ARN. Only this reference is ever recorded, never the value.
+ */
+export interface SecretSpec {
+  name: string;
+  valueFrom: string;
+  /** Where it was written, for messages. */
   at: SourcePos;
 }
 

@@ -3,12 +3,12 @@
  * Sheets (CSV or TSV files) and inline lists in pipeline.yaml are both turned into a table of
  * positioned cells and checked by the same rules, so both report `file:line:col` problems.
  */
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, extname, isAbsolute, resolve } from 'node:path';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { dirname, extname, isAbsolute, normalize, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { closest } from '../asl/suggest.js';
 import { shownPath, type PipelineProblem } from './errors.js';
-import type { SampleRow, SamplesSource } from './model.js';
+import type { SampleRow, SamplesSource, SourcePos } from './model.js';
 import { VAR_NAME } from './schema.js';
 
 /** A value with the position it was written at. */
@@ -39,9 +39,23 @@ export interface SampleTable {
   at: { line: number; column: number; path: string };
 }
 
+/** A place in a sheet (or in pipeline.yaml) and its path there (`samples[2].fastq_1`). */
+export interface SampleCellPos extends SourcePos {
+  path: string;
+}
+
+/** Where a sample's id and each of its values were written, for messages about them. */
+export interface SamplePositions {
+  id: SampleCellPos;
+  /** By variable name. */
+  values: Record<string, SampleCellPos>;
+}
+
 /** Checked samples: rows in order, column (variable) names, and every problem. */
 export interface SamplesInfo {
   rows: SampleRow[];
+  /** Aligned with `rows`. */
+  positions: SamplePositions[];
   /** Variable names of the columns other than the id, in sheet order. */
   columns: string[];
   problems: PipelineProblem[];
@@ -70,6 +84,51 @@ export function resolveValue(text: string, dir: string): string {
     return text;
   }
 }
+
+/** Trees of the kernel's own files: reading them as data hangs, fails, or never ends. */
+const SYSTEM_TREES = ['/proc', '/sys', '/dev'];
+
+function inSystemTree(path: string): string | undefined {
+  return SYSTEM_TREES.find((root) => path === root || path.startsWith(`${root}/`));
+}
+
+/**
+ * Why a value cannot be an input, or undefined when it can: a value naming a device, a FIFO, a
+ * socket, or anything under /proc, /sys or /dev (directly or through a symlink). Strand reads
+ * an input whole to fingerprint it, and a job reads it as a file: /dev/zero never ends, a FIFO
+ * blocks until someone writes, /proc files change as they are read. Relative values are tried
+ * against `dir`, as `resolveValue` does; values that do not name anything are not inputs.
+ */
+export function specialInputProblem(text: string, dir: string): string | undefined {
+  if (text === '' || text.includes('://') || text.includes('\0')) return undefined;
+  if (!isAbsolute(text) && !/[./]/.test(text)) return undefined;
+  const path = isAbsolute(text) ? normalize(text) : resolve(dir, text);
+  // The empty input: reading it ends at once, and it is never hashed (not a regular file).
+  if (path === '/dev/null') return undefined;
+  const tree = isAbsolute(text) ? inSystemTree(path) : undefined;
+  if (tree) return `${JSON.stringify(text)} is under ${tree}, not a file of data`;
+  let kind: string | undefined;
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    if (st.isFIFO()) kind = 'a FIFO (named pipe)';
+    else if (st.isCharacterDevice()) kind = 'a character device';
+    else if (st.isBlockDevice()) kind = 'a block device';
+    else if (st.isSocket()) kind = 'a socket';
+    else {
+      const real = inSystemTree(realpathSync(path));
+      if (real) return `${JSON.stringify(text)} leads to ${realpathSync(path)}, under ${real}`;
+      return undefined;
+    }
+  } catch {
+    return undefined; // unreadable: the job will say so, with its own error
+  }
+  return `${JSON.stringify(text)} is ${kind}, not a file of data`;
+}
+
+/** The hint that goes with `specialInputProblem`. */
+export const SPECIAL_INPUT_HINT =
+  'inputs are regular files or directories; Strand reads each whole to fingerprint it';
 
 /** Applies the sample rules to a table: id column, names, unique ids, every cell present. */
 export function checkSampleTable(table: SampleTable): SamplesInfo {
@@ -154,7 +213,14 @@ export function checkSampleTable(table: SampleTable): SamplesInfo {
   });
 
   const rows: SampleRow[] = [];
+  const positions: SamplePositions[] = [];
   const seen = new Map<string, number>();
+  const pos = (at: { line: number; column: number }, path: string): SampleCellPos => ({
+    file: table.file,
+    line: at.line,
+    column: at.column,
+    path,
+  });
   table.rows.forEach((row, r) => {
     const idCell = idIndex >= 0 ? row.cells[idIndex] : undefined;
     const id = idCell?.text ?? '';
@@ -178,10 +244,23 @@ export function checkSampleTable(table: SampleTable): SamplesInfo {
       }
     }
     const values: Record<string, string> = {};
+    const idName = idIndex >= 0 ? table.header[idIndex].text : 'id';
+    const at: SamplePositions = { id: pos(idCell ?? row, `${rowPath(r)}.${idName}`), values: {} };
     for (const [i, name] of names) {
       const cell = row.cells[i];
-      if (cell) values[name] = resolveValue(cell.text, table.dir);
-      else if (!row.reported) {
+      if (cell) {
+        values[name] = resolveValue(cell.text, table.dir);
+        at.values[name] = pos(cell, `${rowPath(r)}.${table.header[i].text}`);
+        const special = specialInputProblem(cell.text, table.dir);
+        if (special) {
+          report(
+            cell,
+            `${rowPath(r)}.${table.header[i].text}`,
+            `sample "${id}": ${special}`,
+            SPECIAL_INPUT_HINT,
+          );
+        }
+      } else if (!row.reported) {
         report(
           row,
           rowPath(r),
@@ -191,11 +270,12 @@ export function checkSampleTable(table: SampleTable): SamplesInfo {
       }
     }
     rows.push({ id, values });
+    positions.push(at);
   });
   if (table.rows.length === 0) {
     report(table.at, table.at.path, 'no samples', 'add one row per sample');
   }
-  return { rows, columns: [...names.values()], problems };
+  return { rows, positions, columns: [...names.values()], problems };
 }
 
 /** The delimiter a sheet's extension implies. */
@@ -363,10 +443,14 @@ function sheetTable(
  * read and are returned as they are.
  */
 export function loadSamples(source: SamplesSource, options: { pipelineFile: string }): SamplesInfo {
-  if (source.kind === 'none') return { rows: [], columns: [], problems: [] };
+  if (source.kind === 'none') return { rows: [], positions: [], columns: [], problems: [] };
   if (source.kind === 'inline') {
     const columns = [...new Set(source.rows.flatMap((r) => Object.keys(r.values)))];
-    return { rows: source.rows, columns, problems: [] };
+    const positions = source.rows.map((_row, r) => ({
+      id: { ...source.at, path: `samples[${r}]` },
+      values: {},
+    }));
+    return { rows: source.rows, positions, columns, problems: [] };
   }
   const path = isAbsolute(source.path)
     ? source.path
@@ -383,6 +467,7 @@ export function loadSamples(source: SamplesSource, options: { pipelineFile: stri
   if (delimiter === undefined) {
     return {
       rows: [],
+      positions: [],
       columns: [],
       problems: [
         { ...at, message: `"${shown}" is not a CSV or TSV sheet`, hint: 'name it .csv or .tsv' },
@@ -391,6 +476,16 @@ export function loadSamples(source: SamplesSource, options: { pipelineFile: stri
   }
   let text: string;
   try {
+    // A FIFO or a device would block or never end; only a regular file is read.
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st && !st.isFile()) {
+      const problem: PipelineProblem = {
+        ...at,
+        message: `sheet "${shown}" is not a regular file`,
+        hint: 'give the path of a CSV or TSV file',
+      };
+      return { rows: [], positions: [], columns: [], problems: [problem] };
+    }
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -400,10 +495,10 @@ export function loadSamples(source: SamplesSource, options: { pipelineFile: stri
         : `cannot read sheet "${shown}": ${(err as Error).message}`;
     const problem: PipelineProblem = { ...at, message };
     if (code === 'ENOENT') problem.hint = `looked for ${path}`;
-    return { rows: [], columns: [], problems: [problem] };
+    return { rows: [], positions: [], columns: [], problems: [problem] };
   }
   const parsed = sheetTable(text, shown, dirname(path), delimiter);
-  if (!parsed.table) return { rows: [], columns: [], problems: parsed.problems };
+  if (!parsed.table) return { rows: [], positions: [], columns: [], problems: parsed.problems };
   const info = checkSampleTable(parsed.table);
   return { ...info, problems: [...parsed.problems, ...info.problems] };
 }

@@ -50,6 +50,21 @@ const resources = {
 
 const varName = z.string().meta({ pattern: VAR_NAME.source });
 
+/** Where a secret's value comes from (checked by the loader, which words it better). */
+export const SECRET_SOURCE =
+  /^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+|arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter\/.+)$/;
+
+const secrets = z
+  .record(
+    z.string().meta({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+    z.string().meta({ pattern: SECRET_SOURCE.source }),
+  )
+  .meta({
+    description:
+      'Environment variable → where its value is taken from when the job starts: env:NAME, file:/path, or an arn:aws:secretsmanager:… / arn:aws:ssm:… ARN (AWS Batch `secrets`). The value is never recorded.',
+  })
+  .optional();
+
 const job = {
   image: z.string().meta({ description: 'Container image (ignored by the local executor).' }),
   command: z.array(scalar).meta({
@@ -74,6 +89,7 @@ const job = {
         'Variable name → path relative to the job directory; later steps see the published file.',
     })
     .optional(),
+  secrets,
 };
 
 const substepSchema = z.strictObject({ ...job, ...resources });
@@ -85,6 +101,7 @@ const stepSchema = z
     env: job.env,
     stdout: job.stdout,
     outputs: job.outputs,
+    secrets,
     ...resources,
     aggregate: z
       .boolean()
@@ -135,7 +152,7 @@ export const pipelineSchema = z
       .record(varName, z.union([scalar, z.null()], { error: 'expected a value' }))
       .meta({ description: 'Defaults, overridden with --param NAME=value; ~ for no default.' })
       .optional(),
-    defaults: z.strictObject(resources).optional(),
+    defaults: z.strictObject({ ...resources, secrets }).optional(),
     max_concurrency: z
       .int()
       .min(0)

@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { privateDatabase, privateHome } from '../home/permissions.js';
 import { ResultsError } from './errors.js';
 import {
   checkMetrics,
@@ -100,7 +101,7 @@ function columnDefs(columns: MetricColumn[]): string {
 }
 
 /** Refuses a file that is not a results database, reading it without changing a byte. */
-function checkExisting(path: string): void {
+function checkExisting(path: string, deep = false): void {
   if (!existsSync(path)) return;
   const fd = openSync(path, 'r');
   const header = Buffer.alloc(100);
@@ -140,6 +141,16 @@ function checkExisting(path: string): void {
         'NEWER_SCHEMA',
         `${path} was written by a newer Strand (results schema ${version}; this one knows ${SCHEMA_VERSION})`,
       );
+    }
+    if (deep) {
+      const problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map(
+        (r) => r.quick_check,
+      );
+      if (problems.length !== 1 || problems[0] !== 'ok')
+        throw new ResultsError(
+          'NOT_RESULTS_DB',
+          `${path} is damaged (${problems.join('; ')}); it was left untouched. Restore it from a backup, or move it away to start a new results database`,
+        );
     }
   } catch (err) {
     if (err instanceof ResultsError) throw err;
@@ -192,12 +203,13 @@ export class SqliteResults implements ResultsSink {
   ) {}
 
   /** Opens (creating if needed) the results database at `path`; refuses any other file. */
-  static open(path: string): SqliteResults {
+  static open(path: string, options: { check?: boolean } = {}): SqliteResults {
     const file = resolve(path);
-    checkExisting(file);
+    checkExisting(file, options.check);
     let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(file), { recursive: true });
+      privateDatabase(file);
       db = new Database(file);
       db.pragma('busy_timeout = 5000');
       db.pragma('journal_mode = WAL');
@@ -227,8 +239,14 @@ export class SqliteResults implements ResultsSink {
   }
 
   /** Opens `<home>/results.db`, the default results database of a Strand home. */
-  static inHome(home: string): SqliteResults {
-    return SqliteResults.open(join(home, 'results.db'));
+  /** Whether a home has a results database yet. */
+  static existsInHome(home: string): boolean {
+    return existsSync(join(home, 'results.db'));
+  }
+
+  static inHome(home: string, options: { check?: boolean } = {}): SqliteResults {
+    privateHome(home);
+    return SqliteResults.open(join(home, 'results.db'), options);
   }
 
   async upsertStep(row: StepResultUpsert): Promise<void> {

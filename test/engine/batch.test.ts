@@ -5,13 +5,17 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StateMachineDefinition } from '../../src/asl/types.js';
 import { Engine } from '../../src/engine/engine.js';
+import { openExecutor } from '../../src/app/index.js';
 
 const engines: Engine[] = [];
 afterEach(() => engines.splice(0).forEach((e) => e.close()));
 const home = () => mkdtempSync(join(tmpdir(), 'strand-sfn-batch-'));
 
 function openEngine(dir: string): Engine {
-  const e = Engine.open({ home: dir, batch: { maxvCpus: 2, memoryMiB: 2048 } });
+  const e = Engine.open({
+    home: dir,
+    batch: { executor: openExecutor('local', { home: dir }), maxvCpus: 2, memoryMiB: 2048 },
+  });
   engines.push(e);
   return e;
 }
@@ -143,7 +147,8 @@ describe('Step Functions + local Batch', () => {
     writeFileSync(
       script,
       `import { Engine } from ${JSON.stringify(join(process.cwd(), 'src/engine/engine.ts'))};
-       const engine = await Engine.openWhenFree({ home: ${JSON.stringify(dir)}, batch: { maxvCpus: 2, memoryMiB: 2048 } });
+       import { openExecutor } from ${JSON.stringify(join(process.cwd(), 'src/app/index.ts'))};
+       const engine = await Engine.openWhenFree({ home: ${JSON.stringify(dir)}, batch: { executor: openExecutor('local', { home: ${JSON.stringify(dir)} }), maxvCpus: 2, memoryMiB: 2048 } });
        if (engine.batch.describeJobDefinitions('ledger').length === 0) {
          engine.batch.registerJobDefinition({ jobDefinitionName: 'ledger', type: 'container', containerProperties: {
            command: [process.execPath, '-e', 'require("fs").appendFileSync(process.env.LEDGER, process.env.ITEM + "\\\\n"); setTimeout(() => {}, 800)'],

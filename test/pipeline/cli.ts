@@ -1,8 +1,12 @@
-/** Runs the CLI in-process and captures what it prints. */
-import { existsSync, readdirSync } from 'node:fs';
+/** Runs the CLI in-process or as a process of its own, and the pipelines tests share. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
 import type { Io } from '../../src/cli/io.js';
+
+export { processesWith, waitUntil } from '../helpers.js';
 
 export async function strand(
   ...args: string[]
@@ -28,4 +32,73 @@ export function attemptsIn(home: string): string[] {
   return readdirSync(work)
     .filter((f) => f.endsWith('.pid'))
     .map((f) => f.slice(0, -4));
+}
+
+/** A `strand` process of its own (from source), for tests that need signals and kills. */
+export function spawnStrand(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(process.cwd(), 'test/pipeline/strand-cli.mts'), ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
+  );
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const done = new Promise<{ code: number; signal: string | null; out: string; err: string }>(
+    (resolve) =>
+      child.on('exit', (code, signal) => resolve({ code: code ?? -1, signal, out, err })),
+  );
+  return {
+    pid: child.pid!,
+    done,
+    kill: (signal: NodeJS.Signals) => child.kill(signal),
+    err: () => err,
+    out: () => out,
+  };
+}
+
+const holders: ChildProcess[] = [];
+/** Ends the holders of every held pipeline made so far (for afterEach). */
+export function releaseHolders(): void {
+  for (const h of holders.splice(0)) h.kill();
+}
+
+/**
+ * A pipeline whose `wait` step lasts until the returned holder process ends (its jobs run
+ * `tail --pid=HOLDER`); with `stubborn`, the jobs ignore SIGTERM, so only SIGKILL ends them.
+ */
+export function heldPipeline(name: string, stubborn = false) {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-ctl-'));
+  const holder = spawn('sleep', ['600'], { stdio: 'ignore' });
+  holders.push(holder);
+  const wait = stubborn
+    ? // SIGTERM ignored by sh is ignored by the tail it execs too.
+      `[sh, -c, 'trap "" TERM; exec tail -f /dev/null --pid=$$0', $HOLDER]`
+    : '[tail, -f, /dev/null, --pid=$HOLDER]';
+  writeFileSync(
+    join(dir, 'pipeline.yaml'),
+    [
+      `name: ${name}`,
+      'samples: [ { id: A }, { id: B } ]',
+      `params: { HOLDER: "${holder.pid}" }`,
+      // Small jobs: the held ones leave room for the jobs of other runs on two cores.
+      'defaults: { vcpus: 0.25, memory: 64MiB }',
+      'steps:',
+      '  wait:',
+      '    image: debian:bookworm-slim',
+      `    command: ${wait}`,
+      '  after:',
+      '    image: debian:bookworm-slim',
+      '    command: [sort, -o, out.txt, /dev/null]',
+      '    outputs: { OUT: out.txt }',
+      '',
+    ].join('\n'),
+  );
+  return {
+    dir,
+    file: join(dir, 'pipeline.yaml'),
+    token: `--pid=${holder.pid}`,
+    release: () => holder.kill(),
+  };
 }

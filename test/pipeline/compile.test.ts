@@ -13,6 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RegisterJobDefinitionRequest } from '../../src/batch/types.js';
+import { evaluatePayloadTemplate } from '../../src/asl/payload.js';
 import { validate } from '../../src/asl/validate.js';
 import { compilePipeline, jobDefinitionName } from '../../src/pipeline/compile.js';
 import { loadPipeline, loadPipelineText } from '../../src/pipeline/load.js';
@@ -110,20 +111,41 @@ function reachable(states: Obj, start: string, avoid?: string): Set<string> {
   return seen;
 }
 
+const REFERENCE = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
+
 /**
- * What a command item must become in the job definition, worked out independently of the
- * compiler: `$$` is `$`, `$NAME`/`${NAME}` of the job's own output is its relative path, any
- * other variable is a Batch parameter placeholder `Ref::NAME`.
+ * What command item `i` must be in the job definition, worked out independently of the
+ * compiler. AWS Batch replaces only a whole `Ref::name` item, so: one variable alone is
+ * `Ref::NAME`; text mixed with variables, or several, is the job's own parameter `Ref::argI`
+ * (the state machine formats it); text alone (`$$` is `$`, the job's own outputs their relative
+ * paths) stays as written, unless it holds `Ref::`, which then travels as a parameter too.
  */
-function expectedItem(item: string, outputs: Record<string, string>): string {
-  return item.replace(
-    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
-    (m, braced?: string, bare?: string) => {
-      if (m === '$$') return '$';
-      const name = (braced ?? bare)!;
-      return name in outputs ? outputs[name] : `Ref::${name}`;
-    },
-  );
+function expectedItem(item: string, i: number, outputs: Record<string, string>): string {
+  const whole = /^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))$/.exec(item);
+  const single = whole?.[1] ?? whole?.[2];
+  if (single !== undefined && !(single in outputs)) return `Ref::${single}`;
+  let variables = 0;
+  const text = item.replace(REFERENCE, (m, braced?: string, bare?: string) => {
+    if (m === '$$') return '$';
+    const name = (braced ?? bare)!;
+    if (name in outputs) return outputs[name];
+    variables++;
+    return '';
+  });
+  return variables > 0 || text.includes('Ref::') ? `Ref::arg${i}` : text;
+}
+
+/** A command item with every variable replaced by `vars` (the job's outputs by their paths). */
+function substituted(
+  item: string,
+  vars: Record<string, string>,
+  outputs: Record<string, string>,
+): string {
+  return item.replace(REFERENCE, (m, braced?: string, bare?: string) => {
+    if (m === '$$') return '$';
+    const name = (braced ?? bare)!;
+    return name in outputs ? outputs[name] : vars[name];
+  });
 }
 
 describe('compiled pipelines are valid ASL', () => {
@@ -151,10 +173,10 @@ describe.each(NAMED)('job definitions of %s', (_name, file) => {
     for (const n of names) expect(n).toMatch(/^[A-Za-z0-9_-]{1,128}$/);
   });
 
-  it('commands: $VAR became Ref::VAR, the job’s own outputs their relative paths', () => {
+  it('commands: $VAR alone became Ref::VAR, mixed items Ref::argN, outputs their relative paths', () => {
     for (const { job } of jobs) {
       const command = defOf(job).containerProperties.command ?? [];
-      expect(command, job.name).toEqual(job.command.map((c) => expectedItem(c, job.outputs)));
+      expect(command, job.name).toEqual(job.command.map((c, i) => expectedItem(c, i, job.outputs)));
       // No variable is left for a shell to expand (a literal `$$x` is meant to stay `$x`).
       command.forEach((item, i) => {
         if (!job.command[i].includes('$$'))
@@ -163,19 +185,29 @@ describe.each(NAMED)('job definitions of %s', (_name, file) => {
     }
   });
 
-  it('every Ref:: placeholder is a parameter the job’s Task passes from $.vars', () => {
+  it('the Task passes exactly the placeholders, and they give every item as written', () => {
     for (const { step, job } of jobs) {
       const task = scopeOf(definition, step)[job.name];
       expect(task.Resource).toBe('arn:aws:states:::batch:submitJob.sync');
       expect(task.Parameters.JobDefinition).toBe(defOf(job).jobDefinitionName);
-      const refs = (defOf(job).containerProperties.command ?? [])
-        .flatMap((c) => [...c.matchAll(/Ref::([A-Za-z0-9_]+)/g)])
-        .map((m) => m[1]);
-      for (const ref of refs)
-        expect(task.Parameters.Parameters, `${job.name}: Ref::${ref}`).toHaveProperty(
-          `${ref}.$`,
-          `$.vars.${ref}`,
-        );
+      const command = defOf(job).containerProperties.command ?? [];
+      const refs = command.flatMap((c) => /^Ref::([A-Za-z0-9_]+)$/.exec(c)?.[1] ?? []);
+      // Each variable's value names it, with the characters a States.Format must escape.
+      const vars = Object.fromEntries(job.vars.map((v) => [v, `<${v} '{}\\>`]));
+      const scope = {
+        input: { vars },
+        context: {},
+        variable: () => undefined,
+        random: Math.random,
+      };
+      const parameters = evaluatePayloadTemplate(task.Parameters.Parameters, scope, 'Parameters');
+      expect(Object.keys(parameters as object).sort(), job.name).toEqual([...refs].sort());
+      // What Batch then runs: each whole Ref:: item replaced by its parameter.
+      const run = command.map((c) => {
+        const ref = /^Ref::([A-Za-z0-9_]+)$/.exec(c)?.[1];
+        return ref === undefined ? c : (parameters as Record<string, string>)[ref];
+      });
+      expect(run, job.name).toEqual(job.command.map((c) => substituted(c, vars, job.outputs)));
     }
   });
 
@@ -258,6 +290,11 @@ describe('job definitions against the YAML as written', () => {
     expect(qc.containerProperties.environment).toEqual([
       { name: 'LITERAL', value: 'cost: $5' },
       { name: 'STRAND_OUTPUT_DIRS', value: 'out' },
+      // The output declaration, for the job cache's fingerprint.
+      {
+        name: 'STRAND_OUTPUTS',
+        value: '{"QC_JSON":"out/fastp.json","QC_R1":"out/r1.fq.gz","QC_R2":"out/r2.fq.gz"}',
+      },
     ]);
     const task = definition.States.Samples.ItemProcessor.States.qc;
     expect(task.Parameters.ContainerOverrides.Environment).toContainEqual({
@@ -271,8 +308,8 @@ describe('job definitions against the YAML as written', () => {
     });
   });
 
-  it('matrix (aggregate): `--genus=$GENUS` becomes `--genus=Ref::GENUS`', () => {
-    const { jobDefinitions } = compiled(join(GOOD, 'microbe-genome.yaml'));
+  it('matrix (aggregate): `--genus=$GENUS` is formatted whole by the state machine', () => {
+    const { definition, jobDefinitions } = compiled(join(GOOD, 'microbe-genome.yaml'));
     const matrix = jobDefinitions.find((d) => d.jobDefinitionName === 'microbe-genome-matrix')!;
     expect(matrix.containerProperties.command).toEqual([
       'mash',
@@ -280,8 +317,12 @@ describe('job definitions against the YAML as written', () => {
       '-l',
       'out/all',
       'Ref::SKETCH',
-      '--genus=Ref::GENUS',
+      'Ref::arg5',
     ]);
+    expect(definition.States.matrix.Parameters.Parameters).toEqual({
+      'SKETCH.$': '$.vars.SKETCH',
+      'arg5.$': "States.Format('--genus={}', $.vars.GENUS)",
+    });
   });
 });
 

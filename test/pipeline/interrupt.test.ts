@@ -2,83 +2,40 @@
  * Ctrl-C during `strand run`: the running jobs are terminated, the execution is recorded as
  * stopped, and `strand redrive` carries it on to the end.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Engine } from '../../src/engine/engine.js';
+import { heldPipeline, processesWith, releaseHolders, spawnStrand, waitUntil } from './cli.js';
 
-function strand(args: string[]) {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', 'test/pipeline/strand-cli.mts', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdout.resume();
-  const done = new Promise<{ code: number; err: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code: code ?? -1, err })),
-  );
-  return { done, kill: (s: NodeJS.Signals) => child.kill(s), err: () => err };
-}
-
-/** Pids of `tail` processes whose argv contains `token` (not the wrappers that run them). */
-function processesWith(token: string): number[] {
-  const found: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (argv[0].endsWith('tail') && argv.includes(token)) found.push(Number(entry));
-    } catch {
-      // gone
-    }
-  }
-  return found;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const strand = (args: string[]) => spawnStrand(args, { STRAND_GRACE_SECONDS: '1' });
+afterEach(releaseHolders);
 
 describe('Ctrl-C during strand run', () => {
   it('terminates running jobs, records the stop, and redrive finishes the run', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'strand-int-'));
-    // The jobs wait for this process to end (tail --pid), so the test decides when they finish.
-    const holder = spawn('sleep', ['600'], { stdio: 'ignore' });
-    const token = `--pid=${holder.pid}`;
-    writeFileSync(
-      join(dir, 'pipeline.yaml'),
-      [
-        'name: held',
-        'samples: [ { id: A }, { id: B } ]',
-        `params: { HOLDER: ${holder.pid} }`,
-        'steps:',
-        '  wait:',
-        '    image: debian:bookworm-slim',
-        '    command: [tail, -f, /dev/null, --pid=$HOLDER]',
-        '  after:',
-        '    image: debian:bookworm-slim',
-        '    command: [sort, -o, out.txt, /dev/null]',
-        '    outputs: { OUT: out.txt }',
-        '',
-      ].join('\n'),
-    );
+    // The jobs wait for a holder process (tail --pid) and ignore SIGTERM: only the SIGKILL after
+    // the grace period ends them.
+    const p = heldPipeline('held', true);
+    const token = p.token;
+    const dir = p.dir;
     const home = join(dir, 'home');
-    const run = strand(['run', join(dir, 'pipeline.yaml'), '--home', home, '--name', 'int']);
-    for (let i = 0; i < 300 && processesWith(token).length < 2; i++) await sleep(50);
-    const jobs = processesWith(token);
-    expect(jobs.length).toBe(2);
+    const run = strand(['run', p.file, '--home', home, '--name', 'int']);
+    await waitUntil('both jobs to run', () => processesWith(token, 'tail').length === 2);
     run.kill('SIGINT');
     const first = await run.done;
     expect(first.code, first.err).toBe(1);
     expect(first.err).toMatch(/stopping: terminating running jobs/);
     expect(first.err).toMatch(/int: ABORTED/);
     expect(first.err).toMatch(/to carry on: strand redrive int/);
-    for (let i = 0; i < 100 && processesWith(token).length > 0; i++) await sleep(100);
-    expect(processesWith(token)).toEqual([]);
+    expect(first.err).not.toMatch(/TypeError|database connection is not open/);
+    // When `strand run` has exited, its jobs are gone and recorded as ended, not RUNNING.
+    expect(processesWith(token, 'tail')).toEqual([]);
+    const reader = Engine.open({ home, readOnly: true });
+    const jobs = reader.listBatchJobs().filter((j) => j.tags?.['strand:execution'] === 'int');
+    reader.close();
+    expect(jobs.map((j) => j.status)).toEqual(['FAILED', 'FAILED']);
     // Let the jobs finish at once from now on, and carry the run on.
-    holder.kill();
-    await new Promise((r) => holder.once('exit', r));
+    p.release();
     const again = strand(['redrive', 'int', '--home', home]);
     const second = await again.done;
     expect(second.code, second.err).toBe(0);

@@ -19,8 +19,7 @@
  */
 import type { HistoryEvent } from '../../src/asl/execution.js';
 import type { Json, JsonObject } from '../../src/asl/types.js';
-import { Engine } from '../../src/engine/engine.js';
-import { pipelineServices } from '../../src/functions/services.js';
+import { openStrand, type Strand } from '../../src/app/index.js';
 import { polyfillWithResolvers } from '../../scripts/lib/with-resolvers.js';
 import { strand } from './cli.js';
 
@@ -177,13 +176,7 @@ export async function runOnBothEngines(
 
   // The home as `strand run` left it, opened as `strand run` opens it: Strand's functions over
   // its store and results, finding jobs through the engine's LocalBatch.
-  const services = pipelineServices(home);
-  const engine = Engine.open({
-    home,
-    functions: services.functions,
-    jobCache: services.jobCache,
-  });
-  services.attach(() => engine.batch);
+  const { engine, functions, services } = openStrand({ home });
   try {
     const row = engine.store.getExecution(name);
     if (!row) throw new Error(`strand run did not record execution ${name}:\n${r.err}`);
@@ -197,7 +190,7 @@ export async function runOnBothEngines(
     if (d.error !== undefined) outcome.error = d.error;
     if (d.cause !== undefined) outcome.cause = d.cause;
     const mine = strandTrace(engine.getExecutionHistory(name), outcome, samples, machineOf);
-    const peer = await runOnPeer(definition, input, mine, services.functions, samples, machineOf);
+    const peer = await runOnPeer(definition, input, mine, functions, samples, machineOf);
     return { code: r.code, err: r.err, definition, input, strand: mine, peer };
   } finally {
     engine.close();
@@ -210,7 +203,7 @@ async function runOnPeer(
   definition: JsonObject,
   input: JsonObject,
   recorded: Trace,
-  functions: ReturnType<typeof pipelineServices>['functions'],
+  functions: Strand['functions'],
   samples: string[],
   machineOf: ReturnType<typeof machines>,
 ): Promise<Trace> {

@@ -95,6 +95,52 @@ function twoSteps(flaky = false): { file: string; home: string } {
   return { file, home: join(dir, 'home') };
 }
 
+/**
+ * A pipeline whose command items mix text and variables, so the state machine formats them
+ * (States.Format into a Batch parameter of their own): several variables in one item, a
+ * variable followed by name characters, literal `$`, quotes, braces, balanced parentheses,
+ * unicode and `Ref::` text. aws-local-stepfunctions 3.0.0 drops every backslash from a
+ * States.Format result and counts parentheses inside string literals as nesting, so backslashes
+ * and unbalanced parentheses are left to Strand's own property test (arguments.test.ts).
+ */
+function formatted(): { file: string; home: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-port-fmt-'));
+  const file = join(dir, 'pipeline.yaml');
+  writeFileSync(
+    file,
+    [
+      'name: formatted',
+      'continue_on_failure: false',
+      'max_concurrency: 1',
+      'params:',
+      '  WHO: "it\'s {me} (42) é"',
+      '  N: "7"',
+      'samples:',
+      '  - { id: s1, TAG: "a b" }',
+      '  - { id: s2, TAG: "x{}y" }',
+      'steps:',
+      '  args:',
+      '    image: debian:bookworm-slim',
+      '    command:',
+      '      - sh',
+      '      - -c',
+      '      - \'printf "%s\\n" "$$@" "$$NOTE" > args.txt\'',
+      '      - sh',
+      "      - '${SAMPLE}_R1.fq'",
+      "      - '--who=$WHO/$TAG'",
+      "      - '$$1 Ref::N {} (x) '' \"q\" 漢'",
+      '      - Ref::N',
+      "      - '$N$N'",
+      "      - '${N}abc'",
+      '      - $TAG',
+      "    env: { NOTE: '[$SAMPLE] {$N} ''$$''' }",
+      '    outputs: { ARGS: args.txt }',
+      '',
+    ].join('\n'),
+  );
+  return { file, home: join(dir, 'home') };
+}
+
 /** The Task calls of one resource, flattened (to check that a comparison is not vacuous). */
 function calls(tasks: Record<string, TaskCall[]>, resource: TaskCall['resource']): string[] {
   return Object.entries(tasks)
@@ -200,6 +246,37 @@ describe('examples/word-count on Strand and on aws-local-stepfunctions', () => {
       expect(a.entered[key].slice(0, states.length), key).toEqual(states);
     for (const [key, list] of Object.entries(b.tasks))
       expect(a.tasks[key].slice(0, list.length), key).toEqual(list);
+  });
+});
+
+describe('command items formatted by the state machine, on Strand and on aws-local-stepfunctions', () => {
+  it('both build the same arguments, and the tool receives them as written', async () => {
+    const { file, home } = formatted();
+    const r = await runOnBothEngines(file, home, 'fmt');
+    expect(r.code, r.err).toBe(0);
+    const params = (r.strand.tasks['args | s2'][0].input as JsonObject).Parameters;
+    expect(params).toEqual({
+      arg4: 's2_R1.fq',
+      arg5: "--who=it's {me} (42) é/x{}y",
+      arg6: '$1 Ref::N {} (x) \' "q" 漢',
+      arg7: 'Ref::N',
+      arg8: '77',
+      arg9: '7abc',
+      TAG: 'x{}y',
+    });
+    expectSameRun(r);
+    const received = readFileSync(join(home, 'store/formatted/s1/args/args.txt'), 'utf8');
+    expect(received.split('\n')).toEqual([
+      's1_R1.fq',
+      "--who=it's {me} (42) é/a b",
+      '$1 Ref::N {} (x) \' "q" 漢',
+      'Ref::N',
+      '77',
+      '7abc',
+      'a b',
+      "[s1] {7} '$'",
+      '',
+    ]);
   });
 });
 

@@ -67,6 +67,7 @@ describe('loadSamples: good sheets', () => {
     const rows = [{ id: 'S1', values: { A: 'x' } }];
     expect(loadSamples({ kind: 'inline', rows, at: AT }, { pipelineFile: PIPELINE })).toEqual({
       rows,
+      positions: [{ id: { ...AT, path: 'samples[0]' }, values: {} }],
       columns: ['A'],
       problems: [],
     });

@@ -1,0 +1,195 @@
+/**
+ * The composition root: the one place that picks Strand's backends by name or URL — the
+ * executor jobs run on, the object stores outputs go to, the results sink — builds them, and
+ * hands them to the engine and to Strand's pipeline functions. Nothing below it constructs a
+ * backend, so the next one (containers, SLURM, AWS Batch, S3, Postgres) is a new case here and a
+ * folder of its own, not an edit of the engine.
+ */
+import { join } from 'node:path';
+import type { HistoryEvent } from '../asl/execution.js';
+import { Engine, type EngineBusyError, type EngineOptions } from '../engine/engine.js';
+import type { LambdaFunction } from '../engine/integrations.js';
+import type { Executor } from '../executors/executor.js';
+import { LocalExecutor } from '../executors/local/local-executor.js';
+import { pipelineFunctions, pipelineJobCache } from '../functions/pipeline-functions.js';
+import type { ResultsSink } from '../results/sink.js';
+import { SqliteResults } from '../results/sqlite.js';
+import { openStore } from '../storage/store.js';
+import type { ObjectStore } from '../storage/store.js';
+
+export { openStore };
+
+/** The executors Strand can run jobs on. */
+export const EXECUTORS = ['local'] as const;
+export type ExecutorName = (typeof EXECUTORS)[number];
+
+export interface ExecutorConfig {
+  /** The Strand home: the local executor keeps attempts under `<home>/work`. */
+  home: string;
+  /** Seconds between SIGTERM and SIGKILL when a job is stopped (default: the executor's). */
+  graceSeconds?: number;
+}
+
+/**
+ * The grace period between SIGTERM and SIGKILL: the config's, else `STRAND_GRACE_SECONDS`, else
+ * the executor's default.
+ */
+function graceSeconds(config: ExecutorConfig): number | undefined {
+  if (config.graceSeconds !== undefined) return config.graceSeconds;
+  const text = process.env.STRAND_GRACE_SECONDS;
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`STRAND_GRACE_SECONDS=${text}: give a number of seconds (0 or more)`);
+  return n;
+}
+
+/** Builds the executor called `name`. */
+export function openExecutor(name: string, config: ExecutorConfig): Executor {
+  const grace = graceSeconds(config);
+  switch (name) {
+    case 'local':
+      return new LocalExecutor({
+        workRoot: join(config.home, 'work'),
+        ...(grace === undefined ? {} : { graceSeconds: grace }),
+      });
+    default:
+      throw new Error(`no executor named "${name}" (executors: ${EXECUTORS.join(', ')})`);
+  }
+}
+
+/**
+ * Opens the results sink at `url`; none (the default) is `<home>/results.db`. `check` reads the
+ * whole database for damage first, so a run refuses it before any job starts.
+ */
+export function openResults(
+  url: string | undefined,
+  options: { home: string; check?: boolean },
+): ResultsSink {
+  if (url === undefined || url === '')
+    return SqliteResults.inHome(options.home, { check: options.check });
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(url) && !url.startsWith('sqlite://'))
+    throw new Error(`results ${url}: only SQLite results are supported yet (a file path)`);
+  return SqliteResults.open(url.replace(/^sqlite:\/\//, ''), { check: options.check });
+}
+
+/** What an engine of the CLI runs pipelines with: Strand's functions over stores and results. */
+export interface PipelineServices {
+  /** The results sink (opened now if it was not yet). */
+  results(): ResultsSink;
+  close(): Promise<void>;
+}
+
+export interface StrandOptions {
+  home: string;
+  /** The executor jobs run on (default `local`). */
+  executor?: ExecutorName;
+  /** Capacity of the local Batch's default compute environment (default: this machine). */
+  batch?: EngineOptions['batch'];
+  /**
+   * The results sink. When it is the home's SQLite file and it exists, it is opened (and
+   * checked) with the engine, so a damaged one is refused before anything runs; otherwise it is
+   * made on first use.
+   */
+  results?: string;
+  onEvent?: (executionArn: string, event: HistoryEvent) => void;
+  /** Extra engine options (tests: clocks, functions). */
+  engine?: Partial<EngineOptions>;
+}
+
+/**
+ * The pieces of one home: stores by URL (opened once each), the results sink (opened lazily,
+ * or now when `eager`), and the pipeline functions and job cache over them.
+ */
+function services(options: StrandOptions, engine: () => Engine | undefined) {
+  const stores = new Map<string, ObjectStore>();
+  let sink: ResultsSink | undefined;
+  const results = (): ResultsSink =>
+    (sink ??= openResults(options.results, { home: options.home, check: true }));
+  const lazy: ResultsSink = {
+    upsertStep: (row) => results().upsertStep(row),
+    putMetrics: (key, table) => results().putMetrics(key, table),
+    listSteps: (filter) => results().listSteps(filter),
+    listMetrics: (pipeline, step, filter) => results().listMetrics(pipeline, step, filter),
+    close: async () => {
+      await sink?.close();
+      sink = undefined;
+    },
+  };
+  const fnOptions = {
+    store: (url: string) => {
+      let s = stores.get(url);
+      if (!s) stores.set(url, (s = openStore(url, { home: options.home })));
+      return s;
+    },
+    results: lazy,
+    batch: () => engine()?.batch,
+  };
+  return {
+    functions: pipelineFunctions(fnOptions),
+    jobCache: pipelineJobCache(fnOptions),
+    services: { results, close: () => lazy.close() } satisfies PipelineServices,
+  };
+}
+
+/** An engine opened with its backends and services. */
+export interface Strand {
+  engine: Engine;
+  services: PipelineServices;
+  /** Strand's pipeline functions as the engine runs them (`lambda:invoke` handlers). */
+  functions: Record<string, LambdaFunction>;
+}
+
+function engineOptions(options: StrandOptions, s: ReturnType<typeof services>): EngineOptions {
+  return {
+    home: options.home,
+    onEvent: options.onEvent,
+    functions: s.functions,
+    jobCache: s.jobCache,
+    ...options.engine,
+    batch: {
+      ...options.batch,
+      executor:
+        options.batch?.executor ??
+        openExecutor(options.executor ?? 'local', { home: options.home }),
+    },
+  };
+}
+
+/**
+ * Opens the scheduling engine of a home with its executor, stores and results sink. Throws
+ * EngineBusyError while another live engine owns the home (see `openStrandWhenFree`).
+ */
+export function openStrand(options: StrandOptions): Strand {
+  let engine: Engine | undefined;
+  const s = services(options, () => engine);
+  engine = Engine.open({
+    ...engineOptions(options, s),
+    onOpened: (e) => {
+      engine = e;
+      // A damaged results database is refused before anything resumes or runs.
+      if (options.results || SqliteResults.existsInHome(options.home)) s.services.results();
+      options.engine?.onOpened?.(e);
+    },
+  });
+  engine.onClose(() => void s.services.close());
+  return { engine, services: s.services, functions: s.functions };
+}
+
+/** Like openStrand, but waits while another engine owns the home. */
+export async function openStrandWhenFree(
+  options: StrandOptions,
+  onWait?: (holder: EngineBusyError['holder']) => void,
+): Promise<Strand> {
+  let told = false;
+  for (;;) {
+    try {
+      return openStrand(options);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ENGINE_BUSY') throw err;
+      if (!told) onWait?.((err as EngineBusyError).holder);
+      told = true;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * Faults of the machine rather than of a job or an execution: a full disk, a quota, a database
+ * that cannot be written. The engine and the Batch do not record them as task or job failures
+ * (the job did nothing wrong, and a redrive would be needed to undo that); they stop instead,
+ * with everything committed kept, and `strand resume` carries on once the cause is gone.
+ */
+
+const CODES = new Set(['ENOSPC', 'EDQUOT', 'EROFS', 'SQLITE_FULL', 'SQLITE_READONLY']);
+const MESSAGES = /No space left on device|Disk quota exceeded|database or disk is full/i;
+
+/** Whether an error means the disk (or the database on it) cannot take more writes. */
+export function exhausted(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null | undefined;
+  if (typeof e?.code === 'string' && (CODES.has(e.code) || e.code.startsWith('SQLITE_IOERR')))
+    return true;
+  return typeof e?.message === 'string' && MESSAGES.test(e.message);
+}

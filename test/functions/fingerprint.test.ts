@@ -1,0 +1,102 @@
+/**
+ * The job cache's fingerprint: the content of every regular file a value names, and nothing
+ * else read: devices, FIFOs, sockets and kernel file systems never hang or fail it.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { jobFingerprint } from '../../src/functions/pipeline-functions.js';
+
+const root = mkdtempSync(join(tmpdir(), 'strand-fingerprint-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let counter = 0;
+const fresh = (): string => {
+  const dir = join(root, `case-${counter++}`);
+  mkdirSync(dir);
+  return dir;
+};
+
+const fingerprint = (value: string, command: string[] = ['tool', value]) =>
+  jobFingerprint({ image: 'img', command, environment: { INPUT: value } });
+
+/** Settles within `ms` or fails naming `what` (a hang must fail the test, not stall it). */
+async function within<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle in ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('jobFingerprint', () => {
+  it('a FIFO, /dev/zero, a socket and /proc and /sys paths are never read: no hang, no error', async () => {
+    const dir = fresh();
+    const fifo = join(dir, 'pipe');
+    execFileSync('mkfifo', [fifo]);
+    const socket = join(dir, 'sock');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      for (const value of [
+        fifo,
+        '/dev/zero',
+        '/dev/urandom',
+        socket,
+        '/proc/self/mem',
+
+        '/sys/kernel/notes',
+        '/proc/self/status',
+      ]) {
+        const first = await within(value, 5_000, fingerprint(value));
+        // The value counts as the text it is: the same every time, another for another path.
+        expect(await within(value, 5_000, fingerprint(value)), value).toBe(first);
+        expect(first).not.toBe(await fingerprint(`${value}-other`));
+      }
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a directory holding a FIFO and a symlink loop is walked for its regular files only', async () => {
+    const dir = fresh();
+    const input = join(dir, 'input');
+    mkdirSync(join(input, 'sub'), { recursive: true });
+    writeFileSync(join(input, 'reads.fq'), '@r1\nACGT\n');
+    execFileSync('mkfifo', [join(input, 'sub', 'pipe')]);
+    symlinkSync('..', join(input, 'sub', 'loop'));
+    symlinkSync('/dev/zero', join(input, 'zero'));
+    symlinkSync('/proc/self/status', join(input, 'status'));
+    const first = await within('the directory', 5_000, fingerprint(input));
+    expect(await fingerprint(input)).toBe(first);
+    writeFileSync(join(input, 'reads.fq'), '@r1\nTTTT\n');
+    expect(await within('the directory', 5_000, fingerprint(input))).not.toBe(first);
+  });
+
+  it('a file rewritten with the same size and mtime gets another fingerprint', async () => {
+    const file = join(fresh(), 'reads.fq');
+    const mtime = new Date('2026-01-01T00:00:00Z');
+    writeFileSync(file, 'ACGT');
+    utimesSync(file, mtime, mtime);
+    const first = await fingerprint(file);
+    // What a tool that keeps timestamps (cp -p, rsync -t) or a careful tamperer leaves.
+    writeFileSync(file, 'TTTT');
+    utimesSync(file, mtime, mtime);
+    expect(statSync(file).mtimeMs).toBe(mtime.getTime());
+    expect(await fingerprint(file)).not.toBe(first);
+  });
+});
