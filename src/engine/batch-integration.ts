@@ -9,7 +9,8 @@ import { BatchInputError, type LocalBatch } from '../batch/local-batch.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { TaskCallbacks, TaskIntegration, TaskInvocation } from './integrations.js';
 
-const RESOURCE = /^arn:aws:states:::batch:submitJob(\.sync)?$/;
+/** The resources this integration answers: SubmitJob, and SubmitJob that waits for the job. */
+export const BATCH_RESOURCE = /^arn:aws:states:::batch:submitJob(\.sync)?$/;
 
 /** camelCase → PascalCase keys, as Step Functions shows Batch objects; map values keep their keys. */
 export function toPascal(value: unknown, keepKeys = false): Json {
@@ -57,7 +58,7 @@ export class BatchIntegration implements TaskIntegration {
   ) {}
 
   supports(resource: string): boolean {
-    return RESOURCE.test(resource);
+    return BATCH_RESOURCE.test(resource);
   }
 
   async invoke(task: TaskInvocation, callbacks: TaskCallbacks): Promise<void> {

@@ -22,7 +22,7 @@ import { LocalBatch, readJobs } from '../batch/local-batch.js';
 import { registerIfChanged } from '../batch/register.js';
 import type { JobDetail, RegisterJobDefinitionRequest } from '../batch/types.js';
 import type { Executor } from '../executors/executor.js';
-import { BatchIntegration, jobIdFor, type JobCache } from './batch-integration.js';
+import { BATCH_RESOURCE, BatchIntegration, jobIdFor, type JobCache } from './batch-integration.js';
 import { pidAlive } from './control.js';
 import { exhausted } from '../faults.js';
 import { EngineHaltedError } from './faults.js';
@@ -108,7 +108,6 @@ export class EngineBusyError extends Error {
 
 const LEASE_TTL_MS = 10_000;
 const LEASE_RENEW_MS = 3_000;
-const BATCH_RESOURCE = /^arn:aws:states:::batch:submitJob/;
 /** How often the owner looks for requests of other processes (they are answered within it). */
 const REQUEST_POLL_MS = 200;
 /** Answered requests are kept this long, for a requester that looks late. */

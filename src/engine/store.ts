@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExecutionState, ExecutionStatus, HistoryEvent } from '../asl/execution.js';
 import type { Json } from '../asl/types.js';
+import { damageOf } from '../home/integrity.js';
 import { privateDatabase, privateHome } from '../home/permissions.js';
 
 const APPLICATION_ID = 0x5354524e; // "STRN": marks the file as Strand's.
@@ -247,15 +248,11 @@ export class Store {
           `${path} was written by a newer Strand (schema ${version}; this one knows ${SCHEMA_VERSION})`,
         );
       }
-      if (deep) {
-        const problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map(
-          (r) => r.quick_check,
+      const damage = deep ? damageOf(db) : undefined;
+      if (damage)
+        throw new StoreError(
+          `${path} is damaged (${damage}); it was left untouched. Restore it from a backup, or move it away to start a new home`,
         );
-        if (problems.length !== 1 || problems[0] !== 'ok')
-          throw new StoreError(
-            `${path} is damaged (${problems.join('; ')}); it was left untouched. Restore it from a backup, or move it away to start a new home`,
-          );
-      }
     } catch (err) {
       if (err instanceof StoreError) throw err;
       throw new StoreError(

@@ -10,6 +10,7 @@
 import Database from 'better-sqlite3';
 import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { damageOf } from '../home/integrity.js';
 import { privateDatabase, privateHome } from '../home/permissions.js';
 import { ResultsError } from './errors.js';
 import {
@@ -142,16 +143,12 @@ function checkExisting(path: string, deep = false): void {
         `${path} was written by a newer Strand (results schema ${version}; this one knows ${SCHEMA_VERSION})`,
       );
     }
-    if (deep) {
-      const problems = (db.pragma('quick_check(5)') as { quick_check: string }[]).map(
-        (r) => r.quick_check,
+    const damage = deep ? damageOf(db) : undefined;
+    if (damage)
+      throw new ResultsError(
+        'NOT_RESULTS_DB',
+        `${path} is damaged (${damage}); it was left untouched. Restore it from a backup, or move it away to start a new results database`,
       );
-      if (problems.length !== 1 || problems[0] !== 'ok')
-        throw new ResultsError(
-          'NOT_RESULTS_DB',
-          `${path} is damaged (${problems.join('; ')}); it was left untouched. Restore it from a backup, or move it away to start a new results database`,
-        );
-    }
   } catch (err) {
     if (err instanceof ResultsError) throw err;
     throw new ResultsError(
