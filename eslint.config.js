@@ -1,9 +1,11 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bin/'] },
+  // test/fixtures/lint/: files that must fail a rule (test/lint.test.ts lints them on purpose).
+  { ignores: ['dist/', 'node_modules/', 'coverage/', 'bin/', 'test/fixtures/lint/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -12,6 +14,14 @@ export default tseslint.config(
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     plugins: { 'import-x': importX },
+    // `./x.js` in TypeScript sources names `./x.ts`: without this resolver import-x cannot
+    // follow such imports, and no-cycle would pass any cycle.
+    settings: {
+      'import-x/resolver-next': [createTypeScriptImportResolver()],
+      // …and to look inside the files it resolves to, it must know they are TypeScript.
+      'import-x/extensions': ['.ts', '.js', '.mjs'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+    },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-explicit-any': 'error',

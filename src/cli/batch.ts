@@ -10,7 +10,7 @@ import type {
 } from '../batch/types.js';
 import type { Engine } from '../engine/engine.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { openScheduler, strandHome } from './executions.js';
+import { openScheduler, strandHome } from './home.js';
 import { readTextFile } from './input.js';
 import type { Io } from './io.js';
 

@@ -1,27 +1,20 @@
 /** `strand start`, `strand resume` and `strand executions …`: the execution API on the command line. */
-import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { HistoryEvent } from '../asl/execution.js';
 import { runInMemory } from '../asl/run-in-memory.js';
-import { openStrand, openStrandWhenFree, type Strand } from '../app/index.js';
-import {
-  Engine,
-  EngineBusyError,
-  EngineInputError,
-  type ExecutionDescription,
-} from '../engine/engine.js';
-import { StoreError } from '../engine/store.js';
-import { ResultsError } from '../results/errors.js';
+import { EngineInputError, type ExecutionDescription } from '../engine/engine.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, parseInputOption } from './input.js';
 import type { Io } from './io.js';
+import {
+  openEngine,
+  openScheduler,
+  openSchedulerIfFree,
+  openStrandScheduler,
+  strandHome,
+} from './home.js';
 import { followPipeline, followRemote, pipelineRunOf, type EventHook } from './pipeline.js';
-
-/** The Strand home: --home, else STRAND_HOME, else ./.strand. */
-export function strandHome(option?: string): string {
-  return resolve(option ?? process.env.STRAND_HOME ?? join(process.cwd(), '.strand'));
-}
 
 /**
  * Turns history events into progress lines: each state entered, with the Map iteration it
@@ -47,51 +40,6 @@ export function progressLines(): (event: HistoryEvent) => string | undefined {
     const details = event.stateEnteredEventDetails as { name?: string } | undefined;
     return `${label}${details?.name ?? '?'} (${event.type.replace('StateEntered', '')})`;
   };
-}
-
-/** Opens the home for reading only (listing, describing), beside any running engine. */
-export function openEngine(home: string): Engine {
-  try {
-    return Engine.open({ home, readOnly: true });
-  } catch (err) {
-    if (err instanceof StoreError) throw new InputError(err.message);
-    throw err;
-  }
-}
-
-/** Turns what opening a home can refuse (a damaged database) into bad input (exit 2). */
-function refusedHome(err: unknown): unknown {
-  if (err instanceof StoreError || err instanceof ResultsError) return new InputError(err.message);
-  return err;
-}
-
-/**
- * Opens the scheduling engine with its services, waiting (with a message) while another process
- * owns the home.
- */
-export async function openStrandScheduler(
-  io: Io,
-  home: string,
-  onEvent?: (arn: string, e: HistoryEvent) => void,
-): Promise<Strand> {
-  try {
-    return await openStrandWhenFree({ home, onEvent }, (holder) =>
-      io.err(
-        `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}\n`,
-      ),
-    );
-  } catch (err) {
-    throw refusedHome(err);
-  }
-}
-
-/** Opens the scheduling engine, waiting (with a message) while another process owns the home. */
-export async function openScheduler(
-  io: Io,
-  home: string,
-  onEvent?: (arn: string, e: HistoryEvent) => void,
-): Promise<Engine> {
-  return (await openStrandScheduler(io, home, onEvent)).engine;
 }
 
 /** Waits, reading the home, until an execution another process runs has ended. */
@@ -122,22 +70,6 @@ async function waitRemote(home: string, name: string): Promise<ExecutionDescript
 function requestRefused(err: unknown): never {
   if (err instanceof RequestFailedError) throw new InputError(err.message, err.details);
   throw err;
-}
-
-/**
- * Opens the scheduling engine if no other engine owns the home; undefined if one does (then
- * the caller asks it, see askOwner).
- */
-export function openSchedulerIfFree(
-  home: string,
-  onEvent?: (arn: string, e: HistoryEvent) => void,
-): Strand | undefined {
-  try {
-    return openStrand({ home, onEvent });
-  } catch (err) {
-    if (err instanceof EngineBusyError) return undefined;
-    throw refusedHome(err);
-  }
 }
 
 async function engineCall<T>(fn: () => Promise<T> | T): Promise<T> {

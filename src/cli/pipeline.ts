@@ -22,7 +22,7 @@ import { StorageError } from '../storage/errors.js';
 import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { openEngine, openSchedulerIfFree, strandHome } from './executions.js';
+import { openEngine, openSchedulerIfFree, strandHome } from './home.js';
 import { openStrandWhenFree } from '../app/index.js';
 import { registerIfChanged } from '../batch/register.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
