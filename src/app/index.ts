@@ -73,6 +73,19 @@ export function openResults(
   return SqliteResults.open(url.replace(/^sqlite:\/\//, ''), { check: options.check });
 }
 
+/**
+ * The results sink to read from, or undefined when there is none yet (the home's SQLite file
+ * has not been made): readers such as `strand status` then have nothing to show.
+ */
+export function openResultsIfAny(
+  url: string | undefined,
+  options: { home: string },
+): ResultsSink | undefined {
+  if ((url === undefined || url === '') && !SqliteResults.existsInHome(options.home))
+    return undefined;
+  return openResults(url, options);
+}
+
 /** What an engine of the CLI runs pipelines with: Strand's functions over stores and results. */
 export interface PipelineServices {
   /** The results sink (opened now if it was not yet). */

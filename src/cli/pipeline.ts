@@ -10,7 +10,6 @@ import type { HistoryEvent } from '../asl/execution.js';
 import type { JsonObject } from '../asl/types.js';
 import { closest } from '../asl/suggest.js';
 import { formatRows, type RowsFormat } from '../results/format.js';
-import { SqliteResults } from '../results/sqlite.js';
 import { FUNCTIONS, compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
 import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
@@ -23,7 +22,7 @@ import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { openEngine, openSchedulerIfFree, strandHome } from './home.js';
-import { openStrandWhenFree } from '../app/index.js';
+import { openResults, openResultsIfAny, openStrandWhenFree } from '../app/index.js';
 import { registerIfChanged } from '../batch/register.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
@@ -836,7 +835,7 @@ export function registerPipelineCommands(
     .action(async (opts: { json?: boolean; home?: string }) => {
       const home = strandHome(opts.home);
       const engine = openEngine(home);
-      const db = existsSync(join(home, 'results.db')) ? SqliteResults.inHome(home) : undefined;
+      const db = openResultsIfAny(undefined, { home });
       try {
         const runs = [];
         for (const d of engine.listExecutions()) {
@@ -982,7 +981,7 @@ export function registerPipelineCommands(
         if (!['table', 'csv', 'json'].includes(opts.format))
           throw new InputError(`--format ${opts.format}: use table, csv or json`);
         const home = strandHome(opts.home);
-        const db = SqliteResults.inHome(home);
+        const db = openResults(undefined, { home });
         try {
           let rows: Record<string, unknown>[];
           if (opts.metrics) {
