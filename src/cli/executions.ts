@@ -15,6 +15,7 @@ import {
   strandHome,
 } from './home.js';
 import { followPipeline, followRemote, pipelineRunOf, type EventHook } from './pipeline.js';
+import { ERROR, STATE } from '../pipeline/contract.js';
 
 /**
  * Turns history events into progress lines: each state entered, with the Map iteration it
@@ -264,7 +265,7 @@ export function registerExecutionCommands(
         const outcome = await askOwner(
           home,
           'RedriveExecution',
-          { name, ...(before.error === 'Strand.SamplesFailed' ? { fromState: 'Samples' } : {}) },
+          { name, ...(before.error === ERROR.samplesFailed ? { fromState: STATE.samples } : {}) },
           {
             onWait: (h) =>
               opts.json ||
@@ -297,7 +298,7 @@ export function registerExecutionCommands(
           engineCall(() =>
             engine.redriveExecution(
               name,
-              before.error === 'Strand.SamplesFailed' ? { fromState: 'Samples' } : {},
+              before.error === ERROR.samplesFailed ? { fromState: STATE.samples } : {},
             ),
           );
         const pipeline = pipelineRunOf(engine, name);

@@ -10,7 +10,8 @@ import type { HistoryEvent } from '../asl/execution.js';
 import type { JsonObject } from '../asl/types.js';
 import { closest } from '../asl/suggest.js';
 import { formatRows, type RowsFormat } from '../results/format.js';
-import { FUNCTIONS, compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
+import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
+import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG } from '../pipeline/contract.js';
 import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
 import { pipelineJsonSchema } from '../pipeline/schema.js';
@@ -210,7 +211,7 @@ function progress(
       );
     } else if (!live && kind !== 'queued') {
       io.err(
-        `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === '_all' ? '(all samples)' : sample}` +
+        `${t.toFixed(1).padStart(7)}s  ${kind.padEnd(7)} ${step.padEnd(18)} ${sample === AGGREGATE_SAMPLE ? '(all samples)' : sample}` +
           `${attempt && attempt > 1 ? ` (attempt ${attempt})` : ''}\n`,
       );
     }
@@ -240,9 +241,9 @@ function progress(
     /** A Batch job changed status: the jobs of this run that start running are reported. */
     onJob(job: JobDetail): void {
       const tags = job.tags ?? {};
-      if (tags['strand:execution'] !== plan.execution) return;
-      const step = tags['strand:step'];
-      const sample = tags['strand:sample'];
+      if (tags[TAG.execution] !== plan.execution) return;
+      const step = tags[TAG.step];
+      const sample = tags[TAG.sample];
       const ended = job.status === 'SUCCEEDED' || job.status === 'FAILED';
       // A short job may end before it is seen running: its attempt says it started.
       const ran =
@@ -258,7 +259,7 @@ function progress(
     onEvent(e: HistoryEvent): void {
       if (e.type === 'TaskStateExited') {
         const d = e.stateExitedEventDetails as { name?: string; output?: unknown } | undefined;
-        if (d?.name !== 'Collect') return;
+        if (d?.name !== STATE.collect) return;
         const output = (typeof d.output === 'string' ? JSON.parse(d.output) : d.output) as
           { run?: { notes?: unknown } } | undefined;
         const notes = output?.run?.notes;
@@ -270,8 +271,8 @@ function progress(
       const p = d.parameters ?? {};
       if (d.resource.includes(':batch:')) {
         const tags = (p.Tags ?? {}) as Record<string, string>;
-        if (tags['strand:execution'] === plan.execution)
-          report(startsKnown ? 'queued' : 'started', tags['strand:step'], tags['strand:sample']);
+        if (tags[TAG.execution] === plan.execution)
+          report(startsKnown ? 'queued' : 'started', tags[TAG.step], tags[TAG.sample]);
         return;
       }
       const payload = (p.Payload ?? {}) as JsonObject;
@@ -280,7 +281,7 @@ function progress(
       const sample = String(payload.sample ?? '');
       if (fn === FUNCTIONS.publish) {
         const job = payload.job as { Tags?: Record<string, string> } | undefined;
-        report(job?.Tags?.['strand:cached'] === 'true' ? 'cached' : 'done', step, sample);
+        report(job?.Tags?.[TAG.cached] === 'true' ? 'cached' : 'done', step, sample);
       } else if (fn === FUNCTIONS.syncFailure) {
         report('failed', step, sample);
       }
@@ -401,7 +402,7 @@ export async function followPipeline(
   if (engine.batch) engine.batch.onJobStatus((job) => watch.onJob(job));
   else watch.startsUnknown();
   const interrupt = onInterrupt(io, () =>
-    engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C', {
+    engine.stopExecution(name, ERROR.interrupted, 'stopped with Ctrl-C', {
       waitForJobs: true,
     }),
   );
@@ -449,7 +450,7 @@ export async function followRemote(io: Io, home: string, run: FollowedRun): Prom
   const interrupt = onInterrupt(io, async () => {
     const outcome = await askOwner(home, 'StopExecution', {
       name,
-      error: 'Strand.Interrupted',
+      error: ERROR.interrupted,
       cause: 'stopped with Ctrl-C',
     });
     // Nobody owns the home any more: the loop below takes it over, and stops there.
@@ -464,7 +465,7 @@ export async function followRemote(io: Io, home: string, run: FollowedRun): Prom
         watch.onEvent(e);
       }
       for (const job of readJobsSince(reader, since)) {
-        if (job.tags?.['strand:execution'] !== name) continue;
+        if (job.tags?.[TAG.execution] !== name) continue;
         const key = `${job.status}/${job.attempts.length}`;
         if (jobState.get(job.jobId) === key) continue;
         jobState.set(job.jobId, key);
@@ -485,7 +486,7 @@ export async function followRemote(io: Io, home: string, run: FollowedRun): Prom
           interrupt.off();
           try {
             if (stopWhenOwned || interrupt.state.interrupted)
-              void own.engine.stopExecution(name, 'Strand.Interrupted', 'stopped with Ctrl-C', {
+              void own.engine.stopExecution(name, ERROR.interrupted, 'stopped with Ctrl-C', {
                 waitForJobs: true,
               });
             if (!run.json)
@@ -537,10 +538,10 @@ export function pipelineRunOf(
     if (e.type !== 'TaskScheduled') continue;
     const d = e.taskScheduledEventDetails as { resource: string; parameters?: JsonObject };
     const tags = (d.parameters?.Tags ?? {}) as Record<string, string>;
-    if (!d.resource.includes(':batch:') || !tags['strand:step']) continue;
-    const set = samples.get(tags['strand:step']) ?? new Set<string>();
-    set.add(tags['strand:sample']);
-    samples.set(tags['strand:step'], set);
+    if (!d.resource.includes(':batch:') || !tags[TAG.step]) continue;
+    const set = samples.get(tags[TAG.step]) ?? new Set<string>();
+    set.add(tags[TAG.sample]);
+    samples.set(tags[TAG.step], set);
   }
   return {
     pipeline: run.pipeline,
@@ -785,9 +786,9 @@ export function registerPipelineCommands(
             let printed = 0;
             for (const job of engine.listBatchJobs()) {
               const tags = job.tags ?? {};
-              if (tags['strand:execution'] !== execution) continue;
-              const step = tags['strand:step'] ?? '';
-              const sample = tags['strand:sample'] ?? '';
+              if (tags[TAG.execution] !== execution) continue;
+              const step = tags[TAG.step] ?? '';
+              const sample = tags[TAG.sample] ?? '';
               if (opts.sample && sample !== opts.sample) continue;
               if (opts.step && step !== opts.step && !step.startsWith(`${opts.step}.`)) continue;
               const log = jobLog(job);
@@ -797,7 +798,7 @@ export function registerPipelineCommands(
               offsets.set(log, (offsets.get(log) ?? 0) + Buffer.byteLength(text));
               if (last !== log) {
                 io.out(
-                  `==> ${sample === '_all' ? '(all samples)' : sample} ${step} (job ${job.jobId}, ${job.status}) <==\n`,
+                  `==> ${sample === AGGREGATE_SAMPLE ? '(all samples)' : sample} ${step} (job ${job.jobId}, ${job.status}) <==\n`,
                 );
                 last = log;
               }
@@ -846,9 +847,7 @@ export function registerPipelineCommands(
             if (!input.run?.pipeline) continue;
           }
           const count = (st: string) => steps.filter((r) => r.status === st).length;
-          const jobs = engine
-            .listBatchJobs()
-            .filter((j) => j.tags?.['strand:execution'] === d.name);
+          const jobs = engine.listBatchJobs().filter((j) => j.tags?.[TAG.execution] === d.name);
           runs.push({
             execution: d.name,
             status: d.status,

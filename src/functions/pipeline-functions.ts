@@ -15,11 +15,12 @@ import type { Json, JsonObject } from '../asl/types.js';
 import type { LocalBatch } from '../batch/local-batch.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
-import { FUNCTIONS } from '../pipeline/compile.js';
+import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, TAG, type RunSettings } from '../pipeline/contract.js';
 import { extractMetrics } from '../results/extract.js';
 import { workDirOfLog } from '../executors/local/local-executor.js';
-import { AGGREGATE_SAMPLE, type ResultsSink } from '../results/sink.js';
+import type { ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
+
 import {
   outputLocations,
   publishOutputs,
@@ -29,30 +30,6 @@ import {
   type PublishInfo,
 } from '../storage/publish.js';
 import type { ObjectStore } from '../storage/store.js';
-
-/** Settings of one run, carried through the state machine as `$.run`. */
-export interface RunSettings {
-  pipeline: string;
-  /** The pipeline file, for hints. */
-  file?: string;
-  execution: string;
-  store: string;
-  /** '' when not sliced. */
-  from: string;
-  to: string;
-  /**
-   * 'true' | 'false' | 'deep' (a Batch tag value): with 'deep' a cache hit also checks the
-   * sha256 of every stored file, not only that each is there with its size.
-   */
-  cache: string;
-  aggregates?: boolean;
-  failed?: number;
-  failureMessage?: string;
-  /** The samples whose outputs the steps over all samples get (set by collect). */
-  collected?: string[];
-  /** What the run's output should tell the user (set by collect). */
-  notes?: string[];
-}
 
 /** What a step's outputs and results are, as the compiler embeds them in payloads. */
 export interface JobPlan {
@@ -254,10 +231,10 @@ export function pipelineFunctions(
     const prefix = stepPrefix(run.pipeline, layoutSample(sample), plan.name);
     const j = p.job as { JobId: string; Tags?: Record<string, string> };
     let manifest: OutputManifest | undefined;
-    if (j.Tags?.['strand:cached'] === 'true') {
+    if (j.Tags?.[TAG.cached] === 'true') {
       manifest = await readManifest(store, prefix);
       if (!manifest)
-        throw new StrandError('Strand.CacheMiss', `${prefix}: the cached manifest is gone`);
+        throw new StrandError(ERROR.cacheMiss, `${prefix}: the cached manifest is gone`);
       await options.results.upsertStep({
         execution: run.execution,
         pipeline: run.pipeline,
@@ -273,8 +250,7 @@ export function pipelineFunctions(
     } else {
       const detail = job(j.JobId);
       const dir = workDirOf(detail);
-      if (!detail || !dir)
-        throw new StrandError('Strand.PublishFailed', `job ${j.JobId} not found`);
+      if (!detail || !dir) throw new StrandError(ERROR.publishFailed, `job ${j.JobId} not found`);
       const attempt = detail.attempts.at(-1);
       manifest = await publishOutputs({
         store,
@@ -366,9 +342,9 @@ export function pipelineFunctions(
       error: error.Error ?? 'States.TaskFailed',
       cause: reason,
     });
-    const where = sample === '_all' ? 'for all samples' : `for sample ${sample}`;
+    const where = sample === AGGREGATE_SAMPLE ? 'for all samples' : `for sample ${sample}`;
     return {
-      Error: 'Strand.StepFailed',
+      Error: ERROR.stepFailed,
       Cause: `step ${plan.name} failed ${where}: ${reason}${log ? `; log: ${log}` : ''}${published ? `; partial outputs: ${store.url}/${prefix}` : ''}`,
     };
   };
@@ -434,7 +410,7 @@ export function pipelineFunctions(
     }
     if (missing.length > 0) {
       throw new StrandError(
-        'Strand.MissingInputs',
+        ERROR.missingInputs,
         `--from ${run.from} needs outputs that are not in the store:\n  ${missing.slice(0, 20).join('\n  ')}${missing.length > 20 ? `\n  … and ${missing.length - 20} more` : ''}`,
       );
     }
@@ -548,7 +524,7 @@ export function pipelineFunctions(
         );
         if (missing.length > 0)
           throw new StrandError(
-            'Strand.MissingInputs',
+            ERROR.missingInputs,
             `--from ${run.from} needs outputs that are not in the store:\n  ${missing.join('\n  ')}`,
           );
       }
@@ -572,14 +548,14 @@ export function pipelineFunctions(
 export function pipelineJobCache(options: PipelineFunctionsOptions) {
   return async (request: SubmitJobRequest): Promise<JsonObject | undefined> => {
     const tags = request.tags ?? {};
-    const mode = tags['strand:cache'];
-    if ((mode !== 'true' && mode !== 'deep') || !tags['strand:pipeline'] || !tags['strand:store'])
+    const mode = tags[TAG.cache];
+    if ((mode !== 'true' && mode !== 'deep') || !tags[TAG.pipeline] || !tags[TAG.store])
       return undefined;
     const batch = options.batch();
     if (!batch) return undefined;
-    const sample = tags['strand:sample'];
-    const prefix = stepPrefix(tags['strand:pipeline'], layoutSample(sample), tags['strand:step']);
-    const store = options.store(tags['strand:store']);
+    const sample = tags[TAG.sample];
+    const prefix = stepPrefix(tags[TAG.pipeline], layoutSample(sample), tags[TAG.step]);
+    const store = options.store(tags[TAG.store]);
     const manifest = await readManifest(store, prefix).catch(() => undefined);
     if (manifest?.status !== 'SUCCEEDED' || !manifest.fingerprint) return undefined;
     if ((await jobFingerprint(batch.resolveContainer(request))) !== manifest.fingerprint)
@@ -594,7 +570,7 @@ export function pipelineJobCache(options: PipelineFunctionsOptions) {
       JobName: request.jobName,
       Status: 'SUCCEEDED',
       StatusReason: `CACHED: same fingerprint as execution ${manifest.execution}`,
-      Tags: { ...tags, 'strand:cached': 'true' },
+      Tags: { ...tags, [TAG.cached]: 'true' },
     };
   };
 }

@@ -21,15 +21,8 @@ import { createHash } from 'node:crypto';
 import type { JsonObject, StateMachineDefinition } from '../asl/types.js';
 import type { RegisterJobDefinitionRequest } from '../batch/types.js';
 import { templateParts, type TemplatePart } from './template.js';
+import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG } from './contract.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
-
-/** Names of Strand's own functions, invoked through `lambda:invoke`. */
-export const FUNCTIONS = {
-  preflight: 'strand-preflight',
-  publish: 'strand-publish',
-  syncFailure: 'strand-sync-failure',
-  collect: 'strand-collect',
-} as const;
 
 export interface CompileOptions {
   /** Job queue every job is submitted to (default `default`). */
@@ -181,7 +174,7 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
     },
     // Retries are the state machine's (Retry), so each attempt is a job of its own.
     retryStrategy: { attempts: 1 },
-    tags: { 'strand:pipeline': spec.name, 'strand:step': job.name },
+    tags: { [TAG.pipeline]: spec.name, [TAG.step]: job.name },
   };
   if (job.timeoutSeconds !== undefined)
     def.timeout = { attemptDurationSeconds: job.timeoutSeconds };
@@ -230,7 +223,9 @@ function jobStates(
   visible: string[],
   next: string,
 ): { start: string; states: Record<string, State> } {
-  const sample: JsonObject = scope.aggregate ? { sample: '_all' } : { 'sample.$': '$.vars.SAMPLE' };
+  const sample: JsonObject = scope.aggregate
+    ? { sample: AGGREGATE_SAMPLE }
+    : { 'sample.$': '$.vars.SAMPLE' };
   const env: JsonObject[] = visible
     .filter((v) => !(v in job.env))
     .map((name) => ({ Name: name, 'Value.$': `$.vars.${name}` }));
@@ -260,12 +255,14 @@ function jobStates(
       Parameters: params,
       ContainerOverrides: { Environment: env },
       Tags: {
-        'strand:pipeline': scope.spec.name,
-        'strand:step': job.name,
-        ...(scope.aggregate ? { 'strand:sample': '_all' } : { 'strand:sample.$': '$.vars.SAMPLE' }),
-        'strand:execution.$': '$.run.execution',
-        'strand:store.$': '$.run.store',
-        'strand:cache.$': '$.run.cache',
+        [TAG.pipeline]: scope.spec.name,
+        [TAG.step]: job.name,
+        ...(scope.aggregate
+          ? { [TAG.sample]: AGGREGATE_SAMPLE }
+          : { [`${TAG.sample}.$`]: '$.vars.SAMPLE' }),
+        [`${TAG.execution}.$`]: '$.run.execution',
+        [`${TAG.store}.$`]: '$.run.store',
+        [`${TAG.cache}.$`]: '$.run.cache',
       },
     },
     ResultSelector: { 'JobId.$': '$.JobId', 'Tags.$': '$.Tags' },
@@ -277,7 +274,7 @@ function jobStates(
     task.Retry = [
       // States.TaskFailed matches every error but States.Timeout; a job that can never fit is
       // not worth another attempt, and the first matching retrier decides.
-      { ErrorEquals: ['Strand.JobNeverFits'], MaxAttempts: 0 },
+      { ErrorEquals: [ERROR.jobNeverFits], MaxAttempts: 0 },
       {
         ErrorEquals: ['States.TaskFailed'],
         MaxAttempts: job.retry,
@@ -450,7 +447,7 @@ export function compilePipeline(
       },
     },
     OutputPath: '$.Payload',
-    Next: perSample.length > 0 ? 'Samples' : 'Collect',
+    Next: perSample.length > 0 ? STATE.samples : STATE.collect,
   };
   if (perSample.length > 0) {
     const sampleStates = chain(
@@ -470,7 +467,7 @@ export function compilePipeline(
       ItemProcessor: processor,
       // Each sample's final { run, vars }, or { Error, Cause } for a sample that failed.
       ResultPath: '$.mapped',
-      Next: 'Collect',
+      Next: STATE.collect,
     };
     if (spec.maxConcurrency > 0) map.MaxConcurrency = spec.maxConcurrency;
     if (spec.continueOnFailure) {
@@ -532,7 +529,7 @@ export function compilePipeline(
   };
   states['Samples failed'] = {
     Type: 'Fail',
-    Error: 'Strand.SamplesFailed',
+    Error: ERROR.samplesFailed,
     CausePath: '$.run.failureMessage',
   };
   states.Done = { Type: 'Succeed' };

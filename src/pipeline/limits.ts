@@ -11,6 +11,7 @@ import type { PipelineProblem } from './errors.js';
 import { templateParts, type TemplatePart } from './template.js';
 import type { JobSpec, PipelineSpec, SampleRow, SourcePos, StepSpec } from './model.js';
 import type { SamplePositions } from './samples.js';
+import { AGGREGATE_SAMPLE } from './contract.js';
 
 /** The longest argument or environment string the kernel copies, its NUL included. */
 export const MAX_ARG_STRLEN = 131_072;
@@ -239,8 +240,8 @@ export function limitProblems(input: LimitsInput): PipelineProblem[] {
         add(
           blame,
           job,
-          `${sampleDir === '_all' ? '' : `sample "${sampleDir}": `}the store path of step ${job.name}'s ${rel === MANIFEST ? 'manifest' : `output ${rel}`} would be ${n} bytes with its end (${store || '{store}'}/${spec.name}/${sampleDir}/${job.name}/${rel}); Linux paths have at most ${PATH_MAX} (PATH_MAX)`,
-          sampleDir === '_all'
+          `${sampleDir === AGGREGATE_SAMPLE ? '' : `sample "${sampleDir}": `}the store path of step ${job.name}'s ${rel === MANIFEST ? 'manifest' : `output ${rel}`} would be ${n} bytes with its end (${store || '{store}'}/${spec.name}/${sampleDir}/${job.name}/${rel}); Linux paths have at most ${PATH_MAX} (PATH_MAX)`,
+          sampleDir === AGGREGATE_SAMPLE
             ? 'use a store with a shorter path'
             : 'use a shorter sample id, or a store with a shorter path',
         );
@@ -296,9 +297,9 @@ export function limitProblems(input: LimitsInput): PipelineProblem[] {
     for (const step of aggregate)
       for (const job of step.jobs)
         for (const [name, rel] of Object.entries(job.outputs))
-          vars.set(name, { value: [store, spec.name, '_all', job.name, rel].join('/') });
+          vars.set(name, { value: [store, spec.name, AGGREGATE_SAMPLE, job.name, rel].join('/') });
     walk(aggregate, [...Object.keys(spec.params), ...perSampleOutputs], (job, visible) => {
-      checkPaths(job, '_all', undefined);
+      checkPaths(job, AGGREGATE_SAMPLE, undefined);
       checkJob(job, visible, vars, undefined, undefined);
     });
   }

@@ -10,6 +10,7 @@ import { closest } from '../asl/suggest.js';
 import { shownPath, type PipelineProblem } from './errors.js';
 import type { SampleRow, SamplesSource, SourcePos } from './model.js';
 import { VAR_NAME } from './schema.js';
+import { AGGREGATE_SAMPLE } from './contract.js';
 
 /** A value with the position it was written at. */
 export interface SampleCell {
@@ -228,7 +229,7 @@ export function checkSampleTable(table: SampleTable): SamplesInfo {
       const idPath = `${rowPath(r)}.${table.header[idIndex].text}`;
       if (id === '') {
         if (idCell || !row.reported) report(idCell ?? row, idPath, 'no sample id');
-      } else if (id === '_all') {
+      } else if (id === AGGREGATE_SAMPLE) {
         report(idCell!, idPath, '"_all" is reserved', 'it names the results of aggregate steps');
       } else if (!SAMPLE_ID.test(id)) {
         report(

@@ -9,6 +9,7 @@
  *   whose typed columns grow as new metric names appear, rows keyed by execution × sample ×
  *   row index (a `mash dist` TSV gives many rows, a fastp JSON one).
  */
+import { ALL_SAMPLES } from '../storage/layout.js';
 import { ResultsError } from './errors.js';
 
 export type StepStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CACHED' | 'SKIPPED';
@@ -22,7 +23,7 @@ const STEP_STATUSES: readonly StepStatus[] = [
 ];
 
 /** The sample name of a step that runs once over all samples (an aggregate step). */
-export const AGGREGATE_SAMPLE = '_all';
+export const AGGREGATE_SAMPLE = ALL_SAMPLES;
 
 /** How one step of one sample went in one execution. */
 export interface StepResultInfo {

@@ -6,7 +6,7 @@
 import { StorageError } from './errors.js';
 
 /** The sample segment of aggregate (once-for-all-samples) steps. */
-const ALL_SAMPLES = '_all';
+export const ALL_SAMPLES = '_all';
 
 const NAME = /^[A-Za-z0-9._-]+$/;
 

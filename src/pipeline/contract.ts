@@ -1,0 +1,75 @@
+/**
+ * The runtime contract of a compiled pipeline: the names the state machine, Strand's functions
+ * and the CLI must agree on — the functions `lambda:invoke` calls, the settings carried as
+ * `$.run`, the tags every job carries, the sample name of steps over all samples, the states the
+ * CLI looks for, and the errors a run ends with. One module, so none of them drifts apart.
+ */
+
+/** Names of Strand's own functions, invoked through `lambda:invoke`. */
+export const FUNCTIONS = {
+  preflight: 'strand-preflight',
+  publish: 'strand-publish',
+  syncFailure: 'strand-sync-failure',
+  collect: 'strand-collect',
+} as const;
+
+/** The tags of every job of a pipeline (on the job definition and on each SubmitJob). */
+export const TAG = {
+  pipeline: 'strand:pipeline',
+  step: 'strand:step',
+  /** The sample, or AGGREGATE_SAMPLE for a step over all samples. */
+  sample: 'strand:sample',
+  execution: 'strand:execution',
+  /** The store URL outputs go to. */
+  store: 'strand:store',
+  /** The run's cache mode (RunSettings.cache). */
+  cache: 'strand:cache',
+  /** Set on a job answered from the cache instead of run. */
+  cached: 'strand:cached',
+} as const;
+
+/** The sample name of a step that runs once over all samples (and its store folder). */
+export { AGGREGATE_SAMPLE } from '../results/sink.js';
+
+/** Top-level states the CLI refers to: the Map over samples, and the collect after it. */
+export const STATE = { samples: 'Samples', collect: 'Collect' } as const;
+
+/** The errors a pipeline run ends with, by what happened. */
+export const ERROR = {
+  /** One or more samples failed; the others finished (the run's final Fail state). */
+  samplesFailed: 'Strand.SamplesFailed',
+  /** A step failed (the cause names it, the sample and the log). */
+  stepFailed: 'Strand.StepFailed',
+  /** A job no compute environment can ever fit (not retried). */
+  jobNeverFits: 'Strand.JobNeverFits',
+  /** Stopped with Ctrl-C. */
+  interrupted: 'Strand.Interrupted',
+  /** A run sliced with --from whose inputs are not in the store. */
+  missingInputs: 'Strand.MissingInputs',
+  cacheMiss: 'Strand.CacheMiss',
+  publishFailed: 'Strand.PublishFailed',
+} as const;
+
+/** Settings of one run, carried through the state machine as `$.run`. */
+export interface RunSettings {
+  pipeline: string;
+  /** The pipeline file, for hints. */
+  file?: string;
+  execution: string;
+  store: string;
+  /** '' when not sliced. */
+  from: string;
+  to: string;
+  /**
+   * 'true' | 'false' | 'deep' (a Batch tag value): with 'deep' a cache hit also checks the
+   * sha256 of every stored file, not only that each is there with its size.
+   */
+  cache: string;
+  aggregates?: boolean;
+  failed?: number;
+  failureMessage?: string;
+  /** The samples whose outputs the steps over all samples get (set by collect). */
+  collected?: string[];
+  /** What the run's output should tell the user (set by collect). */
+  notes?: string[];
+}
