@@ -8,7 +8,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
-  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -23,15 +22,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { attemptsIn, processesWith, spawnStrand, strand, waitUntil } from './cli.js';
-
-const EXAMPLE = join(process.cwd(), 'examples/word-count');
-
-function workspace(): { dir: string; file: string; home: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'strand-broken-'));
-  cpSync(EXAMPLE, dir, { recursive: true });
-  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
-}
+import {
+  attemptsIn,
+  exampleWorkspace,
+  processesWith,
+  spawnStrand,
+  strand,
+  waitUntil,
+} from './cli.js';
 
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
@@ -58,7 +56,7 @@ function checkpoint(path: string): void {
 
 describe('broken state is refused before anything runs', () => {
   it('a damaged results.db: exit 2 naming it, no job started, the file unchanged', async () => {
-    const ws = workspace();
+    const ws = exampleWorkspace('word-count');
     const first = await strand('run', ws.file, '--home', ws.home, '--name', 'first');
     expect(first.code, first.err).toBe(1); // the example's empty sample fails
     const results = join(ws.home, 'results.db');
@@ -84,7 +82,7 @@ describe('broken state is refused before anything runs', () => {
         db.close();
       },
     ]) {
-      const ws = workspace();
+      const ws = exampleWorkspace('word-count');
       mkdirSync(ws.home, { recursive: true });
       const results = join(ws.home, 'results.db');
       make(results);
@@ -98,7 +96,7 @@ describe('broken state is refused before anything runs', () => {
   });
 
   it('a damaged strand.db: exit 2 naming it, no job started, the file unchanged', async () => {
-    const ws = workspace();
+    const ws = exampleWorkspace('word-count');
     const first = await strand('run', ws.file, '--home', ws.home, '--name', 'first');
     expect(first.code, first.err).toBe(1);
     const db = join(ws.home, 'strand.db');

@@ -1,6 +1,6 @@
 /** Runs the CLI in-process or as a process of its own, and the pipelines tests share. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/cli/main.js';
@@ -101,4 +101,22 @@ export function heldPipeline(name: string, stubborn = false) {
     token: `--pid=${holder.pid}`,
     release: () => holder.kill(),
   };
+}
+
+/** A pipeline written from `lines` into a new directory (with `files` beside it), and its home. */
+export function inlinePipeline(
+  lines: string[],
+  files: Record<string, string> = {},
+): { dir: string; file: string; home: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-inline-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'pipeline.yaml'), [...lines, ''].join('\n'));
+  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
+}
+
+/** A copy of an example (`examples/NAME`) in a new directory, with its own home. */
+export function exampleWorkspace(name: string): { dir: string; file: string; home: string } {
+  const dir = mkdtempSync(join(tmpdir(), `strand-${name}-`));
+  cpSync(join(process.cwd(), 'examples', name), dir, { recursive: true });
+  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
 }

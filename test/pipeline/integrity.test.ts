@@ -4,18 +4,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resultsJson, strand } from './cli.js';
-
-/** A pipeline written from `lines` into a new directory, and its home. */
-function inlinePipeline(lines: string[]): { dir: string; file: string; home: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'strand-integrity-'));
-  writeFileSync(join(dir, 'pipeline.yaml'), [...lines, ''].join('\n'));
-  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
-}
+import { inlinePipeline, resultsJson, strand } from './cli.js';
 
 async function statusOf(home: string, execution: string, step: string): Promise<string> {
   const rows = (await resultsJson(home, '--execution', execution)) as {

@@ -11,30 +11,11 @@
  * - devices, FIFOs, sockets and paths under /proc, /sys or /dev as inputs.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  existsSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { strand } from './cli.js';
-
-/** A pipeline (and files beside it) in a new directory, with a home that does not exist yet. */
-function workspace(
-  lines: string[],
-  files: Record<string, string> = {},
-): { dir: string; file: string; home: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'strand-limits-'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  writeFileSync(join(dir, 'pipeline.yaml'), [...lines, ''].join('\n'));
-  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
-}
+import { inlinePipeline, strand } from './cli.js';
 
 /** `strand run` refused the pipeline: exit 2, and not even the engine's database was made. */
 async function refusedByRun(file: string, home: string, ...args: string[]): Promise<string> {
@@ -69,7 +50,7 @@ describe('one value too long for Linux', () => {
   });
 
   it('a sheet value one byte over: validate and run exit 2 at its cell, naming sample and limit', async () => {
-    const { dir, file, home } = workspace(['name: long', 'samples: samples.csv', ...COUNT], {
+    const { dir, file, home } = inlinePipeline(['name: long', 'samples: samples.csv', ...COUNT], {
       'samples.csv': `id,reads\nok,short\nbig,${'x'.repeat(longest + 1)}\n`,
     });
     const sheet = join(dir, 'samples.csv');
@@ -83,7 +64,7 @@ describe('one value too long for Linux', () => {
   });
 
   it('the longest value the kernel takes runs', async () => {
-    const { file, home } = workspace(['name: long', 'samples: samples.csv', ...COUNT], {
+    const { file, home } = inlinePipeline(['name: long', 'samples: samples.csv', ...COUNT], {
       'samples.csv': `id,reads\nbig,${'x'.repeat(longest)}\n`,
     });
     const r = await strand('run', file, '--home', home);
@@ -94,7 +75,7 @@ describe('one value too long for Linux', () => {
   });
 
   it('an argument made of two values that fit alone: refused at the larger value, naming the step', async () => {
-    const { file, home } = workspace([
+    const { file, home } = inlinePipeline([
       'name: joined',
       'samples: [ { id: s1 } ]',
       'params:',
@@ -114,7 +95,7 @@ describe('one value too long for Linux', () => {
   });
 
   it('a --param value: refused naming the option', async () => {
-    const { file, home } = workspace([
+    const { file, home } = inlinePipeline([
       'name: param',
       'params: { TEXT: ~ }',
       'steps:',
@@ -130,7 +111,7 @@ describe('one value too long for Linux', () => {
 describe('a command and environment too long together', () => {
   it('is refused at the largest value, naming the sample, the step and the budget', async () => {
     const columns = Array.from({ length: 9 }, (_, i) => `c${i}`);
-    const { dir, file, home } = workspace(['name: wide', 'samples: samples.csv', ...COUNT], {
+    const { dir, file, home } = inlinePipeline(['name: wide', 'samples: samples.csv', ...COUNT], {
       'samples.csv':
         `id,reads,${columns.join(',')}\n` +
         `big,r,${columns.map((_, i) => String(i % 10).repeat(i === 4 ? 125_000 : 120_000)).join(',')}\n`,
@@ -150,7 +131,7 @@ describe('a command and environment too long together', () => {
 describe('paths too long', () => {
   it('a sample id longer than NAME_MAX', async () => {
     const id = `s${'x'.repeat(255)}`;
-    const { file, home } = workspace([
+    const { file, home } = inlinePipeline([
       'name: ids',
       `samples: [ { id: ${id} } ]`,
       'steps: { a: { image: x, command: [true] } }',
@@ -165,7 +146,7 @@ describe('paths too long', () => {
 
   it('a store given with --store that makes a path too long is refused by run; validate’s default store is fine', async () => {
     const id = `s${'x'.repeat(199)}`;
-    const { dir, file, home } = workspace([
+    const { dir, file, home } = inlinePipeline([
       'name: paths',
       'samples: samples.csv',
       'steps: { a: { image: x, command: [true], outputs: { OUT: out/result.txt } } }',
@@ -186,7 +167,7 @@ describe('paths too long', () => {
 
 describe('inputs that are not files of data', () => {
   it('devices, FIFOs, sockets, /proc and symlinks into /dev in a sheet, at each cell', async () => {
-    const { dir, file, home } = workspace(['name: special', 'samples: samples.csv', ...COUNT]);
+    const { dir, file, home } = inlinePipeline(['name: special', 'samples: samples.csv', ...COUNT]);
     execFileSync('mkfifo', [join(dir, 'reads.fifo')]);
     symlinkSync('/dev/zero', join(dir, 'zero.fq'));
     const server = createServer();
@@ -215,7 +196,7 @@ describe('inputs that are not files of data', () => {
   });
 
   it('a parameter default and a --param value, at the parameter and at the option', async () => {
-    const { dir, file, home } = workspace([
+    const { dir, file, home } = inlinePipeline([
       'name: special-params',
       'params:',
       '  REF: /dev/urandom',

@@ -4,33 +4,12 @@
  * that does not stop the others, caching, slicing, redrive, and injection-shaped values.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../../src/engine/engine.js';
-import { attemptsIn, resultsJson, strand } from './cli.js';
-
-const EXAMPLE = join(process.cwd(), 'examples/word-count');
-
-/** A copy of the example in a fresh directory, with its own home. */
-function workspace(): { dir: string; file: string; home: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'strand-run-'));
-  cpSync(EXAMPLE, dir, { recursive: true });
-  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
-}
-
-/** A pipeline written from `lines` into a new directory (with `files` beside it), and its home. */
-function inlinePipeline(
-  lines: string[],
-  files: Record<string, string> = {},
-): { dir: string; file: string; home: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'strand-inline-'));
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
-  writeFileSync(join(dir, 'pipeline.yaml'), [...lines, ''].join('\n'));
-  return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
-}
+import { attemptsIn, exampleWorkspace, inlinePipeline, resultsJson, strand } from './cli.js';
 
 interface Row {
   execution: string;
@@ -55,7 +34,7 @@ const attempts = (home: string): number => attemptsIn(home).length;
 const STEPS = ['words', 'count.sorted', 'count.stats', 'frequent.tally', 'frequent.keep'];
 
 describe('strand run (examples/word-count)', () => {
-  const ws = workspace();
+  const ws = exampleWorkspace('word-count');
   let first: { code: number; out: string; err: string };
 
   beforeAll(async () => {
@@ -249,7 +228,7 @@ describe('strand run (examples/word-count)', () => {
 });
 
 describe('strand logs, status, --json and --dry-run', () => {
-  const ws = workspace();
+  const ws = exampleWorkspace('word-count');
 
   it('--dry-run checks and shows the plan, runs nothing', async () => {
     const r = await strand('run', ws.file, '--home', ws.home, '--dry-run', '--only', 'count');
@@ -306,7 +285,7 @@ describe('strand logs, status, --json and --dry-run', () => {
 
 describe('strand run: slicing without the inputs', () => {
   it('fails before submitting anything, naming the step, sample, file and the command to make it', async () => {
-    const ws = workspace();
+    const ws = exampleWorkspace('word-count');
     const r = await strand(
       'run',
       ws.file,
@@ -328,7 +307,7 @@ describe('strand run: slicing without the inputs', () => {
 
 describe('strand redrive after a failure', () => {
   it('re-runs the failed sample once its input is fixed; the others are cache hits', async () => {
-    const ws = workspace();
+    const ws = exampleWorkspace('word-count');
     const r1 = await strand('run', ws.file, '--home', ws.home, '--name', 'fixme');
     expect(r1.code).toBe(1);
     writeFileSync(join(ws.dir, 'data', 'empty.txt'), 'now it has words words\n');
