@@ -6,10 +6,13 @@
  * folder of its own, not an edit of the engine.
  */
 import { join } from 'node:path';
+import { readConfig } from './config.js';
 import type { HistoryEvent } from '../asl/execution.js';
 import { Engine, type EngineBusyError, type EngineOptions } from '../engine/engine.js';
 import type { LambdaFunction } from '../engine/integrations.js';
 import type { Executor } from '../executors/executor.js';
+import { ContainerExecutor } from '../executors/container/container-executor.js';
+import { detectRuntime } from '../executors/container/runtime.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import { pipelineFunctions, pipelineJobCache } from '../functions/pipeline-functions.js';
 import type { ResultsSink } from '../results/sink.js';
@@ -20,7 +23,7 @@ import type { ObjectStore } from '../storage/store.js';
 export { openStore };
 
 /** The executors Strand can run jobs on. */
-export const EXECUTORS = ['local'] as const;
+export const EXECUTORS = ['local', 'podman', 'docker'] as const;
 export type ExecutorName = (typeof EXECUTORS)[number];
 
 export interface ExecutorConfig {
@@ -28,6 +31,10 @@ export interface ExecutorConfig {
   home: string;
   /** Seconds between SIGTERM and SIGKILL when a job is stopped (default: the executor's). */
   graceSeconds?: number;
+  /** The network a container job joins (default: the home's config.yaml, else `none`). */
+  network?: string;
+  /** More mounts for container jobs (default: the home's config.yaml). */
+  volumes?: string[];
 }
 
 /**
@@ -53,6 +60,19 @@ export function openExecutor(name: string, config: ExecutorConfig): Executor {
         workRoot: join(config.home, 'work'),
         ...(grace === undefined ? {} : { graceSeconds: grace }),
       });
+    case 'podman':
+    case 'docker': {
+      const settings = readConfig(config.home).executors?.[name] ?? {};
+      const network = config.network ?? settings.network;
+      const volumes = config.volumes ?? settings.volumes;
+      return new ContainerExecutor({
+        runtime: detectRuntime(name),
+        workRoot: join(config.home, 'work'),
+        ...(grace === undefined ? {} : { graceSeconds: grace }),
+        ...(network === undefined ? {} : { network }),
+        ...(volumes === undefined ? {} : { volumes }),
+      });
+    }
     default:
       throw new Error(`no executor named "${name}" (executors: ${EXECUTORS.join(', ')})`);
   }
@@ -165,6 +185,10 @@ function engineOptions(options: StrandOptions, s: ReturnType<typeof services>): 
       executor:
         options.batch?.executor ??
         openExecutor(options.executor ?? 'local', { home: options.home }),
+      // Compute environments of other executors (`strand run --executor podman`) open theirs
+      // on their first job.
+      executors:
+        options.batch?.executors ?? ((name: string) => openExecutor(name, { home: options.home })),
     },
   };
 }

@@ -40,7 +40,13 @@ export class BatchInputError extends Error {
 
 export interface LocalBatchOptions {
   db: Database.Database;
+  /** The executor of compute environments that name none (the default one, "local"). */
   executor: Executor;
+  /**
+   * Opens the executor a compute environment names (`podman`, `docker`), on its first job; without
+   * it every compute environment runs on `executor`.
+   */
+  executors?: (name: string) => Executor;
   /** Capacity of the default compute environment "local" (default: this machine). */
   maxvCpus?: number;
   memoryMiB?: number;
@@ -114,7 +120,9 @@ function formatMiB(mib: number): string {
 
 export class LocalBatch {
   private readonly db: Database.Database;
+  /** The default executor, and the others by name once opened. */
   private readonly executor: Executor;
+  private readonly opened = new Map<string, Executor>();
   private readonly now: () => number;
   private readonly starvationMs: number;
   private readonly active = new Map<string, ActiveJob>();
@@ -150,6 +158,7 @@ export class LocalBatch {
       }
     }
     this.executor.onSettled?.(() => void this.tick());
+    this.opened.set(this.executor.name, this.executor);
     this.timer = setInterval(() => void this.tick(), options.tickMs ?? 50);
     // Outstanding jobs keep the process alive (tick() re-evaluates this each time).
     if (this.active.size === 0) this.timer.unref();
@@ -158,7 +167,66 @@ export class LocalBatch {
   close(): void {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    this.executor.close?.();
+    for (const e of this.opened.values()) e.close?.();
+  }
+
+  /** The executor the compute environment called `name` runs its jobs on. */
+  private executorOf(computeEnvironment: string): Executor {
+    const ce = this.placement().environments.get(computeEnvironment);
+    const name = ce?.executor ?? this.executor.name;
+    let executor = this.opened.get(name);
+    if (!executor) {
+      if (!this.options.executors)
+        throw new BatchInputError(
+          `compute environment "${computeEnvironment}" runs on ${name}, and this Batch has no executor of that name`,
+        );
+      executor = this.options.executors(name);
+      executor.onSettled?.(() => void this.tick());
+      this.opened.set(name, executor);
+    }
+    return executor;
+  }
+
+  /** The executor of the attempt a job runs (or ran last). */
+  private executorOfRun(a: ActiveJob): Executor {
+    return this.executorOf(a.run?.computeEnvironment ?? 'local');
+  }
+
+  /**
+   * The executor a queue's jobs run on: its first compute environment's (`local` for a queue or
+   * environment that is not there).
+   */
+  queueExecutor(queue: string): string {
+    const { queues, environments } = this.placement();
+    const q = queues.get(queue.includes(':job-queue/') ? queue : `${ARN}:job-queue/${queue}`);
+    const first = q?.computeEnvironmentOrder[0]?.computeEnvironment.replace(
+      /^.*compute-environment\//,
+      '',
+    );
+    return (first && environments.get(first)?.executor) ?? this.executor.name;
+  }
+
+  /**
+   * A compute environment and a job queue, both called `executor`, whose jobs run on that
+   * executor with this machine's capacity (as the default one): what `strand run --executor`
+   * submits to. Returns the queue's name.
+   */
+  ensureExecutorQueue(executor: string): string {
+    const local = this.computeEnvironment('local');
+    const existing = this.placement().environments.get(executor);
+    if (existing?.executor !== executor || existing.maxvCpus !== local.maxvCpus)
+      this.createComputeEnvironment({
+        computeEnvironmentName: executor,
+        maxvCpus: local.maxvCpus,
+        memoryMiB: local.memoryMiB,
+        executor,
+      });
+    if (!this.placement().queues.has(`${ARN}:job-queue/${executor}`))
+      this.createJobQueue({
+        jobQueueName: executor,
+        computeEnvironmentOrder: [{ order: 1, computeEnvironment: executor }],
+      });
+    return executor;
   }
 
   private ensureDefaults(): void {
@@ -238,6 +306,7 @@ export class LocalBatch {
     maxvCpus: number;
     memoryMiB: number;
     state?: 'ENABLED' | 'DISABLED';
+    executor?: string;
   }): ComputeEnvironment {
     if (!(ce.maxvCpus > 0) || !(ce.memoryMiB > 0)) {
       throw new BatchInputError(
@@ -250,6 +319,7 @@ export class LocalBatch {
       state: ce.state ?? 'ENABLED',
       maxvCpus: ce.maxvCpus,
       memoryMiB: ce.memoryMiB,
+      ...(ce.executor && ce.executor !== 'local' ? { executor: ce.executor } : {}),
     };
     this.sql('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)').run(
       detail.computeEnvironmentName,
@@ -420,6 +490,8 @@ export class LocalBatch {
     image?: string;
     command: string[];
     environment: Map<string, string>;
+    /** The executor the job's queue runs it on. */
+    executor: string;
   } {
     const parameters = { ...(def.parameters ?? {}), ...(req.parameters ?? {}) };
     const cp = def.containerProperties;
@@ -432,7 +504,13 @@ export class LocalBatch {
     const environment = new Map<string, string>();
     for (const kv of [...(cp.environment ?? []), ...(o.environment ?? [])])
       environment.set(kv.name, kv.value);
-    return { parameters, image: cp.image, command, environment };
+    return {
+      parameters,
+      image: cp.image,
+      command,
+      environment,
+      executor: this.queueExecutor(req.jobQueue),
+    };
   }
 
   /**
@@ -620,7 +698,7 @@ export class LocalBatch {
       if (a.detail.status === 'RUNNING' && a.run?.handle) {
         a.detail.statusReason = reason;
         this.save(a);
-        await this.executor.kill(a.run.handle, reason);
+        await this.executorOfRun(a).kill(a.run.handle, reason);
       } else if (!a.detail.arrayProperties?.size) {
         this.finish(a, 'FAILED', reason);
       }
@@ -714,7 +792,7 @@ export class LocalBatch {
       // Running attempts.
       for (const a of [...this.active.values()]) {
         if ((a.detail.status === 'RUNNING' || a.detail.status === 'STARTING') && a.run?.handle) {
-          const s = await this.executor.poll(a.run.handle);
+          const s = await this.executorOfRun(a).poll(a.run.handle);
           if (a.detail.status === 'STARTING' && s.state === 'RUNNING') {
             a.detail.startedAt ??= this.now();
             this.setStatus(a, 'RUNNING');
@@ -806,10 +884,19 @@ export class LocalBatch {
     for (const l of this.statusListeners) l(a.detail);
     if (TERMINAL.includes(a.detail.status)) return; // terminated by a listener: nothing starts
     const queueName = a.detail.jobQueue.replace(/^.*job-queue\//, '');
-    const environment: Record<string, string> = {
-      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    };
-    if (process.env.HOME) environment.HOME = process.env.HOME;
+    // A job on this machine finds its tools on this PATH; one in a container, on its image's.
+    const environment: Record<string, string> = {};
+    let executor: Executor;
+    try {
+      executor = this.executorOf(computeEnvironment);
+    } catch (err) {
+      this.attemptEnded(a, undefined, `CannotStartContainerError: ${(err as Error).message}`);
+      return;
+    }
+    if (!executor.isolated) {
+      environment.PATH = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
+      if (process.env.HOME) environment.HOME = process.env.HOME;
+    }
     for (const kv of a.detail.container.environment) environment[kv.name] = kv.value;
     // Secrets go into this attempt's environment only, never into the job's record.
     try {
@@ -826,7 +913,7 @@ export class LocalBatch {
     environment.AWS_BATCH_JOB_ATTEMPT = String(attempt);
     environment.AWS_BATCH_JQ_NAME = queueName;
     environment.AWS_BATCH_CE_NAME = computeEnvironment;
-    void this.executor
+    void executor
       .submit({
         jobId: a.detail.jobId,
         attempt,
@@ -851,7 +938,7 @@ export class LocalBatch {
             this.setStatus(a, 'RUNNING');
           } else if (TERMINAL.includes(a.detail.status)) {
             // Terminated while it was starting: stop what has just started.
-            this.executor.kill(handle, a.detail.statusReason ?? 'Terminated').catch(() => {});
+            executor.kill(handle, a.detail.statusReason ?? 'Terminated').catch(() => {});
             return;
           } else this.save(a);
           void this.tick();

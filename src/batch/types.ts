@@ -69,6 +69,8 @@ export interface ComputeEnvironment {
   /** The local executor's capacity. */
   maxvCpus: number;
   memoryMiB: number;
+  /** What its jobs run on: `local` (processes, the default), `podman` or `docker` (containers). */
+  executor?: string;
 }
 
 export interface JobQueue {

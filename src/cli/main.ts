@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError } from './errors.js';
 import { registerBatchCommands } from './batch.js';
 import { registerExecutionCommands } from './executions.js';
+import { registerImagesCommands } from './images.js';
 import { loadOrExplain, parseParams, registerPipelineCommands } from './pipeline.js';
 import { PipelineError } from '../pipeline/errors.js';
 import { readTextFile } from './input.js';
@@ -91,6 +92,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerPipelineCommands(program, io, setExit);
   registerExecutionCommands(program, io, setExit);
   registerBatchCommands(program, io, setExit);
+  registerImagesCommands(program, io, setExit);
 
   return program;
 }

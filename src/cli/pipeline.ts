@@ -27,6 +27,7 @@ import { openResults, openResultsIfAny, openStrandWhenFree } from '../app/index.
 import { registerIfChanged } from '../batch/register.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
+import { runExecutor } from './executor.js';
 import type { Io } from './io.js';
 
 interface RunOptions {
@@ -43,6 +44,8 @@ interface RunOptions {
   name?: string;
   home?: string;
   queue?: string;
+  executor?: string;
+  profile?: string;
 }
 
 /** Loads a pipeline; its problems become one InputError (exit 2) listing each with its place. */
@@ -628,7 +631,14 @@ export function registerPipelineCommands(
     )
     .option('--store <url>', 'where outputs go (default: the store in the Strand home)')
     .option('--name <name>', 'execution name (default: pipeline name and time)')
-    .option('--queue <name>', 'job queue', 'default')
+    .option(
+      '--executor <name>',
+      'what jobs run on: local (processes on this machine, the default), podman or docker (each\n' +
+        "job in its step's image; build them with `strand images build`). Without it: the profile's,\n" +
+        "the pipeline's executor:, then <home>/config.yaml's executor:",
+    )
+    .option('--profile <name>', 'a profile of <home>/config.yaml (its executor)')
+    .option('--queue <name>', "job queue (default: the executor's; `default` for local)")
     .option('--home <dir>', 'the Strand home directory')
     .action(async (file: string, opts: RunOptions) => {
       if (opts.deepCache && !opts.cache)
@@ -652,8 +662,21 @@ export function registerPipelineCommands(
       const { spec, samples } = loaded;
       if (samples.length === 0 && spec.steps.some((s) => s.scope === 'sample'))
         throw new InputError(`${file}: no samples (give a sheet under samples: or --samples)`);
+      const fromIndex = from ? spec.steps.findIndex((x) => x.name === from) : 0;
+      const toIndex = to ? spec.steps.findIndex((x) => x.name === to) : spec.steps.length - 1;
+      const ran = runExecutor(home, loaded, {
+        executor: opts.executor,
+        profile: opts.profile,
+        steps: spec.steps.slice(fromIndex, toIndex + 1).map((s) => s.name),
+        file,
+      });
+      if (ran.executor !== 'local' && opts.queue !== undefined && opts.queue !== ran.executor)
+        throw new InputError(
+          `--queue ${opts.queue} with executor ${ran.executor}: a queue's compute environment decides what its jobs run on; give one of them`,
+        );
+      const queue = opts.queue ?? (ran.executor === 'local' ? 'default' : ran.executor);
       const compiled = compilePipeline(spec, {
-        jobQueue: opts.queue,
+        jobQueue: queue,
         columns: Object.keys(samples[0]?.values ?? {}),
       });
       const name = opts.name ?? `${spec.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -682,9 +705,11 @@ export function registerPipelineCommands(
                 pipeline: spec.name,
                 samples: samples.map((s) => s.id),
                 steps: steps.map((s) => s.name),
+                executor: ran.executor,
               }) + '\n'
             : `${spec.name}: ${samples.length} sample(s) × ${steps.length} step(s): ${steps.map((s) => s.name).join(' → ')}\n` +
-                `samples: ${samples.map((s) => s.id).join(', ')}\nstore: ${store.url}\nnothing was run (--dry-run)\n`,
+                `samples: ${samples.map((s) => s.id).join(', ')}\nstore: ${store.url}\n` +
+                `executor: ${ran.executor} (from ${ran.from})\nnothing was run (--dry-run)\n`,
         );
         setExit(EXIT_OK);
         return;
@@ -700,9 +725,15 @@ export function registerPipelineCommands(
         jobs,
       };
       const headline = (): void => {
-        if (!opts.json)
+        if (opts.json) return;
+        io.err(
+          `${name}: ${spec.name}, ${samples.length} sample(s), ${spec.steps.length} step(s)${from || to ? ` (from ${from || spec.steps[0].name} to ${to || spec.steps.at(-1)!.name})` : ''}` +
+            (ran.executor === 'local' ? '' : `, on ${ran.executor}`) +
+            '\n',
+        );
+        for (const image of ran.outdated)
           io.err(
-            `${name}: ${spec.name}, ${samples.length} sample(s), ${spec.steps.length} step(s)${from || to ? ` (from ${from || spec.steps[0].name} to ${to || spec.steps.at(-1)!.name})` : ''}\n`,
+            `note: image ${image} is older than its Dockerfile (strand images build ${file} rebuilds it)\n`,
           );
       };
       const start = {
@@ -718,7 +749,7 @@ export function registerPipelineCommands(
         const outcome = await askOwner(
           home,
           'StartExecution',
-          { ...start, jobDefinitions: compiled.jobDefinitions },
+          { ...start, jobDefinitions: compiled.jobDefinitions, executor: ran.executor },
           {
             onWait: (h) =>
               opts.json ||
@@ -742,6 +773,7 @@ export function registerPipelineCommands(
         // The results database is checked (and made) before any job runs.
         own.services.results();
         registerIfChanged(engine.batch!, compiled.jobDefinitions);
+        if (ran.executor !== 'local') engine.batch!.ensureExecutorQueue(ran.executor);
         headline();
         setExit(
           await followPipeline(io, engine, hook, {
@@ -1013,6 +1045,8 @@ export function registerPipelineCommands(
                 'startedAt',
                 'stoppedAt',
                 'outputLocation',
+                'executor',
+                'image',
                 'cause',
               ];
           let columns = all;

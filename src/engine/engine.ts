@@ -66,11 +66,18 @@ export interface EngineOptions {
   /** Answers `batch:submitJob.sync` tasks from a cache when it can (see BatchIntegration). */
   jobCache?: JobCache;
   /**
-   * The local Batch: the executor its jobs run on (from the composition root, see src/app) and
-   * the capacity of its default compute environment (default: this machine). Without an
-   * executor the engine answers no Batch resources.
+   * The local Batch: the executor its jobs run on (from the composition root, see src/app), the
+   * executors other compute environments name, and the capacity of its default compute
+   * environment (default: this machine). Without an executor the engine answers no Batch
+   * resources.
    */
-  batch?: { executor?: Executor; maxvCpus?: number; memoryMiB?: number; starvationMs?: number };
+  batch?: {
+    executor?: Executor;
+    executors?: (name: string) => Executor;
+    maxvCpus?: number;
+    memoryMiB?: number;
+    starvationMs?: number;
+  };
   /**
    * Called once the engine holds the home and its Batch exists, before unfinished work resumes:
    * what the engine's functions need of it (its Batch) is there when the first task runs.
@@ -606,9 +613,12 @@ export class Engine {
     switch (r.kind) {
       case 'StartExecution': {
         const defs = (body.jobDefinitions ?? []) as RegisterJobDefinitionRequest[];
-        if (defs.length > 0) {
+        const executor = typeof body.executor === 'string' ? body.executor : undefined;
+        if (defs.length > 0 || executor) {
           if (!this.batch) throw new EngineInputError('NO_BATCH', 'this engine runs no Batch jobs');
           registerIfChanged(this.batch, defs);
+          // The run's jobs go to the queue of its executor (see `strand run --executor`).
+          if (executor && executor !== 'local') this.batch.ensureExecutorQueue(executor);
         }
         return this.startExecution({
           definition: body.definition as StateMachineDefinition,

@@ -1,7 +1,34 @@
 /**
- * The contract every compute backend implements (local processes now; containers, SLURM and
- * AWS Batch later). Placement is decided by the Batch scheduler, not here.
+ * The contract every compute backend implements (local processes, containers; SLURM and AWS
+ * Batch later). Placement is decided by the Batch scheduler, not here.
  */
+import { join } from 'node:path';
+
+/** The reasons AWS Batch gives, which every backend gives alike. */
+export const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
+export const TIMEOUT_REASON = 'Job attempt duration exceeded timeout';
+
+/** A path relative to the working directory and inside it (no `/` first, no `..`). */
+const inside = (path: string) =>
+  path !== '' && !path.startsWith('/') && !path.split('/').includes('..');
+
+/**
+ * The directories an attempt needs (its working directory first, then the output directories a
+ * pipeline step declared in STRAND_OUTPUT_DIRS) and the file its standard output goes to when the
+ * step sends it to a file (STRAND_STDOUT); both relative to the working directory, inside it.
+ */
+export function outputFiles(
+  work: string,
+  env: Record<string, string>,
+): { dirs: string[]; stdoutPath?: string } {
+  const dirs = [work];
+  for (const d of (env.STRAND_OUTPUT_DIRS ?? '').split(':'))
+    if (inside(d)) dirs.push(join(work, d));
+  const stdout = env.STRAND_STDOUT;
+  return stdout !== undefined && inside(stdout)
+    ? { dirs, stdoutPath: join(work, stdout) }
+    : { dirs };
+}
 
 /** One attempt of one job, as the scheduler hands it to a backend. */
 export interface JobAttemptSpec {
@@ -44,6 +71,11 @@ export type AttemptState =
 
 export interface Executor {
   readonly name: string;
+  /**
+   * Jobs run apart from this machine's environment (in their image): the Batch gives them no
+   * PATH or HOME of its own, only what their job definition says.
+   */
+  readonly isolated?: boolean;
   /** Starts the attempt; idempotent: submitting the same attempt again returns its handle and never runs it twice. */
   submit(spec: JobAttemptSpec): Promise<JobHandle>;
   /** Current state of an attempt; once it has ended with an exit code, none of its processes remains. */

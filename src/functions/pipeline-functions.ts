@@ -167,6 +167,8 @@ export async function jobFingerprint(job: {
   image?: string;
   command: string[];
   environment: Map<string, string> | Record<string, string>;
+  /** What runs it: a job in a container is not the same job as one on the host. */
+  executor?: string;
 }): Promise<string> {
   const env =
     job.environment instanceof Map ? [...job.environment] : Object.entries(job.environment);
@@ -175,6 +177,8 @@ export async function jobFingerprint(job: {
     return digest === undefined ? v : `sha256:${digest}`;
   };
   const parts = {
+    // Jobs on the host (the local executor) keep the fingerprint they had before executors.
+    ...(job.executor && job.executor !== 'local' ? { executor: job.executor } : {}),
     image: job.image ?? '',
     command: await Promise.all(job.command.map(value)),
     env: await Promise.all(
@@ -200,6 +204,11 @@ export function pipelineFunctions(
   options: PipelineFunctionsOptions,
 ): Record<string, LambdaFunction> {
   const job = (id: string | undefined) => (id ? options.batch()?.getJob(id) : undefined);
+  /** What ran a job and in which image (none on the host: the local executor uses none). */
+  const ranOn = (detail: JobDetail): { executor: string; image: string | null } => {
+    const executor = options.batch()?.queueExecutor(detail.jobQueue) ?? 'local';
+    return { executor, image: executor === 'local' ? null : (detail.container.image ?? null) };
+  };
 
   async function recordMetrics(
     run: RunSettings,
@@ -252,6 +261,7 @@ export function pipelineFunctions(
       const dir = workDirOf(detail);
       if (!detail || !dir) throw new StrandError(ERROR.publishFailed, `job ${j.JobId} not found`);
       const attempt = detail.attempts.at(-1);
+      const ran = ranOn(detail);
       manifest = await publishOutputs({
         store,
         prefix,
@@ -265,6 +275,7 @@ export function pipelineFunctions(
             image: detail.container.image,
             command: detail.container.command,
             environment: new Map(detail.container.environment.map((kv) => [kv.name, kv.value])),
+            executor: ran.executor,
           }),
         },
       });
@@ -282,6 +293,7 @@ export function pipelineFunctions(
         stoppedAt: iso(attempt?.stoppedAt),
         outputLocation: `${store.url}/${prefix}`,
         logLocation: attempt?.container.logStreamName,
+        ...ran,
         error: null,
         cause: null,
       });
@@ -339,6 +351,7 @@ export function pipelineFunctions(
       stoppedAt: iso(attempt?.stoppedAt),
       outputLocation: published ? `${store.url}/${prefix}` : undefined,
       logLocation: log,
+      ...(detail ? ranOn(detail) : {}),
       error: error.Error ?? 'States.TaskFailed',
       cause: reason,
     });

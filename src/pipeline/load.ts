@@ -66,6 +66,11 @@ export interface LoadOptions {
    * (no AWS ARN; the `env:` variable set, the `file:` readable).
    */
   runLocally?: boolean;
+  /**
+   * `false`: the samples sheet is not read (for commands about the steps alone, such as
+   * `strand images`, which work before the sheet exists); the pipeline then has no samples.
+   */
+  readSheet?: boolean;
 }
 
 /** A loaded pipeline and the samples this run covers (after any `--samples` subset). */
@@ -383,6 +388,9 @@ class Loader {
       maxConcurrency: typeof root.max_concurrency === 'number' ? root.max_concurrency : 0,
       continueOnFailure:
         typeof root.continue_on_failure === 'boolean' ? root.continue_on_failure : true,
+      ...(root.executor === 'local' || root.executor === 'podman' || root.executor === 'docker'
+        ? { executor: root.executor }
+        : {}),
       steps,
       results,
     };
@@ -554,6 +562,12 @@ class Loader {
       inlinePositions = info.positions;
     }
 
+    if (this.options.readSheet === false && source.kind === 'sheet') {
+      // Not read: its columns are unknown, so references to them are not reported.
+      this.columns = [];
+      this.columnsKnown = false;
+      return { source, rows: [] };
+    }
     const info = loadSamples(source, { pipelineFile: this.absFile });
     const positions = inlinePositions ?? info.positions;
     this.samplePositions = positions;

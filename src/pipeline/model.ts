@@ -121,6 +121,8 @@ export interface PipelineSpec {
   maxConcurrency: number;
   /** Let other samples finish when one fails (Map ToleratedFailurePercentage 100). */
   continueOnFailure: boolean;
+  /** What jobs run on unless the run says otherwise (`executor:`). */
+  executor?: 'local' | 'podman' | 'docker';
   steps: StepSpec[];
   results: ResultSpec[];
 }

@@ -162,6 +162,13 @@ export const pipelineSchema = z
       .boolean()
       .meta({ description: 'Let the other samples finish when one fails (default true).' })
       .optional(),
+    executor: z
+      .enum(['local', 'podman', 'docker'])
+      .meta({
+        description:
+          'What jobs run on when `strand run` is not told (--executor, a profile): local processes (default) or containers of each step image.',
+      })
+      .optional(),
     steps: z.record(z.string().meta({ pattern: STEP_NAME.source }), stepSchema),
     results: z.record(z.string(), resultSchema).optional(),
   })

@@ -43,6 +43,9 @@ export interface StepResultInfo {
   /** Where the step's outputs were published (a store URL or prefix). */
   outputLocation?: string;
   logLocation?: string;
+  /** What ran the job (`local`, `podman`, `docker`), and the image it ran in. */
+  executor?: string;
+  image?: string;
   /** Error name and cause of a FAILED step (ASL `Error` / `Cause`). */
   error?: string;
   cause?: string;
@@ -166,7 +169,15 @@ export function checkStepResult(row: StepResultUpsert): void {
   if (row.attempt != null && !(Number.isSafeInteger(row.attempt) && row.attempt >= 1)) {
     throw bad(`${what}: attempt ${JSON.stringify(row.attempt)} is not a whole number ≥ 1`);
   }
-  for (const field of ['jobId', 'outputLocation', 'logLocation', 'error', 'cause'] as const) {
+  for (const field of [
+    'jobId',
+    'outputLocation',
+    'logLocation',
+    'executor',
+    'image',
+    'error',
+    'cause',
+  ] as const) {
     const v = row[field];
     if (v != null && typeof v !== 'string') {
       throw bad(`${what}: ${field} must be a string, got ${JSON.stringify(v)}`);

@@ -31,7 +31,10 @@ import {
   type StepResultUpsert,
 } from './sink.js';
 
-const SCHEMA_VERSION = 1;
+/**
+ * 1: steps and metric tables; 2: steps say which executor and image ran each job (MIGRATIONS).
+ */
+const SCHEMA_VERSION = 2;
 const APPLICATION_ID = 0x53545252; // "STRR": marks the file as Strand's results database.
 const ENGINE_APPLICATION_ID = 0x5354524e; // "STRN": the engine's strand.db (src/engine/store.ts).
 
@@ -50,6 +53,8 @@ CREATE TABLE IF NOT EXISTS steps (
   output_location TEXT,
   log_location TEXT,
   error TEXT,
+  executor TEXT,
+  image TEXT,
   cause TEXT,
   PRIMARY KEY (execution, sample, step)
 ) STRICT;
@@ -71,9 +76,16 @@ const OPTIONAL_FIELDS = [
   ['attempt', 'attempt'],
   ['outputLocation', 'output_location'],
   ['logLocation', 'log_location'],
+  ['executor', 'executor'],
+  ['image', 'image'],
   ['error', 'error'],
   ['cause', 'cause'],
 ] as const;
+
+/** What brings a database of schema version N (the key) to N + 1. */
+const MIGRATIONS: Record<number, string> = {
+  1: 'ALTER TABLE steps ADD COLUMN executor TEXT; ALTER TABLE steps ADD COLUMN image TEXT;',
+};
 
 const FILTER_COLUMNS = ['pipeline', 'execution', 'sample', 'step', 'status'] as const;
 
@@ -219,7 +231,9 @@ export class SqliteResults implements ResultsSink {
       if (!ready) {
         conn
           .transaction(() => {
-            conn.exec(DDL);
+            const version = conn.pragma('user_version', { simple: true }) as number;
+            if (version === 0) conn.exec(DDL);
+            else for (let v = version; v < SCHEMA_VERSION; v++) conn.exec(MIGRATIONS[v]);
             conn.pragma(`application_id = ${APPLICATION_ID}`);
             conn.pragma(`user_version = ${SCHEMA_VERSION}`);
           })

@@ -112,6 +112,11 @@ export interface ConformanceOptions {
    * and lost its parent (a double fork): a cgroup, a container, a subreaper.
    */
   contained?: boolean;
+  /**
+   * The pids of this machine for the pids a running attempt reported, when its processes see
+   * other pids (a container's pid namespace).
+   */
+  hostPids?: (handle: JobHandle, pids: number[]) => Promise<number[]>;
 }
 
 /** Runs the shared executor behaviour suite against a backend. */
@@ -121,6 +126,12 @@ export function executorConformance(
   scratch: () => string,
   options: ConformanceOptions = {},
 ): void {
+  const hostPids = async (handle: JobHandle, pids: number[]): Promise<number[]> => {
+    if (!options.hostPids) return pids;
+    const found = await options.hostPids(handle, pids);
+    for (const pid of found) reported.add(pid);
+    return found;
+  };
   describe(`executor conformance: ${name}`, () => {
     afterAll(killReported);
 
@@ -216,7 +227,7 @@ export function executorConformance(
         const h = await ex.submit(
           spec(starter(pidsPath, `start('sleep', ['300'], true);`, 'process.exit(0)')),
         );
-        const pids = await reportedPids(pidsPath, 2);
+        const pids = await hostPids(h, await reportedPids(pidsPath, 2));
         expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
         expect(pids.filter(running)).toEqual([]);
       },
@@ -236,7 +247,7 @@ export function executorConformance(
              c.on('exit', () => process.exit(0));`,
           ),
         );
-        const pids = await reportedPids(pidsPath, 2);
+        const pids = await hostPids(h, await reportedPids(pidsPath, 2));
         expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
         expect(pids.filter(running)).toEqual([]);
       },
@@ -257,7 +268,7 @@ export function executorConformance(
           { memoryMiB: 160 },
         ),
       );
-      const pids = await reportedPids(pidsPath, 201);
+      const pids = await hostPids(h, await reportedPids(pidsPath, 201));
       expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
       expect(pids.filter(running)).toEqual([]);
     });
@@ -277,7 +288,7 @@ export function executorConformance(
           { timeoutSeconds: 1 },
         ),
       );
-      const pids = await reportedPids(pidsPath, 3);
+      const pids = await hostPids(h, await reportedPids(pidsPath, 3));
       expect(await waitDone(ex, h)).toMatchObject({
         state: 'FAILED',
         exitCode: 137,
@@ -300,7 +311,7 @@ export function executorConformance(
           ),
         ),
       );
-      const pids = await reportedPids(pidsPath, 3);
+      const pids = await hostPids(h, await reportedPids(pidsPath, 3));
       await ex.kill(h, 'Terminated by user');
       expect(await waitDone(ex, h)).toMatchObject({
         state: 'FAILED',
@@ -326,7 +337,7 @@ export function executorConformance(
           { memoryMiB: 128, timeoutSeconds: 20 },
         ),
       );
-      const pids = await reportedPids(pidsPath, 2);
+      const pids = await hostPids(h, await reportedPids(pidsPath, 2));
       expect(await waitDone(ex, h)).toMatchObject({
         state: 'FAILED',
         exitCode: 137,

@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/engine/store.js';
@@ -80,6 +80,55 @@ describe('SqliteResults', () => {
     await again.close();
   });
 
+  it('migrates a schema 1 database (no executor, image) keeping its rows', async () => {
+    const path = freshPath();
+    mkdirSync(dirname(path), { recursive: true });
+    const v1 = new Database(path);
+    v1.exec(`CREATE TABLE steps (execution TEXT NOT NULL, sample TEXT NOT NULL, step TEXT NOT NULL,
+      pipeline TEXT NOT NULL, status TEXT NOT NULL, started_at TEXT, stopped_at TEXT,
+      exit_code INTEGER, job_id TEXT, attempt INTEGER, output_location TEXT, log_location TEXT,
+      error TEXT, cause TEXT, PRIMARY KEY (execution, sample, step)) STRICT;
+      CREATE TABLE metric_tables (pipeline TEXT NOT NULL, step TEXT NOT NULL,
+      table_name TEXT NOT NULL UNIQUE, PRIMARY KEY (pipeline, step)) STRICT;
+      INSERT INTO steps (execution, sample, step, pipeline, status, exit_code)
+      VALUES ('old', 'S1', 'qc', 'p', 'SUCCEEDED', 0);`);
+    v1.pragma('application_id = 1398035026');
+    v1.pragma('user_version = 1');
+    v1.close();
+    const db = SqliteResults.open(path);
+    await db.upsertStep({
+      execution: 'new',
+      pipeline: 'p',
+      sample: 'S1',
+      step: 'qc',
+      status: 'SUCCEEDED',
+      executor: 'podman',
+      image: 'strand/fastp:0.23',
+    });
+    expect(await db.listSteps()).toEqual([
+      {
+        execution: 'old',
+        pipeline: 'p',
+        sample: 'S1',
+        step: 'qc',
+        status: 'SUCCEEDED',
+        exitCode: 0,
+      },
+      {
+        execution: 'new',
+        pipeline: 'p',
+        sample: 'S1',
+        step: 'qc',
+        status: 'SUCCEEDED',
+        executor: 'podman',
+        image: 'strand/fastp:0.23',
+      },
+    ]);
+    await db.close();
+    const check = new Database(path, { readonly: true });
+    expect(check.pragma('user_version', { simple: true })).toBe(2);
+    check.close();
+  });
   it('two connections to one file see each other’s writes', async () => {
     const path = freshPath();
     const a = SqliteResults.open(path);
@@ -313,7 +362,7 @@ describe('SqliteResults', () => {
           db.exec('CREATE TABLE steps (x)');
           db.close();
         },
-        /was written by a newer Strand \(results schema 99; this one knows 1\)/,
+        /was written by a newer Strand \(results schema 99; this one knows 2\)/,
       ],
     ];
     it.each(cases)('%s', (_what, make, message) => {

@@ -359,6 +359,25 @@ static int exit_code(int status) {
                                : 1;
 }
 
+/* Set by `wrap` mode: the wrapper is a container's first process, its limits the container's. */
+static int in_container;
+
+/*
+ * Whether the kernel's OOM killer has killed a process of this cgroup (the container's memory
+ * limit): the oom_kill count of cgroup v1's memory.oom_control, or of cgroup v2's memory.events.
+ */
+static int cgroup_oom_killed(void) {
+  static const char *files[] = {"/sys/fs/cgroup/memory/memory.oom_control",
+                                "/sys/fs/cgroup/memory.events"};
+  char buf[1024];
+  for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    if (slurp(files[i], buf, sizeof buf) < 0) continue;
+    const char *at = strstr(buf, "oom_kill ");
+    if (at != NULL && strtoll(at + 9, NULL, 10) > 0) return 1;
+  }
+  return 0;
+}
+
 static int wrap(const char *pidfile, const char *stopfile, const char *limits, const char *work,
                 char **readonly_paths, char **argv) {
   /*
@@ -415,7 +434,8 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
     _exit(missing ? 127 : 126);
   } else if (child > 0) {
     long long now = now_ms();
-    long long check = l.memory_bytes > 0 ? now + 100 : -1; /* next memory check */
+    /* next memory check: the wrapper's own measure, or the container's OOM killer */
+    long long check = l.memory_bytes > 0 || in_container ? now + 100 : -1;
     long long deadline = l.timeout_ms > 0 ? now + l.timeout_ms : -1;
     long long kill_at = -1; /* when SIGTERM turns into SIGKILL */
     int status = 0, ended = 0;
@@ -453,7 +473,8 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
       }
       if (check >= 0 && now >= check) {
         check = now + 100;
-        if (over_memory(l.memory_bytes)) {
+        /* The OOM killer ends one process of a container; Batch ends the container. */
+        if (in_container ? cgroup_oom_killed() : over_memory(l.memory_bytes)) {
           if (cause == NULL) cause = "oom";
           check = -1;
           signal_tree(SIGKILL);
@@ -461,6 +482,7 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
       }
     }
     code = cause != NULL && strcmp(cause, "oom") == 0 ? 137 : exit_code(status);
+    if (cause == NULL && in_container && code == 137 && cgroup_oom_killed()) cause = "oom";
   }
   kill_remaining();
   if (cause != NULL)
@@ -468,7 +490,7 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
   else
     snprintf(line, sizeof line, "exit %d\n", code);
   append(pidfile, line);
-  return 0;
+  return code;
 }
 
 /* ---- the launcher ---- */
@@ -660,7 +682,45 @@ done:
 
 static void on_child(int sig) { (void)sig; }
 
-int main(void) {
+/*
+ * `strand-launcher wrap PIDFILE STOPFILE LOG STDOUT LIMITS -- ARGV...`: one attempt's wrapper,
+ * run directly rather than forked by a launcher: the container executor mounts this static
+ * program read-only into a job's container and makes it the container's first process, so the
+ * step's image needs nothing but its tool. It does what a forked wrapper does (pid file, exit
+ * line, timeout and terminate with the grace period, output to LOG and the command's standard
+ * output to STDOUT when not ""), in the container's working directory and environment; the
+ * memory limit is the container's (LIMITS' memory is 0). Its exit status is the command's.
+ */
+static int wrap_main(int argc, char **argv) {
+  if (argc < 9 || strcmp(argv[7], "--") != 0) {
+    fprintf(stderr, "usage: strand-launcher wrap PIDFILE STOPFILE LOG STDOUT LIMITS -- ARGV...\n");
+    return 2;
+  }
+  const char *pidfile = argv[2], *stopfile = argv[3], *log_path = argv[4], *out_path = argv[5];
+  int log = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (log < 0) {
+    fprintf(stderr, "strand: %s: %s\n", log_path, strerror(errno));
+    return 126;
+  }
+  int out = log;
+  if (out_path[0] != '\0') {
+    out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+      dprintf(log, "strand: %s: %s\n", out_path, strerror(errno));
+      return 126;
+    }
+  }
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(log, 2) < 0) return 126;
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd) == NULL) snprintf(cwd, sizeof cwd, "/");
+  char *none[] = {NULL};
+  in_container = 1;
+  return wrap(pidfile, stopfile, argv[6], cwd, none, argv + 8);
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "wrap") == 0) return wrap_main(argc, argv);
   /* SIGCHLD is blocked except while waiting for input, so it interrupts only that wait. */
   sigset_t chld, original;
   sigemptyset(&chld);

@@ -51,7 +51,15 @@ import {
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AttemptState, Executor, JobAttemptSpec, JobHandle } from '../executor.js';
+import {
+  OOM_REASON,
+  TIMEOUT_REASON,
+  outputFiles,
+  type AttemptState,
+  type Executor,
+  type JobAttemptSpec,
+  type JobHandle,
+} from '../executor.js';
 import { NativeLauncher, NodeLauncher, type Launcher } from './launcher.js';
 
 /**
@@ -144,8 +152,6 @@ export function workDirOfLog(logPath: string): string {
   return attemptFiles(logPath.endsWith('.log') ? logPath.slice(0, -4) : dirname(logPath)).work;
 }
 
-const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
-const TIMEOUT_REASON = 'Job attempt duration exceeded timeout';
 const PAGE = 4096;
 
 export interface LocalExecutorOptions {
@@ -435,28 +441,6 @@ function changedInputs(path: string): string | undefined {
       return `InputChangedError: read-only input ${f.path} changed while the job ran (${change})`;
   }
   return undefined;
-}
-
-/** A path relative to the working directory and inside it (no `/` first, no `..`). */
-const inside = (path: string) =>
-  path !== '' && !path.startsWith('/') && !path.split('/').includes('..');
-
-/**
- * The directories an attempt needs (its working directory first, then the output directories a
- * pipeline step declared in STRAND_OUTPUT_DIRS) and the file its standard output goes to when the
- * step sends it to a file (STRAND_STDOUT); both relative to the working directory, inside it.
- */
-function outputFiles(
-  work: string,
-  env: Record<string, string>,
-): { dirs: string[]; stdoutPath?: string } {
-  const dirs = [work];
-  for (const d of (env.STRAND_OUTPUT_DIRS ?? '').split(':'))
-    if (inside(d)) dirs.push(join(work, d));
-  const stdout = env.STRAND_STDOUT;
-  return stdout !== undefined && inside(stdout)
-    ? { dirs, stdoutPath: join(work, stdout) }
-    : { dirs };
 }
 
 function imageNote(image: string | undefined): string | undefined {

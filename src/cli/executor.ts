@@ -1,0 +1,67 @@
+/**
+ * What a `strand run` runs its jobs on: the executor chosen by flag, profile, pipeline or the
+ * home's config.yaml (src/app/config.ts), checked before any job starts: the container runtime
+ * answers and every image the run needs is there.
+ */
+import { ConfigError, chooseExecutor, configPath, readConfig } from '../app/config.js';
+import {
+  ContainerRuntimeError,
+  detectRuntime,
+  type RuntimeName,
+} from '../executors/container/runtime.js';
+import { checkPipelineImages } from '../images/images.js';
+import type { LoadedPipeline } from '../pipeline/load.js';
+import { InputError } from './errors.js';
+
+export interface RunExecutor {
+  executor: 'local' | 'podman' | 'docker';
+  /** What chose it (`--executor`, `profile x`, `the pipeline`, the config file, `the default`). */
+  from: string;
+  /** Images built before the Dockerfile last changed: they run, and the user is told. */
+  outdated: string[];
+}
+
+/**
+ * Chooses the run's executor and, for a container executor, checks the runtime and the images
+ * of the steps in `steps` (every step when empty). Throws InputError (exit 2) naming each
+ * problem and the command that fixes it.
+ */
+export function runExecutor(
+  home: string,
+  loaded: LoadedPipeline,
+  options: { executor?: string; profile?: string; steps?: string[]; file?: string },
+): RunExecutor {
+  let chosen: ReturnType<typeof chooseExecutor>;
+  try {
+    chosen = chooseExecutor(
+      readConfig(home),
+      { flag: options.executor, profile: options.profile, pipeline: loaded.spec.executor },
+      configPath(home),
+    );
+  } catch (err) {
+    if (err instanceof ConfigError) throw new InputError(err.message);
+    throw err;
+  }
+  if (chosen.executor === 'local') return { ...chosen, outdated: [] };
+  let runtime;
+  try {
+    runtime = detectRuntime(chosen.executor as RuntimeName);
+  } catch (err) {
+    if (err instanceof ContainerRuntimeError)
+      throw new InputError(`executor ${chosen.executor} (from ${chosen.from}): ${err.message}`);
+    throw err;
+  }
+  const check = checkPipelineImages(loaded.spec, runtime, {
+    ...(options.steps ? { steps: options.steps } : {}),
+    ...(options.file ? { pipelineArg: options.file } : {}),
+  });
+  if (check.problems.length > 0)
+    throw new InputError(
+      `${options.file ?? loaded.spec.file}: ${check.problems.length} image problem(s) for executor ${chosen.executor} (from ${chosen.from}); nothing was run`,
+      check.problems.map((p) => `steps.${p.steps.join(', steps.')}: ${p.message} (fix: ${p.fix})`),
+    );
+  return {
+    ...chosen,
+    outdated: check.outdated.map((o) => o.image),
+  };
+}
