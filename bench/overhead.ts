@@ -5,6 +5,12 @@
  * the same DAG when it is installed. Best of five rounds each. Target: strand_s / floor_s ≤ 1.5.
  *
  *   npm run -s bench -- overhead [--samples 250] [--dir DIR] [--no-wait]
+ *   npm run -s bench -- overhead --executor podman [--samples 10]
+ *
+ * With `--executor podman` (or docker) the jobs run in containers of debian:bookworm-slim
+ * (`strand images base` makes it), and the figures are per job: Strand on that executor, the
+ * container runtime's own `run --rm` of the same image and command 2 at a time (its floor), and
+ * Strand's local executor on the same jobs; the ratio is Strand's container jobs to the floor.
  *
  * Strand's homes and Snakemake's directory go in DIR (default: the system's temporary
  * directory). Each attempt creates three entries there (its directory, log and pid file), which
@@ -21,6 +27,7 @@ import { join } from 'node:path';
 import type { StateMachineDefinition } from '../src/asl/types.js';
 import { Engine } from '../src/engine/engine.js';
 import { openExecutor } from '../src/app/index.js';
+import { detectRuntime, type RuntimeName } from '../src/executors/container/runtime.js';
 import { cpuTicks, option } from './machine.js';
 
 /** The `true` program (not the shell's built-in): the floor and every job run the same binary. */
@@ -58,16 +65,25 @@ function createCost(dir: string): number {
   return ((performance.now() - t0) * 1000) / 500;
 }
 
-async function strand(samples: number, dir: string): Promise<number> {
+const IMAGE = 'debian:bookworm-slim';
+
+async function strand(samples: number, dir: string, executor = 'local'): Promise<number> {
   const home = mkdtempSync(join(dir, 'home-'));
   const engine = Engine.open({
     home,
-    batch: { executor: openExecutor('local', { home }), maxvCpus: 2, memoryMiB: 4096 },
+    batch: {
+      executor: openExecutor('local', { home }),
+      executors: (name) => openExecutor(name, { home }),
+      maxvCpus: 2,
+      memoryMiB: 4096,
+    },
   });
+  const queue = executor === 'local' ? 'default' : engine.batch!.ensureExecutorQueue(executor);
   engine.batch!.registerJobDefinition({
     jobDefinitionName: 'noop',
     type: 'container',
     containerProperties: {
+      image: IMAGE,
       command: [TRUE],
       resourceRequirements: [
         { type: 'VCPU', value: '1' },
@@ -80,7 +96,7 @@ async function strand(samples: number, dir: string): Promise<number> {
     Resource: 'arn:aws:states:::batch:submitJob.sync',
     Parameters: {
       'JobName.$': `States.Format('${name}-{}', $)`,
-      JobQueue: 'default',
+      JobQueue: queue,
       JobDefinition: 'noop',
     },
     ResultPath: null,
@@ -132,18 +148,95 @@ function snakemake(samples: number, parent: string): number | null {
   return r.status === 0 ? seconds : null;
 }
 
-export async function main(args: string[]): Promise<void> {
-  const samples = Number(option(args, 'samples') ?? 250);
+/**
+ * `--samples` (a positive whole number, else exit 2) and one new directory for everything this
+ * run makes (the file-system probe, Strand's homes, Snakemake's files) inside `--dir`: its
+ * entries share the parent's place on the disk, so the probe measures where the homes are.
+ * Removed once every side has been measured, not between rounds.
+ */
+function setUp(args: string[], defaultSamples: number) {
+  const samples = Number(option(args, 'samples') ?? defaultSamples);
   if (!Number.isInteger(samples) || samples < 1) {
     process.stderr.write(`--samples must be a positive integer, got ${option(args, 'samples')}\n`);
     process.exit(2);
   }
-  // One directory for everything this run makes (the file-system probe, Strand's homes,
-  // Snakemake's files): its entries share the parent's place on the disk, so the probe measures
-  // where the homes are. Removed once every side has been measured, not between rounds.
   const parent = option(args, 'dir') ?? tmpdir();
   mkdirSync(parent, { recursive: true });
-  const dir = mkdtempSync(join(parent, 'strand-bench-'));
+  return { samples, parent, dir: mkdtempSync(join(parent, 'strand-bench-')) };
+}
+
+/** The container runtime's own `run --rm` of the same trivial job, 2 at a time. */
+async function containerFloor(name: RuntimeName, jobs: number): Promise<number> {
+  const runtime = detectRuntime(name);
+  const args = ['run', '--rm', '--pull', 'never', '--network', 'none', ...runtime.runOptions];
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs) {
+      next++;
+      await new Promise<void>((resolve, reject) => {
+        const p = spawn(runtime.program, [...args, IMAGE, TRUE], { stdio: 'ignore' });
+        p.on('exit', (code) =>
+          code === 0 ? resolve() : reject(new Error(`${name} run exited ${code}`)),
+        );
+        p.on('error', reject);
+      });
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return (performance.now() - t0) / 1000;
+}
+
+/** `--executor podman`: per-job cost of a container job against its floor and the local one. */
+async function containers(args: string[], name: RuntimeName): Promise<void> {
+  const { samples, dir } = setUp(args, 10);
+  const jobs = samples * 4;
+  process.stdout.write(
+    `${samples} samples × 4 chained jobs = ${jobs} jobs in ${IMAGE} on ${name}, 2 vCPU, 1 vCPU each\n`,
+  );
+  let floorS = Infinity;
+  let strandS = Infinity;
+  let localS = Infinity;
+  for (let round = 1; round <= 3; round++) {
+    const f = await containerFloor(name, jobs);
+    const s = await strand(samples, dir, name);
+    const l = await strand(samples, dir, 'local');
+    process.stdout.write(
+      `round ${round}: ${name} run --rm ${f.toFixed(2)} s, strand on ${name} ${s.toFixed(2)} s, strand local ${l.toFixed(2)} s\n`,
+    );
+    floorS = Math.min(floorS, f);
+    strandS = Math.min(strandS, s);
+    localS = Math.min(localS, l);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const perJob = (s: number) => +((s / jobs) * 1000).toFixed(1);
+  const ratio = strandS / floorS;
+  process.stdout.write(
+    `per job: strand on ${name} ${perJob(strandS)} ms, ${name} run --rm ${perJob(floorS)} ms, strand local ${perJob(localS)} ms; ratio to ${name}'s own ${ratio.toFixed(2)}\n`,
+  );
+  process.stdout.write(
+    JSON.stringify({
+      executor: name,
+      jobs,
+      container_floor_s: +floorS.toFixed(2),
+      strand_container_s: +strandS.toFixed(2),
+      strand_local_s: +localS.toFixed(2),
+      container_ms_per_job: perJob(strandS),
+      floor_ms_per_job: perJob(floorS),
+      local_ms_per_job: perJob(localS),
+      ratio_to_floor: +ratio.toFixed(2),
+    }) + '\n',
+  );
+}
+
+export async function main(args: string[]): Promise<void> {
+  const executor = option(args, 'executor') ?? 'local';
+  if (executor === 'podman' || executor === 'docker') return containers(args, executor);
+  if (executor !== 'local') {
+    process.stderr.write(`--executor ${executor}: use local, podman or docker\n`);
+    process.exit(2);
+  }
+  const { samples, dir, parent } = setUp(args, 250);
   const jobs = samples * 4;
   process.stdout.write(`${samples} samples × 4 chained jobs = ${jobs} jobs, 2 vCPU, 1 vCPU each\n`);
   // The file system's own noise is not Strand's overhead: when creating files is slow (files

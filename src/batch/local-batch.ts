@@ -923,7 +923,7 @@ export class LocalBatch {
         memoryMiB,
         timeoutSeconds: a.detail.timeout?.attemptDurationSeconds,
         image: a.detail.container.image,
-        ...readOnlyPaths(a.detail),
+        ...readOnlyPaths(a.detail, executor.isolated),
       })
       .then(
         (handle) => {
@@ -1057,12 +1057,20 @@ export class LocalBatch {
 const SYSTEM = /^\/(proc|sys|dev)(\/|$)/;
 
 /**
+ * Where an image keeps its own files: a value naming a path there means the image's file (a
+ * tool's database under /usr/share, say), never one of this machine's to mount over it.
+ */
+const IMAGE_OWN = /^\/(usr|etc|bin|sbin|lib|lib32|lib64|libx32|boot|run|var\/lib)(\/|$)/;
+
+/**
  * The paths a job of a pipeline (one tagged with its store, `strand:store`) must leave as they
  * are (JobAttemptSpec.readOnlyPaths): its file store, and every regular file an argument (not the
  * program) or an environment value of the job names by an absolute path. Other jobs get none: a
- * plain Batch job may name a file it is meant to write.
+ * plain Batch job may name a file it is meant to write. A job in a container (`isolated`) sees
+ * only what is mounted, so a directory named that way counts too (a reference database), and
+ * no path of the image's own system directories does.
  */
-function readOnlyPaths(job: JobDetail): { readOnlyPaths?: string[] } {
+function readOnlyPaths(job: JobDetail, isolated = false): { readOnlyPaths?: string[] } {
   const store = job.tags?.['strand:store'];
   if (store === undefined) return {};
   const paths = new Set<string>();
@@ -1079,8 +1087,11 @@ function readOnlyPaths(job: JobDetail): { readOnlyPaths?: string[] } {
   ];
   for (const value of named) {
     if (!value.startsWith('/') || SYSTEM.test(value) || paths.has(value)) continue;
+    if (isolated && IMAGE_OWN.test(value)) continue;
     try {
-      if (statSync(value).isFile() && !SYSTEM.test(realpathSync(value))) paths.add(value);
+      const st = statSync(value);
+      if ((st.isFile() || (isolated && st.isDirectory())) && !SYSTEM.test(realpathSync(value)))
+        paths.add(value);
     } catch {
       // not a path that exists: an ordinary value
     }

@@ -9,6 +9,7 @@ import {
   detectRuntime,
   type RuntimeName,
 } from '../executors/container/runtime.js';
+import { nativeLauncher } from '../executors/local/local-executor.js';
 import { checkPipelineImages } from '../images/images.js';
 import type { LoadedPipeline } from '../pipeline/load.js';
 import { InputError } from './errors.js';
@@ -51,6 +52,10 @@ export function runExecutor(
       throw new InputError(`executor ${chosen.executor} (from ${chosen.from}): ${err.message}`);
     throw err;
   }
+  if (!nativeLauncher())
+    throw new InputError(
+      `executor ${chosen.executor} (from ${chosen.from}) needs Strand's native launcher (dist/strand-launcher), which was not built: install a C compiler (apt-get install gcc libc6-dev) and run npm run build`,
+    );
   const check = checkPipelineImages(loaded.spec, runtime, {
     ...(options.steps ? { steps: options.steps } : {}),
     ...(options.file ? { pipelineArg: options.file } : {}),

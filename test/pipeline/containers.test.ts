@@ -110,6 +110,37 @@ describe.skipIf(!podmanReady)('pipelines in containers (podman)', () => {
     ]);
   });
 
+  it('a directory a parameter names (a reference database) is there, read-only; the image keeps its own /usr', async () => {
+    const p = inlinePipeline(
+      [
+        'name: refs',
+        'samples: [ { id: A } ]',
+        'params: { REFS: ./refs, TOOLS: /usr/share/doc }',
+        'steps:',
+        '  look:',
+        '    image: debian:bookworm-slim',
+        "    command: [sh, -c, 'cat $0/db.txt; touch $0/new 2>/dev/null || echo read-only; ls $1 | grep -c . > n.txt', $REFS, $TOOLS]",
+        '    outputs: { N: n.txt }',
+      ],
+      {},
+    );
+    mkdirSync(join(p.dir, 'refs'));
+    writeFileSync(join(p.dir, 'refs/db.txt'), 'reference\n');
+    const r = await strand('run', p.file, '--home', p.home, '--executor', 'podman');
+    expect(r.code, r.err).toBe(0);
+    const log = readFileSync(
+      readdirSync(join(p.home, 'work'))
+        .filter((f) => f.endsWith('.log'))
+        .map((f) => join(p.home, 'work', f))[0],
+      'utf8',
+    );
+    expect(log).toContain('reference\nread-only');
+    // The image's /usr/share/doc, not this machine's (which has many more packages).
+    const inImage = Number(readFileSync(join(p.home, 'store/refs/A/look/n.txt'), 'utf8'));
+    expect(inImage).toBeGreaterThan(0);
+    expect(inImage).toBeLessThan(readdirSync('/usr/share/doc').length);
+  });
+
   it('a missing image is exit 2 before any job starts, naming the step and the fix', async () => {
     const p = inlinePipeline([
       'name: unbuilt',

@@ -447,6 +447,7 @@ describe('pipelineJsonSchema', () => {
       'defaults',
       'max_concurrency',
       'continue_on_failure',
+      'executor',
       'steps',
       'results',
     ]);
