@@ -15,6 +15,7 @@ import { ContainerExecutor } from '../executors/container/container-executor.js'
 import { detectRuntime } from '../executors/container/runtime.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import { pipelineFunctions, pipelineJobCache } from '../functions/pipeline-functions.js';
+import { pipelineStageOut } from '../functions/stage-out.js';
 import type { ResultsSink } from '../results/sink.js';
 import { SqliteResults } from '../results/sqlite.js';
 import { openStore } from '../storage/store.js';
@@ -161,6 +162,10 @@ function services(options: StrandOptions, engine: () => Engine | undefined) {
   return {
     functions: pipelineFunctions(fnOptions),
     jobCache: pipelineJobCache(fnOptions),
+    stageOut: pipelineStageOut({
+      store: fnOptions.store,
+      executorOf: (job) => engine()?.batch?.queueExecutor(job.jobQueue) ?? 'local',
+    }),
     services: { results, close: () => lazy.close() } satisfies PipelineServices,
   };
 }
@@ -189,6 +194,7 @@ function engineOptions(options: StrandOptions, s: ReturnType<typeof services>): 
       // on their first job.
       executors:
         options.batch?.executors ?? ((name: string) => openExecutor(name, { home: options.home })),
+      stageOut: options.batch?.stageOut ?? s.stageOut,
     },
   };
 }

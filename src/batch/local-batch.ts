@@ -15,7 +15,7 @@ import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
 import { exhausted } from '../faults.js';
-import type { Executor, JobHandle } from '../executors/executor.js';
+import type { AttemptState, Executor, JobHandle } from '../executors/executor.js';
 import { resolveSecrets } from './secrets.js';
 import type {
   ComputeEnvironment,
@@ -59,6 +59,12 @@ export interface LocalBatchOptions {
   onFault?: (err: unknown) => void;
   /** Scheduler tick (default 50 ms). */
   tickMs?: number;
+  /**
+   * The stage-out of attempts of executors that run jobs on this machine (those that give an
+   * attempt's working directory): called when an attempt ends, the job recorded as ended once
+   * it is done.
+   */
+  stageOut?: StageOut;
   now?: () => number;
 }
 
@@ -101,7 +107,33 @@ interface RunInfo {
 interface ActiveJob {
   detail: JobDetail;
   run?: RunInfo;
+  /**
+   * The stage-out of its ended attempt (this process's, not persisted: after a restart the
+   * attempt is found ended again and staged out again, which is idempotent): running, or done
+   * (`error` when it failed for a reason of the job's).
+   */
+  staging?: { done: boolean; error?: string };
 }
+
+/** How an attempt ended, as a stage-out is told. */
+export interface EndedAttempt {
+  /** The attempt's number (1 for the first). */
+  attempt: number;
+  /** Its working directory on this machine. */
+  workDir: string;
+  logPath: string;
+  state: 'SUCCEEDED' | 'FAILED';
+  exitCode?: number;
+  startedAt?: number;
+  stoppedAt?: number;
+}
+
+/**
+ * Puts what an ended attempt left (its outputs, its log) where the job's consumers read it, before
+ * the job counts as ended (docs/adr/0002-staging.md). A rejection of a machine fault (a full
+ * disk) stops the Batch; any other fails the job with its message.
+ */
+export type StageOut = (job: JobDetail, attempt: EndedAttempt) => Promise<void>;
 
 function requirement(reqs: ResourceRequirement[] | undefined, type: string): number | undefined {
   const r = reqs?.find((x) => x.type === type);
@@ -798,7 +830,12 @@ export class LocalBatch {
             this.setStatus(a, 'RUNNING');
           }
           if (s.state !== 'RUNNING') {
-            this.attemptEnded(a, s.exitCode, s.reason, s.startedAt, s.stoppedAt, s.state);
+            if (!this.stagedOut(a, s)) continue;
+            const stageError = a.staging?.error;
+            a.staging = undefined;
+            if (stageError !== undefined)
+              this.attemptEnded(a, s.exitCode, stageError, s.startedAt, s.stoppedAt, 'FAILED');
+            else this.attemptEnded(a, s.exitCode, s.reason, s.startedAt, s.stoppedAt, s.state);
             // Fill the freed place at once: the engine's work on the outcome (a transaction,
             // the next task) comes after, while the next job already runs.
             this.place();
@@ -954,6 +991,47 @@ export class LocalBatch {
           this.attemptEnded(a, undefined, `CannotStartContainerError: ${(err as Error).message}`);
         },
       );
+  }
+
+  /**
+   * Whether the ended attempt of `a` has been staged out (or needs none); if not, starts its
+   * stage-out, and the tick after it is done records the end.
+   */
+  private stagedOut(a: ActiveJob, s: AttemptState): boolean {
+    const stageOut = this.options.stageOut;
+    const handle = a.run?.handle;
+    const executor = this.executorOfRun(a);
+    const workDir = handle && executor.workDir?.(handle);
+    if (!stageOut || !handle || workDir === undefined || s.state === 'RUNNING') return true;
+    if (a.staging) return a.staging.done;
+    const staging: NonNullable<ActiveJob['staging']> = { done: false };
+    a.staging = staging;
+    stageOut(a.detail, {
+      attempt: a.detail.attempts.length + 1,
+      workDir,
+      logPath: handle.logPath,
+      state: s.state,
+      ...(s.exitCode === undefined ? {} : { exitCode: s.exitCode }),
+      ...(s.startedAt === undefined ? {} : { startedAt: s.startedAt }),
+      ...(s.stoppedAt === undefined ? {} : { stoppedAt: s.stoppedAt }),
+    }).then(
+      () => {
+        staging.done = true;
+        void this.tick();
+      },
+      (err: unknown) => {
+        // A full disk is the machine's fault: stop; the attempt is staged out again on resume.
+        if (exhausted(err)) {
+          a.staging = undefined;
+          this.fault(err);
+          return;
+        }
+        staging.error = `StageOutError: ${(err as Error).message}`;
+        staging.done = true;
+        void this.tick();
+      },
+    );
+    return false;
   }
 
   private attemptEnded(

@@ -18,7 +18,7 @@ import type {
 import { Interpreter } from '../asl/interpreter.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
-import { LocalBatch, readJobs } from '../batch/local-batch.js';
+import { LocalBatch, readJobs, type StageOut } from '../batch/local-batch.js';
 import { registerIfChanged } from '../batch/register.js';
 import type { JobDetail, RegisterJobDefinitionRequest } from '../batch/types.js';
 import type { Executor } from '../executors/executor.js';
@@ -74,6 +74,8 @@ export interface EngineOptions {
   batch?: {
     executor?: Executor;
     executors?: (name: string) => Executor;
+    /** Where an ended attempt's outputs go before the job counts as ended (see LocalBatch). */
+    stageOut?: StageOut;
     maxvCpus?: number;
     memoryMiB?: number;
     starvationMs?: number;

@@ -87,6 +87,12 @@ export interface Executor {
   kill(handle: JobHandle, reason: string): Promise<void>;
   /** After an engine restart: the state of an attempt started by an earlier process. */
   reattach(handle: JobHandle): Promise<AttemptState>;
+  /**
+   * The attempt's working directory on this machine, for executors whose jobs run here (their
+   * outputs are staged out from it when the attempt ends); undefined for one that stages out
+   * where the job ran.
+   */
+  workDir?(handle: JobHandle): string | undefined;
   /** Optional: called when an attempt this process started may have ended (so it can poll now). */
   onSettled?(listener: (handle: JobHandle) => void): void;
   /** Optional: releases helpers of this process (jobs keep running). */

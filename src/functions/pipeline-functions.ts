@@ -1,15 +1,15 @@
 /**
  * Strand's own functions, which compiled pipelines call through `lambda:invoke`: preflight
- * (samples → Map items, a sliced run's inputs checked before any job), publish (outputs to the
- * store, manifest last, results rows and metrics), sync-failure (partial outputs and a FAILED
- * row, then the error naming step, sample and log) and collect (every sample's outputs listed
- * for the steps that run once for all samples). Each works from its payload, the store and the
- * results sink, so the same handlers can be bundled as the Lambda on AWS. Also the job cache:
- * a job whose fingerprint matches a successful manifest is not run again.
+ * (samples → Map items, a sliced run's inputs checked before any job), publish (the manifest
+ * the job's stage-out wrote, results rows and metrics), sync-failure (what the stage-out kept
+ * of a failed job, a FAILED row, then the error naming step, sample and log) and collect (every
+ * sample's outputs listed for the steps that run once for all samples). Each works from its
+ * payload, the store (by key: never a job's directory, which is where the job ran, see
+ * stage-out.ts) and the results sink, so the same handlers can be bundled as the Lambda on AWS.
+ * Also the job cache: a job whose fingerprint matches a successful manifest is not run again.
  */
-import { createHash } from 'node:crypto';
-import { constants, existsSync } from 'node:fs';
-import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Json, JsonObject } from '../asl/types.js';
 import type { LocalBatch } from '../batch/local-batch.js';
@@ -17,17 +17,18 @@ import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
 import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, TAG, type RunSettings } from '../pipeline/contract.js';
 import { extractMetrics } from '../results/extract.js';
-import { workDirOfLog } from '../executors/local/local-executor.js';
 import type { ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
+import { jobFingerprint } from './fingerprint.js';
+import { samplesKey } from './stage-out.js';
+
+export { jobFingerprint };
 
 import {
   outputLocations,
-  publishOutputs,
   readManifest,
   verifyManifest,
   type OutputManifest,
-  type PublishInfo,
 } from '../storage/publish.js';
 import type { ObjectStore } from '../storage/store.js';
 
@@ -71,124 +72,38 @@ function layoutSample(sample: string | undefined): string | null {
   return sample === undefined || sample === AGGREGATE_SAMPLE ? null : sample;
 }
 
-/** What a manifest records of the attempt that made the outputs (exit code as it ended). */
-function attemptInfo(
-  run: RunSettings,
-  sample: string,
-  plan: JobPlan,
-  detail: JobDetail,
-): Omit<PublishInfo, 'fingerprint'> {
-  const attempt = detail.attempts.at(-1);
-  return {
-    pipeline: run.pipeline,
-    sample: layoutSample(sample),
-    step: plan.name,
-    execution: run.execution,
-    jobId: detail.jobId,
-    attempt: detail.attempts.length,
-    exitCode: attempt?.container.exitCode ?? null,
-    startedAt: attempt?.startedAt ?? null,
-    stoppedAt: attempt?.stoppedAt ?? null,
-    // A step over all samples records which samples it was given (see collect).
-    ...(layoutSample(sample) === null && run.collected ? { samples: run.collected } : {}),
-  };
-}
-
 const iso = (ms: number | undefined): string | undefined =>
   ms === undefined ? undefined : new Date(ms).toISOString();
 
-/** The work directory of a job's last attempt. */
-function workDirOf(job: JobDetail | undefined): string | undefined {
-  const log = job?.attempts.at(-1)?.container.logStreamName ?? job?.container.logStreamName;
-  return log ? workDirOfLog(log) : undefined;
+/**
+ * The manifest the stage-out wrote for job `jobId` at `prefix` (for no job id: whatever manifest
+ * is there), or undefined when there is none of it.
+ */
+async function stagedManifest(
+  store: ObjectStore,
+  prefix: string,
+  jobId: string | undefined,
+): Promise<OutputManifest | undefined> {
+  const manifest = await readManifest(store, prefix).catch(() => undefined);
+  return manifest && (jobId === undefined || manifest.jobId === jobId) ? manifest : undefined;
 }
 
-/** Where file systems of the kernel live: reading them may never end or fail (EINVAL). */
-const PSEUDO_ROOTS = ['/proc', '/sys'];
-
-const hashes = new Map<string, string>();
-
-/**
- * What a value that names a path adds to a fingerprint: the sha256 of a regular file's content,
- * or of a directory's names and regular files (walked, symlinks followed once). Anything else
- * (a device, FIFO or socket, a path under /proc or /sys, nothing at all) is never opened or
- * read: undefined, and the value counts as the text it is.
- */
-async function pathDigest(
-  path: string,
-  ancestors: Set<string> = new Set(),
-): Promise<string | undefined> {
-  const real = await realpath(path).catch(() => undefined);
-  if (real === undefined || PSEUDO_ROOTS.some((r) => real === r || real.startsWith(`${r}/`)))
-    return undefined;
-  const st = await stat(real).catch(() => undefined);
-  if (st?.isDirectory()) {
-    const id = `${st.dev}:${st.ino}`;
-    if (ancestors.has(id)) return 'loop';
-    const below = new Set([...ancestors, id]);
-    const h = createHash('sha256');
-    const names = (await readdir(real).catch(() => [] as string[])).sort();
-    for (const name of names) {
-      const digest = await pathDigest(join(real, name), below);
-      h.update(`${name}\0${digest ?? 'not a regular file'}\n`);
-    }
-    return h.digest('hex');
-  }
-  if (!st?.isFile()) return undefined;
-  const key = `${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
-  const known = hashes.get(key);
-  if (known) return known;
-  // O_NONBLOCK: should the path have become a FIFO since the stat, opening it does not wait.
-  const handle = await open(
-    real,
-    constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY,
-  ).catch(() => undefined);
-  if (!handle) return undefined;
+/** Runs `use` on a local path holding the object `key` (a temporary copy for a remote store). */
+async function withLocalCopy<T>(
+  store: ObjectStore,
+  key: string,
+  use: (path: string) => T,
+): Promise<T> {
+  const local = store.localPath(key);
+  if (local !== undefined) return use(local);
+  const dir = await mkdtemp(join(tmpdir(), 'strand-result-'));
   try {
-    const opened = await handle.stat();
-    if (!opened.isFile() || opened.ino !== st.ino || opened.dev !== st.dev) return undefined;
-    const h = createHash('sha256');
-    for await (const chunk of handle.createReadStream({ autoClose: false }))
-      h.update(chunk as Buffer);
-    const digest = h.digest('hex');
-    hashes.set(key, digest);
-    return digest;
+    const path = join(dir, key.split('/').at(-1)!);
+    await writeFile(path, await store.get(key));
+    return use(path);
   } finally {
-    await handle.close();
+    await rm(dir, { recursive: true, force: true });
   }
-}
-
-/**
- * The fingerprint of a job: image, command and environment as they will run (the compiler puts
- * the output declaration there too, as STRAND_OUTPUTS), with every value that names a regular
- * file or a directory replaced by its content's checksum. Nothing else a value names is read.
- */
-export async function jobFingerprint(job: {
-  image?: string;
-  command: string[];
-  environment: Map<string, string> | Record<string, string>;
-  /** What runs it: a job in a container is not the same job as one on the host. */
-  executor?: string;
-}): Promise<string> {
-  const env =
-    job.environment instanceof Map ? [...job.environment] : Object.entries(job.environment);
-  const value = async (v: string) => {
-    const digest = v.startsWith('/') ? await pathDigest(v) : undefined;
-    return digest === undefined ? v : `sha256:${digest}`;
-  };
-  const parts = {
-    // Jobs on the host (the local executor) keep the fingerprint they had before executors.
-    ...(job.executor && job.executor !== 'local' ? { executor: job.executor } : {}),
-    image: job.image ?? '',
-    command: await Promise.all(job.command.map(value)),
-    env: await Promise.all(
-      env
-        .filter(([k]) => !k.startsWith('AWS_BATCH_'))
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(async ([k, v]) => `${k}=${await value(v)}`),
-    ),
-  };
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
 function asRun(v: Json | undefined): RunSettings {
@@ -210,20 +125,24 @@ export function pipelineFunctions(
     return { executor, image: executor === 'local' ? null : (detail.container.image ?? null) };
   };
 
+  /** The metrics of the step's results files, read from the store where the stage-out put them. */
   async function recordMetrics(
     run: RunSettings,
     sample: string,
     plan: JobPlan,
-    dir: string | undefined,
+    store: ObjectStore,
+    prefix: string,
   ): Promise<void> {
     for (const r of plan.results) {
-      const path = dir ? join(dir, r.from) : undefined;
-      if (!path || !existsSync(path)) continue;
-      const table = extractMetrics(path, {
-        format: r.format,
-        columns: r.columns as Record<string, 'integer' | 'real' | 'text'> | undefined,
-        header: r.header,
-      });
+      const key = `${prefix}/${r.from}`;
+      if (!(await store.exists(key))) continue;
+      const table = await withLocalCopy(store, key, (path) =>
+        extractMetrics(path, {
+          format: r.format,
+          columns: r.columns as Record<string, 'integer' | 'real' | 'text'> | undefined,
+          header: r.header,
+        }),
+      );
       await options.results.putMetrics(
         { pipeline: run.pipeline, step: plan.name, execution: run.execution, sample },
         table,
@@ -258,28 +177,23 @@ export function pipelineFunctions(
       });
     } else {
       const detail = job(j.JobId);
-      const dir = workDirOf(detail);
-      if (!detail || !dir) throw new StrandError(ERROR.publishFailed, `job ${j.JobId} not found`);
+      if (!detail) throw new StrandError(ERROR.publishFailed, `job ${j.JobId} not found`);
       const attempt = detail.attempts.at(-1);
       const ran = ranOn(detail);
-      manifest = await publishOutputs({
-        store,
-        prefix,
-        workDir: dir,
-        outputs: plan.outputs,
-        status: 'SUCCEEDED',
-        info: {
-          ...attemptInfo(run, sample, plan, detail),
-          exitCode: attempt?.container.exitCode ?? 0,
-          fingerprint: await jobFingerprint({
-            image: detail.container.image,
-            command: detail.container.command,
-            environment: new Map(detail.container.environment.map((kv) => [kv.name, kv.value])),
-            executor: ran.executor,
-          }),
-        },
-      });
-      await recordMetrics(run, sample, plan, dir);
+      // The stage-out put the job's outputs in the store when it ended; only its manifest says
+      // how that went.
+      manifest = await stagedManifest(store, prefix, detail.jobId);
+      if (!manifest)
+        throw new StrandError(
+          ERROR.publishFailed,
+          `job ${detail.jobId} ended, but its outputs were not staged out to ${store.url}/${prefix} (no manifest of it there)`,
+        );
+      if (manifest.status !== 'SUCCEEDED')
+        throw new StrandError(
+          ERROR.publishFailed,
+          manifest.error ?? `the outputs of job ${detail.jobId} were published as FAILED`,
+        );
+      await recordMetrics(run, sample, plan, store, prefix);
       await options.results.upsertStep({
         execution: run.execution,
         pipeline: run.pipeline,
@@ -315,22 +229,12 @@ export function pipelineFunctions(
     }
     const detail = job(cause.JobId);
     const attempt = detail?.attempts.at(-1);
-    const dir = workDirOf(detail);
     const store = options.store(run.store);
     const prefix = stepPrefix(run.pipeline, layoutSample(sample), plan.name);
-    let published = false;
-    if (dir && existsSync(dir)) {
-      await publishOutputs({
-        store,
-        prefix,
-        workDir: dir,
-        outputs: plan.outputs,
-        status: 'FAILED',
-        info: { ...attemptInfo(run, sample, plan, detail!), fingerprint: null },
-      });
-      published = true;
-      await recordMetrics(run, sample, plan, dir).catch(() => undefined);
-    }
+    // What the stage-out kept of the failed job (or of the job whose outputs publish refused).
+    const staged = await stagedManifest(store, prefix, detail?.jobId);
+    const published = staged?.execution === run.execution && staged.status === 'FAILED';
+    if (published) await recordMetrics(run, sample, plan, store, prefix).catch(() => undefined);
     const log = attempt?.container.logStreamName;
     const reason =
       attempt?.container.reason ??
@@ -517,6 +421,10 @@ export function pipelineFunctions(
       const lock = await store.lock(inputs);
       try {
         await store.sweep(inputs);
+        // The samples the aggregate steps are given: their stage-out records them in the
+        // manifest (see fewerSamples).
+        if (perSample)
+          await store.putBytes(samplesKey(run.pipeline, run.execution), JSON.stringify(collected));
         for (const name of outputs) {
           const key = `${inputs}/${name}.txt`;
           const lines = good.filter((v) => v[name] !== undefined).map((v) => `${v[name]}\n`);

@@ -156,6 +156,15 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
     const value = JSON.stringify(Object.fromEntries(declared));
     staticEnv.push({ name: 'STRAND_OUTPUTS', value });
   }
+  // Results files that are not outputs: the stage-out puts them in the store too, where
+  // strand-publish reads them (it never reads a job's directory).
+  const outputPaths = [...Object.values(job.outputs), ...(job.stdout ? [job.stdout] : [])];
+  const extraResults = spec.results
+    .filter((r) => r.step === job.name)
+    .map((r) => r.from)
+    .filter((from) => !outputPaths.some((o) => from === o || from.startsWith(`${o}/`)));
+  if (extraResults.length > 0)
+    staticEnv.push({ name: 'STRAND_RESULTS', value: JSON.stringify([...new Set(extraResults)]) });
   const def: RegisterJobDefinitionRequest = {
     jobDefinitionName: jobDefinitionName(spec, job),
     type: 'container',

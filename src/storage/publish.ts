@@ -35,6 +35,8 @@ export interface PublishInfo {
    * tell when it would replace them with fewer).
    */
   samples?: string[];
+  /** Why a job that exited 0 has a FAILED manifest (an output missing or refused). */
+  error?: string;
 }
 
 export interface PublishOptions {
@@ -175,6 +177,7 @@ export async function publishOutputs(options: PublishOptions): Promise<OutputMan
       stoppedAt: info.stoppedAt,
       fingerprint: info.fingerprint,
       ...(info.samples === undefined ? {} : { samples: info.samples }),
+      ...(info.error === undefined ? {} : { error: info.error }),
       publishedAt: (options.clock ?? Date).now(),
       outputs,
     };
@@ -264,7 +267,9 @@ export async function readManifest(
 export function outputLocations(manifest: OutputManifest): Record<string, string> {
   const locations: Record<string, string> = {};
   for (const [name, output] of Object.entries(manifest.outputs)) {
-    if (!output.missing) locations[name] = output.localPath ?? output.location;
+    // A name with a colon is a file published beside the outputs (a results file), no variable.
+    if (!output.missing && !name.includes(':'))
+      locations[name] = output.localPath ?? output.location;
   }
   return locations;
 }

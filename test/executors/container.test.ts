@@ -145,6 +145,23 @@ describe.skipIf(!podmanReady)('container executor (podman)', () => {
     ).rejects.toThrow(/strand-test\/never-built:0.*strand images build/);
   });
 
+  it("a container the runtime cannot start fails the attempt, with the runtime's reason", async () => {
+    const e = ex();
+    // Below the smallest memory limit the runtime accepts (6 MB).
+    const job = spec('', { image: BASE_IMAGE, command: ['true'], memoryMiB: 1 });
+    await expect(e.submit(job)).rejects.toThrow(/memory/i);
+    const h = {
+      jobId: job.jobId,
+      attempt: 1,
+      ref: join(root, 'work', `${job.jobId}.1`),
+      logPath: '',
+    };
+    expect(await e.poll(h)).toMatchObject({
+      state: 'FAILED',
+      reason: expect.stringMatching(/^CannotStartContainerError: .*memory/i),
+    });
+  });
+
   it('an input mounted read-only keeps its path inside the container', async () => {
     const e = ex();
     const dir = mkdtempSync(join(root, 'inputs-'));

@@ -3,7 +3,7 @@
  * pipeline, config), the checks before any job starts, the same results as on the host, and
  * containers that outlive a `kill -9` of Strand and are found again by `strand resume`.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,6 +16,9 @@ import {
   strand,
   waitUntil,
 } from './cli.js';
+
+/** Whether a Docker daemon answers here (none does on the machines this is tested on). */
+const dockerAnswers = spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0;
 
 /** The containers of a home's attempts (running or ended, not yet removed). */
 function containersOf(home: string, running = false): string[] {
@@ -54,6 +57,25 @@ describe('choosing the executor', () => {
     expect(await executor('--profile', 'host')).toBe('local');
     expect(await executor('--executor', 'local', '--profile', 'host')).toBe('local');
   });
+
+  it.skipIf(dockerAnswers)(
+    'a container runtime that is missing or does not answer is exit 2 before any job, naming it',
+    async () => {
+      // No Docker daemon runs on these machines: docker is either not installed or not answering.
+      const q = inlinePipeline([
+        'name: nodocker',
+        'samples: [ { id: A } ]',
+        'steps:',
+        '  one: { image: debian:bookworm-slim, command: [true] }',
+      ]);
+      const r = await strand('run', q.file, '--home', q.home, '--executor', 'docker');
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(
+        /executor docker \(from --executor\): docker (is not installed|does not answer)/,
+      );
+      expect(existsSync(join(q.home, 'work'))).toBe(false);
+    },
+  );
 
   it('an unknown executor or profile, or a bad config.yaml, is exit 2 naming it', async () => {
     const q = inlinePipeline([

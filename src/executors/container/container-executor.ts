@@ -398,6 +398,10 @@ export class ContainerExecutor implements Executor {
     return this.lookUp(handle, conmon > 0);
   }
 
+  workDir(handle: JobHandle): string {
+    return filesOf(handle.ref).work;
+  }
+
   reattach(handle: JobHandle): Promise<AttemptState> {
     return this.poll(handle);
   }

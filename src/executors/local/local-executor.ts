@@ -518,6 +518,10 @@ export class LocalExecutor implements Executor {
     return this.options.graceSeconds ?? 10;
   }
 
+  workDir(handle: JobHandle): string {
+    return attemptFiles(handle.ref).work;
+  }
+
   async submit(spec: JobAttemptSpec): Promise<JobHandle> {
     const dir = this.attemptDir(spec.jobId, spec.attempt);
     const files = attemptFiles(dir);

@@ -1,0 +1,97 @@
+/**
+ * A job's fingerprint, which the job cache compares with a SUCCEEDED manifest's: what it runs
+ * (image, command, environment, executor) with every value that names a file or directory
+ * replaced by a checksum of its content.
+ */
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, readdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Where file systems of the kernel live: reading them may never end or fail (EINVAL). */
+const PSEUDO_ROOTS = ['/proc', '/sys'];
+
+const hashes = new Map<string, string>();
+
+/**
+ * What a value that names a path adds to a fingerprint: the sha256 of a regular file's content,
+ * or of a directory's names and regular files (walked, symlinks followed once). Anything else
+ * (a device, FIFO or socket, a path under /proc or /sys, nothing at all) is never opened or
+ * read: undefined, and the value counts as the text it is.
+ */
+async function pathDigest(
+  path: string,
+  ancestors: Set<string> = new Set(),
+): Promise<string | undefined> {
+  const real = await realpath(path).catch(() => undefined);
+  if (real === undefined || PSEUDO_ROOTS.some((r) => real === r || real.startsWith(`${r}/`)))
+    return undefined;
+  const st = await stat(real).catch(() => undefined);
+  if (st?.isDirectory()) {
+    const id = `${st.dev}:${st.ino}`;
+    if (ancestors.has(id)) return 'loop';
+    const below = new Set([...ancestors, id]);
+    const h = createHash('sha256');
+    const names = (await readdir(real).catch(() => [] as string[])).sort();
+    for (const name of names) {
+      const digest = await pathDigest(join(real, name), below);
+      h.update(`${name}\0${digest ?? 'not a regular file'}\n`);
+    }
+    return h.digest('hex');
+  }
+  if (!st?.isFile()) return undefined;
+  const key = `${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
+  const known = hashes.get(key);
+  if (known) return known;
+  // O_NONBLOCK: should the path have become a FIFO since the stat, opening it does not wait.
+  const handle = await open(
+    real,
+    constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY,
+  ).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const opened = await handle.stat();
+    if (!opened.isFile() || opened.ino !== st.ino || opened.dev !== st.dev) return undefined;
+    const h = createHash('sha256');
+    for await (const chunk of handle.createReadStream({ autoClose: false }))
+      h.update(chunk as Buffer);
+    const digest = h.digest('hex');
+    hashes.set(key, digest);
+    return digest;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The fingerprint of a job: image, command and environment as they will run (the compiler puts
+ * the output declaration there too, as STRAND_OUTPUTS), with every value that names a regular
+ * file or a directory replaced by its content's checksum. Nothing else a value names is read.
+ */
+export async function jobFingerprint(job: {
+  image?: string;
+  command: string[];
+  environment: Map<string, string> | Record<string, string>;
+  /** What runs it: a job in a container is not the same job as one on the host. */
+  executor?: string;
+}): Promise<string> {
+  const env =
+    job.environment instanceof Map ? [...job.environment] : Object.entries(job.environment);
+  const value = async (v: string) => {
+    const digest = v.startsWith('/') ? await pathDigest(v) : undefined;
+    return digest === undefined ? v : `sha256:${digest}`;
+  };
+  const parts = {
+    // Jobs on the host (the local executor) keep the fingerprint they had before executors.
+    ...(job.executor && job.executor !== 'local' ? { executor: job.executor } : {}),
+    image: job.image ?? '',
+    command: await Promise.all(job.command.map(value)),
+    env: await Promise.all(
+      env
+        .filter(([k]) => !k.startsWith('AWS_BATCH_'))
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(async ([k, v]) => `${k}=${await value(v)}`),
+    ),
+  };
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}

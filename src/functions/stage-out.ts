@@ -1,0 +1,135 @@
+/**
+ * The stage-out of a pipeline job (docs/adr/0002-staging.md): when an attempt has ended,
+ * success or failure, what it left in its working directory goes to the store at
+ * `{store}/{pipeline}/{sample}/{step}/` — its log as `_strand.log`, then the declared outputs
+ * (the `stdout:` file among them) and the results files, then `_strand.json` last, under the
+ * prefix's lock (see publishOutputs). Strand's functions then work on those store keys alone.
+ *
+ * It runs where the job ran: for the local and container executors that is this machine, and
+ * the local Batch calls it before it records the attempt's end, so a job never counts as ended
+ * before its outputs are in the store (after a crash the attempt is found ended and staged out
+ * again: the same files, the same manifest).
+ *
+ * What it writes: a SUCCEEDED manifest, with the job's fingerprint, when the attempt succeeded
+ * and every output is there and inside the job's directory; otherwise a FAILED one with what
+ * could be kept (missing outputs and refused files named), and for an attempt that exited 0
+ * the reason in `error`, which strand-publish reports.
+ */
+import type { EndedAttempt, StageOut } from '../batch/local-batch.js';
+import type { JobDetail } from '../batch/types.js';
+import { AGGREGATE_SAMPLE, TAG } from '../pipeline/contract.js';
+import { StorageError } from '../storage/errors.js';
+import { stepPrefix } from '../storage/layout.js';
+import { publishOutputs, type PublishInfo } from '../storage/publish.js';
+import type { ObjectStore } from '../storage/store.js';
+import { jobFingerprint } from './fingerprint.js';
+
+/** Where a step's log goes under its prefix. */
+export const LOG_KEY = '_strand.log';
+
+/** The name results files outside the outputs are published under (never a variable's name). */
+export const RESULT_OUTPUT = '_result:';
+
+/** The samples an aggregate step was given, written by strand-collect beside its inputs. */
+export function samplesKey(pipeline: string, execution: string): string {
+  return `${pipeline}/_all/_inputs/${execution}/_samples.json`;
+}
+
+/** Publish errors that are the job's doing (an output missing, refused): a FAILED manifest. */
+const JOB_FAULTS: StorageError['code'][] = [
+  'OUTPUT_MISSING',
+  'OUTPUT_OUTSIDE_JOB_DIR',
+  'BAD_OUTPUT_PATH',
+  'BAD_SOURCE',
+];
+
+function json<T>(text: string | undefined, fallback: T): T {
+  if (text === undefined) return fallback;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** The stage-out of pipeline jobs (those tagged with their store); other jobs have none. */
+export function pipelineStageOut(options: {
+  store: (url: string) => ObjectStore;
+  /** The executor a job's queue runs it on (part of a successful job's fingerprint). */
+  executorOf: (job: JobDetail) => string;
+}): StageOut {
+  return async (job: JobDetail, attempt: EndedAttempt): Promise<void> => {
+    const tags = job.tags ?? {};
+    const [url, pipeline, step, execution] = [
+      tags[TAG.store],
+      tags[TAG.pipeline],
+      tags[TAG.step],
+      tags[TAG.execution],
+    ];
+    if (!url || !pipeline || !step || !execution) return;
+    const sample = tags[TAG.sample];
+    const layoutSample = sample === undefined || sample === AGGREGATE_SAMPLE ? null : sample;
+    const store = options.store(url);
+    const prefix = stepPrefix(pipeline, layoutSample, step);
+    const env = new Map(job.container.environment.map((kv) => [kv.name, kv.value]));
+    const outputs: Record<string, string> = json(env.get('STRAND_OUTPUTS'), {});
+    for (const from of json<string[]>(env.get('STRAND_RESULTS'), []))
+      outputs[`${RESULT_OUTPUT}${from}`] = from;
+    const samples =
+      layoutSample === null
+        ? json<string[] | undefined>(
+            (await store.exists(samplesKey(pipeline, execution)))
+              ? (await store.get(samplesKey(pipeline, execution))).toString('utf8')
+              : undefined,
+            undefined,
+          )
+        : undefined;
+    const info: Omit<PublishInfo, 'fingerprint'> = {
+      pipeline,
+      sample: layoutSample,
+      step,
+      execution,
+      jobId: job.jobId,
+      attempt: attempt.attempt,
+      exitCode: attempt.exitCode ?? null,
+      startedAt: attempt.startedAt ?? null,
+      stoppedAt: attempt.stoppedAt ?? null,
+      ...(samples ? { samples } : {}),
+    };
+    // The log first: files before the manifest, and a failed job's log is what tells why.
+    await store.putFile(`${prefix}/${LOG_KEY}`, attempt.logPath).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    });
+    let error: string | undefined;
+    if (attempt.state === 'SUCCEEDED') {
+      try {
+        const fingerprint = await jobFingerprint({
+          image: job.container.image,
+          command: job.container.command,
+          environment: env,
+          executor: options.executorOf(job),
+        });
+        await publishOutputs({
+          store,
+          prefix,
+          workDir: attempt.workDir,
+          outputs,
+          status: 'SUCCEEDED',
+          info: { ...info, fingerprint },
+        });
+        return;
+      } catch (err) {
+        if (!(err instanceof StorageError && JOB_FAULTS.includes(err.code))) throw err;
+        error = err.message;
+      }
+    }
+    await publishOutputs({
+      store,
+      prefix,
+      workDir: attempt.workDir,
+      outputs,
+      status: 'FAILED',
+      info: { ...info, fingerprint: null, ...(error === undefined ? {} : { error }) },
+    });
+  };
+}
