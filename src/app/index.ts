@@ -15,6 +15,7 @@ import { ContainerExecutor } from '../executors/container/container-executor.js'
 import { detectRuntime } from '../executors/container/runtime.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import { pipelineFunctions, pipelineJobCache } from '../functions/pipeline-functions.js';
+import { pipelineStageIn } from '../functions/stage-in.js';
 import { pipelineStageOut } from '../functions/stage-out.js';
 import type { ResultsSink } from '../results/sink.js';
 import { SqliteResults } from '../results/sqlite.js';
@@ -195,6 +196,7 @@ function engineOptions(options: StrandOptions, s: ReturnType<typeof services>): 
       executors:
         options.batch?.executors ?? ((name: string) => openExecutor(name, { home: options.home })),
       stageOut: options.batch?.stageOut ?? s.stageOut,
+      stageIn: options.batch?.stageIn ?? pipelineStageIn,
     },
   };
 }

@@ -10,9 +10,7 @@
  * A job no compute environment of its queue could ever fit fails at submit, naming the values.
  */
 import { randomUUID } from 'node:crypto';
-import { realpathSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import type Database from 'better-sqlite3';
 import { exhausted } from '../faults.js';
 import type { AttemptState, Executor, JobHandle } from '../executors/executor.js';
@@ -65,6 +63,12 @@ export interface LocalBatchOptions {
    * it is done.
    */
   stageOut?: StageOut;
+  /**
+   * The paths a job reads that its attempts must leave as they are (JobAttemptSpec.readOnlyPaths:
+   * mounted read-only, or checked after the end); `isolated` when the attempt runs in a
+   * container, which sees only what is mounted. Without it, jobs get none.
+   */
+  stageIn?: (job: JobDetail, isolated: boolean) => string[];
   now?: () => number;
 }
 
@@ -217,6 +221,12 @@ export class LocalBatch {
       this.opened.set(name, executor);
     }
     return executor;
+  }
+
+  /** The paths an attempt must leave as they are (its inputs), from the stage-in option. */
+  private inputsOf(job: JobDetail, isolated = false): { readOnlyPaths?: string[] } {
+    const paths = this.options.stageIn?.(job, isolated) ?? [];
+    return paths.length > 0 ? { readOnlyPaths: paths } : {};
   }
 
   /** The executor of the attempt a job runs (or ran last). */
@@ -960,7 +970,7 @@ export class LocalBatch {
         memoryMiB,
         timeoutSeconds: a.detail.timeout?.attemptDurationSeconds,
         image: a.detail.container.image,
-        ...readOnlyPaths(a.detail, executor.isolated),
+        ...this.inputsOf(a.detail, executor.isolated),
       })
       .then(
         (handle) => {
@@ -1129,50 +1139,4 @@ export class LocalBatch {
       }
     }
   }
-}
-
-/** Paths whose contents are the kernel's (reading them may never end), never a job's input. */
-const SYSTEM = /^\/(proc|sys|dev)(\/|$)/;
-
-/**
- * Where an image keeps its own files: a value naming a path there means the image's file (a
- * tool's database under /usr/share, say), never one of this machine's to mount over it.
- */
-const IMAGE_OWN = /^\/(usr|etc|bin|sbin|lib|lib32|lib64|libx32|boot|run|var\/lib)(\/|$)/;
-
-/**
- * The paths a job of a pipeline (one tagged with its store, `strand:store`) must leave as they
- * are (JobAttemptSpec.readOnlyPaths): its file store, and every regular file an argument (not the
- * program) or an environment value of the job names by an absolute path. Other jobs get none: a
- * plain Batch job may name a file it is meant to write. A job in a container (`isolated`) sees
- * only what is mounted, so a directory named that way counts too (a reference database), and
- * no path of the image's own system directories does.
- */
-function readOnlyPaths(job: JobDetail, isolated = false): { readOnlyPaths?: string[] } {
-  const store = job.tags?.['strand:store'];
-  if (store === undefined) return {};
-  const paths = new Set<string>();
-  if (store.startsWith('file://')) {
-    try {
-      paths.add(fileURLToPath(store));
-    } catch {
-      // a file URL of another host: not a path here
-    }
-  }
-  const named = [
-    ...job.container.command.slice(1),
-    ...job.container.environment.map((kv) => kv.value),
-  ];
-  for (const value of named) {
-    if (!value.startsWith('/') || SYSTEM.test(value) || paths.has(value)) continue;
-    if (isolated && IMAGE_OWN.test(value)) continue;
-    try {
-      const st = statSync(value);
-      if ((st.isFile() || (isolated && st.isDirectory())) && !SYSTEM.test(realpathSync(value)))
-        paths.add(value);
-    } catch {
-      // not a path that exists: an ordinary value
-    }
-  }
-  return paths.size > 0 ? { readOnlyPaths: [...paths] } : {};
 }

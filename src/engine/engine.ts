@@ -18,10 +18,16 @@ import type {
 import { Interpreter } from '../asl/interpreter.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
-import { LocalBatch, readJobs, type StageOut } from '../batch/local-batch.js';
+import {
+  LocalBatch,
+  readJobs,
+  type LocalBatchOptions,
+  type StageOut,
+} from '../batch/local-batch.js';
 import { registerIfChanged } from '../batch/register.js';
 import type { JobDetail, RegisterJobDefinitionRequest } from '../batch/types.js';
 import type { Executor } from '../executors/executor.js';
+import { TAG } from '../pipeline/contract.js';
 import { BATCH_RESOURCE, BatchIntegration, jobIdFor, type JobCache } from './batch-integration.js';
 import { pidAlive } from './control.js';
 import { exhausted } from '../faults.js';
@@ -76,6 +82,8 @@ export interface EngineOptions {
     executors?: (name: string) => Executor;
     /** Where an ended attempt's outputs go before the job counts as ended (see LocalBatch). */
     stageOut?: StageOut;
+    /** The inputs an attempt must leave as they are (see LocalBatch). */
+    stageIn?: LocalBatchOptions['stageIn'];
     maxvCpus?: number;
     memoryMiB?: number;
     starvationMs?: number;
@@ -496,7 +504,7 @@ export class Engine {
     );
     for (const status of ['SUBMITTED', 'PENDING', 'RUNNABLE', 'STARTING', 'RUNNING'] as const)
       for (const j of batch.listJobs({ jobStatus: status }))
-        if (j.tags?.['strand:execution'] === row.name) ids.add(j.jobId);
+        if (j.tags?.[TAG.execution] === row.name) ids.add(j.jobId);
     return [...ids].filter((id) => {
       const job = batch.getJob(id);
       return job !== undefined && job.status !== 'SUCCEEDED' && job.status !== 'FAILED';

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalBatch } from '../../src/batch/local-batch.js';
 import type { JobDetail } from '../../src/batch/types.js';
+import { pipelineStageIn } from '../../src/functions/stage-in.js';
 import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
 import {
   LocalExecutor,
@@ -40,6 +41,7 @@ function setup(options: Partial<LocalExecutorOptions> = {}) {
     maxvCpus: 2,
     memoryMiB: 4096,
     tickMs: 20,
+    stageIn: pipelineStageIn,
   });
   open.push(batch);
   return { batch, executor, dir };
@@ -49,7 +51,7 @@ function done(batch: LocalBatch, jobId: string): Promise<JobDetail> {
   return new Promise((resolve) => batch.onceDone(jobId, resolve));
 }
 
-describe('local Batch: read-only inputs', () => {
+describe('local Batch with the pipeline stage-in: read-only inputs', () => {
   it("names a pipeline job's store and the regular files its arguments and environment name", async () => {
     const { batch, executor, dir } = setup();
     const store = join(dir, 'store');
