@@ -97,8 +97,22 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
   return program;
 }
 
+/**
+ * A reader that went away (`strand batch ls | head -5`) ends the command quietly, as it ends
+ * other Unix tools: exit 0, nothing on stderr. Whatever runs stops where it is, as after a
+ * kill (jobs go on; `strand resume` carries on).
+ */
+function quietOnClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr])
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(EXIT_OK);
+      throw err;
+    });
+}
+
 /** Runs the CLI with `argv` (as process.argv) and returns the exit code. */
 export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
+  if (io === defaultIo) quietOnClosedPipes();
   let code = EXIT_OK;
   const program = buildProgram(io, (c) => (code = c));
   const debug = argv.includes('--debug');

@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { HistoryEvent } from '../asl/execution.js';
 import type { JsonObject } from '../asl/types.js';
-import { closest } from '../asl/suggest.js';
 import { formatRows, type RowsFormat } from '../results/format.js';
 import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
 import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG } from '../pipeline/contract.js';
@@ -28,6 +27,7 @@ import { registerIfChanged } from '../batch/register.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
 import { runExecutor } from './executor.js';
+import { knownName } from './names.js';
 import type { Io } from './io.js';
 
 interface RunOptions {
@@ -46,6 +46,7 @@ interface RunOptions {
   queue?: string;
   executor?: string;
   profile?: string;
+  skipMissing?: boolean;
 }
 
 /** Loads a pipeline; its problems become one InputError (exit 2) listing each with its place. */
@@ -58,6 +59,8 @@ export function loadOrExplain(
     store?: string;
     /** About to run here: secrets must be readable on this machine now. */
     runLocally?: boolean;
+    /** Leave out samples whose input files are not there (see LoadOptions). */
+    skipMissing?: boolean;
   } = {},
 ): LoadedPipeline {
   const store = options.store ?? join(strandHome(), 'store');
@@ -95,14 +98,8 @@ export function parseParams(values: string[]): Record<string, string> {
 /** `--from/--to/--only` checked against the steps (did-you-mean), as `{from, to}`. */
 function slice(loaded: LoadedPipeline, opts: RunOptions): { from: string; to: string } {
   const names = loaded.spec.steps.map((s) => s.name);
-  const check = (flag: string, name: string | undefined): string => {
-    if (name === undefined) return '';
-    if (names.includes(name)) return name;
-    const near = closest(name, names);
-    throw new InputError(
-      `${flag} ${name}: no such step${near ? `; did you mean "${near}"?` : ''} (steps: ${names.join(', ')})`,
-    );
-  };
+  const check = (flag: string, name: string | undefined): string =>
+    name === undefined ? '' : knownName(flag, name, names, 'step');
   if (opts.only && (opts.from || opts.to))
     throw new InputError('--only runs one step; it cannot be combined with --from or --to');
   const from = check(opts.only ? '--only' : '--from', opts.only ?? opts.from);
@@ -590,6 +587,33 @@ function readFrom(path: string, offset: number): string {
   }
 }
 
+/**
+ * The jobs (steps and substeps) and samples of an execution of a pipeline: the step tags of the
+ * Batch tasks in its state machine, and the samples of its input (steps over all samples are
+ * `_all`).
+ */
+function executionNames(engine: Engine, execution: string): { steps: string[]; samples: string[] } {
+  const row = engine.store.getExecution(execution);
+  const steps = new Set<string>();
+  const samples = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      const tags = (node as { Tags?: Record<string, unknown> }).Tags;
+      const step = tags?.[TAG.step];
+      if (typeof step === 'string') steps.add(step);
+      if (tags?.[TAG.sample] === AGGREGATE_SAMPLE) samples.add(AGGREGATE_SAMPLE);
+      Object.values(node).forEach(walk);
+    }
+  };
+  if (row) {
+    walk(JSON.parse(row.definition));
+    const input = JSON.parse(row.input) as { samples?: { id?: unknown }[] };
+    for (const s of input.samples ?? []) if (typeof s.id === 'string') samples.add(s.id);
+  }
+  return { steps: [...steps], samples: [...samples] };
+}
+
 function jobLog(job: JobDetail): string | undefined {
   return job.container.logStreamName ?? job.attempts.at(-1)?.container.logStreamName;
 }
@@ -622,6 +646,11 @@ export function registerPipelineCommands(
       [] as string[],
     )
     .option('--dry-run', 'check and compile, show what would run, run nothing')
+    .option(
+      '--skip-missing',
+      'run the samples whose input files are all there, leaving out (and naming) the others;\n' +
+        'without it a missing input file stops the run before any job',
+    )
     .option('--json', 'print progress events and the outcome as JSON lines')
     .option('--no-cache', 'run every step even when a previous run produced the same outputs')
     .option(
@@ -657,7 +686,10 @@ export function registerPipelineCommands(
         params,
         store: store.url,
         runLocally: true,
+        skipMissing: Boolean(opts.skipMissing),
       });
+      for (const skipped of loaded.skipped ?? [])
+        io.err(`skipping sample ${skipped.id} (--skip-missing): ${skipped.reason}\n`);
       const { from, to } = slice(loaded, opts);
       const { spec, samples } = loaded;
       if (samples.length === 0 && spec.steps.some((s) => s.scope === 'sample'))
@@ -811,6 +843,13 @@ export function registerPipelineCommands(
           } catch (err) {
             if (err instanceof EngineInputError) throw new InputError(err.message);
             throw err;
+          }
+          const names = executionNames(engine, execution);
+          if (opts.sample)
+            knownName('--sample', opts.sample, names.samples, 'sample', `in ${execution}`);
+          if (opts.step) {
+            const steps = [...names.steps, ...names.steps.map((s) => s.split('.')[0])];
+            knownName('--step', opts.step, steps, 'step', `in ${execution}`);
           }
           const offsets = new Map<string, number>();
           let last = '';
@@ -1057,6 +1096,47 @@ export function registerPipelineCommands(
             if (rows.length > 0 && unknown.length > 0)
               throw new InputError(
                 `--columns: no column ${unknown.map((c) => `"${c}"`).join(', ')}; the columns are: ${all.join(', ')}`,
+              );
+          }
+          // Nothing matched: a name that is nowhere in the results is a typo, not an empty answer.
+          if (rows.length === 0) {
+            const all = (await db.listSteps({})).sort((a, b) =>
+              a.execution.localeCompare(b.execution),
+            );
+            const where = 'in the results';
+            if (opts.pipeline)
+              knownName(
+                '--pipeline',
+                opts.pipeline,
+                all.map((r) => r.pipeline),
+                'pipeline',
+                where,
+              );
+            const mine = all.filter((r) => !opts.pipeline || r.pipeline === opts.pipeline);
+            const of = opts.pipeline ? `of ${opts.pipeline} ${where}` : where;
+            if (opts.execution)
+              knownName(
+                '--execution',
+                opts.execution,
+                mine.map((r) => r.execution),
+                'execution',
+                of,
+              );
+            if (opts.sample)
+              knownName(
+                '--sample',
+                opts.sample,
+                mine.map((r) => r.sample),
+                'sample',
+                of,
+              );
+            if (opts.step)
+              knownName(
+                '--step',
+                opts.step,
+                mine.map((r) => r.step),
+                'step',
+                of,
               );
           }
           io.out(formatRows(rows, opts.format as RowsFormat, columns));

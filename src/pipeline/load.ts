@@ -4,7 +4,7 @@
  * Every problem is collected with its file, line and column before anything is thrown.
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, posix, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, posix, resolve, sep } from 'node:path';
 import {
   isAlias,
   isMap,
@@ -33,6 +33,7 @@ import { limitProblems, NAME_MAX, PATH_MAX } from './limits.js';
 import {
   checkSampleTable,
   loadSamples,
+  missingInputs,
   resolveValue,
   selectSamples,
   specialInputProblem,
@@ -71,12 +72,19 @@ export interface LoadOptions {
    * `strand images`, which work before the sheet exists); the pipeline then has no samples.
    */
   readSheet?: boolean;
+  /**
+   * A sample whose sheet names an input file that is not there is left out (listed in
+   * `skipped`) instead of being a problem.
+   */
+  skipMissing?: boolean;
 }
 
 /** A loaded pipeline and the samples this run covers (after any `--samples` subset). */
 export interface LoadedPipeline {
   spec: PipelineSpec;
   samples: SampleRow[];
+  /** Samples left out because an input file they name is not there (`skipMissing`). */
+  skipped?: { id: string; reason: string }[];
 }
 
 type Seg = string | number;
@@ -376,7 +384,8 @@ class Loader {
     this.loadParams(root.params);
     const defaults = this.resources(root.defaults, ['defaults'], BUILTIN_RESOURCES);
     this.defaultSecrets = this.secrets(root.defaults, ['defaults'], []);
-    const { source, rows } = this.loadSamples(root.samples);
+    const { source, rows: all } = this.loadSamples(root.samples);
+    const rows = this.checkInputFiles(source, all);
     const steps = this.loadSteps(root.steps, defaults);
     const results = this.loadResults(root.results, steps);
     const spec: PipelineSpec = {
@@ -408,7 +417,11 @@ class Loader {
       );
       if (this.options.runLocally) this.checkLocalSecrets(steps);
     }
-    return { spec, samples: rows };
+    return {
+      spec,
+      samples: rows,
+      ...(this.skipped.length > 0 ? { skipped: this.skipped } : {}),
+    };
   }
 
   private checkPipelineName(name: string): void {
@@ -601,6 +614,26 @@ class Loader {
     const byId = new Map(info.rows.map((row, i) => [row.id, positions[i]]));
     this.samplePositions = picked.rows.map((row) => byId.get(row.id)!);
     return { source, rows: picked.rows };
+  }
+
+  /** Samples left out by `skipMissing`, and why. */
+  private skipped: { id: string; reason: string }[] = [];
+
+  /**
+   * The sheet's input files that are not there: problems at their cells, or (`skipMissing`) the
+   * samples naming them left out. The rows that run.
+   */
+  private checkInputFiles(source: SamplesSource, rows: SampleRow[]): SampleRow[] {
+    if (source.kind !== 'sheet' || this.problems.length > 0) return rows;
+    const positions = this.samplePositions;
+    const found = missingInputs(rows, positions, this.columns, dirname(source.path));
+    if (!this.options.skipMissing) {
+      this.problems.push(...found.problems);
+      return rows;
+    }
+    this.skipped = [...found.missing].map(([id, reason]) => ({ id, reason }));
+    this.samplePositions = positions.filter((_p, i) => !found.missing.has(rows[i].id));
+    return rows.filter((r) => !found.missing.has(r.id));
   }
 
   private inlineTable(raw: unknown[]): SampleTable {
@@ -1289,7 +1322,14 @@ export function loadPipelineText(
 }
 
 /** Reads and loads a pipeline file; throws PipelineError listing every problem. */
-export function loadPipeline(file: string, options: LoadOptions = {}): LoadedPipeline {
+export function loadPipeline(path: string, options: LoadOptions = {}): LoadedPipeline {
+  // A directory stands for the pipeline.yaml in it (`strand run .`).
+  let file = path;
+  try {
+    if (statSync(path).isDirectory()) file = join(path, 'pipeline.yaml');
+  } catch {
+    // not there: reading it says so
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

@@ -530,3 +530,60 @@ export function selectSamples(
   const wanted = new Set(ids);
   return { rows: rows.filter((r) => wanted.has(r.id)), problems };
 }
+
+/**
+ * Input files a samples sheet names that are not there, so that a run stops before any job
+ * rather than inside a tool. A value counts as a file when it has a `/` (not a URL) or its column
+ * names an existing file in another row (a reads column); such a value that is not there, or is
+ * a directory where the rest of its column are files, is a problem at its cell. `missing` lists
+ * the samples concerned, for a run that skips them (`--skip-missing`).
+ */
+export function missingInputs(
+  rows: SampleRow[],
+  positions: SamplePositions[],
+  columns: string[],
+  dir: string,
+): { problems: PipelineProblem[]; missing: Map<string, string> } {
+  const problems: PipelineProblem[] = [];
+  const missing = new Map<string, string>();
+  const kind = (value: string): 'file' | 'dir' | 'other' | undefined => {
+    try {
+      const st = statSync(isAbsolute(value) ? value : resolve(dir, value), {
+        throwIfNoEntry: false,
+      });
+      return st?.isFile() ? 'file' : st?.isDirectory() ? 'dir' : st ? 'other' : undefined;
+    } catch {
+      // Not a name the file system takes (too long, say): no file, and no path of one.
+      return 'other';
+    }
+  };
+  for (const column of columns) {
+    const kinds = rows.map((r) => {
+      const v = r.values[column] ?? '';
+      return v === '' || v.includes('://') ? undefined : kind(v);
+    });
+    const fileColumn = kinds.includes('file');
+    rows.forEach((row, i) => {
+      const value = row.values[column] ?? '';
+      if (value === '' || value.includes('://')) return;
+      const found = kinds[i];
+      let message: string | undefined;
+      if (found === undefined && (fileColumn || value.includes('/')))
+        message = `${column} of sample ${row.id}: file "${value}" not found`;
+      else if (found === 'dir' && fileColumn)
+        message = `${column} of sample ${row.id}: "${value}" is a directory; the column's other values are files`;
+      if (message === undefined) return;
+      const at = positions[i]?.values[column] ?? positions[i]?.id;
+      problems.push({
+        file: at?.file ?? '',
+        line: at?.line ?? 0,
+        column: at?.column ?? 0,
+        path: at?.path ?? 'samples',
+        message,
+        hint: `looked for ${isAbsolute(value) ? value : resolve(dir, value)}; --skip-missing runs the other samples`,
+      });
+      if (!missing.has(row.id)) missing.set(row.id, message);
+    });
+  }
+  return { problems, missing };
+}

@@ -268,7 +268,8 @@ describe('strand run with a file that is not a pipeline', () => {
       join(BAD, 'absent.yaml'),
       `${shownPath(BAD)}${sep}absent.yaml: not found`,
     ],
-    ['a directory', BAD, `${shownPath(BAD)}: cannot read`],
+    // A directory stands for its pipeline.yaml (`strand run .`); this one has none.
+    ['a directory without a pipeline.yaml', BAD, `${shownPath(BAD)}${sep}pipeline.yaml: not found`],
     [
       'a samples sheet',
       join(GOOD, 'samples.csv'),
