@@ -159,6 +159,17 @@ function services(options: StrandOptions, engine: () => Engine | undefined) {
     },
     results: lazy,
     batch: () => engine()?.batch,
+    // In the home's strand.db; a database that cannot be written only costs a read of the file.
+    digests: {
+      get: (identity: string) => engine()?.store.fileDigest(identity),
+      set: (identity: string, sha256: string) => {
+        try {
+          engine()?.store.rememberFileDigest(identity, sha256, Date.now());
+        } catch {
+          // not remembered: computed again next time
+        }
+      },
+    },
   };
   return {
     functions: pipelineFunctions(fnOptions),
@@ -166,6 +177,7 @@ function services(options: StrandOptions, engine: () => Engine | undefined) {
     stageOut: pipelineStageOut({
       store: fnOptions.store,
       executorOf: (job) => engine()?.batch?.queueExecutor(job.jobQueue) ?? 'local',
+      digests: fnOptions.digests,
     }),
     services: { results, close: () => lazy.close() } satisfies PipelineServices,
   };

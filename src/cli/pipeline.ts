@@ -340,15 +340,20 @@ function printOutcome(
 }
 
 /**
- * Ctrl-C while following a run: the first stops the execution and waits for its jobs to be
- * terminated (SIGTERM, then SIGKILL after the grace period); a second one leaves at once, the
- * jobs' own wrappers finishing the termination (`strand resume` records it).
+ * Ctrl-C (SIGINT) or SIGTERM while following a run: the first stops the execution and waits for
+ * its jobs to be terminated (SIGTERM, then SIGKILL after the grace period); a second one leaves
+ * at once, the jobs' own wrappers finishing the termination (`strand resume` records it). The
+ * command then exits as a program ended by that signal does: 130 or 143.
  */
 function onInterrupt(io: Io, stop: () => Promise<unknown>) {
-  const state = { interrupted: false, stopped: Promise.resolve() as Promise<unknown> };
+  const state = {
+    interrupted: false,
+    signal: undefined as NodeJS.Signals | undefined,
+    stopped: Promise.resolve() as Promise<unknown>,
+  };
   let leave: () => void = () => {};
   const left = new Promise<void>((resolve) => (leave = resolve));
-  const handler = (): void => {
+  const handler = (signal: NodeJS.Signals): void => {
     if (state.interrupted) {
       io.err(
         'leaving now: the jobs are being terminated on their own; `strand resume` records them\n',
@@ -357,19 +362,30 @@ function onInterrupt(io: Io, stop: () => Promise<unknown>) {
       return;
     }
     state.interrupted = true;
-    io.err('\nstopping: terminating running jobs (Ctrl-C again to leave at once)…\n');
+    state.signal = signal;
+    io.err(
+      `\nstopping${signal === 'SIGINT' ? '' : ` (${signal})`}: terminating running jobs (Ctrl-C again to leave at once)…\n`,
+    );
     state.stopped = stop().catch((err: unknown) =>
       io.err(`strand: could not stop the run: ${(err as Error).message}\n`),
     );
   };
-  process.on('SIGINT', handler);
+  for (const signal of STOP_SIGNALS) process.on(signal, handler);
   return {
     state,
-    /** Resolves when the stop has finished (jobs ended), or at a second Ctrl-C. */
+    /** Resolves when the stop has finished (jobs ended), or at a second signal. */
     settled: () => Promise.race([state.stopped, left]),
-    off: () => process.off('SIGINT', handler),
+    off: () => {
+      for (const signal of STOP_SIGNALS) process.off(signal, handler);
+    },
+    /** The exit code: 128 + the signal's number once interrupted, else `code`. */
+    exit: (code: number): number =>
+      state.signal === undefined ? code : state.signal === 'SIGINT' ? 130 : 143,
   };
 }
+
+/** The signals that stop a followed run. */
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
 /**
  * Starts (or carries on) a pipeline execution with `begin` on an engine this process owns, and
@@ -421,7 +437,7 @@ export async function followPipeline(
       await Promise.race([engine.waitForJobs(name), halted]);
     }
     watch.stop();
-    return printOutcome(io, run, d, started, interrupt.state.interrupted);
+    return interrupt.exit(printOutcome(io, run, d, started, interrupt.state.interrupted));
   } finally {
     watch.stop();
     interrupt.off();
@@ -475,7 +491,7 @@ export async function followRemote(io: Io, home: string, run: FollowedRun): Prom
       if (d.status !== 'RUNNING' && reader.store.history(arn, lastId, 1).length === 0) {
         if (interrupt.state.interrupted) await interrupt.settled();
         watch.stop();
-        return printOutcome(io, run, d, started, interrupt.state.interrupted);
+        return interrupt.exit(printOutcome(io, run, d, started, interrupt.state.interrupted));
       }
       if (d.status === 'RUNNING' && !ownedByLiveEngine(reader.store)) {
         // The owner left the run unfinished: carry it on here.

@@ -128,6 +128,8 @@ const LEASE_RENEW_MS = 3_000;
 /** How often the owner looks for requests of other processes (they are answered within it). */
 const REQUEST_POLL_MS = 200;
 /** Answered requests are kept this long, for a requester that looks late. */
+/** How long a file's digest is remembered (then the file is read again once). */
+const DIGEST_KEEP_MS = 90 * 24 * 3600 * 1000;
 const REQUEST_KEEP_MS = 24 * 3600 * 1000;
 
 export interface StartExecutionRequest {
@@ -254,6 +256,7 @@ export class Engine {
       throw err;
     }
     engine.store.pruneRequests(engine.now() - REQUEST_KEEP_MS);
+    engine.store.pruneFileDigests(engine.now() - DIGEST_KEEP_MS);
     engine.requestTimer = setInterval(() => void engine.serveRequests(), REQUEST_POLL_MS);
     engine.requestTimer.unref();
     return engine;

@@ -137,6 +137,15 @@ CREATE TABLE requests (
 );
 CREATE INDEX requests_status ON requests(status);
 `,
+  // 3: digests of the files jobs read, by identity (path, device, inode, size, mtime, ctime):
+  // an unchanged input is not read again to fingerprint a job.
+  `
+CREATE TABLE file_digests (
+  identity TEXT PRIMARY KEY,
+  sha256 TEXT NOT NULL,
+  created INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -501,6 +510,25 @@ export class Store {
   }
 
   /** Forgets answered requests older than `before` (epoch ms). */
+  /** The sha256 remembered for a file of this identity (see DigestMemo), or undefined. */
+  fileDigest(identity: string): string | undefined {
+    const row = this.db
+      .prepare('SELECT sha256 FROM file_digests WHERE identity = ?')
+      .get(identity) as { sha256: string } | undefined;
+    return row?.sha256;
+  }
+
+  rememberFileDigest(identity: string, sha256: string, now: number): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO file_digests (identity, sha256, created) VALUES (?, ?, ?)')
+      .run(identity, sha256, now);
+  }
+
+  /** Forgets digests remembered before `before` (a file still in use is read once more). */
+  pruneFileDigests(before: number): void {
+    this.db.prepare('DELETE FROM file_digests WHERE created < ?').run(before);
+  }
+
   pruneRequests(before: number): void {
     this.db
       .prepare(

@@ -11,7 +11,24 @@ import { join } from 'node:path';
 /** Where file systems of the kernel live: reading them may never end or fail (EINVAL). */
 const PSEUDO_ROOTS = ['/proc', '/sys'];
 
+/** Digests this process computed, by the file's identity (see `identity`). */
 const hashes = new Map<string, string>();
+
+/**
+ * Digests remembered across processes (the home's strand.db), by the file's identity: path,
+ * device, inode, size, mtime and ctime, so an unchanged multi-GB input is read once, not on
+ * every run (as Nextflow's cache does by path, size and mtime).
+ */
+export interface DigestMemo {
+  get(identity: string): string | undefined;
+  set(identity: string, sha256: string): void;
+}
+
+export interface DigestOptions {
+  memo?: DigestMemo;
+  /** Read every file again (`--deep-cache`), remembering what it finds. */
+  fresh?: boolean;
+}
 
 /**
  * What a value that names a path adds to a fingerprint: the sha256 of a regular file's content,
@@ -21,6 +38,7 @@ const hashes = new Map<string, string>();
  */
 async function pathDigest(
   path: string,
+  options: DigestOptions,
   ancestors: Set<string> = new Set(),
 ): Promise<string | undefined> {
   const real = await realpath(path).catch(() => undefined);
@@ -34,15 +52,18 @@ async function pathDigest(
     const h = createHash('sha256');
     const names = (await readdir(real).catch(() => [] as string[])).sort();
     for (const name of names) {
-      const digest = await pathDigest(join(real, name), below);
+      const digest = await pathDigest(join(real, name), options, below);
       h.update(`${name}\0${digest ?? 'not a regular file'}\n`);
     }
     return h.digest('hex');
   }
   if (!st?.isFile()) return undefined;
   const key = `${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
-  const known = hashes.get(key);
-  if (known) return known;
+  const known = options.fresh ? undefined : (hashes.get(key) ?? options.memo?.get(key));
+  if (known) {
+    hashes.set(key, known);
+    return known;
+  }
   // O_NONBLOCK: should the path have become a FIFO since the stat, opening it does not wait.
   const handle = await open(
     real,
@@ -57,6 +78,7 @@ async function pathDigest(
       h.update(chunk as Buffer);
     const digest = h.digest('hex');
     hashes.set(key, digest);
+    options.memo?.set(key, digest);
     return digest;
   } finally {
     await handle.close();
@@ -68,17 +90,20 @@ async function pathDigest(
  * the output declaration there too, as STRAND_OUTPUTS), with every value that names a regular
  * file or a directory replaced by its content's checksum. Nothing else a value names is read.
  */
-export async function jobFingerprint(job: {
-  image?: string;
-  command: string[];
-  environment: Map<string, string> | Record<string, string>;
-  /** What runs it: a job in a container is not the same job as one on the host. */
-  executor?: string;
-}): Promise<string> {
+export async function jobFingerprint(
+  job: {
+    image?: string;
+    command: string[];
+    environment: Map<string, string> | Record<string, string>;
+    /** What runs it: a job in a container is not the same job as one on the host. */
+    executor?: string;
+  },
+  options: DigestOptions = {},
+): Promise<string> {
   const env =
     job.environment instanceof Map ? [...job.environment] : Object.entries(job.environment);
   const value = async (v: string) => {
-    const digest = v.startsWith('/') ? await pathDigest(v) : undefined;
+    const digest = v.startsWith('/') ? await pathDigest(v, options) : undefined;
     return digest === undefined ? v : `sha256:${digest}`;
   };
   const parts = {

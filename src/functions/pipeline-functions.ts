@@ -19,7 +19,7 @@ import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, TAG, type RunSettings } from '../pi
 import { extractMetrics } from '../results/extract.js';
 import type { ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
-import { jobFingerprint } from './fingerprint.js';
+import { jobFingerprint, type DigestMemo } from './fingerprint.js';
 import { samplesKey } from './stage-out.js';
 
 export { jobFingerprint };
@@ -55,8 +55,10 @@ export interface StepPlan {
 export interface PipelineFunctionsOptions {
   store: (url: string) => ObjectStore;
   results: ResultsSink;
-  /** The local Batch, to find where a job ran (its work directory) and how it ended. */
+  /** The local Batch, to find how a job ran and ended. */
   batch: () => LocalBatch | undefined;
+  /** Digests of input files remembered across runs (the home's). */
+  digests?: DigestMemo;
 }
 
 /** A step failed; its error name is what the Fail state shows. */
@@ -479,8 +481,12 @@ export function pipelineJobCache(options: PipelineFunctionsOptions) {
     const store = options.store(tags[TAG.store]);
     const manifest = await readManifest(store, prefix).catch(() => undefined);
     if (manifest?.status !== 'SUCCEEDED' || !manifest.fingerprint) return undefined;
-    if ((await jobFingerprint(batch.resolveContainer(request))) !== manifest.fingerprint)
-      return undefined;
+    // `--deep-cache` reads every input again; otherwise an unchanged file's digest is reused.
+    const fingerprint = await jobFingerprint(batch.resolveContainer(request), {
+      memo: options.digests,
+      fresh: mode === 'deep',
+    });
+    if (fingerprint !== manifest.fingerprint) return undefined;
     // A file changed or went since it was published: the outputs are not what the manifest says.
     const problems = await verifyManifest(store, prefix, manifest, { deep: mode === 'deep' }).catch(
       (e: unknown) => [String(e)],

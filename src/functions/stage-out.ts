@@ -22,7 +22,7 @@ import { StorageError } from '../storage/errors.js';
 import { stepPrefix } from '../storage/layout.js';
 import { publishOutputs, type PublishInfo } from '../storage/publish.js';
 import type { ObjectStore } from '../storage/store.js';
-import { jobFingerprint } from './fingerprint.js';
+import { jobFingerprint, type DigestMemo } from './fingerprint.js';
 
 /** Where a step's log goes under its prefix. */
 export const LOG_KEY = '_strand.log';
@@ -57,6 +57,8 @@ export function pipelineStageOut(options: {
   store: (url: string) => ObjectStore;
   /** The executor a job's queue runs it on (part of a successful job's fingerprint). */
   executorOf: (job: JobDetail) => string;
+  /** Digests of input files remembered across runs. */
+  digests?: DigestMemo;
 }): StageOut {
   return async (job: JobDetail, attempt: EndedAttempt): Promise<void> => {
     const tags = job.tags ?? {};
@@ -103,12 +105,15 @@ export function pipelineStageOut(options: {
     let error: string | undefined;
     if (attempt.state === 'SUCCEEDED') {
       try {
-        const fingerprint = await jobFingerprint({
-          image: job.container.image,
-          command: job.container.command,
-          environment: env,
-          executor: options.executorOf(job),
-        });
+        const fingerprint = await jobFingerprint(
+          {
+            image: job.container.image,
+            command: job.container.command,
+            environment: env,
+            executor: options.executorOf(job),
+          },
+          { memo: options.digests },
+        );
         await publishOutputs({
           store,
           prefix,

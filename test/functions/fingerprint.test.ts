@@ -100,3 +100,34 @@ describe('jobFingerprint', () => {
     expect(await fingerprint(file)).not.toBe(first);
   });
 });
+
+describe('digests remembered across runs', () => {
+  const job = (path: string) => ({ image: 'img', command: ['tool', path], environment: {} });
+
+  it('a remembered digest is used instead of reading the file; fresh reads it again', async () => {
+    const file = join(fresh(), 'reads.fq');
+    writeFileSync(file, '@r\nACGT\n+\nIIII\n');
+    const remembered = new Map<string, string>();
+    const memo = {
+      get: (id: string) => remembered.get(id),
+      set: (id: string, sha: string) => void remembered.set(id, sha),
+    };
+    // A miss reads the file and remembers its digest under its identity (path first).
+    const read = await jobFingerprint(job(file), { memo });
+    expect([...remembered.keys()]).toHaveLength(1);
+    expect([...remembered.keys()][0].startsWith(`${file}\0`)).toBe(true);
+    // Another process (a memo, not this one's own map) with a digest for that identity uses it.
+    const other = join(fresh(), 'reads.fq');
+    writeFileSync(other, '@r\nACGT\n+\nIIII\n');
+    const fake = {
+      get: (id: string) => (id.startsWith(`${other}\0`) ? 'f'.repeat(64) : undefined),
+      set: () => {},
+    };
+    const fromMemo = await jobFingerprint(job(other), { memo: fake });
+    const fromFile = await jobFingerprint(job(other), { memo: fake, fresh: true });
+    expect(fromMemo).not.toBe(fromFile);
+    expect(await jobFingerprint(job(other), { fresh: true })).toBe(fromFile);
+    // The same content under another path: the same fingerprint, as read from the file.
+    expect(read).toBe(fromFile);
+  });
+});

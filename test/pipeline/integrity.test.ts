@@ -7,7 +7,8 @@ import { createHash } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inlinePipeline, resultsJson, strand } from './cli.js';
+import Database from 'better-sqlite3';
+import { exampleWorkspace, inlinePipeline, resultsJson, spawnStrand, strand } from './cli.js';
 
 async function statusOf(home: string, execution: string, step: string): Promise<string> {
   const rows = (await resultsJson(home, '--execution', execution)) as {
@@ -188,4 +189,47 @@ describe('the cache checks the store', () => {
       'data.txt\npipe\nsecond\n',
     );
   }, 30_000);
+});
+
+describe('input digests remembered in the home', () => {
+  it('a second run reuses the digest strand.db remembers; --deep-cache reads the file again', async () => {
+    const w = exampleWorkspace('word-count');
+    const first = await strand('run', w.file, '--home', w.home, '--samples', 'alpha');
+    expect(first.code, first.err).toBe(0);
+    const db = new Database(join(w.home, 'strand.db'));
+    const alpha = join(w.dir, 'data/alpha.txt');
+    const rows = db
+      .prepare('SELECT identity FROM file_digests WHERE identity LIKE ?')
+      .all(`${alpha}%`) as { identity: string }[];
+    expect(rows).toHaveLength(1);
+    // Another digest for the same identity: a run that trusts the memo sees another input.
+    db.prepare('UPDATE file_digests SET sha256 = ? WHERE identity = ?').run(
+      '0'.repeat(64),
+      rows[0].identity,
+    );
+    db.close();
+    const statuses = async (args: string[]) => {
+      const run = spawnStrand([
+        'run',
+        w.file,
+        '--home',
+        w.home,
+        '--samples',
+        'alpha',
+        '--json',
+        ...args,
+      ]);
+      const r = await run.done;
+      expect(r.code, r.err).toBe(0);
+      return (await resultsJson(w.home, '--step', 'words'))
+        .map((row) => (row as { status: string }).status)
+        .at(-1);
+    };
+    // Trusting the remembered digest, the input looks changed: the job runs.
+    expect(await statuses([])).toBe('SUCCEEDED');
+    // --deep-cache reads the file (a remembered digest would have been a hit now) and
+    // remembers what it read; after it, the plain run is a hit again.
+    expect(await statuses(['--deep-cache'])).toBe('SUCCEEDED');
+    expect(await statuses([])).toBe('CACHED');
+  });
 });
