@@ -8,6 +8,7 @@ import { registerImagesCommands } from './images.js';
 import { loadOrExplain, parseParams, registerPipelineCommands } from './pipeline.js';
 import { PipelineError } from '../pipeline/errors.js';
 import { readTextFile } from './input.js';
+import { registerClean } from './clean.js';
 import { registerCompletion } from './completion.js';
 import type { Io } from './io.js';
 import { formatProblemAt, validateText } from '../asl/validate.js';
@@ -94,6 +95,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerExecutionCommands(program, io, setExit);
   registerBatchCommands(program, io, setExit);
   registerImagesCommands(program, io, setExit);
+  registerClean(program, io, setExit);
   registerCompletion(program, io, setExit);
 
   return program;

@@ -378,9 +378,12 @@ function onInterrupt(io: Io, stop: () => Promise<unknown>) {
     off: () => {
       for (const signal of STOP_SIGNALS) process.off(signal, handler);
     },
-    /** The exit code: 128 + the signal's number once interrupted, else `code`. */
+    /**
+     * The exit code: 128 + the signal's number once interrupted, unless the run succeeded
+     * all the same (the signal came as it ended), else `code`.
+     */
     exit: (code: number): number =>
-      state.signal === undefined ? code : state.signal === 'SIGINT' ? 130 : 143,
+      state.signal === undefined || code === EXIT_OK ? code : state.signal === 'SIGINT' ? 130 : 143,
   };
 }
 

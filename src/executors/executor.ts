@@ -2,7 +2,8 @@
  * The contract every compute backend implements (local processes, containers; SLURM and AWS
  * Batch later). Placement is decided by the Batch scheduler, not here.
  */
-import { join } from 'node:path';
+import { readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 /** The reasons AWS Batch gives, which every backend gives alike. */
 export const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
@@ -97,4 +98,27 @@ export interface Executor {
   onSettled?(listener: (handle: JobHandle) => void): void;
   /** Optional: releases helpers of this process (jobs keep running). */
   close?(): void;
+}
+
+/**
+ * The entries of an attempt in its work root, for the executors that run jobs on this machine
+ * (local, container): `{job}.{n}/` and its `{job}.{n}.*` files (log, pid file, …), or an earlier
+ * build's `{job}/attempt-{n}/`. `logPath` is the attempt's log (JobHandle.logPath).
+ */
+export function attemptEntries(logPath: string): string[] {
+  if (/[/\\]attempt-\d+[/\\]log\.txt$/.test(logPath)) return [dirname(logPath)];
+  if (!logPath.endsWith('.log')) return [];
+  const ref = logPath.slice(0, -4);
+  const base = basename(ref);
+  let names: string[];
+  try {
+    names = readdirSync(dirname(ref));
+  } catch {
+    return [];
+  }
+  return names
+    .filter(
+      (n) => n === base || (n.startsWith(`${base}.`) && !/^\d/.test(n.slice(base.length + 1))),
+    )
+    .map((n) => join(dirname(ref), n));
 }

@@ -1,0 +1,111 @@
+/**
+ * `strand clean`: removes the working directories, logs and pid files the jobs of finished
+ * executions left under `<home>/work`. Their outputs and logs are in the store (the stage-out put
+ * them there), and their records stay in strand.db. Executions that `strand redrive` may still
+ * carry on (FAILED, ABORTED, TIMED_OUT) keep theirs unless `--all`, so `strand logs` can still
+ * show why they failed; running ones are never touched.
+ */
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import type { ExecutionDescription } from '../engine/engine.js';
+import { attemptEntries } from '../executors/executor.js';
+import { TAG } from '../pipeline/contract.js';
+import { EXIT_OK } from './errors.js';
+import { openEngine, strandHome } from './home.js';
+import type { Io } from './io.js';
+import { knownName } from './names.js';
+
+/** Bytes below a path (its files; a directory's entries, walked without following links). */
+function sizeOf(path: string): number {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const name of readdirSync(path)) total += sizeOf(join(path, name));
+  return total;
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+const REDRIVABLE: ExecutionDescription['status'][] = ['FAILED', 'ABORTED', 'TIMED_OUT'];
+
+export function registerClean(program: Command, io: Io, setExit: (code: number) => void): void {
+  program
+    .command('clean')
+    .description(
+      "remove what finished executions' jobs left in <home>/work (working directories, logs, pid\n" +
+        'files); their outputs and logs stay in the store, their records in the home. Without\n' +
+        '--all, executions `strand redrive` could carry on (FAILED, ABORTED, TIMED_OUT) are kept;\n' +
+        'running ones always are',
+    )
+    .argument('[execution...]', 'only these executions (default: every finished one)')
+    .option('--all', 'also remove those of FAILED, ABORTED and TIMED_OUT executions')
+    .option('--dry-run', 'list what would be removed, and its size; remove nothing')
+    .option('--home <dir>', 'the Strand home directory')
+    .action((names: string[], opts: { all?: boolean; dryRun?: boolean; home?: string }): void => {
+      const engine = openEngine(strandHome(opts.home));
+      try {
+        const executions = engine.listExecutions();
+        for (const name of names)
+          knownName(
+            'execution',
+            name,
+            executions.map((e) => e.name),
+            'execution',
+          );
+        const chosen = executions.filter(
+          (e) =>
+            (names.length === 0 || names.includes(e.name)) &&
+            e.status !== 'RUNNING' &&
+            (opts.all || !REDRIVABLE.includes(e.status)),
+        );
+        const wanted = new Set(chosen.map((e) => e.name));
+        const kept = executions.filter(
+          (e) => (names.length === 0 || names.includes(e.name)) && !wanted.has(e.name),
+        );
+        const entries = new Map<string, string[]>();
+        for (const job of engine.listBatchJobs()) {
+          const execution = job.tags?.[TAG.execution];
+          if (!execution || !wanted.has(execution)) continue;
+          // A job still going (a stop that has not ended it yet) keeps its files.
+          if (job.status !== 'SUCCEEDED' && job.status !== 'FAILED') continue;
+          const list = entries.get(execution) ?? [];
+          for (const attempt of job.attempts)
+            list.push(...attemptEntries(attempt.container.logStreamName ?? ''));
+          entries.set(execution, list);
+        }
+        let total = 0;
+        let count = 0;
+        for (const [execution, list] of entries) {
+          if (list.length === 0) continue;
+          const bytes = list.reduce((sum, p) => sum + sizeOf(p), 0);
+          total += bytes;
+          count += list.length;
+          io.out(
+            `${opts.dryRun ? 'would remove' : 'removing'} ${execution}: ${list.length} entries, ${formatBytes(bytes)}\n`,
+          );
+          if (!opts.dryRun) for (const p of list) rmSync(p, { recursive: true, force: true });
+        }
+        io.err(
+          `${opts.dryRun ? 'would free' : 'freed'} ${formatBytes(total)} (${count} entries)` +
+            (kept.length > 0
+              ? `; kept ${kept.length} execution(s) ${opts.all ? 'still running' : 'that are running or could be redriven (--all removes those that are not running)'}`
+              : '') +
+            '\n',
+        );
+        setExit(EXIT_OK);
+      } finally {
+        engine.close();
+      }
+    });
+}
