@@ -37,15 +37,18 @@ const TRUE =
     throw new Error('no true program in /usr/bin or /bin');
   })();
 
-async function floor(jobs: number): Promise<number> {
+/** Seconds to run `argv` `jobs` times, 2 at a time, spawned from Node. */
+async function twoAtATime(jobs: number, argv: string[], check = false): Promise<number> {
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {
     while (next < jobs) {
       next++;
       await new Promise<void>((resolve, reject) => {
-        const p = spawn(TRUE, [], { stdio: 'ignore' });
-        p.on('exit', () => resolve());
+        const p = spawn(argv[0], argv.slice(1), { stdio: 'ignore' });
+        p.on('exit', (code) =>
+          !check || code === 0 ? resolve() : reject(new Error(`${argv[0]} exited ${code}`)),
+        );
         p.on('error', reject);
       });
     }
@@ -53,6 +56,9 @@ async function floor(jobs: number): Promise<number> {
   await Promise.all([worker(), worker()]);
   return (performance.now() - t0) / 1000;
 }
+
+/** The floor: the same `true` program spawned directly from Node, 2 at a time. */
+const floor = (jobs: number): Promise<number> => twoAtATime(jobs, [TRUE]);
 
 /** Above this, creating files in the bench's directory is slowed by recent deletions. */
 const SLOW_CREATE_US = 60;
@@ -166,25 +172,10 @@ function setUp(args: string[], defaultSamples: number) {
 }
 
 /** The container runtime's own `run --rm` of the same trivial job, 2 at a time. */
-async function containerFloor(name: RuntimeName, jobs: number): Promise<number> {
+function containerFloor(name: RuntimeName, jobs: number): Promise<number> {
   const runtime = detectRuntime(name);
-  const args = ['run', '--rm', '--pull', 'never', '--network', 'none', ...runtime.runOptions];
-  const t0 = performance.now();
-  let next = 0;
-  const worker = async () => {
-    while (next < jobs) {
-      next++;
-      await new Promise<void>((resolve, reject) => {
-        const p = spawn(runtime.program, [...args, IMAGE, TRUE], { stdio: 'ignore' });
-        p.on('exit', (code) =>
-          code === 0 ? resolve() : reject(new Error(`${name} run exited ${code}`)),
-        );
-        p.on('error', reject);
-      });
-    }
-  };
-  await Promise.all([worker(), worker()]);
-  return (performance.now() - t0) / 1000;
+  const run = ['run', '--rm', '--pull', 'never', '--network', 'none', ...runtime.runOptions];
+  return twoAtATime(jobs, [runtime.program, ...run, IMAGE, TRUE], true);
 }
 
 /** `--executor podman`: per-job cost of a container job against its floor and the local one. */

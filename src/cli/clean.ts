@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ExecutionDescription } from '../engine/engine.js';
 import { attemptEntries } from '../executors/executor.js';
+import { formatSize } from '../images/images.js';
 import { TAG } from '../pipeline/contract.js';
 import { EXIT_OK } from './errors.js';
 import { openEngine, strandHome } from './home.js';
@@ -24,17 +25,6 @@ function sizeOf(path: string): number {
   let total = 0;
   for (const name of readdirSync(path)) total += sizeOf(join(path, name));
   return total;
-}
-
-function formatBytes(bytes: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
 const REDRIVABLE: ExecutionDescription['status'][] = ['FAILED', 'ABORTED', 'TIMED_OUT'];
@@ -92,12 +82,12 @@ export function registerClean(program: Command, io: Io, setExit: (code: number) 
           total += bytes;
           count += list.length;
           io.out(
-            `${opts.dryRun ? 'would remove' : 'removing'} ${execution}: ${list.length} entries, ${formatBytes(bytes)}\n`,
+            `${opts.dryRun ? 'would remove' : 'removing'} ${execution}: ${list.length} entries, ${formatSize(bytes)}\n`,
           );
           if (!opts.dryRun) for (const p of list) rmSync(p, { recursive: true, force: true });
         }
         io.err(
-          `${opts.dryRun ? 'would free' : 'freed'} ${formatBytes(total)} (${count} entries)` +
+          `${opts.dryRun ? 'would free' : 'freed'} ${formatSize(total)} (${count} entries)` +
             (kept.length > 0
               ? `; kept ${kept.length} execution(s) ${opts.all ? 'still running' : 'that are running or could be redriven (--all removes those that are not running)'}`
               : '') +

@@ -1133,30 +1133,20 @@ export function registerPipelineCommands(
               );
             const mine = all.filter((r) => !opts.pipeline || r.pipeline === opts.pipeline);
             const of = opts.pipeline ? `of ${opts.pipeline} ${where}` : where;
-            if (opts.execution)
-              knownName(
-                '--execution',
-                opts.execution,
-                mine.map((r) => r.execution),
-                'execution',
-                of,
-              );
-            if (opts.sample)
-              knownName(
-                '--sample',
-                opts.sample,
-                mine.map((r) => r.sample),
-                'sample',
-                of,
-              );
-            if (opts.step)
-              knownName(
-                '--step',
-                opts.step,
-                mine.map((r) => r.step),
-                'step',
-                of,
-              );
+            const fields = [
+              ['--execution', opts.execution, 'execution'],
+              ['--sample', opts.sample, 'sample'],
+              ['--step', opts.step, 'step'],
+            ] as const;
+            for (const [flag, value, field] of fields)
+              if (value)
+                knownName(
+                  flag,
+                  value,
+                  mine.map((r) => r[field]),
+                  field,
+                  of,
+                );
           }
           io.out(formatRows(rows, opts.format as RowsFormat, columns));
           if (opts.format === 'table' && rows.length === 0) io.err('no results yet\n');
