@@ -834,7 +834,16 @@ export class LocalBatch {
       // Running attempts.
       for (const a of [...this.active.values()]) {
         if ((a.detail.status === 'RUNNING' || a.detail.status === 'STARTING') && a.run?.handle) {
-          const s = await this.executorOfRun(a).poll(a.run.handle);
+          let executor: Executor;
+          try {
+            executor = this.executorOfRun(a);
+          } catch (err) {
+            // Its executor cannot be opened here (a container runtime gone since the job
+            // started): the job may still run, so the Batch stops rather than lose it.
+            this.fault(err);
+            return;
+          }
+          const s = await executor.poll(a.run.handle);
           if (a.detail.status === 'STARTING' && s.state === 'RUNNING') {
             a.detail.startedAt ??= this.now();
             this.setStatus(a, 'RUNNING');
