@@ -10,6 +10,7 @@ import { PipelineError } from '../pipeline/errors.js';
 import { readTextFile } from './input.js';
 import { registerClean } from './clean.js';
 import { registerCompletion } from './completion.js';
+import { createLogUpdate } from 'log-update';
 import type { Io } from './io.js';
 import { formatProblemAt, validateText } from '../asl/validate.js';
 
@@ -19,10 +20,19 @@ const VERSION = (
   }
 ).version;
 
+/** The live table's renderer on standard error (log-update redraws it across resizes). */
+const liveErr = createLogUpdate(process.stderr, { showCursor: true });
+
 const defaultIo: Io = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
   isTTY: Boolean(process.stderr.isTTY),
+  live: {
+    render: (text) => liveErr(text),
+    done: () => liveErr.done(),
+    columns: () => process.stderr.columns || 80,
+    rows: () => process.stderr.rows || 24,
+  },
 };
 
 function buildProgram(io: Io, setExit: (code: number) => void): Command {

@@ -26,6 +26,7 @@ import { openResults, openResultsIfAny, openStrandWhenFree } from '../app/index.
 import { registerIfChanged } from '../batch/register.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
+import cliTruncate from 'cli-truncate';
 import { runExecutor } from './executor.js';
 import { knownName } from './names.js';
 import type { Io } from './io.js';
@@ -151,7 +152,6 @@ function progress(
   const attempts = new Map<string, number>();
   /** Without the Batch's status changes (another process runs the jobs), submitted = started. */
   let startsKnown = true;
-  let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const live = io.isTTY && !json;
@@ -178,8 +178,8 @@ function progress(
         ? `, about ${Math.ceil((elapsed / finished) * (totalJobs - finished))}s left`
         : '';
     lines.unshift(`  ${finished}/${totalJobs} jobs, ${elapsed.toFixed(0)}s elapsed${eta}`);
-    io.err(`${drawn ? `\x1b[${drawn}A\x1b[J` : ''}${lines.join('\n')}\n`);
-    drawn = lines.length;
+    if (io.live) io.live.render(fitToTerminal(lines, io.live.columns(), io.live.rows()).join('\n'));
+    else io.err(`${lines.join('\n')}\n`);
   };
   type Kind = 'queued' | 'started' | 'done' | 'cached' | 'failed';
   const report = (kind: Kind, step: string, sample: string): void => {
@@ -231,7 +231,10 @@ function progress(
       if (stopped) return;
       stopped = true;
       if (timer) clearInterval(timer);
-      if (live) draw();
+      if (live) {
+        draw();
+        io.live?.done();
+      }
       for (const message of pending.splice(0)) io.err(`note: ${message}\n`);
     },
     /** The jobs run in another process: their starts are not seen here. */
@@ -604,6 +607,21 @@ function readFrom(path: string, offset: number): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The live table's lines cut to the terminal: each to its width (a cut line ends in `…`), and
+ * at most its height less one (the lines past it summed up in a last line), so a redraw never
+ * scrolls.
+ */
+export function fitToTerminal(lines: string[], columns: number, rows: number): string[] {
+  const room = Math.max(2, rows - 1);
+  let shown = lines;
+  if (lines.length > room) {
+    const hidden = lines.length - (room - 1);
+    shown = [...lines.slice(0, room - 1), `  … ${hidden} more step${hidden === 1 ? '' : 's'}`];
+  }
+  return shown.map((l) => cliTruncate(l, Math.max(1, columns - 1)));
 }
 
 /**
