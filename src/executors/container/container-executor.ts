@@ -394,7 +394,9 @@ export class ContainerExecutor implements Executor {
     if (exit) return this.finish(handle, exit.code, exit.cause, exit.startedAt, exit.stoppedAt);
     if (this.starting.has(handle.ref)) return { state: 'RUNNING' };
     const conmon = Number(readText(f.conmon));
-    if (conmon > 0 && alive(conmon)) return { state: 'RUNNING' };
+    // The monitor, not another process that got its pid since.
+    if (conmon > 0 && alive(conmon) && readText(`/proc/${conmon}/comm`)?.trim() === 'conmon')
+      return { state: 'RUNNING' };
     return this.lookUp(handle, conmon > 0);
   }
 
