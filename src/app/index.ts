@@ -15,6 +15,7 @@ import { ContainerExecutor } from '../executors/container/container-executor.js'
 import { detectRuntime } from '../executors/container/runtime.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
 import { pipelineFunctions, pipelineJobCache } from '../functions/pipeline-functions.js';
+import type { DigestMemo } from '../functions/fingerprint.js';
 import { pipelineStageIn } from '../functions/stage-in.js';
 import { pipelineStageOut } from '../functions/stage-out.js';
 import type { ResultsSink } from '../results/sink.js';
@@ -133,6 +134,35 @@ export interface StrandOptions {
 }
 
 /**
+ * Input digests remembered in the home's strand.db. What is learnt is written once per turn of
+ * the event loop, in one transaction (a directory's thousand files are one commit, not a
+ * thousand); a database that cannot be written only costs a read of the file next time.
+ */
+function digestMemo(engine: () => Engine | undefined): DigestMemo {
+  const pending = new Map<string, string>();
+  let scheduled = false;
+  const flush = (): void => {
+    scheduled = false;
+    try {
+      engine()?.store.rememberFileDigests(pending, Date.now());
+    } catch {
+      // not remembered: computed again next time
+    }
+    pending.clear();
+  };
+  return {
+    get: (identity) => pending.get(identity) ?? engine()?.store.fileDigest(identity),
+    set: (identity, sha256) => {
+      pending.set(identity, sha256);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+  };
+}
+
+/**
  * The pieces of one home: stores by URL (opened once each), the results sink (opened lazily,
  * or now when `eager`), and the pipeline functions and job cache over them.
  */
@@ -159,17 +189,7 @@ function services(options: StrandOptions, engine: () => Engine | undefined) {
     },
     results: lazy,
     batch: () => engine()?.batch,
-    // In the home's strand.db; a database that cannot be written only costs a read of the file.
-    digests: {
-      get: (identity: string) => engine()?.store.fileDigest(identity),
-      set: (identity: string, sha256: string) => {
-        try {
-          engine()?.store.rememberFileDigest(identity, sha256, Date.now());
-        } catch {
-          // not remembered: computed again next time
-        }
-      },
-    },
+    digests: digestMemo(() => engine()),
   };
   return {
     functions: pipelineFunctions(fnOptions),

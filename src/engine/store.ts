@@ -518,10 +518,14 @@ export class Store {
     return row?.sha256;
   }
 
-  rememberFileDigest(identity: string, sha256: string, now: number): void {
-    this.db
-      .prepare('INSERT OR REPLACE INTO file_digests (identity, sha256, created) VALUES (?, ?, ?)')
-      .run(identity, sha256, now);
+  /** Remembers digests, all in one transaction (a directory's files come together). */
+  rememberFileDigests(digests: Iterable<[identity: string, sha256: string]>, now: number): void {
+    const insert = this.db.prepare(
+      'INSERT OR REPLACE INTO file_digests (identity, sha256, created) VALUES (?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const [identity, sha256] of digests) insert.run(identity, sha256, now);
+    })();
   }
 
   /** Forgets digests remembered before `before` (a file still in use is read once more). */

@@ -44,6 +44,9 @@ async function pathDigest(
   const real = await realpath(path).catch(() => undefined);
   if (real === undefined || PSEUDO_ROOTS.some((r) => real === r || real.startsWith(`${r}/`)))
     return undefined;
+  // `/` or a top-level directory (`/usr`, `/tmp`) names the machine, not an input: walking it
+  // would read every file there. It counts as the text it is.
+  if (/^\/[^/]*$/.test(real) && ancestors.size === 0) return undefined;
   const st = await stat(real).catch(() => undefined);
   if (st?.isDirectory()) {
     const id = `${st.dev}:${st.ino}`;

@@ -42,7 +42,8 @@ export function pipelineStageIn(job: JobDetail, isolated = false): string[] {
   ];
   for (const value of named) {
     if (!value.startsWith('/') || SYSTEM.test(value) || paths.has(value)) continue;
-    if (isolated && IMAGE_OWN.test(value)) continue;
+    // `/` or a top-level directory names the machine, not an input to mount.
+    if (isolated && (IMAGE_OWN.test(value) || /^\/[^/]*\/?$/.test(value))) continue;
     try {
       const st = statSync(value);
       if ((st.isFile() || (isolated && st.isDirectory())) && !SYSTEM.test(realpathSync(value)))
