@@ -22,7 +22,7 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import type { Dirent, Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
@@ -250,16 +250,21 @@ async function sourceStats(key: string, localPath: string): Promise<Stats> {
   return link;
 }
 
-async function walk(dir: string, keyPrefix: string, out: StoredObjectInfo[]): Promise<void> {
-  let entries;
+/**
+ * A directory's entries; none when it is not there (removed by a concurrent delete while we
+ * walked: it holds nothing any more).
+ */
+async function entriesOf(dir: string): Promise<Dirent[]> {
   try {
-    entries = await readdir(dir, { withFileTypes: true });
+    return await readdir(dir, { withFileTypes: true });
   } catch (e) {
-    // Removed by a concurrent delete while we walked: it holds nothing any more.
-    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
+    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return [];
     throw e;
   }
-  for (const entry of entries) {
+}
+
+async function walk(dir: string, keyPrefix: string, out: StoredObjectInfo[]): Promise<void> {
+  for (const entry of await entriesOf(dir)) {
     if (entry.name.startsWith(TEMP_PREFIX) || entry.name === LOCKS_DIR) continue;
     const key = keyPrefix === '' ? entry.name : `${keyPrefix}/${entry.name}`;
     const path = join(dir, entry.name);
@@ -277,14 +282,7 @@ async function walk(dir: string, keyPrefix: string, out: StoredObjectInfo[]): Pr
  * is; from another machine (or a name that does not say) when unchanged since `staleBefore`.
  */
 async function sweepDir(dir: string, staleBefore: number): Promise<void> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (e) {
-    if (errno(e) === 'ENOENT' || errno(e) === 'ENOTDIR') return;
-    throw e;
-  }
-  for (const entry of entries) {
+  for (const entry of await entriesOf(dir)) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       await sweepDir(path, staleBefore);

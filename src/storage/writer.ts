@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { statFields } from '../host.js';
 
 /** A writing process: `machine` says where its `pid` means something. */
 export interface WriterInfo {
@@ -69,16 +70,10 @@ function processStart(pid: number): string | undefined {
   return procStat(pid)?.start;
 }
 
-/** State and start time from /proc/<pid>/stat (fields 3 and 22; the name in field 2 may hold anything). */
+/** State and start time of a process (its /proc stat fields 3 and 22). */
 function procStat(pid: number): { state: string; start: string } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  if (fields.length < 20) return undefined;
+  const fields = statFields(pid);
+  if (!fields || fields.length < 20) return undefined;
   return { state: fields[0], start: fields[19] };
 }
 

@@ -32,7 +32,6 @@ import { createHash } from 'node:crypto';
 import {
   existsSync,
   mkdirSync,
-  readFileSync,
   renameSync,
   statSync,
   watch,
@@ -51,6 +50,7 @@ import {
   type JobHandle,
 } from '../executor.js';
 import { nativeLauncher } from '../local/local-executor.js';
+import { readText, statFields } from '../../host.js';
 import type { ContainerRuntime } from './runtime.js';
 
 /** Where the launcher is mounted in every container. */
@@ -120,14 +120,6 @@ function filesOf(ref: string): Files {
   };
 }
 
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
 /** Writes a file whole: a reader sees the old content or the new, never part of it. */
 function writeWhole(path: string, text: string): void {
   const temp = `${path}.${process.pid}.tmp`;
@@ -154,8 +146,8 @@ function recordedExit(
 
 /** Whether a process runs (a zombie has ended). */
 function alive(pid: number): boolean {
-  const stat = readText(`/proc/${pid}/stat`);
-  return stat !== undefined && stat[stat.lastIndexOf(')') + 2] !== 'Z';
+  const state = statFields(pid)?.[0];
+  return state !== undefined && state !== 'Z';
 }
 
 /** A container name for an attempt: the runtime's allowed characters, bounded in length. */

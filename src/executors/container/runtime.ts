@@ -14,8 +14,9 @@
  * `notes` says what was chosen and why, for `strand images base` and the executor's first use.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { readText } from '../../host.js';
 
 export const RUNTIMES = ['podman', 'docker'] as const;
 export type RuntimeName = (typeof RUNTIMES)[number];
@@ -37,15 +38,11 @@ export class ContainerRuntimeError extends Error {
 
 /** The hard limit this process has for a resource of /proc/self/limits, or undefined. */
 function hardLimit(label: string): number | undefined {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith(label));
-    const hard = line?.slice(26).trim().split(/\s+/)[1];
-    return hard === undefined || hard === 'unlimited' ? undefined : Number(hard);
-  } catch {
-    return undefined;
-  }
+  const line = readText('/proc/self/limits')
+    ?.split('\n')
+    .find((l) => l.startsWith(label));
+  const hard = line?.slice(26).trim().split(/\s+/)[1];
+  return hard === undefined || hard === 'unlimited' ? undefined : Number(hard);
 }
 
 /** The program called `name` on PATH, or undefined. */
@@ -67,14 +64,6 @@ export function which(name: string, path = process.env.PATH ?? ''): string | und
 const PODMAN_DEFAULT_NOFILE = 1_048_576;
 /** Rootful podman's default process limit for a container (the kernel's largest pid_max). */
 const PODMAN_DEFAULT_NPROC = 4_194_304;
-
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
 
 const INSTALL: Record<RuntimeName, string> = {
   podman: 'apt-get install podman runc',

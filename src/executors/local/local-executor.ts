@@ -60,6 +60,7 @@ import {
   type JobAttemptSpec,
   type JobHandle,
 } from '../executor.js';
+import { readText, statFields } from '../../host.js';
 import { NativeLauncher, NodeLauncher, type Launcher } from './launcher.js';
 
 /**
@@ -266,15 +267,6 @@ interface ProcessInfo {
   rss: number;
 }
 
-function statFields(pid: number | string): string[] | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
 function startTimeOf(pid: number): string | undefined {
   return statFields(pid)?.[19];
 }
@@ -282,14 +274,6 @@ function startTimeOf(pid: number): string | undefined {
 function readJson<T>(path: string): T | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-function readText(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }
