@@ -219,15 +219,36 @@ export function executorConformance(
       });
     });
 
+    /**
+     * A new executor given the job `job(pidsPath)` makes, once the job has reported the pids of
+     * the processes it started (as this machine numbers them).
+     */
+    const reporting = async (
+      name: string,
+      count: number,
+      job: (pidsPath: string) => JobAttemptSpec,
+    ): Promise<{ ex: Executor; h: JobHandle; pids: number[] }> => {
+      const ex = make();
+      const pidsPath = join(scratch(), `${name}-${counter++}.pids`);
+      const h = await ex.submit(job(pidsPath));
+      return { ex, h, pids: await hostPids(h, await reportedPids(pidsPath, count)) };
+    };
+    /** A starter that ignores SIGTERM, with two children that do too (one of them setsid). */
+    const ignoringTerm = (pidsPath: string) =>
+      starter(
+        pidsPath,
+        `process.on('SIGTERM', () => {});
+         start(...${JSON.stringify(IGNORES_TERM)}, false);
+         start(...${JSON.stringify(IGNORES_TERM)}, true);`,
+        'setInterval(() => {}, 1000)',
+      );
+
     it.runIf(options.contained)(
       'a child in a session of its own (setsid) ends with the attempt',
       async () => {
-        const ex = make();
-        const pidsPath = join(scratch(), `setsid-${counter++}.pids`);
-        const h = await ex.submit(
-          spec(starter(pidsPath, `start('sleep', ['300'], true);`, 'process.exit(0)')),
+        const { ex, h, pids } = await reporting('setsid', 2, (path) =>
+          spec(starter(path, `start('sleep', ['300'], true);`, 'process.exit(0)')),
         );
-        const pids = await hostPids(h, await reportedPids(pidsPath, 2));
         expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
         expect(pids.filter(running)).toEqual([]);
       },
@@ -236,59 +257,41 @@ export function executorConformance(
     it.runIf(options.contained)(
       'a grandchild whose parent has ended (a double fork, setsid) ends with the attempt',
       async () => {
-        const ex = make();
-        const pidsPath = join(scratch(), `double-fork-${counter++}.pids`);
         // The middle process starts the grandchild in a session of its own and exits at once:
         // the grandchild has lost both its parent and the attempt's session.
-        const middle = starter(pidsPath, `start('sleep', ['300'], true);`, 'process.exit(0)');
-        const h = await ex.submit(
-          spec(
+        const { ex, h, pids } = await reporting('double-fork', 2, (path) => {
+          const middle = starter(path, `start('sleep', ['300'], true);`, 'process.exit(0)');
+          return spec(
             `const c = require('node:child_process').spawn(process.execPath, ['-e', ${JSON.stringify(middle)}], { stdio: 'ignore' });
              c.on('exit', () => process.exit(0));`,
-          ),
-        );
-        const pids = await hostPids(h, await reportedPids(pidsPath, 2));
+          );
+        });
         expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
         expect(pids.filter(running)).toEqual([]);
       },
     );
 
     it('200 background children of a job that exits 0: SUCCEEDED, and none of them remains', async () => {
-      const ex = make();
-      const pidsPath = join(scratch(), `children-${counter++}.pids`);
       // Their resident sizes add up to ~400 MB (each counts the shared C library), their fair
       // share of memory to ~70 MB: under the limit, they must not be taken for a memory kill.
-      const h = await ex.submit(
+      const { ex, h, pids } = await reporting('children', 201, (path) =>
         spec(
           starter(
-            pidsPath,
+            path,
             `for (let i = 0; i < 200; i++) start('sleep', ['300'], false);`,
             'setTimeout(() => process.exit(0), 500)',
           ),
           { memoryMiB: 160 },
         ),
       );
-      const pids = await hostPids(h, await reportedPids(pidsPath, 201));
       expect(await waitDone(ex, h)).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
       expect(pids.filter(running)).toEqual([]);
     });
 
     it('past its timeout, children that ignore SIGTERM (one of them setsid) are killed too', async () => {
-      const ex = make();
-      const pidsPath = join(scratch(), `timeout-${counter++}.pids`);
-      const h = await ex.submit(
-        spec(
-          starter(
-            pidsPath,
-            `process.on('SIGTERM', () => {});
-             start(...${JSON.stringify(IGNORES_TERM)}, false);
-             start(...${JSON.stringify(IGNORES_TERM)}, true);`,
-            'setInterval(() => {}, 1000)',
-          ),
-          { timeoutSeconds: 1 },
-        ),
+      const { ex, h, pids } = await reporting('timeout', 3, (path) =>
+        spec(ignoringTerm(path), { timeoutSeconds: 1 }),
       );
-      const pids = await hostPids(h, await reportedPids(pidsPath, 3));
       expect(await waitDone(ex, h)).toMatchObject({
         state: 'FAILED',
         exitCode: 137,
@@ -298,20 +301,7 @@ export function executorConformance(
     });
 
     it('kill ends children that ignore SIGTERM (one of them setsid) after the grace period', async () => {
-      const ex = make();
-      const pidsPath = join(scratch(), `terminate-${counter++}.pids`);
-      const h = await ex.submit(
-        spec(
-          starter(
-            pidsPath,
-            `process.on('SIGTERM', () => {});
-             start(...${JSON.stringify(IGNORES_TERM)}, false);
-             start(...${JSON.stringify(IGNORES_TERM)}, true);`,
-            'setInterval(() => {}, 1000)',
-          ),
-        ),
-      );
-      const pids = await hostPids(h, await reportedPids(pidsPath, 3));
+      const { ex, h, pids } = await reporting('terminate', 3, (path) => spec(ignoringTerm(path)));
       await ex.kill(h, 'Terminated by user');
       expect(await waitDone(ex, h)).toMatchObject({
         state: 'FAILED',
@@ -322,22 +312,19 @@ export function executorConformance(
     });
 
     it('memory used by a child in a session of its own counts against the limit', async () => {
-      const ex = make();
-      const pidsPath = join(scratch(), `setsid-memory-${counter++}.pids`);
       // It stops at 384 MB, so that a backend that misses it does not exhaust the machine.
       const hog =
         'const a = []; setInterval(() => { if (a.length < 12) a.push(Buffer.alloc(32 * 1024 * 1024, 1)); }, 20)';
-      const h = await ex.submit(
+      const { ex, h, pids } = await reporting('setsid-memory', 2, (path) =>
         spec(
           starter(
-            pidsPath,
+            path,
             `start(process.execPath, ['-e', ${JSON.stringify(hog)}], true);`,
             'setInterval(() => {}, 1000)',
           ),
           { memoryMiB: 128, timeoutSeconds: 20 },
         ),
       );
-      const pids = await hostPids(h, await reportedPids(pidsPath, 2));
       expect(await waitDone(ex, h)).toMatchObject({
         state: 'FAILED',
         exitCode: 137,
