@@ -5,7 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -23,10 +23,20 @@ if (existsSync(summary)) {
     .trim()
     .split('\n')
     .map((l) => l.split('\t'));
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  process.stdout.write('\nSummary (one row per sample):\n');
-  for (const r of rows)
-    process.stdout.write('  ' + r.map((c, i) => c.padEnd(widths[i])).join('  ') + '\n');
+  // The CLI's own table formatter (built by npm ci, as bin/strand.js is): the demo's table
+  // looks like every table `strand` prints, numbers right-aligned. A build older than it: the
+  // TSV as it is.
+  const formatter = join(ROOT, 'dist', 'cli', 'table.js');
+  const { formatTable } = existsSync(formatter)
+    ? await import(pathToFileURL(formatter).href)
+    : { formatTable: () => readFileSync(summary, 'utf8') };
+  const [header, ...cells] = rows;
+  const numeric = (i) => cells.every((r) => /^-?\d+(\.\d+)?(e-?\d+)?$/i.test(r[i] ?? ''));
+  const table = formatTable(
+    cells.map((r) => Object.fromEntries(header.map((h, i) => [h, r[i]]))),
+    header.map((key, i) => ({ key, align: numeric(i) ? 'right' : 'left' })),
+  );
+  process.stdout.write('\nSummary (one row per sample):\n' + table.replace(/^(?=.)/gm, '  '));
 }
 process.stdout.write(`
 Outputs:  ${join(home, 'store', 'microbe-genome')}/{sample}/{step}/ (each with a _strand.json manifest)

@@ -13,6 +13,8 @@ import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { openScheduler, strandHome } from './home.js';
 import { readTextFile } from './input.js';
 import type { Io } from './io.js';
+import { formatTable } from './table.js';
+import { painter, statusColumns } from './color.js';
 
 /** A JSON option value: inline JSON or file://path, as the AWS CLI accepts. */
 function jsonOption<T>(flag: string, value: string | undefined): T | undefined {
@@ -41,10 +43,25 @@ async function withBatch<T>(
   }
 }
 
-function line(j: JobDetail): string {
-  const attempt = j.attempts.at(-1);
-  const exit = attempt?.container.exitCode;
-  return `${j.jobId}  ${j.jobName.padEnd(24)}  ${j.status.padEnd(9)}${exit !== undefined ? `  exit ${exit}` : ''}${j.statusReason ? `  ${j.statusReason}` : ''}`;
+/** Jobs as a table: id, name, status, the last attempt's exit code, and why. */
+function jobsTable(io: Io, jobs: JobDetail[]): string {
+  return formatTable(
+    jobs.map((j) => ({
+      jobId: j.jobId,
+      jobName: j.jobName,
+      status: j.status,
+      exitCode: j.attempts.at(-1)?.container.exitCode,
+      statusReason: j.statusReason,
+    })),
+    [
+      { key: 'jobId', header: 'JOB ID' },
+      { key: 'jobName', header: 'NAME' },
+      'status',
+      { key: 'exitCode', header: 'EXIT', align: 'right' },
+      { key: 'statusReason', header: 'REASON' },
+    ],
+    statusColumns(painter(io.color?.out)),
+  );
 }
 
 export function registerBatchCommands(
@@ -122,7 +139,7 @@ export function registerBatchCommands(
         if (opts.detach) return e.batch!.describeJobs([jobId])[0];
         return new Promise<JobDetail>((resolve) => e.batch!.onceDone(jobId, resolve));
       });
-      io.out(opts.json ? JSON.stringify(job, null, 2) + '\n' : line(job) + '\n');
+      io.out(opts.json ? JSON.stringify(job, null, 2) + '\n' : jobsTable(io, [job]));
       setExit(job.status === 'FAILED' ? EXIT_FAILED : EXIT_OK);
     });
 
@@ -158,7 +175,7 @@ export function registerBatchCommands(
         );
         if (opts.json) io.out(JSON.stringify({ jobSummaryList: jobs }, null, 2) + '\n');
         else if (jobs.length === 0) io.err('no jobs\n');
-        else for (const j of jobs) io.out(line(j) + '\n');
+        else io.out(jobsTable(io, jobs));
         setExit(EXIT_OK);
       },
     );

@@ -16,6 +16,7 @@ import { EXIT_OK } from './errors.js';
 import { openEngine, strandHome } from './home.js';
 import type { Io } from './io.js';
 import { knownName } from './names.js';
+import { formatTable } from './table.js';
 
 /** Bytes below a path (its files; a directory's entries, walked without following links). */
 function sizeOf(path: string): number {
@@ -76,16 +77,20 @@ export function registerClean(program: Command, io: Io, setExit: (code: number) 
         }
         let total = 0;
         let count = 0;
-        for (const [execution, list] of entries) {
-          if (list.length === 0) continue;
-          const bytes = list.reduce((sum, p) => sum + sizeOf(p), 0);
-          total += bytes;
-          count += list.length;
-          io.out(
-            `${opts.dryRun ? 'would remove' : 'removing'} ${execution}: ${list.length} entries, ${formatSize(bytes)}\n`,
-          );
-          if (!opts.dryRun) for (const p of list) rmSync(p, { recursive: true, force: true });
-        }
+        // What is (or would be) removed, by execution, listed before anything goes.
+        const rows = [...entries]
+          .filter(([, list]) => list.length > 0)
+          .map(([execution, list]) => {
+            const bytes = list.reduce((sum, p) => sum + sizeOf(p), 0);
+            total += bytes;
+            count += list.length;
+            return { execution, entries: list.length, size: formatSize(bytes), list };
+          });
+        if (rows.length > 0)
+          io.out(formatTable(rows, ['execution', 'entries', { key: 'size', align: 'right' }]));
+        if (!opts.dryRun)
+          for (const { list } of rows)
+            for (const p of list) rmSync(p, { recursive: true, force: true });
         io.err(
           `${opts.dryRun ? 'would free' : 'freed'} ${formatSize(total)} (${count} entries)` +
             (kept.length > 0

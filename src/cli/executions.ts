@@ -16,6 +16,8 @@ import {
 } from './home.js';
 import { followPipeline, followRemote, pipelineRunOf, type EventHook } from './pipeline.js';
 import { ERROR, STATE } from '../pipeline/contract.js';
+import { formatDetails, formatTable } from './table.js';
+import { errorPrefix, painter, status, statusColumns } from './color.js';
 
 /**
  * Turns history events into progress lines: each state entered, with the Map iteration it
@@ -92,11 +94,12 @@ function report(io: Io, d: ExecutionDescription, json: boolean | undefined): num
   if (json) {
     io.out(JSON.stringify(d, null, 2) + '\n');
   } else {
-    io.err(`${d.name}: ${d.status} in ${seconds(d)}s\n`);
+    const paint = painter(io.color?.err);
+    io.err(`${d.name}: ${status(paint, d.status)} in ${seconds(d)}s\n`);
     if (d.status === 'SUCCEEDED') {
       io.out(JSON.stringify(JSON.parse(d.output ?? 'null'), null, 2) + '\n');
     } else if (d.status !== 'RUNNING') {
-      io.err(`error: ${d.error ?? '(none)'}\n`);
+      io.err(`${errorPrefix(paint)} ${d.error ?? '(none)'}\n`);
       if (d.cause) io.err(`cause: ${d.cause}\n`);
     }
   }
@@ -188,7 +191,7 @@ export function registerExecutionCommands(
           io.out(
             opts.json
               ? JSON.stringify(d, null, 2) + '\n'
-              : `${d.name}: ${d.status}; \`strand resume\` carries it on\n`,
+              : `${d.name}: ${status(painter(io.color?.out), d.status)}; \`strand resume\` carries it on\n`,
           );
           setExit(EXIT_OK);
           return;
@@ -229,7 +232,9 @@ export function registerExecutionCommands(
         if (opts.json) io.out(JSON.stringify(results, null, 2) + '\n');
         else
           for (const d of results)
-            io.err(`${d.name}: ${d.status}${d.error ? ` (${d.error})` : ''}\n`);
+            io.err(
+              `${d.name}: ${status(painter(io.color?.err), d.status)}${d.error ? ` (${d.error})` : ''}\n`,
+            );
         setExit(results.every((d) => d.status === 'SUCCEEDED') ? EXIT_OK : EXIT_FAILED);
       } finally {
         engine.close();
@@ -399,13 +404,18 @@ export function registerExecutionCommands(
         } else if (list.length === 0) {
           io.err('no executions\n');
         } else {
-          const width = Math.max(4, ...list.map((d) => d.name.length));
-          io.out(`${'NAME'.padEnd(width)}  STATUS     STARTED                   SECONDS\n`);
-          for (const d of list) {
-            io.out(
-              `${d.name.padEnd(width)}  ${d.status.padEnd(9)}  ${d.startDate}  ${seconds(d).padStart(7)}\n`,
-            );
-          }
+          io.out(
+            formatTable(
+              list.map((d) => ({
+                name: d.name,
+                status: d.status,
+                started: d.startDate,
+                seconds: seconds(d),
+              })),
+              ['name', 'status', 'started', { key: 'seconds', align: 'right' }],
+              statusColumns(painter(io.color?.out)),
+            ),
+          );
         }
         setExit(EXIT_OK);
       } finally {
@@ -423,7 +433,7 @@ export function registerExecutionCommands(
       try {
         const d = await engineCall(() => engine.describeExecution(name));
         if (opts.json) io.out(JSON.stringify(d, null, 2) + '\n');
-        else for (const [k, v] of Object.entries(d)) io.out(`${k.padEnd(16)} ${v}\n`);
+        else io.out(formatDetails({ ...d }, statusColumns(painter(io.color?.out))));
         setExit(EXIT_OK);
       } finally {
         engine.close();
@@ -442,15 +452,18 @@ export function registerExecutionCommands(
         if (opts.json) {
           io.out(JSON.stringify({ events }, null, 2) + '\n');
         } else {
-          for (const e of events) {
+          const rows = events.map((e) => {
             const { id, previousEventId: _p, type, timestamp, ...details } = e;
             const detail = Object.values(details)[0] as
               { name?: string; error?: string } | undefined;
-            const extra = detail?.name ?? detail?.error ?? '';
-            io.out(
-              `${String(id).padStart(5)}  ${new Date(timestamp).toISOString()}  ${type}${extra ? `  ${extra}` : ''}\n`,
-            );
-          }
+            return {
+              id,
+              time: new Date(timestamp).toISOString(),
+              type,
+              detail: detail?.name ?? detail?.error,
+            };
+          });
+          io.out(formatTable(rows, ['id', 'time', 'type', 'detail']));
         }
         setExit(EXIT_OK);
       } finally {

@@ -19,7 +19,8 @@ import {
 } from '../images/images.js';
 import { PipelineError, formatPipelineProblem, shownPath } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
-import { formatRows } from '../results/format.js';
+import { formatTable } from './table.js';
+import { errorPrefix, painter, statusColumns } from './color.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import type { Io } from './io.js';
 
@@ -75,7 +76,7 @@ async function guarded(
   } catch (err) {
     if (err instanceof ImageInputError) throw new InputError(err.message, err.details);
     if (!(err instanceof ImageBuildError)) throw err;
-    io.err(`strand: ${err.message}\n`);
+    io.err(`${errorPrefix(painter(io.color?.err), 'strand:')} ${err.message}\n`);
     for (const d of err.details) io.err(`  ${d}\n`);
     setExit(EXIT_FAILED);
   }
@@ -215,16 +216,31 @@ export function registerImagesCommands(
           io.out(JSON.stringify(rows, null, 2) + '\n');
         } else {
           const rows = statuses.map((s) => ({
-            IMAGE: s.image,
-            STATE: s.state,
-            ID: s.info?.id.slice(0, 12) ?? '',
-            SIZE: s.info ? formatSize(s.info.size) : '',
-            CREATED: created(s.info?.created),
-            DOCKERFILE: s.dockerfile ? shownPath(s.dockerfile) : 'provided',
-            STEPS: s.steps.join(','),
+            image: s.image,
+            state: s.state,
+            id: s.info?.id.slice(0, 12),
+            size: s.info ? formatSize(s.info.size) : undefined,
+            created: created(s.info?.created),
+            dockerfile: s.dockerfile ? shownPath(s.dockerfile) : 'provided',
+            steps: s.steps.join(','),
           }));
           if (rows.length === 0) io.err(`${file}: no step has an image\n`);
-          else io.out(formatRows(rows, 'table'));
+          else
+            io.out(
+              formatTable(
+                rows,
+                [
+                  'image',
+                  'state',
+                  'id',
+                  { key: 'size', align: 'right' },
+                  'created',
+                  'dockerfile',
+                  'steps',
+                ],
+                statusColumns(painter(io.color?.out), ['state']),
+              ),
+            );
         }
         setExit(EXIT_OK);
       }),

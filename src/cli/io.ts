@@ -4,6 +4,11 @@ export interface Io {
   err: (text: string) => void;
   isTTY: boolean;
   /**
+   * Whether what goes to `out` and to `err` may be coloured (see colorWanted); without it,
+   * neither is: tests and scripts get plain text.
+   */
+  color?: { out: boolean; err: boolean };
+  /**
    * On a terminal: shows `text` in place of what it showed last (a live table), and the
    * terminal's size then. Without it a live table is drawn through `err`.
    */

@@ -12,6 +12,7 @@ import { registerClean } from './clean.js';
 import { registerCompletion } from './completion.js';
 import { createLogUpdate } from 'log-update';
 import type { Io } from './io.js';
+import { colorWanted, errorPrefix, painter } from './color.js';
 import { formatProblemAt, validateText } from '../asl/validate.js';
 
 const VERSION = (
@@ -27,6 +28,7 @@ const defaultIo: Io = {
   out: (t) => process.stdout.write(t),
   err: (t) => process.stderr.write(t),
   isTTY: Boolean(process.stderr.isTTY),
+  color: { out: colorWanted(process.stdout.isTTY), err: colorWanted(process.stderr.isTTY) },
   live: {
     render: (text) => liveErr(text),
     done: () => liveErr.done(),
@@ -43,7 +45,13 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     )
     .version(VERSION, '--version', 'print the version')
     .option('--debug', 'print stack traces for errors')
-    .configureOutput({ writeOut: io.out, writeErr: io.err })
+    .configureOutput({
+      writeOut: io.out,
+      writeErr: io.err,
+      // Usage errors (`error: unknown option …`): the prefix in red on a terminal.
+      outputError: (text, write) =>
+        write(text.replace(/^error:/, errorPrefix(painter(io.color?.err)))),
+    })
     .exitOverride()
     .showHelpAfterError('(run strand --help for usage)');
 
@@ -130,6 +138,7 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
   let code = EXIT_OK;
   const program = buildProgram(io, (c) => (code = c));
   const debug = argv.includes('--debug');
+  const strand = errorPrefix(painter(io.color?.err), 'strand:');
   try {
     await program.parseAsync(argv);
     return code;
@@ -139,12 +148,12 @@ export async function run(argv: string[], io: Io = defaultIo): Promise<number> {
       return err.exitCode === 0 ? EXIT_OK : EXIT_INPUT;
     }
     if (err instanceof InputError) {
-      io.err(`strand: ${err.message}\n`);
+      io.err(`${strand} ${err.message}\n`);
       for (const d of err.details) io.err(`  ${d}\n`);
       if (debug && err.stack) io.err(err.stack + '\n');
       return EXIT_INPUT;
     }
-    io.err(`strand: ${err instanceof Error ? err.message : String(err)}\n`);
+    io.err(`${strand} ${err instanceof Error ? err.message : String(err)}\n`);
     if (debug && err instanceof Error && err.stack) io.err(err.stack + '\n');
     else io.err('(run again with --debug for the stack trace)\n');
     return EXIT_FAILED;

@@ -27,12 +27,14 @@ describe('strand clean', () => {
 
     const dry = await strand('clean', '--home', p.home, '--dry-run');
     expect(dry.code).toBe(0);
-    expect(dry.out).toMatch(/^would remove ok: \d+ entries, /m);
-    expect(dry.out).not.toContain('broken');
+    // A table of what would go, by execution: how many entries and their size.
+    expect(dry.out).toMatch(/^EXECUTION +ENTRIES +SIZE\nok +\d+ +[\d.]+ k?B\n$/);
+    expect(dry.err).toMatch(/^would free [\d.]+ k?B \(\d+ entries\)/);
     expect(readdirSync(work)).toEqual(before);
 
     const clean = await strand('clean', '--home', p.home);
-    expect(clean.out).toMatch(/^removing ok: /m);
+    expect(clean.out).toMatch(/^ok +\d+ /m);
+    expect(clean.out).not.toContain('broken');
     expect(clean.err).toMatch(/kept 1 execution\(s\) that are running or could be redriven/);
     const left = readdirSync(work);
     expect(left.length).toBeGreaterThan(0);
@@ -43,7 +45,7 @@ describe('strand clean', () => {
     expect(await resultsJson(p.home, '--execution', 'ok')).toHaveLength(1);
 
     const all = await strand('clean', '--home', p.home, '--all');
-    expect(all.out).toMatch(/^removing broken: /m);
+    expect(all.out).toMatch(/^broken +\d+ /m);
     expect(readdirSync(work)).toEqual([]);
 
     const unknown = await strand('clean', 'brokn', '--home', p.home);

@@ -15,12 +15,12 @@ const steps = [
 ];
 
 describe('formatRows', () => {
-  it('table: a header, columns two spaces apart, numbers right-aligned, blanks for missing', () => {
+  it('table: an upper-case header, columns two spaces apart, numbers right-aligned, blanks for missing', () => {
     expect(formatRows(steps, 'table')).toBe(
       [
-        'sample  step      status     exitCode  attempt  error',
-        'S1      qc        SUCCEEDED         0        1',
-        'S10     assemble  FAILED          137        2  States.TaskFailed',
+        'SAMPLE  STEP      STATUS     EXIT CODE  ATTEMPT  ERROR',
+        'S1      qc        SUCCEEDED          0        1',
+        'S10     assemble  FAILED           137        2  States.TaskFailed',
         '_all    report    SKIPPED',
         '',
       ].join('\n'),
@@ -34,7 +34,7 @@ describe('formatRows', () => {
     ];
     expect(formatRows(rows, 'table', ['distance', 'sample', 'cause'])).toBe(
       [
-        'distance  sample  cause',
+        'DISTANCE  SAMPLE  CAUSE',
         '  0.0123  S1      exit 1:\\nno reads\\tat all',
         '  1.5e-7  S2',
         '',
@@ -47,7 +47,7 @@ describe('formatRows', () => {
       { n50: 133000, tags: ['plasmid'] },
       { n50: 'n/a', tags: { a: 1 } },
     ];
-    expect(formatRows(rows, 'table')).toBe('n50     tags\n133000  ["plasmid"]\nn/a     {"a":1}\n');
+    expect(formatRows(rows, 'table')).toBe('N50     TAGS\n133000  ["plasmid"]\nn/a     {"a":1}\n');
   });
 
   it('csv: a header line and RFC 4180 quoting of commas, quotes and line breaks', () => {
@@ -89,7 +89,7 @@ describe('formatRows', () => {
   it('no rows: nothing for a table or CSV without columns, a header with them, [] in JSON', () => {
     expect(formatRows([], 'table')).toBe('');
     expect(formatRows([], 'csv')).toBe('');
-    expect(formatRows([], 'table', ['sample', 'n50'])).toBe('sample  n50\n');
+    expect(formatRows([], 'table', ['sample', 'n50'])).toBe('SAMPLE  N50\n');
     expect(formatRows([], 'csv', ['sample', 'n50'])).toBe('sample,n50\n');
     expect(formatRows([], 'json')).toBe('[]\n');
   });
