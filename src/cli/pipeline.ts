@@ -10,7 +10,8 @@ import type { HistoryEvent } from '../asl/execution.js';
 import type { JsonObject } from '../asl/types.js';
 import { formatRows, type RowsFormat } from '../results/format.js';
 import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
-import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG } from '../pipeline/contract.js';
+import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG, stepKey } from '../pipeline/contract.js';
+import { selectSteps } from '../pipeline/dag.js';
 import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
 import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
 import { pipelineJsonSchema } from '../pipeline/schema.js';
@@ -30,6 +31,7 @@ import cliTruncate from 'cli-truncate';
 import { runExecutor } from './executor.js';
 import { knownName } from './names.js';
 import type { Io } from './io.js';
+import { errorPrefix, painter, status, statusColumns } from './color.js';
 
 interface RunOptions {
   samples?: string;
@@ -96,18 +98,40 @@ export function parseParams(values: string[]): Record<string, string> {
   return params;
 }
 
-/** `--from/--to/--only` checked against the steps (did-you-mean), as `{from, to}`. */
-function slice(loaded: LoadedPipeline, opts: RunOptions): { from: string; to: string } {
-  const names = loaded.spec.steps.map((s) => s.name);
+/**
+ * `--from/--to/--only` checked against the steps (did-you-mean): the steps the run runs (`--from
+ * X`: X and what depends on it; `--to X`: X and what it needs), and `$.run.skip` for the others.
+ */
+function slice(
+  loaded: LoadedPipeline,
+  opts: RunOptions,
+): { from: string; to: string; steps: string[]; skip: Record<string, boolean> } {
+  const all = loaded.spec.steps;
+  const names = all.map((s) => s.name);
   const check = (flag: string, name: string | undefined): string =>
     name === undefined ? '' : knownName(flag, name, names, 'step');
   if (opts.only && (opts.from || opts.to))
     throw new InputError('--only runs one step; it cannot be combined with --from or --to');
   const from = check(opts.only ? '--only' : '--from', opts.only ?? opts.from);
   const to = check(opts.only ? '--only' : '--to', opts.only ?? opts.to);
-  if (from && to && names.indexOf(from) > names.indexOf(to))
-    throw new InputError(`--from ${from} comes after --to ${to} in the pipeline`);
-  return { from: from === names[0] ? '' : from, to: to === names.at(-1) ? '' : to };
+  const steps = selectSteps(all, from, to);
+  if (steps.length === 0)
+    throw new InputError(
+      `--to ${to} does not depend on --from ${from}: no step runs after ${from} and before ${to}`,
+    );
+  const skip = Object.fromEntries(
+    names.filter((n) => !steps.includes(n)).map((n) => [stepKey(n), true]),
+  );
+  if (steps.length === names.length) return { from: '', to: '', steps, skip };
+  return { from, to, steps, skip };
+}
+
+/** The slice flags as given, for the run's headline: `--from assemble --to stats`. */
+function sliceFlags(opts: RunOptions): string {
+  if (opts.only) return `--only ${opts.only}`;
+  return [opts.from ? `--from ${opts.from}` : '', opts.to ? `--to ${opts.to}` : '']
+    .filter(Boolean)
+    .join(' ');
 }
 
 /**
@@ -170,7 +194,7 @@ function progress(
       lines.push(
         `  ${name.padEnd(20)} ${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${String(c.done).padStart(4)}/${total(c)} done` +
           `${c.cached ? ` (${c.cached} cached)` : ''}${running ? `, ${running} running` : ''}` +
-          `${waiting ? `, ${waiting} waiting` : ''}${c.failed ? `, ${c.failed} failed` : ''}`,
+          `${waiting ? `, ${waiting} waiting` : ''}${c.failed ? `, ${painter(io.color?.err)('red', `${c.failed} failed`)}` : ''}`,
       );
     }
     const eta =
@@ -329,9 +353,12 @@ function printOutcome(
       }) + '\n',
     );
   } else {
-    io.err(`${run.execution}: ${d.status} in ${seconds}s\n`);
+    const paint = painter(io.color?.err);
+    io.err(`${run.execution}: ${status(paint, d.status)} in ${seconds}s\n`);
     if (d.status !== 'SUCCEEDED') {
-      io.err(`error: ${d.error ?? ''}\n${d.cause ? `${readableCause(d.cause)}\n` : ''}`);
+      io.err(
+        `${errorPrefix(paint)} ${d.error ?? ''}\n${d.cause ? `${readableCause(d.cause)}\n` : ''}`,
+      );
       if (interrupted || /^Strand\.(SamplesFailed|StepFailed)$/.test(d.error ?? ''))
         io.err(`to carry on: strand redrive ${run.execution}\n`);
     }
@@ -727,16 +754,14 @@ export function registerPipelineCommands(
       });
       for (const skipped of loaded.skipped ?? [])
         io.err(`skipping sample ${skipped.id} (--skip-missing): ${skipped.reason}\n`);
-      const { from, to } = slice(loaded, opts);
+      const { from, to, steps: selected, skip } = slice(loaded, opts);
       const { spec, samples } = loaded;
       if (samples.length === 0 && spec.steps.some((s) => s.scope === 'sample'))
         throw new InputError(`${file}: no samples (give a sheet under samples: or --samples)`);
-      const fromIndex = from ? spec.steps.findIndex((x) => x.name === from) : 0;
-      const toIndex = to ? spec.steps.findIndex((x) => x.name === to) : spec.steps.length - 1;
       const ran = runExecutor(home, loaded, {
         executor: opts.executor,
         profile: opts.profile,
-        steps: spec.steps.slice(fromIndex, toIndex + 1).map((s) => s.name),
+        steps: selected,
         file,
       });
       if (ran.executor !== 'local' && opts.queue !== undefined && opts.queue !== ran.executor)
@@ -757,17 +782,14 @@ export function registerPipelineCommands(
           store: store.url,
           from,
           to,
+          skip,
           cache: !opts.cache ? 'false' : opts.deepCache ? 'deep' : 'true',
         },
         samples: samples.map((s) => ({ id: s.id, values: s.values })),
         params: { ...spec.params },
       };
       if (opts.dryRun) {
-        const steps = spec.steps.filter(
-          (s) =>
-            (!from || spec.steps.indexOf(s) >= spec.steps.findIndex((x) => x.name === from)) &&
-            (!to || spec.steps.indexOf(s) <= spec.steps.findIndex((x) => x.name === to)),
-        );
+        const steps = spec.steps.filter((s) => selected.includes(s.name));
         io.out(
           opts.json
             ? JSON.stringify({
@@ -783,9 +805,11 @@ export function registerPipelineCommands(
         setExit(EXIT_OK);
         return;
       }
-      const jobs = spec.steps.flatMap((st) =>
-        st.jobs.map((j) => ({ name: j.name, total: st.scope === 'all' ? 1 : samples.length })),
-      );
+      const jobs = spec.steps
+        .filter((st) => selected.includes(st.name))
+        .flatMap((st) =>
+          st.jobs.map((j) => ({ name: j.name, total: st.scope === 'all' ? 1 : samples.length })),
+        );
       const followed: FollowedRun = {
         execution: name,
         pipeline: spec.name,
@@ -796,7 +820,7 @@ export function registerPipelineCommands(
       const headline = (): void => {
         if (opts.json) return;
         io.err(
-          `${name}: ${spec.name}, ${samples.length} sample(s), ${spec.steps.length} step(s)${from || to ? ` (from ${from || spec.steps[0].name} to ${to || spec.steps.at(-1)!.name})` : ''}` +
+          `${name}: ${spec.name}, ${samples.length} sample(s), ${from || to ? `${selected.length} of ${spec.steps.length} step(s) (${sliceFlags(opts)})` : `${spec.steps.length} step(s)`}` +
             (ran.executor === 'local' ? '' : `, on ${ran.executor}`) +
             '\n',
         );
@@ -970,7 +994,7 @@ export function registerPipelineCommands(
         }
         if (opts.json) io.out(JSON.stringify(runs, null, 2) + '\n');
         else if (runs.length === 0) io.err('no pipeline runs in this home yet\n');
-        else io.out(formatRows(runs, 'table'));
+        else io.out(formatRows(runs, 'table', undefined, statusColumns(painter(io.color?.out))));
         setExit(EXIT_OK);
       } finally {
         await db?.close();
@@ -1166,7 +1190,14 @@ export function registerPipelineCommands(
                   of,
                 );
           }
-          io.out(formatRows(rows, opts.format as RowsFormat, columns));
+          io.out(
+            formatRows(
+              rows,
+              opts.format as RowsFormat,
+              columns,
+              statusColumns(painter(io.color?.out)),
+            ),
+          );
           if (opts.format === 'table' && rows.length === 0) io.err('no results yet\n');
           setExit(EXIT_OK);
         } finally {

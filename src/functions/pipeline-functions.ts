@@ -15,7 +15,15 @@ import type { Json, JsonObject } from '../asl/types.js';
 import type { LocalBatch } from '../batch/local-batch.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
-import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, TAG, type RunSettings } from '../pipeline/contract.js';
+import {
+  AGGREGATE_SAMPLE,
+  ERROR,
+  FUNCTIONS,
+  TAG,
+  stepKey,
+  type RunSettings,
+} from '../pipeline/contract.js';
+import { ancestors } from '../pipeline/dag.js';
 import { extractMetrics } from '../results/extract.js';
 import type { ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
@@ -49,7 +57,39 @@ export interface JobPlan {
 export interface StepPlan {
   name: string;
   scope: 'sample' | 'all';
+  /** The steps it waits for (see PipelineSpec). */
+  needs: string[];
   jobs: JobPlan[];
+}
+
+/** Whether the run leaves `step` out (`--from/--to/--only`). */
+function skipped(run: RunSettings, step: string): boolean {
+  return run.skip?.[stepKey(step)] === true;
+}
+
+/**
+ * Of `steps` (one scope), those the run leaves out whose outputs the steps it runs see: their
+ * published outputs are loaded from the store, as a whole run would have given them.
+ */
+function loadedForSlice(run: RunSettings, all: StepPlan[], scope: StepPlan['scope']): StepPlan[] {
+  const needed = new Set(running(run, all).flatMap((s) => [...ancestors(all, s.name)]));
+  return all.filter((s) => s.scope === scope && skipped(run, s.name) && needed.has(s.name));
+}
+
+/** The steps the run does not leave out. */
+function running(run: RunSettings, steps: StepPlan[]): StepPlan[] {
+  return steps.filter((s) => !skipped(run, s.name));
+}
+
+/** What a sliced run needs that is not in the store, as the error it fails with. */
+function missingInputs(run: RunSettings, missing: string[]): StrandError {
+  const shown = missing.slice(0, 20).join('\n  ');
+  const more = missing.length > 20 ? `\n  … and ${missing.length - 20} more` : '';
+  const slice = run.from ? `--from ${run.from}` : `--to ${run.to}`;
+  return new StrandError(
+    ERROR.missingInputs,
+    `${slice} needs outputs that are not in the store:\n  ${shown}${more}`,
+  );
 }
 
 export interface PipelineFunctionsOptions {
@@ -269,8 +309,8 @@ export function pipelineFunctions(
   };
 
   /**
-   * Outputs of earlier steps, from the store, for a run that starts at `from`. Outputs the
-   * sliced steps use must be there; others are loaded when present and empty otherwise.
+   * Outputs of steps a sliced run leaves out, from the store. Outputs the steps it runs use
+   * must be there; others are loaded when present and empty otherwise.
    */
   async function preload(
     run: RunSettings,
@@ -304,8 +344,8 @@ export function pipelineFunctions(
     return out;
   }
 
-  /** Variables the steps from `fromIndex` on use. */
-  function neededFrom(steps: StepPlan[]): Set<string> {
+  /** Variables the steps use. */
+  function neededBy(steps: StepPlan[]): Set<string> {
     return new Set(steps.flatMap((s) => s.jobs.flatMap((j) => j.uses ?? [])));
   }
 
@@ -315,24 +355,16 @@ export function pipelineFunctions(
     const steps = p.steps as unknown as StepPlan[];
     const samples = p.samples as unknown as { id: string; values: Record<string, string> }[];
     const params = vars(p.params);
-    const perSample = steps.filter((s) => s.scope === 'sample');
-    const toStep = steps.find((s) => s.name === run.to);
-    run.aggregates = !toStep || toStep.scope === 'all';
-    const fromIndex = run.from ? steps.findIndex((s) => s.name === run.from) : 0;
-    const before = perSample.filter((s) => steps.indexOf(s) < fromIndex);
-    const needed = neededFrom(perSample.filter((s) => steps.indexOf(s) >= fromIndex));
+    run.aggregates = steps.some((s) => s.scope === 'all' && !skipped(run, s.name));
+    const load = loadedForSlice(run, steps, 'sample');
+    const needed = neededBy(running(run, steps));
     const missing: string[] = [];
     const items = [];
     for (const s of samples) {
-      const loaded = before.length > 0 ? await preload(run, before, needed, s.id, missing) : {};
+      const loaded = load.length > 0 ? await preload(run, load, needed, s.id, missing) : {};
       items.push({ ...params, ...s.values, SAMPLE: s.id, ...loaded });
     }
-    if (missing.length > 0) {
-      throw new StrandError(
-        ERROR.missingInputs,
-        `--from ${run.from} needs outputs that are not in the store:\n  ${missing.slice(0, 20).join('\n  ')}${missing.length > 20 ? `\n  … and ${missing.length - 20} more` : ''}`,
-      );
-    }
+    if (missing.length > 0) throw missingInputs(run, missing);
     return { run: run as unknown as Json, items, params };
   };
 
@@ -437,19 +469,12 @@ export function pipelineFunctions(
       } finally {
         await lock.release().catch(() => undefined);
       }
-      const fromIndex = aggregate.findIndex((s) => s.name === run.from);
-      if (fromIndex > 0) {
+      const load = loadedForSlice(run, steps, 'all');
+      if (load.length > 0) {
         const missing: string[] = [];
-        const needed = neededFrom(aggregate.slice(fromIndex));
-        Object.assign(
-          out,
-          await preload(run, aggregate.slice(0, fromIndex), needed, null, missing),
-        );
-        if (missing.length > 0)
-          throw new StrandError(
-            ERROR.missingInputs,
-            `--from ${run.from} needs outputs that are not in the store:\n  ${missing.join('\n  ')}`,
-          );
+        const needed = neededBy(running(run, aggregate));
+        Object.assign(out, await preload(run, load, needed, null, missing));
+        if (missing.length > 0) throw missingInputs(run, missing);
       }
     }
     return { run: run as unknown as Json, vars: out };

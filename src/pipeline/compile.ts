@@ -9,8 +9,11 @@
  * - after a job, `lambda:invoke` of `strand-publish` puts its outputs in the store and records
  *   results; the Task's Catch runs `strand-sync-failure` (partial outputs and a FAILED row),
  *   then a Fail state naming step and sample;
+ * - steps run in the order their data needs: steps with no path between them are branches of
+ *   a Parallel state (see `seriesParallel`);
  * - substeps are a Parallel state (branches) or a sequence of Tasks;
- * - `--from/--to/--only` are a router Choice at the start and an end check after each step;
+ * - `--from/--to/--only` leave steps out through `$.run.skip`, which each step's entry Choice
+ *   reads, so one definition serves every slice;
  * - `strand-preflight` checks a sliced run's inputs before any job, and `strand-collect`
  *   gathers every sample's outputs for the steps that run once for all samples.
  *
@@ -21,7 +24,8 @@ import { createHash } from 'node:crypto';
 import type { JsonObject, StateMachineDefinition } from '../asl/types.js';
 import type { RegisterJobDefinitionRequest } from '../batch/types.js';
 import { templateParts, type TemplatePart } from './template.js';
-import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG } from './contract.js';
+import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG, stepKey } from './contract.js';
+import { ancestors, planSteps, seriesParallel, type Plan } from './dag.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
 export interface CompileOptions {
@@ -43,6 +47,7 @@ const LAMBDA = 'arn:aws:states:::lambda:invoke';
 const BATCH = 'arn:aws:states:::batch:submitJob.sync';
 const SAMPLE_DONE = 'Sample done';
 const OUTCOME = 'Outcome';
+const AGGREGATES = 'All samples?';
 
 /**
  * The job definition name of a job: `microbe-genome-annotate-genes`. Step names may contain
@@ -212,17 +217,21 @@ function stepPlans(spec: PipelineSpec): JsonObject[] {
   return spec.steps.map((s) => ({
     name: s.name,
     scope: s.scope,
+    needs: [...s.needs],
     jobs: s.jobs.map((j) => jobPlan(spec, j)),
   }));
 }
 
-/** Per compiled step: the state to enter it by, and the variables it may see. */
+/** What compiling the steps of one scope (per sample, or once for all samples) needs. */
 interface Scope {
   spec: PipelineSpec;
   aggregate: boolean;
   queue: string;
-  /** Where a finished unit goes when the run ends at this step (`--to`). */
-  done: string;
+  steps: Map<string, StepSpec>;
+  /** The variables in `$.vars` when a step starts: what comes in, and its needs' outputs. */
+  visible: (step: StepSpec) => string[];
+  /** Names of the Parallel states made so far (they must be unique). */
+  names: Set<string>;
 }
 
 /** The Task that runs one job, and its publish / failure states. */
@@ -333,24 +342,22 @@ function jobStates(
   };
 }
 
-/** A step: its job, or its substeps in sequence or in parallel, then the end check. */
+/**
+ * A step behind its entry Choice (skipped when the run leaves it out): its job, or its
+ * substeps in sequence or in parallel.
+ */
 function stepStates(
   scope: Scope,
   step: StepSpec,
-  visible: string[],
   next: string,
 ): { start: string; states: Record<string, State> } {
-  const check = `${step.name}: end?`;
-  const states: Record<string, State> = {
-    [check]: {
-      Type: 'Choice',
-      Choices: [{ Variable: '$.run.to', StringEquals: step.name, Next: scope.done }],
-      Default: next,
-    },
-  };
+  const visible = scope.visible(step);
+  const guard = `${step.name}: run?`;
+  const states: Record<string, State> = {};
+  let body: string;
   if (!step.parallel) {
     // One job, or substeps one after another; each sees the outputs of those before it.
-    let target = check;
+    let target = next;
     const seen = [...visible];
     const chain: { job: JobSpec; visible: string[] }[] = [];
     for (const job of step.jobs) {
@@ -362,74 +369,118 @@ function stepStates(
       Object.assign(states, s.states);
       target = s.start;
     }
-    return { start: target, states };
+    body = target;
+  } else {
+    Object.assign(
+      states,
+      parallelState(
+        step.name,
+        step.jobs.map((job) => {
+          const done = `${job.name}: done`;
+          const s = jobStates(scope, job, visible, done);
+          const own = { ...s.states, [done]: { Type: 'Succeed' } };
+          return { StartAt: s.start, States: inOrder(own, s.start) };
+        }),
+        next,
+      ),
+    );
+    body = step.name;
   }
-  const merged = step.jobs.reduce(
-    (acc, _job, i) => (i === 0 ? '$[0].vars' : `States.JsonMerge(${acc}, $[${i}].vars, false)`),
-    '',
-  );
-  states[step.name] = {
-    Type: 'Parallel',
-    Branches: step.jobs.map((job) => {
-      const done = `${job.name}: done`;
-      const s = jobStates(scope, job, visible, done);
-      return { StartAt: s.start, States: { ...s.states, [done]: { Type: 'Succeed' } } };
-    }),
-    ResultSelector: { 'run.$': '$[0].run', 'vars.$': merged },
-    Next: check,
-    Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${step.name}: stop` }],
+  states[guard] = {
+    Type: 'Choice',
+    Choices: [{ Variable: `$.run.skip.${stepKey(step.name)}`, IsPresent: true, Next: next }],
+    Default: body,
   };
-  states[`${step.name}: stop`] = {
-    Type: 'Fail',
-    ErrorPath: '$.error.Error',
-    CausePath: '$.error.Cause',
-  };
-  return { start: step.name, states };
+  return { start: guard, states };
 }
 
-/** A chain of steps behind a router Choice (`--from`). */
-function chain(
-  scope: Scope,
-  steps: StepSpec[],
-  visible: string[],
-  router: string,
-  skipTo: { from: string[]; next: string },
-  end: string,
-): Record<string, State> {
-  const states: Record<string, State> = {};
-  const starts: string[] = [];
-  const seen = [...visible];
-  const visibleAt: string[][] = [];
-  for (const step of steps) {
-    visibleAt.push([...seen]);
-    for (const job of step.jobs) seen.push(...Object.keys(job.outputs));
-  }
-  let next = end;
-  for (let i = steps.length - 1; i >= 0; i--) {
-    const s = stepStates(scope, steps[i], visibleAt[i], next);
-    Object.assign(states, s.states);
-    starts[i] = s.start;
-    next = s.start;
-  }
-  states[router] = {
-    Type: 'Choice',
-    Choices: [
-      ...steps.slice(1).map((step, i) => ({
-        Variable: '$.run.from',
-        StringEquals: step.name,
-        Next: starts[i + 1],
-      })),
-      ...skipTo.from.map((name) => ({
-        Variable: '$.run.from',
-        StringEquals: name,
-        Next: skipTo.next,
-      })),
-    ],
-    Default: starts[0],
+/**
+ * A Parallel state running `branches` side by side, then `next` with `{ run, vars }` whose vars
+ * merge every branch's; a failing branch fails it with that branch's error and cause.
+ */
+function parallelState(name: string, branches: JsonObject[], next: string): Record<string, State> {
+  const merged = branches.reduce<string>(
+    (acc, _b, i) => (i === 0 ? '$[0].vars' : `States.JsonMerge(${acc}, $[${i}].vars, false)`),
+    '',
+  );
+  return {
+    [name]: {
+      Type: 'Parallel',
+      Branches: branches,
+      ResultSelector: { 'run.$': '$[0].run', 'vars.$': merged },
+      Next: next,
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: `${name}: stop` }],
+    },
+    [`${name}: stop`]: { Type: 'Fail', ErrorPath: '$.error.Error', CausePath: '$.error.Cause' },
   };
-  if ((states[router] as { Choices: unknown[] }).Choices.length === 0)
-    states[router] = { Type: 'Pass', Next: starts[0] };
-  return states;
+}
+
+/**
+ * The name of a Parallel state of steps: `steps stats, annotate, sketch`, shortened to stay
+ * well inside ASL's 80 characters with its `: stop` and branch states, unique in the machine.
+ */
+function parallelName(steps: string[], used: Set<string>): string {
+  let name = `steps ${steps.join(', ')}`;
+  if (name.length > 60) {
+    let shown = steps.length;
+    while (
+      shown > 1 &&
+      `steps ${steps.slice(0, shown).join(', ')}, … (${steps.length})`.length > 60
+    )
+      shown--;
+    name = `steps ${steps.slice(0, shown).join(', ')}, … (${steps.length})`.slice(0, 60);
+  }
+  for (let n = 2; used.has(name); n++) name = `${name.replace(/ #\d+$/, '')} #${n}`;
+  used.add(name);
+  return name;
+}
+
+/**
+ * `states` in the order a reader follows them from `start` (each state, then where it goes on
+ * success, then its failure paths), so the compiled JSON reads from top to bottom.
+ */
+function inOrder(states: Record<string, State>, start: string): Record<string, State> {
+  const out: Record<string, State> = {};
+  const visit = (name: string): void => {
+    const state = states[name] as Record<string, unknown> | undefined;
+    if (!state || name in out) return;
+    out[name] = state as State;
+    const choices = (state.Choices ?? []) as { Next: string }[];
+    const catches = (state.Catch ?? []) as { Next: string }[];
+    for (const next of [
+      state.Default,
+      ...choices.map((c) => c.Next),
+      state.Next,
+      ...catches.map((c) => c.Next),
+    ])
+      if (typeof next === 'string') visit(next);
+  };
+  visit(start);
+  for (const name of Object.keys(states)) visit(name);
+  return out;
+}
+
+/** A series-parallel plan of steps as states leading to `next`; returns where it starts. */
+function planStates(scope: Scope, plan: Plan, next: string, states: Record<string, State>): string {
+  if (plan.kind === 'step') {
+    const s = stepStates(scope, scope.steps.get(plan.name)!, next);
+    Object.assign(states, s.states);
+    return s.start;
+  }
+  if (plan.kind === 'seq') {
+    let target = next;
+    for (const item of [...plan.items].reverse()) target = planStates(scope, item, target, states);
+    return target;
+  }
+  const name = parallelName(planSteps(plan), scope.names);
+  const branches = plan.branches.map((branch, i) => {
+    const done = `${name}: ${i + 1} done`;
+    const own: Record<string, State> = { [done]: { Type: 'Succeed' } };
+    const start = planStates(scope, branch, done, own);
+    return { StartAt: start, States: inOrder(own, start) };
+  });
+  Object.assign(states, parallelState(name, branches, next));
+  return name;
 }
 
 /** Compiles the pipeline to a state machine and its job definitions. */
@@ -458,17 +509,33 @@ export function compilePipeline(
     OutputPath: '$.Payload',
     Next: perSample.length > 0 ? STATE.samples : STATE.collect,
   };
+  const names = new Set<string>();
+  const scopeOf = (aggregate: boolean, steps: StepSpec[], given: string[]): Scope => {
+    const byName = new Map(steps.map((st) => [st.name, st]));
+    return {
+      spec,
+      aggregate,
+      queue,
+      steps: byName,
+      names,
+      visible: (step) => [
+        ...given,
+        ...[...ancestors(steps, step.name)]
+          .filter((n) => byName.has(n))
+          .sort((a, b) => steps.indexOf(byName.get(a)!) - steps.indexOf(byName.get(b)!))
+          .flatMap((n) => byName.get(n)!.jobs.flatMap((j) => Object.keys(j.outputs))),
+      ],
+    };
+  };
   if (perSample.length > 0) {
-    const sampleStates = chain(
-      { spec, aggregate: false, queue, done: SAMPLE_DONE },
-      perSample,
-      columnsAndParams,
-      'Route',
-      { from: aggregate.map((s) => s.name), next: SAMPLE_DONE },
+    const sampleStates: Record<string, State> = { [SAMPLE_DONE]: { Type: 'Succeed' } };
+    const start = planStates(
+      scopeOf(false, perSample, columnsAndParams),
+      seriesParallel(perSample),
       SAMPLE_DONE,
+      sampleStates,
     );
-    sampleStates[SAMPLE_DONE] = { Type: 'Succeed' };
-    const processor: JsonObject = { StartAt: 'Route', States: sampleStates };
+    const processor: JsonObject = { StartAt: start, States: inOrder(sampleStates, start) };
     const map: State = {
       Type: 'Map',
       ItemsPath: '$.items',
@@ -499,37 +566,25 @@ export function compilePipeline(
       },
     },
     OutputPath: '$.Payload',
-    Next: aggregate.length > 0 ? 'Route all' : OUTCOME,
+    Next: aggregate.length > 0 ? AGGREGATES : OUTCOME,
   };
   if (aggregate.length > 0) {
     const perSampleOutputs = perSample.flatMap((s) =>
       s.jobs.flatMap((j) => Object.keys(j.outputs)),
     );
-    Object.assign(
+    const start = planStates(
+      scopeOf(true, aggregate, [...Object.keys(spec.params), ...perSampleOutputs]),
+      seriesParallel(aggregate),
+      OUTCOME,
       states,
-      chain(
-        { spec, aggregate: true, queue, done: OUTCOME },
-        aggregate,
-        [...Object.keys(spec.params), ...perSampleOutputs],
-        'Route all',
-        { from: [], next: OUTCOME },
-        OUTCOME,
-      ),
     );
-    // A run that ends at a per-sample step skips the aggregate steps.
-    const router = states['Route all'] as {
-      Type: string;
-      Choices?: JsonObject[];
-      Next?: string;
+    // Collect says whether the steps over all samples run: not when the run ends before them,
+    // nor when no sample succeeded.
+    states[AGGREGATES] = {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.run.aggregates', BooleanEquals: false, Next: OUTCOME }],
+      Default: start,
     };
-    const skip = { Variable: '$.run.aggregates', BooleanEquals: false, Next: OUTCOME };
-    if (router.Type === 'Choice') router.Choices!.unshift(skip);
-    else
-      states['Route all'] = {
-        Type: 'Choice',
-        Choices: [skip],
-        Default: router.Next!,
-      };
   }
   states[OUTCOME] = {
     Type: 'Choice',
@@ -546,7 +601,7 @@ export function compilePipeline(
   const definition = {
     Comment: `Strand pipeline ${spec.name}${spec.description ? `: ${spec.description}` : ''}`,
     StartAt: 'Preflight',
-    States: states,
+    States: inOrder(states, 'Preflight'),
   } as unknown as StateMachineDefinition;
   return {
     definition,

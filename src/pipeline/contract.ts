@@ -57,9 +57,14 @@ export interface RunSettings {
   file?: string;
   execution: string;
   store: string;
-  /** '' when not sliced. */
+  /** '' when not sliced (as given, for messages). */
   from: string;
   to: string;
+  /**
+   * The steps a sliced run leaves out, by `stepKey`: each step's entry Choice passes over
+   * those present (`IsPresent`), so one definition serves every slice.
+   */
+  skip?: Record<string, boolean>;
   /**
    * 'true' | 'false' | 'deep' (a Batch tag value): with 'deep' a cache hit also checks the
    * sha256 of every stored file, not only that each is there with its size.
@@ -72,4 +77,12 @@ export interface RunSettings {
   collected?: string[];
   /** What the run's output should tell the user (set by collect). */
   notes?: string[];
+}
+
+/**
+ * A step's key under `$.run.skip`: JSONPath implementations disagree on `-` in a dotted name, so
+ * the key keeps to `[a-z0-9_]`, one-to-one (`_` → `__`, `-` → `_h`: `a-b` → `a_hb`).
+ */
+export function stepKey(name: string): string {
+  return name.replace(/[_-]/g, (c) => (c === '_' ? '__' : '_h'));
 }

@@ -1,8 +1,9 @@
 /**
- * The step graph of a pipeline, for `strand graph`: steps in order, substeps inside their step
- * (parallel ones side by side, sequential ones chained), the steps over all samples after the
- * per-sample part, and which variable flows where. Pure: a PipelineSpec in, a string out.
+ * The step graph of a pipeline, for `strand graph`: the steps as the data orders them (steps
+ * side by side when no path joins them), substeps inside their step, the steps over all samples
+ * after the per-sample part, and which variable flows where. Pure: a PipelineSpec in, a string out.
  */
+import { seriesParallel, type Plan } from './dag.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
 export type GraphFormat = 'text' | 'mermaid' | 'dot';
@@ -27,9 +28,9 @@ function exits(step: StepSpec): JobSpec[] {
 }
 
 /**
- * Every edge, in a stable order (by the step they lead into): order edges between consecutive
- * steps and between sequential substeps, merged with the data edges from the job producing a
- * variable to each job that uses it.
+ * Every edge, in a stable order (by the job they lead into): the data edges from the job
+ * producing a variable to each job that uses it, the order of sequential substeps, and each
+ * `after:` entry that carries no data (from its step's last jobs to this step's first ones).
  */
 function graphEdges(spec: PipelineSpec): Edge[] {
   const edges = new Map<string, Edge>();
@@ -42,36 +43,34 @@ function graphEdges(spec: PipelineSpec): Edge[] {
     }
     return e;
   };
-  const producer = new Map<string, string>();
+  const producer = new Map<string, { job: string; step: StepSpec }>();
   for (const s of spec.steps)
-    for (const j of s.jobs) for (const v of Object.keys(j.outputs)) producer.set(v, j.name);
-
-  const perSample = spec.steps.filter((s) => s.scope === 'sample');
-  const aggregate = spec.steps.filter((s) => s.scope === 'all');
-  const ordered = [...perSample, ...aggregate];
-  ordered.forEach((step, i) => {
-    const prev = ordered[i - 1];
-    if (prev) {
-      const crossing = prev.scope === 'sample' && step.scope === 'all';
-      for (const a of exits(prev)) {
-        for (const b of entries(step)) {
-          const e = edge(a.name, b.name);
-          // The aggregate step waits for every sample, not just this one.
-          if (crossing) e.allSamples = true;
-        }
-      }
-    }
-    if (!step.parallel)
-      for (let k = 1; k < step.jobs.length; k++) edge(step.jobs[k - 1].name, step.jobs[k].name);
-    for (const j of step.jobs) {
+    for (const j of s.jobs)
+      for (const v of Object.keys(j.outputs)) producer.set(v, { job: j.name, step: s });
+  for (const step of spec.steps) {
+    const fed = new Set<string>();
+    for (const [k, j] of step.jobs.entries()) {
+      if (!step.parallel && k > 0) edge(step.jobs[k - 1].name, j.name);
       for (const v of j.vars) {
         const from = producer.get(v);
-        if (from === undefined || from === j.name) continue;
-        const e = edge(from, j.name);
+        if (from === undefined || from.job === j.name) continue;
+        const e = edge(from.job, j.name);
         if (!e.vars.includes(v)) e.vars.push(v);
+        // The aggregate step waits for every sample, not just one.
+        if (from.step.scope === 'sample' && step.scope === 'all') e.allSamples = true;
+        fed.add(from.step.name);
       }
     }
-  });
+    for (const name of step.after) {
+      if (fed.has(name)) continue;
+      const other = spec.steps.find((s) => s.name === name)!;
+      for (const a of exits(other))
+        for (const b of entries(step)) {
+          const e = edge(a.name, b.name);
+          if (other.scope === 'sample' && step.scope === 'all') e.allSamples = true;
+        }
+    }
+  }
   return [...edges.values()];
 }
 
@@ -101,39 +100,64 @@ function resources(j: JobSpec): string {
   return `${j.vcpus} vCPU, ${mem}`;
 }
 
+/**
+ * The steps of each scope as they will run: one after another down the page, steps side by side
+ * as the branches of a `side by side` block, each job with its tool, resources, and the
+ * variables it reads and declares.
+ */
 function text(spec: PipelineSpec): string {
-  const lines: string[] = [];
   const inputs = new Map<string, string[]>();
   for (const e of graphEdges(spec))
     if (e.vars.length > 0) inputs.set(e.to, [...(inputs.get(e.to) ?? []), ...e.vars]);
-  const job = (j: JobSpec, label: string, indent: string): void => {
+  const job = (j: JobSpec, label: string, indent: number, after: string[] = []): string => {
     const outs = Object.keys(j.outputs);
     const ins = inputs.get(j.name) ?? [];
-    const name = label.padEnd(Math.max(1, 18 - indent.length));
+    const name = label.padEnd(Math.max(1, 16 - indent));
     const tool = (j.command[0] ?? '').padEnd(12);
-    lines.push(
-      `${indent}${name} ${tool} ${resources(j).padEnd(16)}` +
-        (ins.length > 0 ? `  ← ${ins.join(', ')}` : '') +
-        (outs.length > 0 ? `  → ${outs.join(', ')}` : ''),
+    return (
+      `${name} ${tool} ${resources(j).padEnd(16)}` +
+      (ins.length > 0 ? `  ← ${ins.join(', ')}` : '') +
+      (outs.length > 0 ? `  → ${outs.join(', ')}` : '') +
+      (after.length > 0 ? `  (after ${after.join(', ')})` : '')
     );
   };
-  const section = (scope: StepSpec['scope']): void => {
-    for (const s of spec.steps.filter((x) => x.scope === scope)) {
-      if (!s.hasSubsteps) {
-        job(s.jobs[0], s.name, '  ');
-        continue;
-      }
-      lines.push(`  ${s.name} (${s.parallel ? 'in parallel' : 'in sequence'})`);
-      s.jobs.forEach((j, i) =>
-        job(j, shortName(s, j), `    ${i === s.jobs.length - 1 ? '└' : '├'} `),
-      );
+  const byName = new Map(spec.steps.map((s) => [s.name, s]));
+  // Lines of a plan drawn at `indent` columns from the margin (for the names' alignment).
+  const draw = (plan: Plan, indent: number): string[] => {
+    if (plan.kind === 'seq') return plan.items.flatMap((p) => draw(p, indent));
+    if (plan.kind === 'par') {
+      const lines = ['side by side:'];
+      plan.branches.forEach((b, i) => {
+        const last = i === plan.branches.length - 1;
+        draw(b, indent + 2).forEach((line, k) =>
+          lines.push(`${k === 0 ? (last ? '└ ' : '├ ') : last ? '  ' : '│ '}${line}`),
+        );
+      });
+      return lines;
     }
+    const s = byName.get(plan.name)!;
+    const dataless = s.after;
+    if (!s.hasSubsteps) return [job(s.jobs[0], s.name, indent, dataless)];
+    return [
+      `${s.name} (substeps ${s.parallel ? 'side by side' : 'in order'})${dataless.length > 0 ? `  (after ${dataless.join(', ')})` : ''}`,
+      ...s.jobs.map(
+        (j, i) => `${i === s.jobs.length - 1 ? '└' : '├'} ${job(j, shortName(s, j), indent + 2)}`,
+      ),
+    ];
   };
-  lines.push(`${spec.name}: per sample`);
-  section('sample');
+  const section = (scope: StepSpec['scope']): string[] => {
+    const steps = spec.steps.filter((x) => x.scope === scope);
+    return draw(seriesParallel(steps), 2).map((line) => `  ${line}`.trimEnd());
+  };
+  const lines: string[] = [];
+  if (spec.steps.some((s) => s.scope === 'sample')) {
+    lines.push(`${spec.name}: per sample`, ...section('sample'));
+  }
   if (spec.steps.some((s) => s.scope === 'all')) {
-    lines.push('then once for all samples');
-    section('all');
+    lines.push(
+      lines.length > 0 ? 'then once for all samples' : `${spec.name}: once for all samples`,
+    );
+    lines.push(...section('all'));
   }
   return lines.join('\n') + '\n';
 }

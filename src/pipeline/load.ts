@@ -42,6 +42,7 @@ import {
   type SamplePositions,
   type SampleTable,
 } from './samples.js';
+import { findCycle } from './dag.js';
 import { PIPELINE_NAME, SECRET_SOURCE, STEP_NAME, VAR_NAME, pipelineSchema } from './schema.js';
 import { parseDuration, parseRetry, parseSize, parseVcpus, type UnitResult } from './units.js';
 import { templateParts } from './template.js';
@@ -705,21 +706,13 @@ class Loader {
     const steps: StepSpec[] = [];
     // Source paths of each step's jobs, for the variable check once every output is known.
     const jobPaths: Seg[][][] = [];
-    let firstAggregate: string | undefined;
+    // Each step's `after:` entries with where they were written.
+    const afterPaths: { name: string; path: Seg[] }[][] = [];
     for (const [name, value] of entries(raw)) {
       const path: Seg[] = ['steps', name];
       this.checkStepName(path, name, 'step');
       if (!isObj(value)) continue;
       const scope = value.aggregate === true ? 'all' : 'sample';
-      if (scope === 'all') firstAggregate ??= name;
-      else if (firstAggregate !== undefined) {
-        this.report(
-          path,
-          `per-sample step "${name}" comes after aggregate step "${firstAggregate}"`,
-          'aggregate steps run once after every sample, so they come last',
-          'key',
-        );
-      }
       const hasSubsteps = 'substeps' in value;
       const parallel = hasSubsteps && value.parallel === true;
       // A plain step's resources are read with its job, so they are reported once.
@@ -770,13 +763,89 @@ class Loader {
         paths.push(path);
       }
       jobs.forEach((job, j) => this.declareOutputs(job, paths[j], steps.length, j));
-      steps.push({ name, scope, jobs, hasSubsteps, parallel, at: this.src.pos(path, 'key') });
+      const after = Array.isArray(value.after)
+        ? value.after.map((a, i) => ({ name: String(a), path: [...path, 'after', i] }))
+        : typeof value.after === 'string'
+          ? [{ name: value.after, path: [...path, 'after'] }]
+          : [];
+      steps.push({
+        name,
+        scope,
+        jobs,
+        hasSubsteps,
+        parallel,
+        needs: [],
+        after: after.map((a) => a.name),
+        at: this.src.pos(path, 'key'),
+      });
       jobPaths.push(paths);
+      afterPaths.push(after);
     }
     steps.forEach((step, s) =>
       step.jobs.forEach((_job, j) => this.checkVariables(steps, s, j, jobPaths[s][j])),
     );
+    this.inferGraph(steps, afterPaths);
     return steps;
+  }
+
+  /**
+   * Each step's `needs`: the steps owning the variables its jobs read, and its `after:` entries
+   * (checked here: known, not itself, not an aggregate step for a per-sample one); then a cycle,
+   * if any, is reported at the first step along it.
+   */
+  private inferGraph(steps: StepSpec[], afterPaths: { name: string; path: Seg[] }[][]): void {
+    const names = steps.map((s) => s.name);
+    const owner = new Map<string, string>();
+    for (const st of steps)
+      for (const j of st.jobs) for (const v of Object.keys(j.outputs)) owner.set(v, st.name);
+    // Why each edge exists, for the cycle message.
+    const because = new Map<string, string>();
+    steps.forEach((step, s) => {
+      const needs = new Set<string>();
+      for (const job of step.jobs)
+        for (const v of job.vars) {
+          const o = owner.get(v);
+          if (o === undefined || o === step.name) continue;
+          needs.add(o);
+          if (!because.has(`${step.name}\n${o}`)) because.set(`${step.name}\n${o}`, `$${v}`);
+        }
+      for (const a of afterPaths[s]) {
+        const other = steps.find((x) => x.name === a.name);
+        if (!other) {
+          this.report(
+            a.path,
+            `no step "${a.name}"${didYouMean(a.name, names)}`,
+            `steps: ${listNames(names)}`,
+          );
+        } else if (other === step) {
+          this.report(a.path, `step "${step.name}" cannot wait for itself`);
+        } else if (step.scope === 'sample' && other.scope === 'all') {
+          this.report(
+            a.path,
+            `"${a.name}" is an aggregate step, which runs once after every sample; per-sample step "${step.name}" cannot wait for it`,
+            'make this step aggregate too, or drop the entry',
+          );
+        } else {
+          needs.add(other.name);
+          if (!because.has(`${step.name}\n${other.name}`))
+            because.set(`${step.name}\n${other.name}`, 'after:');
+        }
+      }
+      step.needs = names.filter((n) => needs.has(n));
+    });
+    const cycle = findCycle(steps);
+    if (cycle) {
+      const links = cycle
+        .slice(0, -1)
+        .map((n, i) => `${n} needs ${cycle[i + 1]} (${because.get(`${n}\n${cycle[i + 1]}`)})`);
+      this.report(
+        ['steps', cycle[0]],
+        `steps wait for each other in a cycle: ${links.join(', ')}`,
+        'a step can only read outputs of steps that do not read its own; remove one of these uses',
+        'key',
+      );
+      // The compiler needs an acyclic graph; a pipeline with a problem is never compiled.
+    }
   }
 
   private job(
@@ -1038,8 +1107,11 @@ class Loader {
     const visible: string[] = [];
     if (step.scope === 'sample') visible.push(...this.columns, 'SAMPLE');
     visible.push(...this.paramNames);
-    for (const earlier of steps.slice(0, s)) {
-      for (const other of earlier.jobs) visible.push(...Object.keys(other.outputs));
+    // Outputs of the other steps, wherever they are written: the graph orders the steps. A
+    // per-sample step cannot read an aggregate step's, which runs after every sample.
+    for (const other of steps) {
+      if (other === step || (step.scope === 'sample' && other.scope === 'all')) continue;
+      for (const job of other.jobs) visible.push(...Object.keys(job.outputs));
     }
     step.jobs.forEach((other, k) => {
       if (k === j || (k < j && !step.parallel)) visible.push(...Object.keys(other.outputs));
@@ -1127,11 +1199,11 @@ class Loader {
       }
       return;
     }
-    if (owner && owner.step > s) {
+    if (owner && steps[owner.step].scope === 'all' && step.scope === 'sample') {
       this.report(
         where,
-        `$${name} is an output of step "${steps[owner.step].name}", which runs later`,
-        `move "${steps[owner.step].name}" before "${step.name}"`,
+        `$${name} is an output of aggregate step "${steps[owner.step].name}", which runs once after every sample`,
+        `make "${step.name}" aggregate too, or read a per-sample output`,
       );
       return;
     }

@@ -70,6 +70,13 @@ export interface StepSpec {
   hasSubsteps: boolean;
   /** Substeps run side by side (Parallel) instead of one after another. */
   parallel: boolean;
+  /**
+   * The steps this one waits for, in the pipeline's order: those whose outputs it reads and
+   * those named under `after:`. An aggregate step's include the per-sample steps it reads.
+   */
+  needs: string[];
+  /** The steps named under `after:` (also in `needs`). */
+  after: string[];
   at: SourcePos;
 }
 

@@ -111,6 +111,16 @@ const stepSchema = z
       .boolean()
       .meta({ description: 'Run the substeps side by side instead of in order.' })
       .optional(),
+    after: z
+      .union([
+        z.string().meta({ pattern: STEP_NAME.source }),
+        z.array(z.string().meta({ pattern: STEP_NAME.source })),
+      ])
+      .meta({
+        description:
+          'Steps this one waits for although it reads none of their outputs (order without data).',
+      })
+      .optional(),
     substeps: z
       .record(z.string().meta({ pattern: STEP_NAME.source }), substepSchema)
       .meta({

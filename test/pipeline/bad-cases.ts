@@ -173,22 +173,42 @@ export const BAD_CASES: [string, LoadOptions, [string, string][]][] = [
     ],
   ],
   [
-    'later-step-output.yaml',
+    'cycle.yaml',
     {},
     [
       [
-        'later-step-output.yaml:6:26 steps.qc.command[2]',
-        '$CONTIGS is an output of step "assemble", which runs later',
+        'cycle.yaml:4:3 steps.qc',
+        'steps wait for each other in a cycle: qc needs assemble ($CONTIGS), assemble needs qc ($QC_R1)',
       ],
     ],
   ],
   [
-    'aggregate-order.yaml',
+    'after-cycle.yaml',
     {},
     [
       [
-        'aggregate-order.yaml:12:3 steps.sketch',
-        'per-sample step "sketch" comes after aggregate step "matrix"',
+        'after-cycle.yaml:4:3 steps.qc',
+        'qc needs report (after:), report needs assemble (after:), assemble needs qc ($QC_R1)',
+      ],
+    ],
+  ],
+  [
+    'after.yaml',
+    {},
+    [
+      ['after.yaml:8:13 steps.qc.after[0]', 'no step "asemble"; did you mean "assemble"?'],
+      ['after.yaml:8:22 steps.qc.after[1]', 'step "qc" cannot wait for itself'],
+      ['after.yaml:8:26 steps.qc.after[2]', '"matrix" is an aggregate step'],
+      ['after.yaml:16:12 steps.matrix.after', 'no step "assembly"; did you mean "assemble"?'],
+    ],
+  ],
+  [
+    'aggregate-output.yaml',
+    {},
+    [
+      [
+        'aggregate-output.yaml:15:27 steps.sketch.command[2]',
+        '$MATRIX is an output of aggregate step "matrix", which runs once after every sample',
       ],
     ],
   ],

@@ -238,12 +238,11 @@ describe('strand run with bad options', () => {
     ],
     [
       ['--from', 'frequent', '--to', 'words'],
-      '--from frequent comes after --to words in the pipeline',
+      '--to words does not depend on --from frequent: no step runs after frequent and before words',
     ],
-    [
-      ['--from', 'summary', '--to', 'count'],
-      '--from summary comes after --to count in the pipeline',
-    ],
+    [['--from', 'summary', '--to', 'count'], '--to count does not depend on --from summary'],
+    // The summary reads the counts' stats, not what `frequent` makes.
+    [['--from', 'frequent', '--to', 'summary'], '--to summary does not depend on --from frequent'],
     [['--param', 'novalue'], '--param "novalue": write NAME=value'],
     [['--param', '=1'], '--param "=1": write NAME=value'],
     [['--samples', ','], 'no samples (give a sheet under samples: or --samples)'],

@@ -92,6 +92,8 @@ export function heldPipeline(name: string, stubborn = false) {
       '    image: debian:bookworm-slim',
       '    command: [sort, -o, out.txt, /dev/null]',
       '    outputs: { OUT: out.txt }',
+      // It reads nothing of `wait`: without this it would run beside it.
+      '    after: [wait]',
       '',
     ].join('\n'),
   );

@@ -19,6 +19,8 @@ import { compilePipeline, jobDefinitionName } from '../../src/pipeline/compile.j
 import { loadPipeline, loadPipelineText } from '../../src/pipeline/load.js';
 import type { JobSpec, PipelineSpec, StepSpec } from '../../src/pipeline/model.js';
 import { strand } from './cli.js';
+import { stepOrder } from './step-order.js';
+import { stepKey } from '../../src/pipeline/contract.js';
 
 // asl-validator 4 is CommonJS without type declarations: `import aslValidator from
 // 'asl-validator'` works at run time but not under strict TypeScript, so require it, typed.
@@ -83,9 +85,14 @@ function scopeOf(definition: Obj, step: StepSpec): Record<string, Obj> {
   );
 }
 
-/** The state a step is entered by: its Parallel state, or its first job's Task. */
+/** The state a step is entered by: its Choice that passes over it when the run skips it. */
 function entry(step: StepSpec): string {
-  return step.parallel ? step.name : step.jobs[0].name;
+  return `${step.name}: run?`;
+}
+
+/** Where a step goes when it is done (or skipped): its entry Choice's skip target. */
+function after(definition: Obj, step: StepSpec): string {
+  return scopeOf(definition, step)[entry(step)].Choices[0].Next;
 }
 
 /** The states a state may go to next. */
@@ -339,11 +346,11 @@ describe.each(NAMED)('state machine of %s', (_name, file) => {
       expect(top.Samples.Type).toBe('Map');
       expect(top.Samples.Next).toBe('Collect');
     } else expect(top).not.toHaveProperty('Samples');
-    expect(top.Collect.Next).toBe(aggregate.length > 0 ? 'Route all' : 'Outcome');
+    expect(top.Collect.Next).toBe(aggregate.length > 0 ? 'All samples?' : 'Outcome');
   });
 
   it('per-sample steps inside the Map; aggregate steps at the top, reached only through Collect', () => {
-    const inside = perSample.length > 0 ? top.Samples.ItemProcessor.States : {};
+    const inside = perSample.length > 0 ? withBranches(top.Samples.ItemProcessor.States) : {};
     for (const step of perSample) expect(inside, step.name).toHaveProperty(entry(step));
     for (const step of perSample) expect(top, step.name).not.toHaveProperty(entry(step));
     const fromCollect = reachable(top, 'Collect');
@@ -366,7 +373,7 @@ describe.each(NAMED)('state machine of %s', (_name, file) => {
         expect(branch[`${job.name}: publish`].Next).toBe(`${job.name}: done`);
         expect(branch[`${job.name}: done`].Type).toBe('Succeed');
       }
-      expect(state.Next).toBe(`${step.name}: end?`);
+      expect(state.Next).toBe(after(definition, step));
       expect(state.Catch[0].Next).toBe(`${step.name}: stop`);
     }
   });
@@ -378,66 +385,44 @@ describe.each(NAMED)('state machine of %s', (_name, file) => {
         expect(states[job.name].Type).toBe('Task');
         expect(states[job.name].Next).toBe(`${job.name}: publish`);
         expect(states[`${job.name}: publish`].Next).toBe(
-          i + 1 < step.jobs.length ? step.jobs[i + 1].name : `${step.name}: end?`,
+          i + 1 < step.jobs.length ? step.jobs[i + 1].name : after(definition, step),
         );
       });
     }
   });
 
-  it('each step ends with its --to check, then goes on to the next step of its scope', () => {
-    for (const group of [perSample, aggregate]) {
-      const done = group === perSample ? 'Sample done' : 'Outcome';
-      group.forEach((step, i) => {
-        const check = scopeOf(definition, step)[`${step.name}: end?`];
-        expect(check.Type).toBe('Choice');
-        expect(check.Choices).toEqual([
-          { Variable: '$.run.to', StringEquals: step.name, Next: done },
-        ]);
-        expect(check.Default).toBe(i + 1 < group.length ? entry(group[i + 1]) : done);
-      });
+  it('each step is entered by a Choice that passes over it when $.run.skip names it', () => {
+    for (const step of spec.steps) {
+      const guard = scopeOf(definition, step)[entry(step)];
+      expect(guard.Type).toBe('Choice');
+      expect(guard.Choices).toHaveLength(1);
+      expect(guard.Choices[0].IsPresent).toBe(true);
+      expect(guard.Choices[0].Variable).toBe(`$.run.skip.${stepKey(step.name)}`);
+      expect(guard.Default).toBe(step.parallel ? step.name : step.jobs[0].name);
     }
   });
 
-  it('the Route choice: one choice per per-sample step after the first (aggregates skip)', () => {
-    if (perSample.length === 0) return;
-    const route = top.Samples.ItemProcessor.States.Route;
-    expect(top.Samples.ItemProcessor.StartAt).toBe('Route');
-    if (perSample.length === 1 && aggregate.length === 0) {
-      expect(route).toEqual({ Type: 'Pass', Next: entry(perSample[0]) });
-      return;
-    }
-    expect(route.Type).toBe('Choice');
-    expect(route.Default).toBe(entry(perSample[0]));
-    expect(route.Choices).toEqual([
-      ...perSample.slice(1).map((s) => ({
-        Variable: '$.run.from',
-        StringEquals: s.name,
-        Next: entry(s),
-      })),
-      ...aggregate.map((s) => ({
-        Variable: '$.run.from',
-        StringEquals: s.name,
-        Next: 'Sample done',
-      })),
-    ]);
+  it('every step starts after the steps it needs, and each step is entered once', () => {
+    const order = stepOrder(definition);
+    expect([...order.keys()].sort()).toEqual(spec.steps.map((s) => s.name).sort());
+    for (const step of spec.steps)
+      for (const need of step.needs) expect(order.get(step.name), step.name).toContain(need);
+    // Steps over all samples start after every per-sample step of every sample.
+    for (const step of aggregate)
+      for (const other of perSample) expect(order.get(step.name)).toContain(other.name);
   });
 
-  it('the Route all choice: skip when no aggregates run, else by --from', () => {
+  it('All samples?: the steps over all samples run unless Collect says they do not', () => {
     if (aggregate.length === 0) {
-      expect(top).not.toHaveProperty('Route all');
+      expect(top).not.toHaveProperty('All samples?');
       return;
     }
-    const route = top['Route all'];
-    expect(route.Type).toBe('Choice');
-    expect(route.Choices[0]).toEqual({
-      Variable: '$.run.aggregates',
-      BooleanEquals: false,
-      Next: 'Outcome',
-    });
-    expect(route.Choices.slice(1).map((c: Obj) => [c.StringEquals, c.Next])).toEqual(
-      aggregate.slice(1).map((s) => [s.name, entry(s)]),
-    );
-    expect(route.Default).toBe(entry(aggregate[0]));
+    const choice = top['All samples?'];
+    expect(choice.Type).toBe('Choice');
+    expect(choice.Choices).toEqual([
+      { Variable: '$.run.aggregates', BooleanEquals: false, Next: 'Outcome' },
+    ]);
+    expect(stepOrder(definition).get(choice.Default.replace(/: run\?$/, ''))).toBeDefined();
   });
 
   it('continue_on_failure and max_concurrency shape the Map', () => {
@@ -584,37 +569,65 @@ describe('structure, table-driven over small pipelines', () => {
     expectValid(definition);
     const states = definition.States.Samples.ItemProcessor.States;
     expect(Object.values(states).some((s) => (s as Obj).Type === 'Parallel')).toBe(false);
-    expect(states['a: end?'].Default).toBe('b.one');
+    expect(states['b: run?'].Default).toBe('b.one');
     expect(states['b.one: publish'].Next).toBe('b.two');
     expect(states['b.two: publish'].Next).toBe('b.three');
-    expect(states['b.three: publish'].Next).toBe('b: end?');
+    expect(states['b.three: publish'].Next).toBe('Sample done');
   });
 
-  it.each<[string, string[], string[]]>([
-    ['one per-sample step: a Pass, no choice', [A], []],
-    ['two per-sample steps: one choice', [A, ...substeps(false)], ['b']],
+  it.each<[string, string[], Record<string, string[]>]>([
+    ['one step', [A], { a: [] }],
     [
-      'three per-sample steps and an aggregate: two choices, then the aggregate skips the Map',
+      'a chain: each step after the one it reads',
       [
         A,
-        ...substeps(true),
-        '  c: { image: x, command: [sort, $ONE] }',
-        '  all: { aggregate: true, image: x, command: [sort, $A] }',
+        '  b: { image: x, command: [sort, $A], outputs: { B: b } }',
+        '  c: { image: x, command: [sort, $B] }',
       ],
-      ['b', 'c', 'all'],
+      { a: [], b: ['a'], c: ['a', 'b'] },
     ],
-  ])('Route: %s', (_what, steps, choices) => {
+    [
+      'a diamond: b and c side by side between a and d',
+      [
+        A,
+        '  b: { image: x, command: [sort, $A], outputs: { B: b } }',
+        '  c: { image: x, command: [sort, $A], outputs: { C: c } }',
+        '  d: { image: x, command: [sort, $B, $C] }',
+      ],
+      { a: [], b: ['a'], c: ['a'], d: ['a', 'b', 'c'] },
+    ],
+    [
+      'written out of order: the data decides',
+      [
+        '  c: { image: x, command: [sort, $B] }',
+        '  b: { image: x, command: [sort, $A], outputs: { B: b } }',
+        A,
+      ],
+      { a: [], b: ['a'], c: ['a', 'b'] },
+    ],
+    [
+      'after: order without data; a step reading nothing runs beside the others',
+      [A, '  b: { image: x, command: [true], after: a }', '  c: { image: x, command: [true] }'],
+      { a: [], b: ['a'], c: [] },
+    ],
+    [
+      'an N (not series-parallel): d also waits for a, nothing else is added',
+      [
+        A,
+        '  b: { image: x, command: [true], outputs: { B: b } }',
+        '  c: { image: x, command: [sort, $A, $B] }',
+        '  d: { image: x, command: [sort, $B] }',
+      ],
+      { a: [], b: [], c: ['a', 'b'], d: ['a', 'b'] },
+    ],
+  ])('order: %s', (_what, steps, want) => {
     const { definition } = compiledText(pipeline('', steps));
     expectValid(definition);
-    const route = definition.States.Samples.ItemProcessor.States.Route;
-    if (choices.length === 0) expect(route).toEqual({ Type: 'Pass', Next: 'a' });
-    else {
-      expect(route.Choices.map((c: Obj) => c.StringEquals)).toEqual(choices);
-      expect(route.Default).toBe('a');
-    }
+    const order = stepOrder(definition);
+    expect(Object.fromEntries([...order].map(([k, v]) => [k, [...v].sort()]))).toEqual(want);
   });
 
-  it('only aggregate steps: no Map; Preflight → Collect → Route all → the steps', () => {
+  it('only aggregate steps: no Map; Preflight → Collect → All samples? → the steps', () => {
     const { definition } = compiledText(
       pipeline('', [
         '  first: { aggregate: true, image: x, command: [sort, -o, f.txt, /dev/null], outputs: { F: f.txt } }',
@@ -625,14 +638,28 @@ describe('structure, table-driven over small pipelines', () => {
     const s = definition.States;
     expect(s).not.toHaveProperty('Samples');
     expect(s.Preflight.Next).toBe('Collect');
-    expect(s.Collect.Next).toBe('Route all');
-    expect(s['Route all'].Default).toBe('first');
-    expect(s['Route all'].Choices.map((c: Obj) => c.StringEquals ?? c.BooleanEquals)).toEqual([
-      false,
-      'second',
-    ]);
-    expect(s['first: end?'].Default).toBe('second');
-    expect(s['second: end?'].Default).toBe('Outcome');
+    expect(s.Collect.Next).toBe('All samples?');
+    expect(s['All samples?'].Default).toBe('first: run?');
+    expect(s['first: publish'].Next).toBe('second: run?');
+    expect(s['second: publish'].Next).toBe('Outcome');
+  });
+});
+
+describe('the genome example as written', () => {
+  it('runs stats, annotate and sketch side by side after the assembly, in one Parallel state', () => {
+    const { definition } = compiled(resolve(HERE, '../../examples/microbe-genome/pipeline.yaml'));
+    expectValid(definition);
+    const order = stepOrder(definition);
+    const three = ['stats', 'annotate', 'sketch'];
+    for (const step of three) {
+      expect([...order.get(step)!].sort()).toEqual(['assemble', 'qc']);
+    }
+    const processor = definition.States.Samples.ItemProcessor;
+    const parallel = processor.States['steps stats, annotate, sketch'];
+    expect(parallel.Type).toBe('Parallel');
+    expect(parallel.Branches.map((b: Obj) => b.StartAt)).toEqual(three.map((n) => `${n}: run?`));
+    // The aggregate steps wait for what they read: distances for the sketches, summary for all.
+    expect(order.get('summary')).toContain('distances');
   });
 });
 

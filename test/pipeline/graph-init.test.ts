@@ -8,21 +8,21 @@ import { strand } from './cli.js';
 const EXAMPLE = resolve('examples/word-count/pipeline.yaml');
 
 describe('strand graph', () => {
-  it('text: steps in order, substeps in their step, data flowing in and out', async () => {
+  it('text: steps as the data orders them, substeps in their step, data flowing in and out', async () => {
     const r = await strand('graph', EXAMPLE);
     expect(r.code).toBe(0);
     expect(r.out).toBe(
       [
         'word-count: per sample',
-        '  words            awk          1 vCPU, 256 MiB   → WORDS',
-        '  count (in parallel)',
-        '    ├ sorted       sort         1 vCPU, 256 MiB   ← WORDS  → SORTED',
-        '    └ stats        awk          1 vCPU, 256 MiB   ← WORDS  → STATS',
-        '  frequent (in sequence)',
-        '    ├ tally        uniq         1 vCPU, 256 MiB   ← SORTED  → TALLY',
-        '    └ keep         awk          1 vCPU, 256 MiB   ← TALLY  → FREQUENT',
+        '  words          awk          1 vCPU, 256 MiB   → WORDS',
+        '  count (substeps side by side)',
+        '  ├ sorted       sort         1 vCPU, 256 MiB   ← WORDS  → SORTED',
+        '  └ stats        awk          1 vCPU, 256 MiB   ← WORDS  → STATS',
+        '  frequent (substeps in order)',
+        '  ├ tally        uniq         1 vCPU, 256 MiB   ← SORTED  → TALLY',
+        '  └ keep         awk          1 vCPU, 256 MiB   ← TALLY  → FREQUENT',
         'then once for all samples',
-        '  summary          awk          1 vCPU, 256 MiB   ← STATS  → SUMMARY',
+        '  summary        awk          1 vCPU, 256 MiB   ← STATS  → SUMMARY',
         '',
       ].join('\n'),
     );
@@ -31,14 +31,18 @@ describe('strand graph', () => {
   it.each([
     [
       'mermaid',
-      ['flowchart TD', '  subgraph count["count (parallel)"]', '  count_stats -->|STATS| summary'],
+      [
+        'flowchart TD',
+        '  subgraph count["count (parallel)"]',
+        '  count_stats -->|all samples: STATS| summary',
+      ],
     ],
     [
       'dot',
       [
         'digraph "word-count" {',
         '  subgraph "cluster_count" {',
-        '  "count.stats" -> "summary" [label="STATS"];',
+        '  "count.stats" -> "summary" [label="all samples: STATS"];',
       ],
     ],
   ])('%s', async (format, lines) => {

@@ -25,6 +25,7 @@ steps:
     substeps:
       sort: { image: debian, command: [sort, -o, sorted.gff, $GENES], outputs: { SORTED: sorted.gff } }
       count: { image: debian, command: [wc, -l, $SORTED], memory: 512MiB }
+  check: { image: debian, command: ['true'], after: qc }
   matrix:
     aggregate: true
     image: debian
@@ -36,15 +37,17 @@ const EXPECTED: [GraphFormat, string[]][] = [
     'text',
     [
       'tiny-graph: per sample',
-      '  qc               fastp        2 vCPU, 2 GiB     → QC',
-      '  annotate (in parallel)',
-      '    ├ genes        prodigal     1 vCPU, 1 GiB     ← QC  → GENES',
-      '    └ rrna         barrnap      1 vCPU, 1 GiB     ← QC  → RRNA',
-      '  tidy (in sequence)',
-      '    ├ sort         sort         1 vCPU, 1 GiB     ← GENES  → SORTED',
-      '    └ count        wc           1 vCPU, 512 MiB   ← SORTED',
+      '  qc             fastp        2 vCPU, 2 GiB     → QC',
+      '  side by side:',
+      '  ├ annotate (substeps side by side)',
+      '  │ ├ genes      prodigal     1 vCPU, 1 GiB     ← QC  → GENES',
+      '  │ └ rrna       barrnap      1 vCPU, 1 GiB     ← QC  → RRNA',
+      '  │ tidy (substeps in order)',
+      '  │ ├ sort       sort         1 vCPU, 1 GiB     ← GENES  → SORTED',
+      '  │ └ count      wc           1 vCPU, 512 MiB   ← SORTED',
+      '  └ check        true         1 vCPU, 1 GiB     (after qc)',
       'then once for all samples',
-      '  matrix           cat          1 vCPU, 1 GiB     ← RRNA',
+      '  matrix         cat          1 vCPU, 1 GiB     ← RRNA',
     ],
   ],
   [
@@ -60,14 +63,14 @@ const EXPECTED: [GraphFormat, string[]][] = [
       '    tidy_sort["sort"]',
       '    tidy_count["count"]',
       '  end',
+      '  check["check"]',
       '  matrix["matrix (all samples)"]',
       '  qc -->|QC| annotate_genes',
       '  qc -->|QC| annotate_rrna',
       '  annotate_genes -->|GENES| tidy_sort',
-      '  annotate_rrna --> tidy_sort',
       '  tidy_sort -->|SORTED| tidy_count',
-      '  tidy_count -->|all samples| matrix',
-      '  annotate_rrna -->|RRNA| matrix',
+      '  qc --> check',
+      '  annotate_rrna -->|all samples: RRNA| matrix',
     ],
   ],
   [
@@ -87,14 +90,14 @@ const EXPECTED: [GraphFormat, string[]][] = [
       '    "tidy.sort" [label="sort"];',
       '    "tidy.count" [label="count"];',
       '  }',
+      '  "check";',
       '  "matrix" [label="matrix (all samples)"];',
       '  "qc" -> "annotate.genes" [label="QC"];',
       '  "qc" -> "annotate.rrna" [label="QC"];',
       '  "annotate.genes" -> "tidy.sort" [label="GENES"];',
-      '  "annotate.rrna" -> "tidy.sort";',
       '  "tidy.sort" -> "tidy.count" [label="SORTED"];',
-      '  "tidy.count" -> "matrix" [label="all samples"];',
-      '  "annotate.rrna" -> "matrix" [label="RRNA"];',
+      '  "qc" -> "check";',
+      '  "annotate.rrna" -> "matrix" [label="all samples: RRNA"];',
       '}',
     ],
   ],
@@ -127,12 +130,12 @@ describe('pipelineGraph', () => {
     ],
     [
       'only aggregate steps: no "all samples" edge',
-      'steps:\n  a: { aggregate: true, image: x, command: [true] }\n  b: { aggregate: true, image: x, command: [true] }',
+      'steps:\n  a: { aggregate: true, image: x, command: [true] }\n  b: { aggregate: true, image: x, command: [true], after: a }',
       'flowchart TD\n  a["a (all samples)"]\n  b["b (all samples)"]\n  a --> b\n',
     ],
     [
       'parallel into parallel: every pair',
-      'steps:\n  p: { parallel: true, substeps: { x: { image: i, command: [true] }, y: { image: i, command: [true] } } }\n  q: { parallel: true, substeps: { u: { image: i, command: [true] }, v: { image: i, command: [true] } } }',
+      'steps:\n  p: { parallel: true, substeps: { x: { image: i, command: [true] }, y: { image: i, command: [true] } } }\n  q: { parallel: true, after: p, substeps: { u: { image: i, command: [true] }, v: { image: i, command: [true] } } }',
       [
         'flowchart TD',
         '  subgraph p["p (parallel)"]',
@@ -186,7 +189,7 @@ describe('mermaidId', () => {
 
   it('keeps steps named like Mermaid keywords or each other apart in a graph', () => {
     const spec = load(
-      'name: g\nsteps:\n  end: { image: x, command: [true] }\n  a-b: { image: x, command: [true] }\n  a_b: { image: x, command: [true] }\n',
+      'name: g\nsteps:\n  end: { image: x, command: [true] }\n  a-b: { image: x, command: [true], after: end }\n  a_b: { image: x, command: [true], after: a-b }\n',
     );
     expect(pipelineGraph(spec, 'mermaid')).toBe(
       [
@@ -210,6 +213,7 @@ describe.skipIf(!hasGraphviz())('dot output read by Graphviz', () => {
     expect(nodes.map((n) => n.replace(/^"|"$/g, '')).sort()).toEqual([
       'annotate.genes',
       'annotate.rrna',
+      'check',
       'matrix',
       'qc',
       'tidy.count',

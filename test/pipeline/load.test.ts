@@ -110,6 +110,8 @@ describe('good pipelines: the normalised PipelineSpec', () => {
           scope: 'sample',
           hasSubsteps: false,
           parallel: false,
+          needs: [],
+          after: [],
           at,
           jobs: [
             {

@@ -37,6 +37,25 @@ function wordCount(edit: (yaml: string) => string = (t) => t): { file: string; h
  * stopping at the first failure (an inline Map on both engines). `upper` has a Retry; with
  * `flaky`, its first attempt for sample s1 fails (exit 1) and the retry succeeds.
  */
+/** twoSteps with a third per-sample step that reads only the sample: it runs beside the two. */
+function sideBySide(): { file: string; home: string } {
+  const { file, home } = twoSteps();
+  const text = readFileSync(file, 'utf8').replace(
+    '  table:\n',
+    [
+      '  chars:',
+      '    image: debian:bookworm-slim',
+      '    command: [wc, -c, $TEXT]',
+      '    stdout: chars.txt',
+      '    outputs: { CHARS: chars.txt }',
+      '  table:',
+      '',
+    ].join('\n'),
+  );
+  writeFileSync(file, text);
+  return { file, home };
+}
+
 function twoSteps(flaky = false): { file: string; home: string } {
   const dir = mkdtempSync(join(tmpdir(), 'strand-port-own-'));
   // A file that exists is no first attempt; s1's marker is made by its first attempt.
@@ -195,7 +214,7 @@ describe('examples/word-count on Strand and on aws-local-stepfunctions', () => {
     expect(failed.error).toBe('States.TaskFailed');
     expect(JSON.parse(failed.cause)).toMatchObject({ Status: 'FAILED' });
     expect(r.strand.entered['empty Samples']).toEqual([
-      'Route',
+      'words: run?',
       'words',
       'words: failed',
       'words: stop',
@@ -219,10 +238,10 @@ describe('examples/word-count on Strand and on aws-local-stepfunctions', () => {
       'Preflight',
       'Samples',
       'Collect',
-      'Route all',
+      'All samples?',
+      'summary: run?',
       'summary',
       'summary: publish',
-      'summary: end?',
       'Outcome',
       'Samples failed',
     ]);
@@ -307,22 +326,45 @@ describe('a pipeline of two per-sample steps and an aggregate on Strand and on a
     expectSameRun(r);
   });
 
-  it('--to upper: the end check routes each sample to "Sample done" and skips the aggregate, on both', async () => {
+  it('steps side by side (a Parallel state in each sample), on both', async () => {
+    const { file, home } = sideBySide();
+    const r = await runOnBothEngines(file, home, 'port');
+    expect(r.code, r.err).toBe(0);
+    expect(r.strand.entered['s2 Samples']).toEqual(['steps upper, count, chars', 'Sample done']);
+    expect(r.strand.entered['s2 steps upper, count, chars[0]']).toEqual([
+      'upper: run?',
+      'upper',
+      'upper: publish',
+      'count: run?',
+      'count',
+      'count: publish',
+      'steps upper, count, chars: 1 done',
+    ]);
+    expect(r.strand.entered['s2 steps upper, count, chars[1]']).toEqual([
+      'chars: run?',
+      'chars',
+      'chars: publish',
+      'steps upper, count, chars: 2 done',
+    ]);
+    expectSameRun(r);
+  });
+
+  it('--to upper: each sample passes over count, and the aggregate is skipped, on both', async () => {
     const { file, home } = twoSteps();
     const r = await runOnBothEngines(file, home, 'port', ['--to', 'upper']);
     expect(r.code, r.err).toBe(0);
     expect(r.strand.entered['s1 Samples']).toEqual([
-      'Route',
+      'upper: run?',
       'upper',
       'upper: publish',
-      'upper: end?',
+      'count: run?',
       'Sample done',
     ]);
     expect(r.strand.entered['(run) top']).toEqual([
       'Preflight',
       'Samples',
       'Collect',
-      'Route all',
+      'All samples?',
       'Outcome',
       'Done',
     ]);
@@ -336,10 +378,10 @@ describe('a pipeline of two per-sample steps and an aggregate on Strand and on a
     const r = await runOnBothEngines(file, home, 'again', ['--from', 'count']);
     expect(r.code, r.err).toBe(0);
     expect(r.strand.entered['s3 Samples']).toEqual([
-      'Route',
+      'upper: run?',
+      'count: run?',
       'count',
       'count: publish',
-      'count: end?',
       'Sample done',
     ]);
     const job = r.strand.tasks['count | s3'][0].result as { output: { Tags: JsonObject } };
