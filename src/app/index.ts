@@ -5,6 +5,7 @@
  * backend, so the next one (containers, SLURM, AWS Batch, S3, Postgres) is a new case here and a
  * folder of its own, not an edit of the engine.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readConfig } from './config.js';
 import type { HistoryEvent } from '../asl/execution.js';
@@ -131,6 +132,23 @@ export interface StrandOptions {
   onEvent?: (executionArn: string, event: HistoryEvent) => void;
   /** Extra engine options (tests: clocks, functions). */
   engine?: Partial<EngineOptions>;
+}
+
+/**
+ * The input digests remembered in a home, for a look that runs nothing (`strand run --dry-run`):
+ * read, never written; none when the home has no database yet or it cannot be opened.
+ */
+export function rememberedDigests(home: string): { digests: DigestMemo; close: () => void } {
+  let engine: Engine | undefined;
+  try {
+    if (existsSync(join(home, 'strand.db'))) engine = Engine.open({ home, readOnly: true });
+  } catch {
+    engine = undefined;
+  }
+  return {
+    digests: { get: (identity) => engine?.store.fileDigest(identity), set: () => {} },
+    close: () => engine?.close(),
+  };
 }
 
 /**

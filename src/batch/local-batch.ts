@@ -15,6 +15,7 @@ import type Database from 'better-sqlite3';
 import { exhausted } from '../faults.js';
 import type { AttemptState, Executor, JobHandle } from '../executors/executor.js';
 import { resolveSecrets } from './secrets.js';
+import { resolveContainer } from './register.js';
 import type {
   ComputeEnvironment,
   JobDefinition,
@@ -535,24 +536,7 @@ export class LocalBatch {
     /** The executor the job's queue runs it on. */
     executor: string;
   } {
-    const parameters = { ...(def.parameters ?? {}), ...(req.parameters ?? {}) };
-    const cp = def.containerProperties;
-    const o = req.containerOverrides ?? {};
-    const commandTemplate = o.command ?? cp.command ?? [];
-    const command = commandTemplate.map((arg) => {
-      const name = /^Ref::([A-Za-z0-9_]+)$/.exec(arg)?.[1];
-      return name !== undefined && Object.hasOwn(parameters, name) ? parameters[name] : arg;
-    });
-    const environment = new Map<string, string>();
-    for (const kv of [...(cp.environment ?? []), ...(o.environment ?? [])])
-      environment.set(kv.name, kv.value);
-    return {
-      parameters,
-      image: cp.image,
-      command,
-      environment,
-      executor: this.queueExecutor(req.jobQueue),
-    };
+    return { ...resolveContainer(def, req), executor: this.queueExecutor(req.jobQueue) };
   }
 
   /**

@@ -23,7 +23,12 @@ import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { openEngine, openSchedulerIfFree, strandHome } from './home.js';
-import { openResults, openResultsIfAny, openStrandWhenFree } from '../app/index.js';
+import {
+  openResults,
+  openResultsIfAny,
+  openStrandWhenFree,
+  rememberedDigests,
+} from '../app/index.js';
 import { registerIfChanged } from '../batch/register.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
@@ -32,6 +37,8 @@ import { runExecutor } from './executor.js';
 import { knownName } from './names.js';
 import type { Io } from './io.js';
 import { errorPrefix, painter, status, statusColumns } from './color.js';
+import { formatTable } from './table.js';
+import { dryRun, type PlannedJob } from '../functions/dry-run.js';
 
 interface RunOptions {
   samples?: string;
@@ -790,18 +797,68 @@ export function registerPipelineCommands(
       };
       if (opts.dryRun) {
         const steps = spec.steps.filter((s) => selected.includes(s.name));
-        io.out(
-          opts.json
-            ? JSON.stringify({
-                pipeline: spec.name,
-                samples: samples.map((s) => s.id),
-                steps: steps.map((s) => s.name),
-                executor: ran.executor,
-              }) + '\n'
-            : `${spec.name}: ${samples.length} sample(s) × ${steps.length} step(s): ${steps.map((s) => s.name).join(' → ')}\n` +
-                `samples: ${samples.map((s) => s.id).join(', ')}\nstore: ${store.url}\n` +
-                `executor: ${ran.executor} (from ${ran.from})\nnothing was run (--dry-run)\n`,
-        );
+        const remembered = rememberedDigests(home);
+        let planned: PlannedJob[];
+        try {
+          planned = await dryRun({
+            spec,
+            compiled,
+            input,
+            steps: selected,
+            store,
+            executor: ran.executor,
+            digests: remembered.digests,
+          });
+        } finally {
+          remembered.close();
+        }
+        const cached = planned.filter((j) => j.action === 'cached').length;
+        const toRun = planned.filter((j) => j.action === 'runs').length;
+        if (opts.json) {
+          io.out(
+            JSON.stringify({
+              pipeline: spec.name,
+              samples: samples.map((s) => s.id),
+              steps: steps.map((s) => s.name),
+              executor: ran.executor,
+              jobs: planned,
+            }) + '\n',
+          );
+        } else {
+          const paint = painter(io.color?.out);
+          io.out(
+            `${spec.name}: ${samples.length} sample(s) × ${steps.length} step(s), ${planned.length} job(s): ${cached} from the cache, ${toRun} to run${planned.length - cached - toRun > 0 ? `, ${planned.length - cached - toRun} blocked` : ''}\n` +
+              `store: ${store.url}\nexecutor: ${ran.executor} (from ${ran.from})\n` +
+              formatTable(
+                planned.map((j) => ({
+                  ...j,
+                  sample: j.sample === AGGREGATE_SAMPLE ? '(all samples)' : j.sample,
+                })),
+                [{ key: 'sample' }, { key: 'job' }, { key: 'action' }, { key: 'reason' }],
+                {
+                  style: (key, value, text) =>
+                    key !== 'action'
+                      ? text
+                      : paint(
+                          value === 'cached' ? 'green' : value === 'blocked' ? 'red' : 'yellow',
+                          text,
+                        ),
+                },
+              ) +
+              'nothing was run (--dry-run)\n',
+          );
+        }
+        const blocked = planned.filter((j) => j.action === 'blocked');
+        if (blocked.length > 0) {
+          // As the run would: it stops in its preflight, before any job.
+          const { action: _a, ...first } = blocked[0];
+          void _a;
+          io.err(
+            `strand: the run would stop before any job: ${blocked.length} job(s) cannot run, first ${first.job} of ${first.sample}: ${first.reason}\n`,
+          );
+          setExit(EXIT_FAILED);
+          return;
+        }
         setExit(EXIT_OK);
         return;
       }

@@ -94,15 +94,34 @@ async function pathDigest(
  * file or a directory replaced by its content's checksum. Nothing else a value names is read.
  */
 export async function jobFingerprint(
-  job: {
-    image?: string;
-    command: string[];
-    environment: Map<string, string> | Record<string, string>;
-    /** What runs it: a job in a container is not the same job as one on the host. */
-    executor?: string;
-  },
+  job: FingerprintedJob,
   options: DigestOptions = {},
 ): Promise<string> {
+  return (await fingerprintDetail(job, options)).fingerprint;
+}
+
+/** What a job's fingerprint is taken of. */
+export interface FingerprintedJob {
+  image?: string;
+  command: string[];
+  environment: Map<string, string> | Record<string, string>;
+  /** What runs it: a job in a container is not the same job as one on the host. */
+  executor?: string;
+}
+
+/** A short digest of one part of a fingerprint. */
+function partDigest(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/**
+ * The fingerprint and a short digest of each of its parts (`image`, `command`, `executor`,
+ * `env NAME`), which the manifest keeps so that a later run can say what changed.
+ */
+export async function fingerprintDetail(
+  job: FingerprintedJob,
+  options: DigestOptions = {},
+): Promise<{ fingerprint: string; parts: Record<string, string> }> {
   const env =
     job.environment instanceof Map ? [...job.environment] : Object.entries(job.environment);
   const value = async (v: string) => {
@@ -121,5 +140,17 @@ export async function jobFingerprint(
         .map(async ([k, v]) => `${k}=${await value(v)}`),
     ),
   };
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+  const digests: Record<string, string> = {
+    image: partDigest(parts.image),
+    command: partDigest(parts.command),
+  };
+  if (parts.executor !== undefined) digests.executor = partDigest(parts.executor);
+  for (const kv of parts.env) {
+    const eq = kv.indexOf('=');
+    digests[`env ${kv.slice(0, eq)}`] = partDigest(kv.slice(eq + 1));
+  }
+  return {
+    fingerprint: createHash('sha256').update(JSON.stringify(parts)).digest('hex'),
+    parts: digests,
+  };
 }

@@ -8,6 +8,7 @@
  * stage-out.ts) and the results sink, so the same handlers can be bundled as the Lambda on AWS.
  * Also the job cache: a job whose fingerprint matches a successful manifest is not run again.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   AGGREGATE_SAMPLE,
   ERROR,
   FUNCTIONS,
+  INPUTS_DIGEST,
   TAG,
   stepKey,
   type RunSettings,
@@ -469,6 +471,10 @@ export function pipelineFunctions(
       } finally {
         await lock.release().catch(() => undefined);
       }
+      if (perSample) {
+        const jobs = steps.filter((s) => s.scope === 'sample').flatMap((s) => s.jobs);
+        out[INPUTS_DIGEST] = await collectedDigest(store, run.pipeline, jobs, collected);
+      }
       const load = loadedForSlice(run, steps, 'all');
       if (load.length > 0) {
         const missing: string[] = [];
@@ -486,6 +492,34 @@ export function pipelineFunctions(
     [FUNCTIONS.syncFailure]: syncFailure,
     [FUNCTIONS.collect]: collect,
   };
+}
+
+/**
+ * A digest of what the lists given to the steps over all samples point to: for each sample and
+ * each per-sample job with outputs, the sha256 of every file its manifest lists. The lists hold
+ * locations, which stay the same when a sample's output changes; with this digest in the
+ * aggregate job's environment, its fingerprint changes with the files themselves.
+ */
+export async function collectedDigest(
+  store: ObjectStore,
+  pipeline: string,
+  jobs: { name: string; outputs: Record<string, string> }[],
+  samples: string[],
+): Promise<string> {
+  const h = createHash('sha256');
+  for (const sample of samples)
+    for (const job of jobs) {
+      if (Object.keys(job.outputs).length === 0) continue;
+      const m = await readManifest(store, stepPrefix(pipeline, sample, job.name)).catch(
+        () => undefined,
+      );
+      const files =
+        m?.status === 'SUCCEEDED'
+          ? Object.entries(m.outputs).map(([n, o]) => [n, o.files.map((f) => [f.path, f.sha256])])
+          : null;
+      h.update(`${JSON.stringify([sample, job.name, files])}\n`);
+    }
+  return h.digest('hex');
 }
 
 /**

@@ -22,7 +22,7 @@ import { StorageError } from '../storage/errors.js';
 import { stepPrefix } from '../storage/layout.js';
 import { publishOutputs, type PublishInfo } from '../storage/publish.js';
 import type { ObjectStore } from '../storage/store.js';
-import { jobFingerprint, type DigestMemo } from './fingerprint.js';
+import { fingerprintDetail, type DigestMemo } from './fingerprint.js';
 
 /** Where a step's log goes under its prefix. */
 export const LOG_KEY = '_strand.log';
@@ -105,7 +105,7 @@ export function pipelineStageOut(options: {
     let error: string | undefined;
     if (attempt.state === 'SUCCEEDED') {
       try {
-        const fingerprint = await jobFingerprint(
+        const { fingerprint, parts } = await fingerprintDetail(
           {
             image: job.container.image,
             command: job.container.command,
@@ -120,7 +120,7 @@ export function pipelineStageOut(options: {
           workDir: attempt.workDir,
           outputs,
           status: 'SUCCEEDED',
-          info: { ...info, fingerprint },
+          info: { ...info, fingerprint, fingerprintParts: parts },
         });
         return;
       } catch (err) {

@@ -24,7 +24,15 @@ import { createHash } from 'node:crypto';
 import type { JsonObject, StateMachineDefinition } from '../asl/types.js';
 import type { RegisterJobDefinitionRequest } from '../batch/types.js';
 import { templateParts, type TemplatePart } from './template.js';
-import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG, stepKey } from './contract.js';
+import {
+  AGGREGATE_SAMPLE,
+  ERROR,
+  FUNCTIONS,
+  INPUTS_DIGEST,
+  STATE,
+  TAG,
+  stepKey,
+} from './contract.js';
 import { ancestors, planSteps, seriesParallel, type Plan } from './dag.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
@@ -251,6 +259,10 @@ function jobStates(
     const field = envValue(value, job);
     if ('Value.$' in field) env.push({ Name: name, ...field });
   }
+  // The lists it gets hold locations only: this digest of the files they name is what makes
+  // the job cache see a sample's changed output (set by strand-collect).
+  if (scope.aggregate && scope.spec.steps.some((s) => s.scope === 'sample'))
+    env.push({ Name: INPUTS_DIGEST, 'Value.$': `$.vars.${INPUTS_DIGEST}` });
   env.push({ Name: 'STRAND_STEP', Value: job.name });
   env.push({ Name: 'STRAND_PIPELINE', Value: scope.spec.name });
   if (!scope.aggregate) env.push({ Name: 'STRAND_SAMPLE', 'Value.$': '$.vars.SAMPLE' });

@@ -28,6 +28,12 @@ export const TAG = {
   cached: 'strand:cached',
 } as const;
 
+/**
+ * The variable (and environment variable of every step over all samples) holding the digest of
+ * the per-sample outputs they are given (see `collectedDigest`).
+ */
+export const INPUTS_DIGEST = 'STRAND_INPUTS_DIGEST';
+
 /** The sample name of a step that runs once over all samples (and its store folder). */
 export { AGGREGATE_SAMPLE } from '../results/sink.js';
 

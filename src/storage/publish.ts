@@ -31,6 +31,11 @@ export interface PublishInfo {
   /** The caching fingerprint of the step's inputs, when caching is on. */
   fingerprint: string | null;
   /**
+   * A short digest of each part of the fingerprint (`image`, `command`, `env NAME`), so that a
+   * later run can say which changed (`strand run --dry-run`).
+   */
+  fingerprintParts?: Record<string, string>;
+  /**
    * For a step over all samples: the samples whose outputs it was given (so a later run can
    * tell when it would replace them with fewer).
    */
@@ -176,6 +181,7 @@ export async function publishOutputs(options: PublishOptions): Promise<OutputMan
       startedAt: info.startedAt,
       stoppedAt: info.stoppedAt,
       fingerprint: info.fingerprint,
+      ...(info.fingerprintParts === undefined ? {} : { fingerprintParts: info.fingerprintParts }),
       ...(info.samples === undefined ? {} : { samples: info.samples }),
       ...(info.error === undefined ? {} : { error: info.error }),
       publishedAt: (options.clock ?? Date).now(),

@@ -231,10 +231,19 @@ describe('strand logs, status, --json and --dry-run', () => {
   const ws = exampleWorkspace('word-count');
 
   it('--dry-run checks and shows the plan, runs nothing', async () => {
-    const r = await strand('run', ws.file, '--home', ws.home, '--dry-run', '--only', 'count');
-    expect(r.code).toBe(0);
-    expect(r.out).toContain('word-count: 3 sample(s) × 1 step(s): count');
+    const r = await strand('run', ws.file, '--home', ws.home, '--dry-run');
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain(
+      'word-count: 3 sample(s) × 4 step(s), 16 job(s): 0 from the cache, 16 to run',
+    );
     expect(r.out).toContain('nothing was run (--dry-run)');
+    // A slice over outputs that were never made: the run would stop before any job.
+    const only = await strand('run', ws.file, '--home', ws.home, '--dry-run', '--only', 'count');
+    expect(only.code).toBe(1);
+    expect(only.out).toContain(
+      'word-count: 3 sample(s) × 1 step(s), 6 job(s): 0 from the cache, 0 to run, 6 blocked',
+    );
+    expect(only.err).toMatch(/the run would stop before any job: 6 job\(s\) cannot run/);
     expect(existsSync(ws.home)).toBe(false);
   });
 
