@@ -1,6 +1,7 @@
 # The microbe-genome pipeline of examples/microbe-genome for Snakemake: the same tools, commands
 # and thread counts, for `npm run -s bench -- genome`. Config: data (the directory prepare.mjs
-# wrote), coverage, samples (comma-separated ids), summary (path of summary.awk).
+# wrote), coverage, samples (comma-separated ids), summary (path of summary.awk), asm_threads
+# (the assembly's threads; default 2, the top of the example's `vcpus: 1-2`).
 SAMPLES = config["samples"].split(",")
 DATA = config["data"]
 COV = str(config["coverage"])
@@ -18,9 +19,9 @@ rule qc:
 rule assemble:
     input: r1 = "{s}/qc/out/r1.fq.gz", r2 = "{s}/qc/out/r2.fq.gz"
     output: directory("{s}/assemble/out/asm")
-    threads: 2
+    threads: int(config.get("asm_threads", 2))
     resources: mem_mb = 2048
-    shell: "megahit -1 {input.r1} -2 {input.r2} -t 2 --min-contig-len 500 -o {output} 2> {wildcards.s}/assemble.log"
+    shell: "megahit -1 {input.r1} -2 {input.r2} -t {threads} --min-contig-len 500 -o {output} 2> {wildcards.s}/assemble.log"
 
 rule stats:
     input: "{s}/assemble/out/asm"

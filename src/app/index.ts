@@ -15,7 +15,11 @@ import type { Executor } from '../executors/executor.js';
 import { ContainerExecutor } from '../executors/container/container-executor.js';
 import { detectRuntime } from '../executors/container/runtime.js';
 import { LocalExecutor } from '../executors/local/local-executor.js';
-import { pipelineFunctions, pipelineJobCache } from '../functions/pipeline-functions.js';
+import {
+  pipelineFunctions,
+  pipelineHistory,
+  pipelineJobCache,
+} from '../functions/pipeline-functions.js';
 import type { DigestMemo } from '../functions/fingerprint.js';
 import { pipelineStageIn } from '../functions/stage-in.js';
 import { pipelineStageOut } from '../functions/stage-out.js';
@@ -194,6 +198,7 @@ function services(options: StrandOptions, engine: () => Engine | undefined) {
     putMetrics: (key, table) => results().putMetrics(key, table),
     listSteps: (filter) => results().listSteps(filter),
     listMetrics: (pipeline, step, filter) => results().listMetrics(pipeline, step, filter),
+    stepHistory: (pipeline, step, limit) => results().stepHistory(pipeline, step, limit),
     close: async () => {
       await sink?.close();
       sink = undefined;
@@ -217,6 +222,7 @@ function services(options: StrandOptions, engine: () => Engine | undefined) {
       executorOf: (job) => engine()?.batch?.queueExecutor(job.jobQueue) ?? 'local',
       digests: fnOptions.digests,
     }),
+    history: pipelineHistory(lazy),
     services: { results, close: () => lazy.close() } satisfies PipelineServices,
   };
 }
@@ -247,6 +253,7 @@ function engineOptions(options: StrandOptions, s: ReturnType<typeof services>): 
         options.batch?.executors ?? ((name: string) => openExecutor(name, { home: options.home })),
       stageOut: options.batch?.stageOut ?? s.stageOut,
       stageIn: options.batch?.stageIn ?? pipelineStageIn,
+      history: options.batch?.history ?? s.history,
     },
   };
 }

@@ -16,8 +16,21 @@ import { exhausted } from '../faults.js';
 import type { AttemptState, Executor, JobHandle } from '../executors/executor.js';
 import { resolveSecrets } from './secrets.js';
 import { resolveContainer } from './register.js';
+import {
+  chooseSize,
+  elasticRange,
+  fitScaling,
+  memoryFor,
+  sizedCommand,
+  timeAt,
+  type ElasticRange,
+  type Observation,
+  type OtherJob,
+  type Scaling,
+} from './elastic.js';
 import type {
   ComputeEnvironment,
+  AttemptDetail,
   JobDefinition,
   JobDetail,
   JobQueue,
@@ -70,7 +83,18 @@ export interface LocalBatchOptions {
    * container, which sees only what is mounted. Without it, jobs get none.
    */
   stageIn?: (job: JobDetail, isolated: boolean) => string[];
+  /**
+   * How earlier runs of a job's kind went, for jobs with a range of vCPUs (see elastic.ts):
+   * `key` groups jobs of one kind (a pipeline's step), `load` reads their runs. Without it every
+   * such job gets the top of its range.
+   */
+  history?: JobHistory;
   now?: () => number;
+}
+
+export interface JobHistory {
+  key(job: JobDetail): string | undefined;
+  load(key: string): Promise<Observation[]>;
 }
 
 const ARN = 'arn:aws:batch:local:000000000000';
@@ -624,9 +648,12 @@ export class LocalBatch {
       (a, b) => (b.maxvCpus * 1e6 + b.memoryMiB > a.maxvCpus * 1e6 + a.memoryMiB ? b : a),
       envs[0],
     );
-    if (!envs.some((ce) => ce.maxvCpus >= vcpus && ce.memoryMiB >= memory)) {
+    // A job with a range fits when the low end of it does.
+    const range = elasticRange(detail.tags);
+    const least = { vcpus: range?.vcpus[0] ?? vcpus, memory: range?.memory?.[0] ?? memory };
+    if (!envs.some((ce) => ce.maxvCpus >= least.vcpus && ce.memoryMiB >= least.memory)) {
       detail.status = 'FAILED';
-      detail.statusReason = `needs ${vcpus} vCPU, ${formatMiB(memory)}; largest compute environment "${largest.computeEnvironmentName}" on queue "${queue.jobQueueName}" has ${largest.maxvCpus} vCPU, ${formatMiB(largest.memoryMiB)}`;
+      detail.statusReason = `needs ${range ? 'at least ' : ''}${least.vcpus} vCPU, ${formatMiB(least.memory)}; largest compute environment "${largest.computeEnvironmentName}" on queue "${queue.jobQueueName}" has ${largest.maxvCpus} vCPU, ${formatMiB(largest.memoryMiB)}`;
       detail.stoppedAt = now;
     }
     const rows: JobDetail[] = [detail];
@@ -792,6 +819,79 @@ export class LocalBatch {
     else throw err;
   }
 
+  /** The runs of each kind of job, as last loaded (see `refreshHistory`). */
+  private readonly histories = new Map<string, { at: number; runs: Observation[] }>();
+  /**
+   * Runs of each kind that ended in this process, by job id: known at once, before the history
+   * (written when the job's outputs are published) has them.
+   */
+  private readonly recent = new Map<string, Map<string, Observation>>();
+  /** The scaling of each kind, fitted from both, until either changes. */
+  private readonly scalings = new Map<string, Scaling | undefined>();
+
+  /**
+   * Loads the history of the kinds of the jobs that wait with a range of vCPUs or run beside
+   * them, when not loaded within the last 2 s (or since one of that kind ended), so that
+   * `place` decides from it without waiting.
+   */
+  private async refreshHistory(): Promise<void> {
+    const history = this.options.history;
+    if (!history) return;
+    const jobs = [...this.active.values()];
+    if (!jobs.some((a) => a.detail.status === 'RUNNABLE' && elasticRange(a.detail.tags))) return;
+    const keys = new Set<string>();
+    for (const a of jobs) {
+      const live = ['RUNNABLE', 'STARTING', 'RUNNING'].includes(a.detail.status);
+      const key = live ? history.key(a.detail) : undefined;
+      if (key !== undefined) keys.add(key);
+    }
+    const now = this.now();
+    for (const key of keys) {
+      const known = this.histories.get(key);
+      if (known && now - known.at < 2000) continue;
+      let runs: Observation[] = [];
+      try {
+        runs = await history.load(key);
+      } catch {
+        // Unreadable history: decide as without it.
+      }
+      this.histories.set(key, { at: now, runs });
+      this.scalings.delete(key);
+    }
+  }
+
+  /** A run of `a` that has just ended well, for its kind's scaling. */
+  private learn(a: ActiveJob, attempt: AttemptDetail): void {
+    const key = this.options.history?.key(a.detail);
+    if (key === undefined || !attempt.startedAt || !attempt.stoppedAt || !attempt.vcpus) return;
+    const seconds = (attempt.stoppedAt - attempt.startedAt) / 1000;
+    if (!(seconds > 0)) return;
+    let runs = this.recent.get(key);
+    if (!runs) this.recent.set(key, (runs = new Map()));
+    runs.set(a.detail.jobId, {
+      id: a.detail.jobId,
+      vcpus: attempt.vcpus,
+      seconds,
+      ...(attempt.cpuSeconds === undefined ? {} : { cpuSeconds: attempt.cpuSeconds }),
+    });
+    this.scalings.delete(key);
+    // The history is read again on a later pass (it gains this run once it is published).
+    const known = this.histories.get(key);
+    if (known) known.at = 0;
+  }
+
+  private scalingOf(job: JobDetail): Scaling | undefined {
+    const key = this.options.history?.key(job);
+    if (key === undefined) return undefined;
+    if (!this.scalings.has(key)) {
+      const loaded = this.histories.get(key)?.runs ?? [];
+      const seen = new Set(loaded.map((o) => o.id));
+      const mine = [...(this.recent.get(key)?.values() ?? [])].filter((o) => !seen.has(o.id));
+      this.scalings.set(key, fitScaling([...mine, ...loaded].slice(0, 50)));
+    }
+    return this.scalings.get(key);
+  }
+
   private async tickNow(): Promise<void> {
     if (this.closed) return;
     if (this.ticking) {
@@ -814,6 +914,7 @@ export class LocalBatch {
           else if (a.detail.status === 'SUBMITTED') this.setStatus(a, 'PENDING');
         }
       }
+      await this.refreshHistory();
       this.place();
       // Running attempts.
       for (const a of [...this.active.values()]) {
@@ -837,8 +938,25 @@ export class LocalBatch {
             const stageError = a.staging?.error;
             a.staging = undefined;
             if (stageError !== undefined)
-              this.attemptEnded(a, s.exitCode, stageError, s.startedAt, s.stoppedAt, 'FAILED');
-            else this.attemptEnded(a, s.exitCode, s.reason, s.startedAt, s.stoppedAt, s.state);
+              this.attemptEnded(
+                a,
+                s.exitCode,
+                stageError,
+                s.startedAt,
+                s.stoppedAt,
+                'FAILED',
+                s.cpuSeconds,
+              );
+            else
+              this.attemptEnded(
+                a,
+                s.exitCode,
+                s.reason,
+                s.startedAt,
+                s.stoppedAt,
+                s.state,
+                s.cpuSeconds,
+              );
             // Fill the freed place at once: the engine's work on the outcome (a transaction,
             // the next task) comes after, while the next job already runs.
             this.place();
@@ -884,17 +1002,26 @@ export class LocalBatch {
     const used = this.usage();
     const reserved = new Set<string>();
     const now = this.now();
+    const started = new Set<ActiveJob>();
     for (const a of runnable) {
       const queue = queues.get(a.detail.jobQueue);
       if (!queue || queue.state !== 'ENABLED' || reserved.has(queue.jobQueueArn)) continue;
-      const vcpus = requirement(a.detail.container.resourceRequirements, 'VCPU') ?? 1;
-      const memoryMiB = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
+      let vcpus = requirement(a.detail.container.resourceRequirements, 'VCPU') ?? 1;
+      let memoryMiB = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
+      const range = elasticRange(a.detail.tags);
       let placed = false;
       for (const o of queue.computeEnvironmentOrder) {
         const ce = this.computeEnvironment(o.computeEnvironment, environments);
         if (ce.state !== 'ENABLED') continue;
         const u = used.get(ce.computeEnvironmentName) ?? { vcpus: 0, memoryMiB: 0 };
+        if (range) {
+          const size = this.elasticSize(a, range, ce, u, runnable, started, now);
+          if (!size) continue;
+          ({ vcpus, memoryMiB } = size);
+          a.detail.sizing = size;
+        }
         if (u.vcpus + vcpus <= ce.maxvCpus && u.memoryMiB + memoryMiB <= ce.memoryMiB) {
+          started.add(a);
           used.set(ce.computeEnvironmentName, {
             vcpus: u.vcpus + vcpus,
             memoryMiB: u.memoryMiB + memoryMiB,
@@ -911,6 +1038,70 @@ export class LocalBatch {
         if (now - a.run.waitingSince >= this.starvationMs) reserved.add(queue.jobQueueArn);
       }
     }
+  }
+
+  /** The definition a job was submitted with, when it is still known. */
+  private definitionOf(job: JobDetail): JobDefinition | undefined {
+    try {
+      return this.jobDefinition(job.jobDefinition);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The size of a job with a range of vCPUs on a compute environment with `u` in use: the one
+   * expected to end the queue soonest (elastic.ts), given the jobs that wait on its queue and
+   * those that run there; undefined when not even the low end fits now.
+   */
+  private elasticSize(
+    a: ActiveJob,
+    range: ElasticRange,
+    ce: { computeEnvironmentName: string; maxvCpus: number; memoryMiB: number },
+    u: { vcpus: number; memoryMiB: number },
+    runnable: ActiveJob[],
+    started: Set<ActiveJob>,
+    now: number,
+  ): { vcpus: number; memoryMiB: number; reason: string } | undefined {
+    const free = ce.maxvCpus - u.vcpus;
+    const vcpuRange: [number, number] = [range.vcpus[0], Math.min(range.vcpus[1], ce.maxvCpus)];
+    const others: OtherJob[] = [];
+    for (const o of runnable) {
+      if (o === a || started.has(o) || o.detail.jobQueue !== a.detail.jobQueue) continue;
+      const r = elasticRange(o.detail.tags);
+      const fixed = requirement(o.detail.container.resourceRequirements, 'VCPU') ?? 1;
+      others.push({ range: r ? r.vcpus : [fixed, fixed], scaling: this.scalingOf(o.detail) });
+    }
+    for (const o of this.active.values()) {
+      if (!o.run || o.run.computeEnvironment !== ce.computeEnvironmentName) continue;
+      if (o.detail.status !== 'STARTING' && o.detail.status !== 'RUNNING') continue;
+      const scaling = this.scalingOf(o.detail);
+      const elapsed = (now - (o.detail.startedAt ?? now)) / 1000;
+      const endsIn = scaling ? Math.max(0, timeAt(scaling, o.run.vcpus) - elapsed) : undefined;
+      others.push({ range: [o.run.vcpus, o.run.vcpus], running: { vcpus: o.run.vcpus, endsIn } });
+    }
+    const choice = chooseSize(vcpuRange, this.scalingOf(a.detail), free, ce.maxvCpus, others);
+    if (!choice) return undefined;
+    const fixed = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
+    if (choice.wait) {
+      // Waits for a larger size to be free; says so in `batch describe` meanwhile.
+      const memoryMiB = memoryFor(
+        range.memory ?? [fixed, fixed],
+        vcpuRange,
+        choice.vcpus,
+        Infinity,
+      )!;
+      a.detail.sizing = { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
+      return undefined;
+    }
+    const memoryMiB = memoryFor(
+      range.memory ?? [fixed, fixed],
+      vcpuRange,
+      choice.vcpus,
+      ce.memoryMiB - u.memoryMiB,
+    );
+    if (memoryMiB === undefined) return undefined;
+    return { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
   }
 
   private start(a: ActiveJob, computeEnvironment: string, vcpus: number, memoryMiB: number): void {
@@ -949,6 +1140,10 @@ export class LocalBatch {
       );
       return;
     }
+    // The size it got, for its command (`-t $STRAND_VCPUS`) and its environment.
+    environment.STRAND_VCPUS = String(vcpus);
+    environment.STRAND_MEMORY_MIB = String(memoryMiB);
+    const command = sizedCommand(this.definitionOf(a.detail), a.detail, vcpus, memoryMiB);
     environment.AWS_BATCH_JOB_ID = a.detail.jobId;
     environment.AWS_BATCH_JOB_ATTEMPT = String(attempt);
     environment.AWS_BATCH_JQ_NAME = queueName;
@@ -957,7 +1152,7 @@ export class LocalBatch {
       .submit({
         jobId: a.detail.jobId,
         attempt,
-        command: a.detail.container.command,
+        command,
         environment,
         vcpus,
         memoryMiB,
@@ -1044,6 +1239,7 @@ export class LocalBatch {
     startedAt?: number,
     stoppedAt?: number,
     state?: 'SUCCEEDED' | 'FAILED',
+    cpuSeconds?: number,
   ): void {
     const logStreamName = a.run?.handle?.logPath ?? '';
     const statusReason =
@@ -1056,12 +1252,16 @@ export class LocalBatch {
     };
     if (exitCode !== undefined) container.exitCode = exitCode;
     if (reason !== undefined) container.reason = reason;
-    a.detail.attempts.push({
+    const ended: AttemptDetail = {
       container,
       startedAt: startedAt ?? a.detail.startedAt,
       stoppedAt: stoppedAt ?? this.now(),
       statusReason,
-    });
+      ...(a.run ? { vcpus: a.run.vcpus, memoryMiB: a.run.memoryMiB } : {}),
+      ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
+    };
+    a.detail.attempts.push(ended);
+    if (exitCode === 0 && state !== 'FAILED') this.learn(a, ended);
     if (exitCode !== undefined) a.detail.container.exitCode = exitCode;
     if (reason !== undefined) a.detail.container.reason = reason;
     a.detail.container.logStreamName = logStreamName;

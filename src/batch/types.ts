@@ -112,6 +112,10 @@ export interface AttemptDetail {
   startedAt?: number;
   stoppedAt?: number;
   statusReason?: string;
+  /** Strand's: the vCPUs and memory (MiB) the attempt had, and its processes' CPU time. */
+  vcpus?: number;
+  memoryMiB?: number;
+  cpuSeconds?: number;
 }
 
 /** A job as DescribeJobs returns it. */
@@ -143,6 +147,11 @@ export interface JobDetail {
   retryStrategy?: RetryStrategy;
   timeout?: { attemptDurationSeconds?: number };
   tags?: Record<string, string>;
+  /**
+   * Strand's: for a job with a range of vCPUs, the size its latest attempt was given and why
+   * (`strand batch describe` shows it).
+   */
+  sizing?: { vcpus: number; memoryMiB: number; reason: string };
   arrayProperties?: {
     size?: number;
     index?: number;

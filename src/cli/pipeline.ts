@@ -2,6 +2,7 @@
  * The pipeline commands: run, compile, schema, results. They load and compile pipeline.yaml
  * (src/pipeline), then hand the state machine to the engine; no business logic lives here.
  */
+import { cpus, totalmem } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +14,7 @@ import { compilePipeline, type CompiledPipeline } from '../pipeline/compile.js';
 import { AGGREGATE_SAMPLE, ERROR, FUNCTIONS, STATE, TAG, stepKey } from '../pipeline/contract.js';
 import { selectSteps } from '../pipeline/dag.js';
 import { PipelineError, formatPipelineProblem } from '../pipeline/errors.js';
-import { loadPipeline, type LoadedPipeline } from '../pipeline/load.js';
+import { loadPipeline, type LoadedPipeline, type LoadOptions } from '../pipeline/load.js';
 import { pipelineJsonSchema } from '../pipeline/schema.js';
 import { pipelineGraph, type GraphFormat } from '../pipeline/graph.js';
 import { scaffoldPipeline } from '../pipeline/scaffold.js';
@@ -71,6 +72,8 @@ export function loadOrExplain(
     runLocally?: boolean;
     /** Leave out samples whose input files are not there (see LoadOptions). */
     skipMissing?: boolean;
+    /** Where the jobs will run: ranges must fit it (see LoadOptions). */
+    capacity?: LoadOptions['capacity'];
   } = {},
 ): LoadedPipeline {
   const store = options.store ?? join(strandHome(), 'store');
@@ -131,6 +134,18 @@ function slice(
   );
   if (steps.length === names.length) return { from: '', to: '', steps, skip };
   return { from, to, steps, skip };
+}
+
+/**
+ * What the default compute environment of this machine has (the local Batch's), against which
+ * a range of resources must fit at its low end.
+ */
+function machineCapacity(): { vcpus: number; memoryMiB: number; where: string } {
+  return {
+    vcpus: cpus().length,
+    memoryMiB: Math.floor(totalmem() / 1024 / 1024),
+    where: 'this machine',
+  };
 }
 
 /** The slice flags as given, for the run's headline: `--from assemble --to stats`. */
@@ -757,6 +772,7 @@ export function registerPipelineCommands(
         params,
         store: store.url,
         runLocally: true,
+        capacity: machineCapacity(),
         skipMissing: Boolean(opts.skipMissing),
       });
       for (const skipped of loaded.skipped ?? [])
@@ -1206,14 +1222,27 @@ export function registerPipelineCommands(
                 'image',
                 'cause',
               ];
+          // Also recorded, shown when asked for with --columns.
+          const allowed = opts.metrics
+            ? all
+            : [
+                ...all,
+                'jobId',
+                'attempt',
+                'logLocation',
+                'error',
+                'vcpus',
+                'memoryMiB',
+                'cpuSeconds',
+              ];
           let columns = all;
           if (opts.columns !== undefined) {
             columns = opts.columns.split(',').map((c) => c.trim());
-            const unknown = columns.filter((c) => !all.includes(c));
+            const unknown = columns.filter((c) => !allowed.includes(c));
             // With no rows there is nothing to check the names against.
             if (rows.length > 0 && unknown.length > 0)
               throw new InputError(
-                `--columns: no column ${unknown.map((c) => `"${c}"`).join(', ')}; the columns are: ${all.join(', ')}`,
+                `--columns: no column ${unknown.map((c) => `"${c}"`).join(', ')}; the columns are: ${allowed.join(', ')}`,
               );
           }
           // Nothing matched: a name that is nowhere in the results is a typo, not an empty answer.

@@ -28,7 +28,7 @@ export interface TableOptions {
 
 /** The default header of a key: `exitCode` → `EXIT CODE`, `num_seqs` → `NUM_SEQS`. */
 export function headerOf(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').toUpperCase();
+  return key.replace(/([a-z0-9])([A-Z][a-z])/g, '$1 $2').toUpperCase();
 }
 
 const CONTROL = /[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/gu;

@@ -84,6 +84,8 @@ export interface EngineOptions {
     stageOut?: StageOut;
     /** The inputs an attempt must leave as they are (see LocalBatch). */
     stageIn?: LocalBatchOptions['stageIn'];
+    /** Earlier runs of a kind of job, for jobs with a range of vCPUs (see LocalBatch). */
+    history?: LocalBatchOptions['history'];
     maxvCpus?: number;
     memoryMiB?: number;
     starvationMs?: number;

@@ -68,7 +68,25 @@ export type AttemptState =
       reason?: string;
       startedAt?: number;
       stoppedAt?: number;
+      /** User and system CPU time of all of the attempt's processes, when known. */
+      cpuSeconds?: number;
     };
+
+/**
+ * The wrapper's exit line after `exit `: "CODE[ CAUSE][ cpu=SECONDS]" (CAUSE: oom, timeout,
+ * terminated; SECONDS: the CPU time of all of the attempt's processes).
+ */
+export function parseExitLine(text: string): { code: string; cause?: string; cpuSeconds?: number } {
+  const [code, ...rest] = text.trim().split(' ');
+  const out: { code: string; cause?: string; cpuSeconds?: number } = { code };
+  for (const token of rest) {
+    if (token.startsWith('cpu=')) {
+      const cpu = Number(token.slice(4));
+      if (Number.isFinite(cpu) && cpu >= 0) out.cpuSeconds = cpu;
+    } else if (token !== '' && out.cause === undefined) out.cause = token;
+  }
+  return out;
+}
 
 export interface Executor {
   readonly name: string;

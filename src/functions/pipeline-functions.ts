@@ -13,7 +13,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Json, JsonObject } from '../asl/types.js';
-import type { LocalBatch } from '../batch/local-batch.js';
+import type { JobHistory, LocalBatch } from '../batch/local-batch.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
 import {
@@ -164,9 +164,25 @@ export function pipelineFunctions(
 ): Record<string, LambdaFunction> {
   const job = (id: string | undefined) => (id ? options.batch()?.getJob(id) : undefined);
   /** What ran a job and in which image (none on the host: the local executor uses none). */
-  const ranOn = (detail: JobDetail): { executor: string; image: string | null } => {
+  const ranOn = (
+    detail: JobDetail,
+  ): {
+    executor: string;
+    image: string | null;
+    vcpus?: number;
+    memoryMiB?: number;
+    cpuSeconds?: number;
+  } => {
     const executor = options.batch()?.queueExecutor(detail.jobQueue) ?? 'local';
-    return { executor, image: executor === 'local' ? null : (detail.container.image ?? null) };
+    // The last attempt's resources (an elastic job's chosen size) and the CPU time it used.
+    const last = detail.attempts.at(-1);
+    return {
+      executor,
+      image: executor === 'local' ? null : (detail.container.image ?? null),
+      ...(last?.vcpus === undefined ? {} : { vcpus: last.vcpus }),
+      ...(last?.memoryMiB === undefined ? {} : { memoryMiB: last.memoryMiB }),
+      ...(last?.cpuSeconds === undefined ? {} : { cpuSeconds: last.cpuSeconds }),
+    };
   };
 
   /** The metrics of the step's results files, read from the store where the stage-out put them. */
@@ -491,6 +507,36 @@ export function pipelineFunctions(
     [FUNCTIONS.publish]: publish,
     [FUNCTIONS.syncFailure]: syncFailure,
     [FUNCTIONS.collect]: collect,
+  };
+}
+
+/**
+ * How a pipeline step ran before, for the sizes of its jobs that have a range of vCPUs: its
+ * last 50 successful runs that recorded their vCPUs, from the results database.
+ */
+export function pipelineHistory(results: ResultsSink): JobHistory {
+  return {
+    key: (job) => {
+      const pipeline = job.tags?.[TAG.pipeline];
+      const step = job.tags?.[TAG.step];
+      return pipeline && step ? JSON.stringify([pipeline, step]) : undefined;
+    },
+    load: async (key) => {
+      const [pipeline, step] = JSON.parse(key) as [string, string];
+      const rows = await results.stepHistory(pipeline, step, 50);
+      return rows.flatMap((r) => {
+        const seconds = (Date.parse(r.stoppedAt ?? '') - Date.parse(r.startedAt ?? '')) / 1000;
+        if (!(seconds > 0) || r.vcpus === undefined) return [];
+        return [
+          {
+            ...(r.jobId === undefined ? {} : { id: r.jobId }),
+            vcpus: r.vcpus,
+            seconds,
+            ...(r.cpuSeconds === undefined ? {} : { cpuSeconds: r.cpuSeconds }),
+          },
+        ];
+      });
+    },
   };
 }
 

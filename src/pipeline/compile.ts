@@ -34,6 +34,7 @@ import {
   stepKey,
 } from './contract.js';
 import { ancestors, planSteps, seriesParallel, type Plan } from './dag.js';
+import { RANGE_TAG, SIZE_PARAMETERS } from '../batch/elastic.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
 export interface CompileOptions {
@@ -87,9 +88,25 @@ function literalText(parts: TemplatePart[], job: JobSpec): string {
   return parts.map((p) => ('text' in p ? p.text : job.outputs[p.var])).join('');
 }
 
+/** The variables a command reads the size its attempt got from (job definition parameters). */
+const SIZE_VARS: string[] = Object.values(SIZE_PARAMETERS);
+
 /** The variables of the state a command item or env value refers to, in order. */
 function stateVars(parts: TemplatePart[], job: JobSpec): string[] {
-  return parts.flatMap((p) => ('var' in p && !isOwnOutput(p.var, job) ? [p.var] : []));
+  return parts.flatMap((p) =>
+    'var' in p && !isOwnOutput(p.var, job) && !SIZE_VARS.includes(p.var) ? [p.var] : [],
+  );
+}
+
+/** The job's range tags (`strand:vcpus: 1-4`), when it has a range of vCPUs. */
+function rangeTags(job: JobSpec): Record<string, string> {
+  if (job.vcpusMin === undefined) return {};
+  return {
+    [RANGE_TAG.vcpus]: `${job.vcpusMin}-${job.vcpus}`,
+    ...(job.memoryMinMiB === undefined
+      ? {}
+      : { [RANGE_TAG.memory]: `${job.memoryMinMiB}-${job.memoryMiB}` }),
+  };
 }
 
 /** `States.Format` building the whole text from `$.vars`. */
@@ -121,6 +138,9 @@ export function commandItem(
   job: JobSpec,
 ): { item: string; parameter?: { key: string; value: string } } {
   const parts = templateParts(text).parts;
+  // The size the attempt gets: a parameter of the job definition, given when it starts.
+  const only = parts.length === 1 ? parts[0] : undefined;
+  if (only && 'var' in only && SIZE_VARS.includes(only.var)) return { item: `Ref::${only.var}` };
   const vars = stateVars(parts, job);
   if (parts.length === 1 && vars.length === 1) {
     return {
@@ -196,8 +216,19 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
     },
     // Retries are the state machine's (Retry), so each attempt is a job of its own.
     retryStrategy: { attempts: 1 },
-    tags: { [TAG.pipeline]: spec.name, [TAG.step]: job.name },
+    tags: { [TAG.pipeline]: spec.name, [TAG.step]: job.name, ...rangeTags(job) },
   };
+  // A command reading the size its attempt gets: the top of the range unless the submission
+  // (or, on Strand's Batch, the start of the attempt) says otherwise.
+  if (
+    job.command.some((c) =>
+      SIZE_VARS.some((v) => templateParts(c).parts.some((p) => 'var' in p && p.var === v)),
+    )
+  )
+    def.parameters = {
+      [SIZE_PARAMETERS.vcpus]: String(job.vcpus),
+      [SIZE_PARAMETERS.memory]: String(job.memoryMiB),
+    };
   if (job.timeoutSeconds !== undefined)
     def.timeout = { attemptDurationSeconds: job.timeoutSeconds };
   return def;
@@ -287,6 +318,7 @@ function jobStates(
       Tags: {
         [TAG.pipeline]: scope.spec.name,
         [TAG.step]: job.name,
+        ...rangeTags(job),
         ...(scope.aggregate
           ? { [TAG.sample]: AGGREGATE_SAMPLE }
           : { [`${TAG.sample}.$`]: '$.vars.SAMPLE' }),

@@ -96,8 +96,15 @@ function stepLabel(step: StepSpec): string {
 // ---- text ----
 
 function resources(j: JobSpec): string {
-  const mem = j.memoryMiB % 1024 === 0 ? `${j.memoryMiB / 1024} GiB` : `${j.memoryMiB} MiB`;
-  return `${j.vcpus} vCPU, ${mem}`;
+  const size = (mib: number) => (mib % 1024 === 0 ? `${mib / 1024}` : `${mib}`);
+  const unit = (mib: number) => (mib % 1024 === 0 ? 'GiB' : 'MiB');
+  const mem =
+    j.memoryMinMiB === undefined
+      ? `${size(j.memoryMiB)} ${unit(j.memoryMiB)}`
+      : unit(j.memoryMinMiB) === unit(j.memoryMiB)
+        ? `${size(j.memoryMinMiB)}-${size(j.memoryMiB)} ${unit(j.memoryMiB)}`
+        : `${j.memoryMinMiB}-${j.memoryMiB} MiB`;
+  return `${j.vcpusMin === undefined ? j.vcpus : `${j.vcpusMin}-${j.vcpus}`} vCPU, ${mem}`;
 }
 
 /**

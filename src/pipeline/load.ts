@@ -43,8 +43,19 @@ import {
   type SampleTable,
 } from './samples.js';
 import { findCycle } from './dag.js';
+import { SIZE_PARAMETERS } from '../batch/elastic.js';
+
+/** The variables a command reads the size its attempt got from. */
+const SIZE_VARS: string[] = Object.values(SIZE_PARAMETERS);
 import { PIPELINE_NAME, SECRET_SOURCE, STEP_NAME, VAR_NAME, pipelineSchema } from './schema.js';
-import { parseDuration, parseRetry, parseSize, parseVcpus, type UnitResult } from './units.js';
+import {
+  parseDuration,
+  parseRetry,
+  parseSizeRange,
+  parseVcpuRange,
+  type Range,
+  type UnitResult,
+} from './units.js';
 import { templateParts } from './template.js';
 
 export { templateParts, type TemplatePart } from './template.js';
@@ -58,6 +69,11 @@ export interface LoadOptions {
   samples?: string;
   /** Parameter values (`--param NAME=value`); each must be declared under `params:`. */
   params?: Record<string, string>;
+  /**
+   * The largest compute environment the jobs can run on: a range of vCPUs or memory whose low
+   * end is above it can never run, and is an error at its value.
+   */
+  capacity?: { vcpus: number; memoryMiB: number; where: string };
   /**
    * The local directory outputs will be published to (a `file://` store), whose path counts
    * against Linux's PATH_MAX and ARG_MAX; without it those checks leave it out.
@@ -528,11 +544,48 @@ class Loader {
       if (result.ok) set(result.value);
       else this.report([...path, key], result.message, result.hint);
     };
-    if (typeof raw.vcpus === 'number') {
-      apply('vcpus', parseVcpus(raw.vcpus), (v) => (out.vcpus = v));
+    const range = (key: string, result: UnitResult<Range>, set: (r: Range) => void): void => {
+      if (result.ok) set(result.value);
+      else this.report([...path, key], result.message, result.hint);
+    };
+    if (typeof raw.vcpus === 'number' || typeof raw.vcpus === 'string') {
+      range('vcpus', parseVcpuRange(raw.vcpus), ({ low, high }) => {
+        out.vcpus = high;
+        if (low < high) out.vcpusMin = low;
+        else delete out.vcpusMin;
+      });
     }
     if (typeof raw.memory === 'number' || typeof raw.memory === 'string') {
-      apply('memory', parseSize(raw.memory), (v) => (out.memoryMiB = v));
+      range('memory', parseSizeRange(raw.memory), ({ low, high }) => {
+        out.memoryMiB = high;
+        if (low < high) out.memoryMinMiB = low;
+        else delete out.memoryMinMiB;
+      });
+    }
+    const cap = this.options.capacity;
+    if (cap && 'vcpus' in raw && out.vcpusMin !== undefined && out.vcpusMin > cap.vcpus)
+      this.report(
+        [...path, 'vcpus'],
+        `${out.vcpusMin}-${out.vcpus}: even the low end is more than ${cap.where} has (${cap.vcpus} vCPU)`,
+        `lower the low end to ${cap.vcpus} at most`,
+      );
+    if (
+      cap &&
+      'memory' in raw &&
+      out.memoryMinMiB !== undefined &&
+      out.memoryMinMiB > cap.memoryMiB
+    )
+      this.report(
+        [...path, 'memory'],
+        `even the low end, ${out.memoryMinMiB} MiB, is more than ${cap.where} has (${cap.memoryMiB} MiB)`,
+        `lower the low end to ${cap.memoryMiB} MiB at most`,
+      );
+    if (out.memoryMinMiB !== undefined && out.vcpusMin === undefined && 'memory' in raw) {
+      this.report(
+        [...path, 'memory'],
+        'a range of memory goes with a range of vCPUs (it grows with the vCPUs a job gets)',
+        `give vcpus a range too (vcpus: 1-${Math.max(2, out.vcpus)}), or memory one size`,
+      );
     }
     if (typeof raw.retry === 'number') {
       apply('retry', parseRetry(raw.retry), (v) => (out.retry = v));
@@ -1117,11 +1170,28 @@ class Loader {
       if (k === j || (k < j && !step.parallel)) visible.push(...Object.keys(other.outputs));
     });
     const vars: string[] = [];
-    const check = (where: Seg[], text: string): void => {
+    const check = (where: Seg[], text: string, inCommand: boolean): void => {
       const { parts, problem } = templateParts(text);
       if (problem) this.report(where, problem.message, problem.hint);
       for (const part of parts) {
         if (!('var' in part)) continue;
+        if (SIZE_VARS.includes(part.var)) {
+          // The size an attempt gets is known when it starts, where Batch replaces a whole
+          // command item (Ref::) and nothing else.
+          if (!inCommand)
+            this.report(
+              where,
+              `$${part.var} is the size the job's attempt gets, already in its environment`,
+              `read ${part.var} from the environment, or pass it on the command line: [-t, $${part.var}]`,
+            );
+          else if (parts.length !== 1)
+            this.report(
+              where,
+              `$${part.var} must be a command item of its own`,
+              `write it apart from the text around it: [--threads, $${part.var}]`,
+            );
+          continue;
+        }
         if (visible.includes(part.var)) {
           if (!vars.includes(part.var)) vars.push(part.var);
         } else {
@@ -1129,7 +1199,7 @@ class Loader {
         }
       }
     };
-    job.command.forEach((item, i) => check([...path, 'command', i], item));
+    job.command.forEach((item, i) => check([...path, 'command', i], item, true));
     for (const [key, value] of Object.entries(job.env)) {
       const same = value === `$${key}` || value === `\${${key}}`;
       if (visible.includes(key) && !same) {
@@ -1140,7 +1210,7 @@ class Loader {
           'key',
         );
       }
-      check([...path, 'env', key], value);
+      check([...path, 'env', key], value, false);
     }
     for (const secret of job.secrets) {
       const at = this.secretPaths.get(secret) ?? [...path, 'secrets', secret.name];

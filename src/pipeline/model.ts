@@ -6,9 +6,12 @@
 
 /** Resources and failure policy of one job (after `defaults:` were applied). */
 export interface ResourceSpec {
+  /** vCPUs; with a range (`vcpus: 1-4`), its top, and `vcpusMin` its low end. */
   vcpus: number;
-  /** Memory in MiB. */
+  vcpusMin?: number;
+  /** Memory in MiB; with a range (`memory: 2GiB-8GiB`), its top, and `memoryMinMiB` its low end. */
   memoryMiB: number;
+  memoryMinMiB?: number;
   /** Extra attempts after the first (AWS Batch retryStrategy.attempts = retry + 1). */
   retry: number;
   /** Attempt timeout in seconds; undefined = none. */

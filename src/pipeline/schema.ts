@@ -10,7 +10,8 @@ export const STEP_NAME = /^[a-z][a-z0-9_-]*$/;
 export const VAR_NAME = /^[A-Z_][A-Z0-9_]*$/;
 export const PIPELINE_NAME = /^[a-z0-9][a-z0-9_-]*$/;
 
-const SIZE_PATTERN = '^[0-9]+(\\.[0-9]+)?(MiB|GiB|TiB|Mi|Gi|Ti|M|G|T)?$';
+const SIZE = '[0-9]+(\\.[0-9]+)?(MiB|GiB|TiB|Mi|Gi|Ti|M|G|T)?';
+const SIZE_PATTERN = `^${SIZE}(-${SIZE})?$`;
 const DURATION_PATTERN = '^(none|[0-9]+|([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?)$';
 
 const scalar = z.union([z.string(), z.number(), z.boolean()], {
@@ -20,7 +21,8 @@ const scalar = z.union([z.string(), z.number(), z.boolean()], {
 const size = z
   .union([z.number(), z.string()], { error: 'expected a size such as 512MiB or 4GiB' })
   .meta({
-    description: 'Memory: a plain integer is MiB (at least 128); or 512MiB, 1.5GiB, 4G, 1TiB.',
+    description:
+      'Memory: a plain integer is MiB (at least 128); or 512MiB, 1.5GiB, 4G, 1TiB; or a range 2GiB-8GiB (in proportion to the vCPUs a job gets).',
     pattern: SIZE_PATTERN,
   });
 
@@ -33,8 +35,14 @@ const duration = z
 
 const resources = {
   vcpus: z
-    .number()
-    .meta({ description: 'vCPUs: a positive multiple of 0.25 (default 1).', exclusiveMinimum: 0 })
+    .union([
+      z.number().meta({ exclusiveMinimum: 0 }),
+      z.string().meta({ pattern: '^[0-9]+(\\.[0-9]+)?-[0-9]+(\\.[0-9]+)?$' }),
+    ])
+    .meta({
+      description:
+        'vCPUs: a positive multiple of 0.25 (default 1), or a range 1-4: each job gets the size expected to finish the queue soonest ($STRAND_VCPUS).',
+    })
     .optional(),
   memory: size.optional(),
   retry: z

@@ -192,3 +192,51 @@ export function parseRetry(input: unknown): UnitResult<number> {
   }
   return { ok: true, value: input };
 }
+
+/** A range `low-high` of two values of one unit, or one value (low = high). */
+export interface Range {
+  low: number;
+  high: number;
+}
+
+/**
+ * Parses a value or a range `low-high` of values that `parse` reads (`1-4`, `2GiB-8GiB`); the
+ * low end may not be above the high end. A range's ends are said as in the unit's messages.
+ */
+function parseRange(
+  input: unknown,
+  parse: (v: unknown) => UnitResult<number>,
+  number: boolean,
+): UnitResult<Range> {
+  const text = typeof input === 'string' ? input.trim() : undefined;
+  const m = text === undefined ? null : /^([^-\s][^-]*?)\s*-\s*([^-\s].*)$/.exec(text);
+  if (!m) {
+    const one = parse(input);
+    return one.ok ? { ok: true, value: { low: one.value, high: one.value } } : one;
+  }
+  const ends = [m[1], m[2]].map((end) => parse(number ? Number(end) : end));
+  for (const end of ends) if (!end.ok) return end as UnitResult<Range>;
+  const [low, high] = ends.map((e) => (e as { value: number }).value);
+  if (low > high) {
+    return fail(
+      `${show(input)}: the low end is above the high end`,
+      `write the smaller first: ${m[2]}-${m[1]}`,
+    );
+  }
+  return { ok: true, value: { low, high } };
+}
+
+/** vCPUs: a count (`2`) or a range (`1-4`) of multiples of 0.25. */
+export function parseVcpuRange(input: unknown): UnitResult<Range> {
+  if (typeof input === 'string' && !/^\s*\d+(\.\d+)?\s*-\s*\d+(\.\d+)?\s*$/.test(input))
+    return fail(
+      `${show(input)} is not a vCPU count`,
+      'use a number such as 2, or a range such as 1-4',
+    );
+  return parseRange(input, parseVcpus, true);
+}
+
+/** Memory: a size (`4GiB`) or a range (`2GiB-8GiB`). */
+export function parseSizeRange(input: unknown): UnitResult<Range> {
+  return parseRange(input, parseSize, false);
+}

@@ -46,6 +46,13 @@ export interface StepResultInfo {
   /** What ran the job (`local`, `podman`, `docker`), and the image it ran in. */
   executor?: string;
   image?: string;
+  /**
+   * The vCPUs and memory (MiB) the job's attempt had, and the CPU time (user + system seconds)
+   * all of its processes used: what elastic sizes are chosen from.
+   */
+  vcpus?: number;
+  memoryMiB?: number;
+  cpuSeconds?: number;
   /** Error name and cause of a FAILED step (ASL `Error` / `Cause`). */
   error?: string;
   cause?: string;
@@ -124,6 +131,11 @@ export interface ResultsSink {
   putMetrics(key: MetricsKey, table: MetricsTable): Promise<void>;
   /** Step rows matching `filter`, in the order they were first recorded. */
   listSteps(filter?: StepFilter): Promise<StepResultInfo[]>;
+  /**
+   * The last `limit` SUCCEEDED rows of pipeline × step that say how many vCPUs they had, the
+   * latest first: how the step's run time scaled.
+   */
+  stepHistory(pipeline: string, step: string, limit: number): Promise<StepResultInfo[]>;
   /** Metrics rows of pipeline × step, by execution, sample and row; [] if none were put. */
   listMetrics(pipeline: string, step: string, filter?: MetricsFilter): Promise<MetricsRowInfo[]>;
   close(): Promise<void>;
@@ -168,6 +180,12 @@ export function checkStepResult(row: StepResultUpsert): void {
   }
   if (row.attempt != null && !(Number.isSafeInteger(row.attempt) && row.attempt >= 1)) {
     throw bad(`${what}: attempt ${JSON.stringify(row.attempt)} is not a whole number ≥ 1`);
+  }
+  for (const field of ['vcpus', 'memoryMiB', 'cpuSeconds'] as const) {
+    const v = row[field];
+    if (v != null && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
+      throw bad(`${what}: ${field} ${JSON.stringify(v)} is not a number ≥ 0`);
+    }
   }
   for (const field of [
     'jobId',

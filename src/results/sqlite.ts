@@ -32,9 +32,10 @@ import {
 } from './sink.js';
 
 /**
- * 1: steps and metric tables; 2: steps say which executor and image ran each job (MIGRATIONS).
+ * 1: steps and metric tables; 2: steps say which executor and image ran each job; 3: and the
+ * vCPUs, memory and CPU time each had (MIGRATIONS).
  */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 const APPLICATION_ID = 0x53545252; // "STRR": marks the file as Strand's results database.
 const ENGINE_APPLICATION_ID = 0x5354524e; // "STRN": the engine's strand.db (src/engine/store.ts).
 
@@ -56,6 +57,9 @@ CREATE TABLE IF NOT EXISTS steps (
   executor TEXT,
   image TEXT,
   cause TEXT,
+  vcpus REAL,
+  memory_mib INTEGER,
+  cpu_seconds REAL,
   PRIMARY KEY (execution, sample, step)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS steps_pipeline_step ON steps (pipeline, step);
@@ -80,11 +84,17 @@ const OPTIONAL_FIELDS = [
   ['image', 'image'],
   ['error', 'error'],
   ['cause', 'cause'],
+  ['vcpus', 'vcpus'],
+  ['memoryMiB', 'memory_mib'],
+  ['cpuSeconds', 'cpu_seconds'],
 ] as const;
 
 /** What brings a database of schema version N (the key) to N + 1. */
 const MIGRATIONS: Record<number, string> = {
   1: 'ALTER TABLE steps ADD COLUMN executor TEXT; ALTER TABLE steps ADD COLUMN image TEXT;',
+  2:
+    'ALTER TABLE steps ADD COLUMN vcpus REAL; ALTER TABLE steps ADD COLUMN memory_mib INTEGER; ' +
+    'ALTER TABLE steps ADD COLUMN cpu_seconds REAL;',
 };
 
 const FILTER_COLUMNS = ['pipeline', 'execution', 'sample', 'step', 'status'] as const;
@@ -300,6 +310,13 @@ export class SqliteResults implements ResultsSink {
     const where = given.length ? ` WHERE ${given.map((c) => `${c} = @${c}`).join(' AND ')}` : '';
     const params = Object.fromEntries(given.map((c) => [c, filter[c]]));
     const rows = this.statement(`SELECT * FROM steps${where} ORDER BY rowid`).all(params);
+    return (rows as Record<string, unknown>[]).map(toStepInfo);
+  }
+
+  async stepHistory(pipeline: string, step: string, limit: number): Promise<StepResultInfo[]> {
+    const rows = this.statement(
+      "SELECT * FROM steps WHERE pipeline = ? AND step = ? AND status = 'SUCCEEDED' AND vcpus IS NOT NULL ORDER BY stopped_at DESC LIMIT ?",
+    ).all(pipeline, step, limit);
     return (rows as Record<string, unknown>[]).map(toStepInfo);
   }
 

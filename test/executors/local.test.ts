@@ -10,7 +10,11 @@ import {
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { JobAttemptSpec, JobHandle } from '../../src/executors/executor.js';
+import {
+  parseExitLine,
+  type JobAttemptSpec,
+  type JobHandle,
+} from '../../src/executors/executor.js';
 import {
   LocalExecutor,
   nativeLauncher,
@@ -180,7 +184,7 @@ describe('local executor', () => {
     expect(existsSync(h.ref)).toBe(true);
     expect(h.logPath).toBe(`${h.ref}.log`);
     expect(readFileSync(`${h.ref}.pid`, 'utf8')).toMatch(
-      /^\d+ \d+ \d+::\d+ v2:wrapper\n(exit 0\n)?$/,
+      /^\d+ \d+ \d+::\d+ v2:wrapper\n(exit 0 cpu=\d+\.\d{3}\n)?$/,
     );
   });
 
@@ -280,7 +284,7 @@ describe('local executor', () => {
       'terminator',
       `await ex.kill(${JSON.stringify(handle)}, 'Terminated by user');`,
     );
-    expect(await recordedExit(handle)).toBe('exit 137 terminated');
+    expect(await recordedExit(handle)).toMatch(/^exit 137 terminated cpu=\d+\.\d{3}$/);
     expect(pids.filter(running)).toEqual([]);
     expect(await make().poll(handle)).toMatchObject({
       state: 'FAILED',
@@ -301,7 +305,7 @@ describe('local executor', () => {
     );
     const handle = await submitThenKillSubmitter(job, 'starter-timeout', { graceSeconds: 1 });
     const pids = await reportedPids(pidsPath, 2);
-    expect(await recordedExit(handle)).toBe('exit 137 timeout');
+    expect(await recordedExit(handle)).toMatch(/^exit 137 timeout cpu=\d+\.\d{3}$/);
     expect(pids.filter(running)).toEqual([]);
     expect(await make().poll(handle)).toMatchObject({
       state: 'FAILED',
@@ -397,5 +401,17 @@ describe('local executor', () => {
       reason: 'Terminated by user',
     });
     ex.close();
+  });
+});
+
+describe('parseExitLine', () => {
+  it.each([
+    ['0', { code: '0' }],
+    ['0 cpu=1.250', { code: '0', cpuSeconds: 1.25 }],
+    ['137 oom cpu=0.010', { code: '137', cause: 'oom', cpuSeconds: 0.01 }],
+    ['143 terminated', { code: '143', cause: 'terminated' }],
+    ['1 cpu=nonsense', { code: '1' }],
+  ])('%s', (text, want) => {
+    expect(parseExitLine(text)).toEqual(want);
   });
 });

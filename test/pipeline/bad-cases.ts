@@ -173,6 +173,24 @@ export const BAD_CASES: [string, LoadOptions, [string, string][]][] = [
     ],
   ],
   [
+    'range.yaml',
+    {},
+    [
+      ['range.yaml:7:12 steps.qc.vcpus', '"4-1": the low end is above the high end'],
+      ['range.yaml:8:13 steps.qc.memory', '"8GiB-2GiB": the low end is above the high end'],
+      [
+        'range.yaml:11:24 steps.assemble.command[1]',
+        '$STRAND_VCPUS must be a command item of its own',
+      ],
+      [
+        'range.yaml:12:29 steps.assemble.env.OMP_NUM_THREADS',
+        "$STRAND_VCPUS is the size the job's attempt gets, already in its environment",
+      ],
+      ['range.yaml:13:13 steps.assemble.memory', 'a range of memory goes with a range of vCPUs'],
+      ['range.yaml:17:12 steps.sketch.vcpus', '"1-two" is not a vCPU count'],
+    ],
+  ],
+  [
     'cycle.yaml',
     {},
     [

@@ -627,6 +627,37 @@ describe('structure, table-driven over small pipelines', () => {
     expect(Object.fromEntries([...order].map(([k, v]) => [k, [...v].sort()]))).toEqual(want);
   });
 
+  it('vcpus: 1-4 with $STRAND_VCPUS: a job definition parameter at the top, range tags, no state variable', () => {
+    const { definition, jobDefinitions } = compiledText(
+      pipeline('', [
+        '  a: { image: x, command: [tool, -t, $STRAND_VCPUS, -m, $STRAND_MEMORY_MIB], vcpus: 1-4, memory: 1GiB-4GiB }',
+        '  b: { image: x, command: [tool, -t, $STRAND_VCPUS], vcpus: 2 }',
+      ]),
+    );
+    expectValid(definition);
+    const [a, b] = jobDefinitions;
+    expect(a.containerProperties.command).toEqual([
+      'tool',
+      '-t',
+      'Ref::STRAND_VCPUS',
+      '-m',
+      'Ref::STRAND_MEMORY_MIB',
+    ]);
+    expect(a.parameters).toEqual({ STRAND_VCPUS: '4', STRAND_MEMORY_MIB: '4096' });
+    expect(a.containerProperties.resourceRequirements).toEqual([
+      { type: 'VCPU', value: '4' },
+      { type: 'MEMORY', value: '4096' },
+    ]);
+    expect(a.tags).toMatchObject({ 'strand:vcpus': '1-4', 'strand:memory': '1024-4096' });
+    // A fixed size: the parameter, no range.
+    expect(b.parameters).toEqual({ STRAND_VCPUS: '2', STRAND_MEMORY_MIB: '1024' });
+    expect(b.tags).not.toHaveProperty('strand:vcpus');
+    const states = withBranches(definition.States.Samples.ItemProcessor.States);
+    // The Task passes no STRAND_VCPUS: the size is known when the attempt starts.
+    expect(states.a.Parameters.Parameters).toEqual({});
+    expect(states.a.Parameters.Tags['strand:vcpus']).toBe('1-4');
+  });
+
   it('only aggregate steps: no Map; Preflight → Collect → All samples? → the steps', () => {
     const { definition } = compiledText(
       pipeline('', [

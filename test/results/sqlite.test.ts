@@ -80,7 +80,7 @@ describe('SqliteResults', () => {
     await again.close();
   });
 
-  it('migrates a schema 1 database (no executor, image) keeping its rows', async () => {
+  it('migrates a schema 1 database (no executor, image, vCPUs) keeping its rows', async () => {
     const path = freshPath();
     mkdirSync(dirname(path), { recursive: true });
     const v1 = new Database(path);
@@ -104,6 +104,9 @@ describe('SqliteResults', () => {
       status: 'SUCCEEDED',
       executor: 'podman',
       image: 'strand/fastp:0.23',
+      vcpus: 1.5,
+      memoryMiB: 2048,
+      cpuSeconds: 12.25,
     });
     expect(await db.listSteps()).toEqual([
       {
@@ -122,11 +125,16 @@ describe('SqliteResults', () => {
         status: 'SUCCEEDED',
         executor: 'podman',
         image: 'strand/fastp:0.23',
+        vcpus: 1.5,
+        memoryMiB: 2048,
+        cpuSeconds: 12.25,
       },
     ]);
+    // The step's history: rows that say their vCPUs, the latest first.
+    expect((await db.stepHistory('p', 'qc', 10)).map((r) => r.execution)).toEqual(['new']);
     await db.close();
     const check = new Database(path, { readonly: true });
-    expect(check.pragma('user_version', { simple: true })).toBe(2);
+    expect(check.pragma('user_version', { simple: true })).toBe(3);
     check.close();
   });
   it('two connections to one file see each other’s writes', async () => {
@@ -362,7 +370,7 @@ describe('SqliteResults', () => {
           db.exec('CREATE TABLE steps (x)');
           db.close();
         },
-        /was written by a newer Strand \(results schema 99; this one knows 2\)/,
+        /was written by a newer Strand \(results schema 99; this one knows 3\)/,
       ],
     ];
     it.each(cases)('%s', (_what, make, message) => {

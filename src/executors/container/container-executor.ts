@@ -42,6 +42,7 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
   OOM_REASON,
+  parseExitLine,
   TIMEOUT_REASON,
   outputFiles,
   type AttemptState,
@@ -130,15 +131,18 @@ function writeWhole(path: string, text: string): void {
 /** The exit the wrapper recorded in the pid file ("exit CODE[ CAUSE]"), once it has. */
 function recordedExit(
   pidPath: string,
-): { code: number; cause?: string; startedAt: number; stoppedAt: number } | undefined {
+):
+  | { code: number; cause?: string; cpuSeconds?: number; startedAt: number; stoppedAt: number }
+  | undefined {
   const text = readText(pidPath);
   const line = text?.split('\n')[1];
   if (!text?.endsWith('\n') || !line?.startsWith('exit ')) return undefined;
-  const [code, cause] = line.slice(5).split(' ');
+  const { code, cause, cpuSeconds } = parseExitLine(line.slice(5));
   const st = statSync(pidPath);
   return {
     code: Number(code),
     ...(cause ? { cause } : {}),
+    ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
     startedAt: st.birthtimeMs || st.ctimeMs,
     stoppedAt: st.mtimeMs,
   };
@@ -383,7 +387,15 @@ export class ContainerExecutor implements Executor {
     const failed = readText(f.failed);
     if (failed !== undefined) return { state: 'FAILED', reason: failed };
     const exit = recordedExit(f.pid);
-    if (exit) return this.finish(handle, exit.code, exit.cause, exit.startedAt, exit.stoppedAt);
+    if (exit)
+      return this.finish(
+        handle,
+        exit.code,
+        exit.cause,
+        exit.startedAt,
+        exit.stoppedAt,
+        exit.cpuSeconds,
+      );
     if (this.starting.has(handle.ref)) return { state: 'RUNNING' };
     const conmon = Number(readText(f.conmon));
     // The monitor, not another process that got its pid since.
@@ -419,7 +431,15 @@ export class ContainerExecutor implements Executor {
     const found = await this.inspect(handle);
     // The wrapper may have recorded the exit while the runtime was asked.
     const exit = recordedExit(f.pid);
-    if (exit) return this.finish(handle, exit.code, exit.cause, exit.startedAt, exit.stoppedAt);
+    if (exit)
+      return this.finish(
+        handle,
+        exit.code,
+        exit.cause,
+        exit.startedAt,
+        exit.stoppedAt,
+        exit.cpuSeconds,
+      );
     if (found === undefined) {
       if (!monitorEnded && age < (this.options.startGraceMs ?? 60_000) * 2)
         return { state: 'RUNNING' };
@@ -493,6 +513,7 @@ export class ContainerExecutor implements Executor {
     cause: string | undefined,
     startedAt?: number,
     stoppedAt?: number,
+    cpuSeconds?: number,
   ): AttemptState {
     const reason =
       cause === 'oom'
@@ -509,6 +530,7 @@ export class ContainerExecutor implements Executor {
       ...(reason === undefined ? {} : { reason }),
       ...(startedAt === undefined ? {} : { startedAt }),
       ...(stoppedAt === undefined ? {} : { stoppedAt }),
+      ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
     });
   }
 

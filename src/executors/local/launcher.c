@@ -22,7 +22,8 @@
  *      all; at the timeout, or when it is sent SIGTERM (a terminate; SIGINT and SIGHUP alike), it
  *      sends them SIGTERM and, graceSeconds later, SIGKILL;
  *   6. when the command has ended, kills whatever it left behind and reaps it, and only then
- *      appends "exit CODE[ CAUSE]\n": the exit status, 128 + the signal for a command ended by a
+ *      appends "exit CODE[ CAUSE] cpu=SECONDS\n" (SECONDS: the user and system CPU time of all
+ *      of the attempt's processes): the exit status, 128 + the signal for a command ended by a
  *      signal, 127 when the program is not found and 126 when it cannot be run, as a shell
  *      reports them; 137 for a memory kill. CAUSE is "oom", "timeout" or "terminated" when the
  *      wrapper stopped the command. A recorded exit therefore means no process of the attempt
@@ -60,6 +61,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -485,10 +487,17 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
     if (cause == NULL && in_container && code == 137 && cgroup_oom_killed()) cause = "oom";
   }
   kill_remaining();
+  /* Every process of the attempt has been reaped by this subreaper: their CPU time is its
+     children's (what an elastic size is chosen from). */
+  struct rusage ru;
+  double cpu = 0;
+  if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+    cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   if (cause != NULL)
-    snprintf(line, sizeof line, "exit %d %s\n", code, cause);
+    snprintf(line, sizeof line, "exit %d %s cpu=%.3f\n", code, cause, cpu);
   else
-    snprintf(line, sizeof line, "exit %d\n", code);
+    snprintf(line, sizeof line, "exit %d cpu=%.3f\n", code, cpu);
   append(pidfile, line);
   return code;
 }

@@ -53,6 +53,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   OOM_REASON,
+  parseExitLine,
   TIMEOUT_REASON,
   outputFiles,
   type AttemptState,
@@ -190,6 +191,7 @@ interface WrapperInfo {
   exitCode?: string;
   /** Why the native wrapper stopped the command: `oom`, `timeout`, `terminated`. */
   cause?: string;
+  cpuSeconds?: number;
   stoppedAt?: number;
 }
 
@@ -225,9 +227,10 @@ function wrapperInfo(ref: string): WrapperInfo | undefined {
   // file of its own.
   const legacy = exit === undefined && !limits ? readText(join(ref, 'exit.code')) : undefined;
   if (exit !== undefined) {
-    const [code, cause] = exit.split(' ');
+    const { code, cause, cpuSeconds } = parseExitLine(exit);
     info.exitCode = code;
     if (cause) info.cause = cause;
+    if (cpuSeconds !== undefined) info.cpuSeconds = cpuSeconds;
     info.stoppedAt = stat.mtimeMs;
   } else if (legacy?.endsWith('\n')) {
     info.exitCode = legacy.trim();
@@ -701,6 +704,7 @@ export class LocalExecutor implements Executor {
           exitCode: 0,
           startedAt: info.startedAt,
           stoppedAt: info.stoppedAt,
+          ...(info.cpuSeconds === undefined ? {} : { cpuSeconds: info.cpuSeconds }),
         };
       // Otherwise a look before each read: a failed read costs a thrown ENOENT.
       const files = attemptFiles(handle.ref);
@@ -720,6 +724,7 @@ export class LocalExecutor implements Executor {
         exitCode,
         startedAt: info.startedAt,
         stoppedAt: info.stoppedAt,
+        ...(info.cpuSeconds === undefined ? {} : { cpuSeconds: info.cpuSeconds }),
       };
       if (reason !== undefined && exitCode !== 0) state.reason = reason;
       // An input changed fails the attempt whatever its exit code: its outputs may rest on it.
