@@ -14,7 +14,7 @@ rule qc:
     output: r1 = "{s}/qc/out/r1.fq.gz", r2 = "{s}/qc/out/r2.fq.gz", json = "{s}/qc/out/fastp.json"
     threads: 2
     resources: mem_mb = 2048
-    shell: "fastp -i {input.r1} -I {input.r2} -o {output.r1} -O {output.r2} -j {output.json} -h {wildcards.s}/qc/out/fastp.html -w 2 2> {wildcards.s}/qc.log"
+    shell: "fastp -i {input.r1} -I {input.r2} -o {output.r1} -O {output.r2} -j {output.json} -h {wildcards.s}/qc/out/fastp.html -w {threads} 2> {wildcards.s}/qc.log"
 
 rule assemble:
     input: r1 = "{s}/qc/out/r1.fq.gz", r2 = "{s}/qc/out/r2.fq.gz"

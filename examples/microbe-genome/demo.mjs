@@ -45,7 +45,7 @@ Next:
   node bin/strand.js results --pipeline microbe-genome --step stats --metrics
   node bin/strand.js status                                            # runs, and their logs: strand logs <execution>
   node bin/strand.js run ${pipeline} --only annotate --no-cache   # one step on earlier outputs
-  node bin/strand.js run ${pipeline} --from annotate --to sketch --samples G27
+  node bin/strand.js run ${pipeline} --from sketch --to distances --samples G27,ELS37
   npm run demo                                                          # again: served from the cache
 `);
 process.exit(run.status ?? 1);

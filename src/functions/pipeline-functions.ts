@@ -462,7 +462,7 @@ export function pipelineFunctions(
       const collected = good.map((v) => v.SAMPLE).filter((id) => id !== undefined);
       if (perSample) {
         run.collected = collected;
-        run.notes = await fewerSamples(run, aggregate, collected);
+        run.notes = await fewerSamples(run, running(run, aggregate), collected);
       }
       const outputs = steps
         .filter((s) => s.scope === 'sample')
