@@ -151,28 +151,11 @@ function components(names: string[], needs: Map<string, string[]>): string[][] {
  * without a path between them; the cheapest wins, the earliest on a tie.
  */
 function bestCut(names: string[], needs: Map<string, string[]>): [string[], string[]] {
-  const early = new Map<string, number>();
-  const depth = (n: string): number => {
-    let d = early.get(n);
-    if (d === undefined) {
-      d = Math.max(-1, ...needs.get(n)!.map(depth)) + 1;
-      early.set(n, d);
-    }
-    return d;
-  };
-  names.forEach(depth);
   const users = new Map<string, string[]>(names.map((n) => [n, []]));
   for (const n of names) for (const d of needs.get(n)!) users.get(d)!.push(n);
-  const height = new Map<string, number>();
-  const toSink = (n: string): number => {
-    let h = height.get(n);
-    if (h === undefined) {
-      h = Math.max(-1, ...users.get(n)!.map(toSink)) + 1;
-      height.set(n, h);
-    }
-    return h;
-  };
-  names.forEach(toSink);
+  // Levels from the sources (along needs) and from the sinks (along users).
+  const early = longestPaths(names, needs);
+  const height = longestPaths(names, users);
   const longest = Math.max(...names.map((n) => early.get(n)!));
   const late = new Map(names.map((n) => [n, longest - height.get(n)!]));
   const reach = new Map(names.map((n) => [n, reachable(n, users)]));
@@ -188,6 +171,21 @@ function bestCut(names: string[], needs: Map<string, string[]>): [string[], stri
     }
   }
   return [best!.first, best!.rest];
+}
+
+/** For each step, the longest path from it along `edges` (0 where there is none). */
+function longestPaths(names: string[], edges: Map<string, string[]>): Map<string, number> {
+  const out = new Map<string, number>();
+  const walk = (n: string): number => {
+    let d = out.get(n);
+    if (d === undefined) {
+      d = Math.max(-1, ...edges.get(n)!.map(walk)) + 1;
+      out.set(n, d);
+    }
+    return d;
+  };
+  names.forEach(walk);
+  return out;
 }
 
 /** The steps reachable from `n` through `users` (those that need it, and so on). */

@@ -387,15 +387,7 @@ export class ContainerExecutor implements Executor {
     const failed = readText(f.failed);
     if (failed !== undefined) return { state: 'FAILED', reason: failed };
     const exit = recordedExit(f.pid);
-    if (exit)
-      return this.finish(
-        handle,
-        exit.code,
-        exit.cause,
-        exit.startedAt,
-        exit.stoppedAt,
-        exit.cpuSeconds,
-      );
+    if (exit) return this.finishRecorded(handle, exit);
     if (this.starting.has(handle.ref)) return { state: 'RUNNING' };
     const conmon = Number(readText(f.conmon));
     // The monitor, not another process that got its pid since.
@@ -431,15 +423,7 @@ export class ContainerExecutor implements Executor {
     const found = await this.inspect(handle);
     // The wrapper may have recorded the exit while the runtime was asked.
     const exit = recordedExit(f.pid);
-    if (exit)
-      return this.finish(
-        handle,
-        exit.code,
-        exit.cause,
-        exit.startedAt,
-        exit.stoppedAt,
-        exit.cpuSeconds,
-      );
+    if (exit) return this.finishRecorded(handle, exit);
     if (found === undefined) {
       if (!monitorEnded && age < (this.options.startGraceMs ?? 60_000) * 2)
         return { state: 'RUNNING' };
@@ -505,6 +489,15 @@ export class ContainerExecutor implements Executor {
         },
       );
     });
+  }
+
+  /** The end of an attempt whose wrapper recorded its exit. */
+  private finishRecorded(
+    handle: JobHandle,
+    exit: NonNullable<ReturnType<typeof recordedExit>>,
+  ): AttemptState {
+    const { code, cause, startedAt, stoppedAt, cpuSeconds } = exit;
+    return this.finish(handle, code, cause, startedAt, stoppedAt, cpuSeconds);
   }
 
   private finish(
