@@ -443,7 +443,7 @@ export function pipelineFunctions(
       // Nothing to aggregate: the steps over all samples do not run, and what they published
       // before stays as it was (an empty run would replace it under a SUCCEEDED manifest).
       run.aggregates = false;
-      const names = aggregate.flatMap((s) => s.jobs.map((j) => j.name));
+      const names = running(run, aggregate).flatMap((s) => s.jobs.map((j) => j.name));
       for (const name of names)
         await options.results.upsertStep({
           execution: run.execution,
