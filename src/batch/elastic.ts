@@ -23,6 +23,14 @@ export const RANGE_TAG = { vcpus: 'strand:vcpus', memory: 'strand:memory' } as c
 /** The parameters a command refers to for the size its attempt got (`Ref::STRAND_VCPUS`). */
 export const SIZE_PARAMETERS = { vcpus: 'STRAND_VCPUS', memory: 'STRAND_MEMORY_MIB' } as const;
 
+/** Their names, for what reads them apart from the state (the loader, the compiler). */
+export const SIZE_VARIABLES: readonly string[] = Object.values(SIZE_PARAMETERS);
+
+/** The two parameters (and environment variables) that give a job its size. */
+export function sizeParameters(vcpus: number, memoryMiB: number): Record<string, string> {
+  return { [SIZE_PARAMETERS.vcpus]: String(vcpus), [SIZE_PARAMETERS.memory]: String(memoryMiB) };
+}
+
 export interface ElasticRange {
   vcpus: [number, number];
   /** MiB; undefined: the job's fixed memory. */
@@ -57,17 +65,13 @@ export function sizedCommand(
   memoryMiB: number,
 ): string[] {
   const template = def?.containerProperties.command ?? [];
-  const refs = [SIZE_PARAMETERS.vcpus, SIZE_PARAMETERS.memory].map((p) => `Ref::${p}`);
+  const refs = SIZE_VARIABLES.map((p) => `Ref::${p}`);
   if (!def || !template.some((c) => refs.includes(c))) return job.container.command;
   const asSubmitted = resolveContainer(def, { parameters: job.parameters }).command;
   if (JSON.stringify(asSubmitted) !== JSON.stringify(job.container.command))
     return job.container.command;
   return resolveContainer(def, {
-    parameters: {
-      ...job.parameters,
-      [SIZE_PARAMETERS.vcpus]: String(vcpus),
-      [SIZE_PARAMETERS.memory]: String(memoryMiB),
-    },
+    parameters: { ...job.parameters, ...sizeParameters(vcpus, memoryMiB) },
   }).command;
 }
 
@@ -85,10 +89,7 @@ export function sizeOverride(
     environment: { name: string; value: string }[];
   };
 } {
-  const values = {
-    [SIZE_PARAMETERS.vcpus]: String(vcpus),
-    [SIZE_PARAMETERS.memory]: String(memoryMiB),
-  };
+  const values = sizeParameters(vcpus, memoryMiB);
   return {
     parameters: values,
     containerOverrides: {

@@ -22,6 +22,7 @@ import {
   fitScaling,
   memoryFor,
   sizedCommand,
+  sizeParameters,
   timeAt,
   type ElasticRange,
   type Observation,
@@ -98,6 +99,11 @@ export interface JobHistory {
 }
 
 const ARN = 'arn:aws:batch:local:000000000000';
+
+/** What this machine has: the default compute environment's size. */
+export function thisMachine(): { vcpus: number; memoryMiB: number } {
+  return { vcpus: cpus().length, memoryMiB: Math.floor(totalmem() / 1024 / 1024) };
+}
 const TERMINAL: JobStatus[] = ['SUCCEEDED', 'FAILED'];
 
 const DDL = `
@@ -301,8 +307,8 @@ export class LocalBatch {
       computeEnvironmentName: 'local',
       computeEnvironmentArn: `${ARN}:compute-environment/local`,
       state: 'ENABLED',
-      maxvCpus: this.options.maxvCpus ?? cpus().length,
-      memoryMiB: this.options.memoryMiB ?? Math.floor(totalmem() / 1024 / 1024),
+      maxvCpus: this.options.maxvCpus ?? thisMachine().vcpus,
+      memoryMiB: this.options.memoryMiB ?? thisMachine().memoryMiB,
     };
     // The default environment follows the options it is opened with (this machine's size).
     this.sql('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)').run(
@@ -1064,6 +1070,9 @@ export class LocalBatch {
     now: number,
   ): { vcpus: number; memoryMiB: number; reason: string } | undefined {
     const free = ce.maxvCpus - u.vcpus;
+    // Not even the low end is free (chooseSize would say so): spare the look at the queue, which
+    // every pass makes for each waiting job.
+    if (free + 1e-9 < range.vcpus[0]) return undefined;
     const vcpuRange: [number, number] = [range.vcpus[0], Math.min(range.vcpus[1], ce.maxvCpus)];
     const others: OtherJob[] = [];
     for (const o of runnable) {
@@ -1141,8 +1150,7 @@ export class LocalBatch {
       return;
     }
     // The size it got, for its command (`-t $STRAND_VCPUS`) and its environment.
-    environment.STRAND_VCPUS = String(vcpus);
-    environment.STRAND_MEMORY_MIB = String(memoryMiB);
+    Object.assign(environment, sizeParameters(vcpus, memoryMiB));
     const command = sizedCommand(this.definitionOf(a.detail), a.detail, vcpus, memoryMiB);
     environment.AWS_BATCH_JOB_ID = a.detail.jobId;
     environment.AWS_BATCH_JOB_ATTEMPT = String(attempt);

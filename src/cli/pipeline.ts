@@ -2,7 +2,6 @@
  * The pipeline commands: run, compile, schema, results. They load and compile pipeline.yaml
  * (src/pipeline), then hand the state machine to the engine; no business logic lives here.
  */
-import { cpus, totalmem } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +30,7 @@ import {
   rememberedDigests,
 } from '../app/index.js';
 import { registerIfChanged } from '../batch/register.js';
+import { thisMachine } from '../batch/local-batch.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
 import cliTruncate from 'cli-truncate';
@@ -141,11 +141,7 @@ function slice(
  * a range of resources must fit at its low end.
  */
 function machineCapacity(): { vcpus: number; memoryMiB: number; where: string } {
-  return {
-    vcpus: cpus().length,
-    memoryMiB: Math.floor(totalmem() / 1024 / 1024),
-    where: 'this machine',
-  };
+  return { ...thisMachine(), where: 'this machine' };
 }
 
 /** The slice flags as given, for the run's headline: `--from assemble --to stats`. */

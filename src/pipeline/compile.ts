@@ -34,7 +34,7 @@ import {
   stepKey,
 } from './contract.js';
 import { ancestors, planSteps, seriesParallel, type Plan } from './dag.js';
-import { RANGE_TAG, SIZE_PARAMETERS } from '../batch/elastic.js';
+import { RANGE_TAG, SIZE_VARIABLES, sizeParameters } from '../batch/elastic.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
 export interface CompileOptions {
@@ -88,13 +88,10 @@ function literalText(parts: TemplatePart[], job: JobSpec): string {
   return parts.map((p) => ('text' in p ? p.text : job.outputs[p.var])).join('');
 }
 
-/** The variables a command reads the size its attempt got from (job definition parameters). */
-const SIZE_VARS: string[] = Object.values(SIZE_PARAMETERS);
-
 /** The variables of the state a command item or env value refers to, in order. */
 function stateVars(parts: TemplatePart[], job: JobSpec): string[] {
   return parts.flatMap((p) =>
-    'var' in p && !isOwnOutput(p.var, job) && !SIZE_VARS.includes(p.var) ? [p.var] : [],
+    'var' in p && !isOwnOutput(p.var, job) && !SIZE_VARIABLES.includes(p.var) ? [p.var] : [],
   );
 }
 
@@ -140,7 +137,8 @@ export function commandItem(
   const parts = templateParts(text).parts;
   // The size the attempt gets: a parameter of the job definition, given when it starts.
   const only = parts.length === 1 ? parts[0] : undefined;
-  if (only && 'var' in only && SIZE_VARS.includes(only.var)) return { item: `Ref::${only.var}` };
+  if (only && 'var' in only && SIZE_VARIABLES.includes(only.var))
+    return { item: `Ref::${only.var}` };
   const vars = stateVars(parts, job);
   if (parts.length === 1 && vars.length === 1) {
     return {
@@ -220,15 +218,10 @@ function jobDefinition(spec: PipelineSpec, job: JobSpec): RegisterJobDefinitionR
   };
   // A command reading the size its attempt gets: the top of the range unless the submission
   // (or, on Strand's Batch, the start of the attempt) says otherwise.
-  if (
-    job.command.some((c) =>
-      SIZE_VARS.some((v) => templateParts(c).parts.some((p) => 'var' in p && p.var === v)),
-    )
-  )
-    def.parameters = {
-      [SIZE_PARAMETERS.vcpus]: String(job.vcpus),
-      [SIZE_PARAMETERS.memory]: String(job.memoryMiB),
-    };
+  const readsSize = job.command.some((c) =>
+    templateParts(c).parts.some((p) => 'var' in p && SIZE_VARIABLES.includes(p.var)),
+  );
+  if (readsSize) def.parameters = sizeParameters(job.vcpus, job.memoryMiB);
   if (job.timeoutSeconds !== undefined)
     def.timeout = { attemptDurationSeconds: job.timeoutSeconds };
   return def;

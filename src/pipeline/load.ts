@@ -43,17 +43,13 @@ import {
   type SampleTable,
 } from './samples.js';
 import { findCycle } from './dag.js';
-import { SIZE_PARAMETERS } from '../batch/elastic.js';
-
-/** The variables a command reads the size its attempt got from. */
-const SIZE_VARS: string[] = Object.values(SIZE_PARAMETERS);
+import { SIZE_VARIABLES } from '../batch/elastic.js';
 import { PIPELINE_NAME, SECRET_SOURCE, STEP_NAME, VAR_NAME, pipelineSchema } from './schema.js';
 import {
   parseDuration,
   parseRetry,
   parseSizeRange,
   parseVcpuRange,
-  type Range,
   type UnitResult,
 } from './units.js';
 import { templateParts } from './template.js';
@@ -540,23 +536,19 @@ class Loader {
   private resources(raw: unknown, path: Seg[], base: ResourceSpec): ResourceSpec {
     const out: ResourceSpec = { ...base };
     if (!isObj(raw)) return out;
-    const apply = (key: string, result: UnitResult<number>, set: (v: number) => void): void => {
-      if (result.ok) set(result.value);
-      else this.report([...path, key], result.message, result.hint);
-    };
-    const range = (key: string, result: UnitResult<Range>, set: (r: Range) => void): void => {
+    const apply = <T>(key: string, result: UnitResult<T>, set: (v: T) => void): void => {
       if (result.ok) set(result.value);
       else this.report([...path, key], result.message, result.hint);
     };
     if (typeof raw.vcpus === 'number' || typeof raw.vcpus === 'string') {
-      range('vcpus', parseVcpuRange(raw.vcpus), ({ low, high }) => {
+      apply('vcpus', parseVcpuRange(raw.vcpus), ({ low, high }) => {
         out.vcpus = high;
         if (low < high) out.vcpusMin = low;
         else delete out.vcpusMin;
       });
     }
     if (typeof raw.memory === 'number' || typeof raw.memory === 'string') {
-      range('memory', parseSizeRange(raw.memory), ({ low, high }) => {
+      apply('memory', parseSizeRange(raw.memory), ({ low, high }) => {
         out.memoryMiB = high;
         if (low < high) out.memoryMinMiB = low;
         else delete out.memoryMinMiB;
@@ -1175,7 +1167,7 @@ class Loader {
       if (problem) this.report(where, problem.message, problem.hint);
       for (const part of parts) {
         if (!('var' in part)) continue;
-        if (SIZE_VARS.includes(part.var)) {
+        if (SIZE_VARIABLES.includes(part.var)) {
           // The size an attempt gets is known when it starts, where Batch replaces a whole
           // command item (Ref::) and nothing else.
           if (!inCommand)

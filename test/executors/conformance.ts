@@ -106,6 +106,17 @@ const start = (cmd, args, detached) => {
 /** A shell that ignores SIGTERM (the ignored disposition passes to the program it becomes). */
 export const IGNORES_TERM = ['sh', ['-c', 'trap "" TERM; exec sleep 300']];
 
+/** A starter that ignores SIGTERM, with two children that do too (one of them setsid). */
+export function ignoringTerm(pidsPath: string): string {
+  return starter(
+    pidsPath,
+    `process.on('SIGTERM', () => {});
+     start(...${JSON.stringify(IGNORES_TERM)}, false);
+     start(...${JSON.stringify(IGNORES_TERM)}, true);`,
+    'setInterval(() => {}, 1000)',
+  );
+}
+
 export interface ConformanceOptions {
   /**
    * The backend contains every process of an attempt, even one that left the attempt's session
@@ -233,15 +244,6 @@ export function executorConformance(
       const h = await ex.submit(job(pidsPath));
       return { ex, h, pids: await hostPids(h, await reportedPids(pidsPath, count)) };
     };
-    /** A starter that ignores SIGTERM, with two children that do too (one of them setsid). */
-    const ignoringTerm = (pidsPath: string) =>
-      starter(
-        pidsPath,
-        `process.on('SIGTERM', () => {});
-         start(...${JSON.stringify(IGNORES_TERM)}, false);
-         start(...${JSON.stringify(IGNORES_TERM)}, true);`,
-        'setInterval(() => {}, 1000)',
-      );
 
     it.runIf(options.contained)(
       'a child in a session of its own (setsid) ends with the attempt',

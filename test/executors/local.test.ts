@@ -24,6 +24,7 @@ import {
 import {
   executorConformance,
   IGNORES_TERM,
+  ignoringTerm,
   killReported,
   reportedPids,
   running,
@@ -266,15 +267,7 @@ describe('local executor', () => {
 
   it('a terminate escalates to SIGKILL and the exit is recorded while no Strand process is alive', async () => {
     const pidsPath = join(root, 'orphan-terminate.pids');
-    const job = spec(
-      starter(
-        pidsPath,
-        `process.on('SIGTERM', () => {});
-         start(...${JSON.stringify(IGNORES_TERM)}, false);
-         start(...${JSON.stringify(IGNORES_TERM)}, true);`,
-        'setInterval(() => {}, 1000)',
-      ),
-    );
+    const job = spec(ignoringTerm(pidsPath));
     // Started by an engine that was then killed (as after SIGINT of strand run, or a crash).
     const handle = await submitThenKillSubmitter(job, 'starter-terminate', { graceSeconds: 1 });
     const pids = await reportedPids(pidsPath, 3);
