@@ -14,7 +14,13 @@ import type { Json, JsonObject } from '../asl/types.js';
 import { resolveContainer } from '../batch/register.js';
 import type { JobDefinition, SubmitJobRequest } from '../batch/types.js';
 import type { CompiledPipeline } from '../pipeline/compile.js';
-import { AGGREGATE_SAMPLE, INPUTS_DIGEST, TAG, type RunSettings } from '../pipeline/contract.js';
+import {
+  AGGREGATE_SAMPLE,
+  TAG,
+  inputsDigestVar,
+  perSampleNeeds,
+  type RunSettings,
+} from '../pipeline/contract.js';
 import { ancestors, planSteps, seriesParallel } from '../pipeline/dag.js';
 import type { JobSpec, PipelineSpec, StepSpec } from '../pipeline/model.js';
 import { stepPrefix } from '../storage/layout.js';
@@ -274,9 +280,12 @@ export async function dryRun(options: DryRunOptions): Promise<PlannedJob[]> {
           await writeFile(file, lines.join(''));
           start[name] = file;
         }
-    const perSampleJobs = perSample.flatMap((st) => st.jobs);
     const given = input.samples.map((s) => s.id);
-    start[INPUTS_DIGEST] = await collectedDigest(store, spec.name, perSampleJobs, given);
+    for (const step of aggregate) {
+      const jobs = perSampleNeeds(spec.steps, step).flatMap((st) => st.jobs);
+      if (jobs.length > 0)
+        start[inputsDigestVar(step.name)] = await collectedDigest(store, spec.name, jobs, given);
+    }
     await scope(aggregate, null, start);
   } finally {
     await rm(dir, { recursive: true, force: true });

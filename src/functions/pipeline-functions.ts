@@ -20,7 +20,8 @@ import {
   AGGREGATE_SAMPLE,
   ERROR,
   FUNCTIONS,
-  INPUTS_DIGEST,
+  inputsDigestVar,
+  perSampleNeeds,
   TAG,
   stepKey,
   type RunSettings,
@@ -487,9 +488,15 @@ export function pipelineFunctions(
       } finally {
         await lock.release().catch(() => undefined);
       }
-      if (perSample) {
-        const jobs = steps.filter((s) => s.scope === 'sample').flatMap((s) => s.jobs);
-        out[INPUTS_DIGEST] = await collectedDigest(store, run.pipeline, jobs, collected);
+      for (const step of running(run, aggregate)) {
+        const jobs = perSampleNeeds(steps, step).flatMap((s) => s.jobs);
+        if (jobs.length > 0)
+          out[inputsDigestVar(step.name)] = await collectedDigest(
+            store,
+            run.pipeline,
+            jobs,
+            collected,
+          );
       }
       const load = loadedForSlice(run, steps, 'all');
       if (load.length > 0) {

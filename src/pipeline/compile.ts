@@ -31,6 +31,8 @@ import {
   INPUTS_DIGEST,
   STATE,
   TAG,
+  inputsDigestVar,
+  perSampleNeeds,
   stepKey,
 } from './contract.js';
 import { ancestors, planSteps, seriesParallel, type Plan } from './dag.js';
@@ -269,6 +271,7 @@ interface Scope {
 /** The Task that runs one job, and its publish / failure states. */
 function jobStates(
   scope: Scope,
+  step: StepSpec,
   job: JobSpec,
   visible: string[],
   next: string,
@@ -283,10 +286,11 @@ function jobStates(
     const field = envValue(value, job);
     if ('Value.$' in field) env.push({ Name: name, ...field });
   }
-  // The lists it gets hold locations only: this digest of the files they name is what makes
-  // the job cache see a sample's changed output (set by strand-collect).
-  if (scope.aggregate && scope.spec.steps.some((s) => s.scope === 'sample'))
-    env.push({ Name: INPUTS_DIGEST, 'Value.$': `$.vars.${INPUTS_DIGEST}` });
+  // The lists it gets hold locations only: this digest of the files they name (of the
+  // per-sample steps it reads, set by strand-collect) is what makes the job cache see a
+  // sample's changed output.
+  if (scope.aggregate && perSampleNeeds(scope.spec.steps, step).length > 0)
+    env.push({ Name: INPUTS_DIGEST, 'Value.$': `$.vars.${inputsDigestVar(step.name)}` });
   env.push({ Name: 'STRAND_STEP', Value: job.name });
   env.push({ Name: 'STRAND_PIPELINE', Value: scope.spec.name });
   if (!scope.aggregate) env.push({ Name: 'STRAND_SAMPLE', 'Value.$': '$.vars.SAMPLE' });
@@ -402,7 +406,7 @@ function stepStates(
       seen.push(...Object.keys(job.outputs));
     }
     for (const { job, visible: v } of chain.reverse()) {
-      const s = jobStates(scope, job, v, target);
+      const s = jobStates(scope, step, job, v, target);
       Object.assign(states, s.states);
       target = s.start;
     }
@@ -414,7 +418,7 @@ function stepStates(
         step.name,
         step.jobs.map((job) => {
           const done = `${job.name}: done`;
-          const s = jobStates(scope, job, visible, done);
+          const s = jobStates(scope, step, job, visible, done);
           const own = { ...s.states, [done]: { Type: 'Succeed' } };
           return { StartAt: s.start, States: inOrder(own, s.start) };
         }),

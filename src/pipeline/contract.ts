@@ -29,10 +29,16 @@ export const TAG = {
 } as const;
 
 /**
- * The variable (and environment variable of every step over all samples) holding the digest of
- * the per-sample outputs they are given (see `collectedDigest`).
+ * The environment variable of every step over all samples holding the digest of the per-sample
+ * outputs it reads (see `collectedDigest`): its jobs' cache sees a sample's changed output
+ * through it, and not the change of one it does not read.
  */
 export const INPUTS_DIGEST = 'STRAND_INPUTS_DIGEST';
+
+/** The variable in `$.vars` that holds INPUTS_DIGEST for the jobs of aggregate step `step`. */
+export function inputsDigestVar(step: string): string {
+  return `${INPUTS_DIGEST}_${stepKey(step)}`;
+}
 
 /** The sample name of a step that runs once over all samples (and its store folder). */
 export { AGGREGATE_SAMPLE } from '../results/sink.js';
@@ -91,4 +97,15 @@ export interface RunSettings {
  */
 export function stepKey(name: string): string {
   return name.replace(/[_-]/g, (c) => (c === '_' ? '__' : '_h'));
+}
+
+/**
+ * The per-sample steps whose outputs aggregate step `step` reads (its needs among them): the
+ * ones its INPUTS_DIGEST covers.
+ */
+export function perSampleNeeds<S extends { name: string; scope: string; needs: readonly string[] }>(
+  steps: readonly S[],
+  step: S,
+): S[] {
+  return steps.filter((s) => s.scope === 'sample' && step.needs.includes(s.name));
 }

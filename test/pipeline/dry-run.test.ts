@@ -2,7 +2,7 @@
  * `strand run --dry-run`: every job the run would submit, whether the cache would answer it
  * and why not; checked against what the real run then does, job by job.
  */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { exampleWorkspace, strand } from './cli.js';
@@ -86,6 +86,31 @@ describe('strand run --dry-run', () => {
     expect(new Set(none.jobs.map((j) => `${j.action} ${j.reason}`))).toEqual(
       new Set(['runs --no-cache']),
     );
+  }, 60_000);
+
+  it('a step over all samples runs again only for a change in the per-sample steps it reads', async () => {
+    const ws = exampleWorkspace('word-count');
+    const samples = ['--samples', 'alpha,beta'];
+    await ran(ws.file, ws.home, 'one', ...samples);
+    const summary = join(ws.home, 'store/word-count/_all/summary/_strand.json');
+    const before = readFileSync(summary, 'utf8');
+    // frequent.keep keeps fewer words: its outputs change, which the summary does not read
+    // (it reads count's $STATS only).
+    const yaml = readFileSync(ws.file, 'utf8');
+    writeFileSync(ws.file, yaml.replace('$$1 >= min', '$$1 > min'));
+    const changed = await plan(ws.file, ws.home, ...samples);
+    expect(changed.jobs.find((j) => j.job === 'frequent.keep')!.reason).toMatch(
+      /^changed: its command/,
+    );
+    expect(changed.jobs.find((j) => j.job === 'summary')).toMatchObject({ action: 'cached' });
+    expect(await ran(ws.file, ws.home, 'two', ...samples)).toEqual(byJob(changed.jobs));
+    expect(readFileSync(summary, 'utf8')).toBe(before);
+    // count.stats changes what it writes: the summary, which reads it, runs again.
+    writeFileSync(ws.file, readFileSync(ws.file, 'utf8').replace('%.3f', '%.2f'));
+    const stats = await plan(ws.file, ws.home, ...samples);
+    expect(stats.jobs.find((j) => j.job === 'summary')).toMatchObject({ action: 'runs' });
+    expect(await ran(ws.file, ws.home, 'three', ...samples)).toEqual(byJob(stats.jobs));
+    expect(JSON.parse(readFileSync(summary, 'utf8')).execution).toBe('three');
   }, 60_000);
 
   it('a slice whose inputs are not in the store: blocked jobs named, exit 1, nothing written', async () => {
