@@ -212,8 +212,9 @@ function leastWork(job: OtherJob): number | undefined {
  * size v of this job: the latest of this job's end (when v vCPUs are free, plus T(v)), the
  * running jobs' ends, and the time the machine's `capacity` needs for all the work (this job at
  * v, what runs, what waits at its most economical size). A size that is not free now is free
- * once enough running jobs of known length have ended; when such a size is best, the answer says
- * to wait for it (`wait`). Ties go to the larger size: it ends this job sooner. With no history
+ * once enough running jobs of known length have ended, and the cores free meanwhile count as
+ * idle; when such a size is best, the answer says to wait for it (`wait`). Ties go to the size
+ * that starts now, then to the larger size: it ends this job sooner. With no history
  * the top of the range (of what is free). Undefined when not even the low end is free now.
  */
 export function chooseSize(
@@ -255,8 +256,20 @@ export function chooseSize(
     const at = freeAt(v);
     if (at === Infinity) continue;
     const own = timeAt(scaling, v);
-    const end = Math.max(at + own, runningEnd, (v * own + runningWork + waitingWork) / capacity);
-    if (!best || end < best.end - 1e-9 || (Math.abs(end - best.end) <= 1e-9 && v > best.vcpus))
+    // Waiting leaves the cores free now idle until then: work no other job is counted on for.
+    const idle = free * at;
+    const end = Math.max(
+      at + own,
+      runningEnd,
+      (v * own + runningWork + waitingWork + idle) / capacity,
+    );
+    const tie = best !== undefined && Math.abs(end - best.end) <= 1e-9;
+    if (
+      !best ||
+      end < best.end - 1e-9 ||
+      (tie && at < best.at - 1e-9) ||
+      (tie && Math.abs(at - best.at) <= 1e-9 && v > best.vcpus)
+    )
       best = { vcpus: v, end, at };
   }
   const waiting = others.length - running.length;

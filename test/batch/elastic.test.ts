@@ -115,6 +115,24 @@ describe('chooseSize', () => {
     expect(unknown.wait).toBeUndefined();
   });
 
+  it('does not leave a core idle waiting for a larger size the queue gains nothing from', () => {
+    // Assemblies run at 1 vCPU only so far (nothing says how they scale: as if perfectly), one
+    // runs with 31 s to go, five wait: waiting 31 s for 2 vCPU would leave a core idle that long.
+    const oneOnly = fitScaling([{ vcpus: 1, seconds: 34 }])!;
+    const others: OtherJob[] = [
+      { range: [1, 1], running: { vcpus: 1, endsIn: 31 } },
+      ...Array.from({ length: 5 }, (): OtherJob => ({ range: [1, 2], scaling: oneOnly })),
+    ];
+    const c = chooseSize([1, 2], oneOnly, 1, 2, others)!;
+    expect(c).toMatchObject({ vcpus: 1 });
+    expect(c.wait).toBeUndefined();
+    // The last of them, with the other about to end: waiting for 2 vCPU is worth it.
+    const last = chooseSize([1, 2], oneOnly, 1, 2, [
+      { range: [1, 1], running: { vcpus: 1, endsIn: 2 } },
+    ])!;
+    expect(last).toMatchObject({ vcpus: 2, wait: true });
+  });
+
   it('never picks a size outside the range or above what is free (random queues)', () => {
     fc.assert(
       fc.property(
