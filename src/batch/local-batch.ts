@@ -41,15 +41,25 @@ import type {
   ResourceRequirement,
   SubmitJobRequest,
 } from './types.js';
-
-/** Bad Batch input (unknown queue or definition, bad sizes): the CLI exits 2. */
-export class BatchInputError extends Error {
-  readonly code = 'BATCH_INPUT';
-  constructor(message: string) {
-    super(message);
-    this.name = 'BatchInputError';
-  }
-}
+import {
+  ARN,
+  BatchInputError,
+  computeEnvironmentArn,
+  computeEnvironmentDetail,
+  jobQueueArn,
+  jobQueueDetail,
+  newComputeEnvironment,
+  newJobQueue,
+  resourceName,
+  updatedComputeEnvironment,
+  updatedJobQueue,
+  type ComputeEnvironmentDetail,
+  type CreateComputeEnvironmentRequest,
+  type CreateJobQueueRequest,
+  type JobQueueDetail,
+  type UpdateComputeEnvironmentRequest,
+  type UpdateJobQueueRequest,
+} from './resources.js';
 
 export interface LocalBatchOptions {
   db: Database.Database;
@@ -97,8 +107,6 @@ export interface JobHistory {
   key(job: JobDetail): string | undefined;
   load(key: string): Promise<Observation[]>;
 }
-
-const ARN = 'arn:aws:batch:local:000000000000';
 
 /** What this machine has: the default compute environment's size. */
 export function thisMachine(): { vcpus: number; memoryMiB: number } {
@@ -271,7 +279,7 @@ export class LocalBatch {
    */
   queueExecutor(queue: string): string {
     const { queues, environments } = this.placement();
-    const q = queues.get(queue.includes(':job-queue/') ? queue : `${ARN}:job-queue/${queue}`);
+    const q = queues.get(jobQueueArn(resourceName(queue, 'job-queue')));
     const first = q?.computeEnvironmentOrder[0]?.computeEnvironment.replace(
       /^.*compute-environment\//,
       '',
@@ -287,45 +295,56 @@ export class LocalBatch {
   ensureExecutorQueue(executor: string): string {
     const local = this.computeEnvironment('local');
     const existing = this.placement().environments.get(executor);
-    if (existing?.executor !== executor || existing.maxvCpus !== local.maxvCpus)
-      this.createComputeEnvironment({
+    // One created or updated by a request is the user's: kept as declared.
+    if (
+      !existing?.declared &&
+      (existing?.executor !== executor ||
+        existing.maxvCpus !== local.maxvCpus ||
+        existing.memoryMiB !== local.memoryMiB)
+    )
+      this.putComputeEnvironment({
         computeEnvironmentName: executor,
+        computeEnvironmentArn: computeEnvironmentArn(executor),
+        state: 'ENABLED',
         maxvCpus: local.maxvCpus,
         memoryMiB: local.memoryMiB,
         executor,
       });
-    if (!this.placement().queues.has(`${ARN}:job-queue/${executor}`))
-      this.createJobQueue({
+    if (!this.placement().queues.has(jobQueueArn(executor)))
+      this.putJobQueue({
         jobQueueName: executor,
-        computeEnvironmentOrder: [{ order: 1, computeEnvironment: executor }],
+        jobQueueArn: jobQueueArn(executor),
+        state: 'ENABLED',
+        priority: 1,
+        computeEnvironmentOrder: [
+          { order: 1, computeEnvironment: computeEnvironmentArn(executor) },
+        ],
       });
     return executor;
   }
 
   private ensureDefaults(): void {
-    const ce: ComputeEnvironment = {
-      computeEnvironmentName: 'local',
-      computeEnvironmentArn: `${ARN}:compute-environment/local`,
-      state: 'ENABLED',
-      maxvCpus: this.options.maxvCpus ?? thisMachine().vcpus,
-      memoryMiB: this.options.memoryMiB ?? thisMachine().memoryMiB,
-    };
-    // The default environment follows the options it is opened with (this machine's size).
-    this.sql('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)').run(
-      'local',
-      JSON.stringify(ce),
-    );
-    const queue: JobQueue = {
-      jobQueueName: 'default',
-      jobQueueArn: `${ARN}:job-queue/default`,
-      state: 'ENABLED',
-      priority: 1,
-      computeEnvironmentOrder: [{ order: 1, computeEnvironment: 'local' }],
-    };
-    this.sql('INSERT OR IGNORE INTO batch_job_queues (name, detail) VALUES (?, ?)').run(
-      'default',
-      JSON.stringify(queue),
-    );
+    const machine = thisMachine();
+    const given = this.options.maxvCpus !== undefined || this.options.memoryMiB !== undefined;
+    const stored = this.placement().environments.get('local');
+    // The default environment follows the options it is opened with (this machine's size),
+    // unless a request declared it otherwise.
+    if (given || !stored?.declared)
+      this.putComputeEnvironment({
+        computeEnvironmentName: 'local',
+        computeEnvironmentArn: computeEnvironmentArn('local'),
+        state: stored?.state ?? 'ENABLED',
+        maxvCpus: this.options.maxvCpus ?? machine.vcpus,
+        memoryMiB: this.options.memoryMiB ?? machine.memoryMiB,
+      });
+    if (!this.placement().queues.has(jobQueueArn('default')))
+      this.putJobQueue({
+        jobQueueName: 'default',
+        jobQueueArn: jobQueueArn('default'),
+        state: 'ENABLED',
+        priority: 1,
+        computeEnvironmentOrder: [{ order: 1, computeEnvironment: computeEnvironmentArn('local') }],
+      });
   }
 
   private placementCache:
@@ -373,66 +392,151 @@ export class LocalBatch {
 
   // ---- resources --------------------------------------------------------------------------
 
-  /** CreateComputeEnvironment (local: a capacity in vCPU and MiB). */
-  createComputeEnvironment(ce: {
-    computeEnvironmentName: string;
-    maxvCpus: number;
-    memoryMiB: number;
-    state?: 'ENABLED' | 'DISABLED';
-    executor?: string;
-  }): ComputeEnvironment {
-    if (!(ce.maxvCpus > 0) || !(ce.memoryMiB > 0)) {
-      throw new BatchInputError(
-        `compute environment "${ce.computeEnvironmentName}" needs maxvCpus > 0 and memoryMiB > 0`,
-      );
-    }
-    const detail: ComputeEnvironment = {
-      computeEnvironmentName: ce.computeEnvironmentName,
-      computeEnvironmentArn: `${ARN}:compute-environment/${ce.computeEnvironmentName}`,
-      state: ce.state ?? 'ENABLED',
-      maxvCpus: ce.maxvCpus,
-      memoryMiB: ce.memoryMiB,
-      ...(ce.executor && ce.executor !== 'local' ? { executor: ce.executor } : {}),
-    };
+  /** Stores a compute environment as it is. */
+  private putComputeEnvironment(ce: ComputeEnvironment): void {
     this.sql('INSERT OR REPLACE INTO batch_compute_environments (name, detail) VALUES (?, ?)').run(
-      detail.computeEnvironmentName,
-      JSON.stringify(detail),
+      ce.computeEnvironmentName,
+      JSON.stringify(ce),
     );
-    return detail;
+  }
+
+  /** Stores a job queue as it is. */
+  private putJobQueue(q: JobQueue): void {
+    this.sql('INSERT OR REPLACE INTO batch_job_queues (name, detail) VALUES (?, ?)').run(
+      q.jobQueueName,
+      JSON.stringify(q),
+    );
+  }
+
+  /** The compute environments' names, sorted. */
+  private environmentNames(): string[] {
+    return [...this.placement().environments.keys()].sort();
+  }
+
+  /** CreateComputeEnvironment: a capacity in vCPU and MiB, on an executor. */
+  createComputeEnvironment(req: CreateComputeEnvironmentRequest): {
+    computeEnvironmentName: string;
+    computeEnvironmentArn: string;
+  } {
+    const ce = newComputeEnvironment(req, thisMachine());
+    if (this.placement().environments.has(ce.computeEnvironmentName))
+      throw new BatchInputError(
+        `compute environment "${ce.computeEnvironmentName}" already exists (update-compute-environment changes it)`,
+      );
+    this.putComputeEnvironment(ce);
+    return {
+      computeEnvironmentName: ce.computeEnvironmentName,
+      computeEnvironmentArn: ce.computeEnvironmentArn,
+    };
+  }
+
+  /** UpdateComputeEnvironment: its state, vCPUs or memory. */
+  updateComputeEnvironment(req: UpdateComputeEnvironmentRequest): {
+    computeEnvironmentName: string;
+    computeEnvironmentArn: string;
+  } {
+    const ce = updatedComputeEnvironment(this.computeEnvironment(req.computeEnvironment), req);
+    this.putComputeEnvironment(ce);
+    return {
+      computeEnvironmentName: ce.computeEnvironmentName,
+      computeEnvironmentArn: ce.computeEnvironmentArn,
+    };
+  }
+
+  /** DeleteComputeEnvironment: only a DISABLED one that no queue names. */
+  deleteComputeEnvironment(nameOrArn: string): void {
+    const ce = this.computeEnvironment(nameOrArn);
+    if (ce.computeEnvironmentName === 'local')
+      throw new BatchInputError(
+        'compute environment "local" is where Strand runs jobs by default: it can be disabled or resized, not deleted',
+      );
+    if (ce.state !== 'DISABLED')
+      throw new BatchInputError(
+        `compute environment "${ce.computeEnvironmentName}" is ENABLED: disable it first (update-compute-environment --state DISABLED)`,
+      );
+    const users = this.describeJobQueues().filter((q) =>
+      q.computeEnvironmentOrder.some(
+        (o) =>
+          resourceName(o.computeEnvironment, 'compute-environment') === ce.computeEnvironmentName,
+      ),
+    );
+    if (users.length > 0)
+      throw new BatchInputError(
+        `compute environment "${ce.computeEnvironmentName}" is used by job queue ${users.map((q) => `"${q.jobQueueName}"`).join(', ')}`,
+      );
+    this.sql('DELETE FROM batch_compute_environments WHERE name = ?').run(
+      ce.computeEnvironmentName,
+    );
+    this.placementCache = undefined;
+  }
+
+  /** DescribeComputeEnvironments: all of them, or those named (by name or ARN). */
+  describeComputeEnvironments(names?: string[]): ComputeEnvironmentDetail[] {
+    const all = [...this.placement().environments.values()].sort((a, b) =>
+      a.computeEnvironmentName.localeCompare(b.computeEnvironmentName),
+    );
+    const wanted = names?.map((n) => resourceName(n, 'compute-environment'));
+    return all
+      .filter((ce) => !wanted || wanted.includes(ce.computeEnvironmentName))
+      .map((ce) => computeEnvironmentDetail(ce, thisMachine()));
   }
 
   /** CreateJobQueue. */
-  createJobQueue(q: {
-    jobQueueName: string;
-    priority?: number;
-    state?: 'ENABLED' | 'DISABLED';
-    computeEnvironmentOrder: { order: number; computeEnvironment: string }[];
-  }): JobQueue {
-    for (const o of q.computeEnvironmentOrder) this.computeEnvironment(o.computeEnvironment);
-    const detail: JobQueue = {
-      jobQueueName: q.jobQueueName,
-      jobQueueArn: `${ARN}:job-queue/${q.jobQueueName}`,
-      state: q.state ?? 'ENABLED',
-      priority: q.priority ?? 1,
-      computeEnvironmentOrder: [...q.computeEnvironmentOrder].sort((a, b) => a.order - b.order),
-    };
-    this.sql('INSERT OR REPLACE INTO batch_job_queues (name, detail) VALUES (?, ?)').run(
-      detail.jobQueueName,
-      JSON.stringify(detail),
-    );
-    return detail;
+  createJobQueue(req: CreateJobQueueRequest): { jobQueueName: string; jobQueueArn: string } {
+    const q = newJobQueue(req, this.environmentNames());
+    if (this.placement().queues.has(q.jobQueueArn))
+      throw new BatchInputError(
+        `job queue "${q.jobQueueName}" already exists (update-job-queue changes it)`,
+      );
+    this.putJobQueue(q);
+    return { jobQueueName: q.jobQueueName, jobQueueArn: q.jobQueueArn };
+  }
+
+  /** UpdateJobQueue: its state, priority or compute environments. */
+  updateJobQueue(req: UpdateJobQueueRequest): { jobQueueName: string; jobQueueArn: string } {
+    const q = updatedJobQueue(this.queue(req.jobQueue), req, this.environmentNames());
+    this.putJobQueue(q);
+    return { jobQueueName: q.jobQueueName, jobQueueArn: q.jobQueueArn };
+  }
+
+  /** DeleteJobQueue: only a DISABLED one with no job outstanding. */
+  deleteJobQueue(nameOrArn: string): void {
+    const q = this.queue(nameOrArn);
+    if (q.jobQueueName === 'default')
+      throw new BatchInputError(
+        'job queue "default" is where Strand submits jobs by default: it can be disabled or changed, not deleted',
+      );
+    if (q.state !== 'DISABLED')
+      throw new BatchInputError(
+        `job queue "${q.jobQueueName}" is ENABLED: disable it first (update-job-queue --state DISABLED)`,
+      );
+    const outstanding = [...this.active.values()].filter(
+      (a) => a.detail.jobQueue === q.jobQueueArn,
+    ).length;
+    if (outstanding > 0)
+      throw new BatchInputError(
+        `job queue "${q.jobQueueName}" still has ${outstanding} job(s) not ended: terminate them first`,
+      );
+    this.sql('DELETE FROM batch_job_queues WHERE name = ?').run(q.jobQueueName);
+    this.placementCache = undefined;
   }
 
   private computeEnvironment(
     nameOrArn: string,
     environments = this.placement().environments,
   ): ComputeEnvironment {
-    const name = nameOrArn.replace(/^.*compute-environment\//, '');
+    const name = resourceName(nameOrArn, 'compute-environment');
     const ce = environments.get(name);
-    if (!ce) throw new BatchInputError(`no compute environment named "${name}"`);
+    if (!ce) {
+      const names = [...environments.keys()].sort();
+      throw new BatchInputError(
+        `no compute environment named "${name}" (compute environments: ${names.join(', ')})`,
+      );
+    }
     return ce;
   }
 
+  /** The queues as stored (see describeJobQueuesDetail for DescribeJobQueues' shape). */
   describeJobQueues(): JobQueue[] {
     return (
       this.sql('SELECT detail FROM batch_job_queues ORDER BY name').all() as {
@@ -441,8 +545,16 @@ export class LocalBatch {
     ).map((r) => JSON.parse(r.detail) as JobQueue);
   }
 
+  /** DescribeJobQueues: all of them, or those named (by name or ARN). */
+  describeJobQueuesDetail(names?: string[]): JobQueueDetail[] {
+    const wanted = names?.map((n) => resourceName(n, 'job-queue'));
+    return this.describeJobQueues()
+      .filter((q) => !wanted || wanted.includes(q.jobQueueName))
+      .map(jobQueueDetail);
+  }
+
   private queue(nameOrArn: string): JobQueue {
-    const name = nameOrArn.replace(/^.*job-queue\//, '');
+    const name = resourceName(nameOrArn, 'job-queue');
     const row = this.sql('SELECT detail FROM batch_job_queues WHERE name = ?').get(name) as
       { detail: string } | undefined;
     if (!row) {
@@ -588,6 +700,10 @@ export class LocalBatch {
       );
     }
     const queue = this.queue(req.jobQueue);
+    if (queue.state !== 'ENABLED')
+      throw new BatchInputError(
+        `job queue "${queue.jobQueueName}" is DISABLED: it takes no new jobs (update-job-queue --state ENABLED)`,
+      );
     const def = this.jobDefinition(req.jobDefinition);
     const size = req.arrayProperties?.size;
     if (size !== undefined && !(Number.isInteger(size) && size >= 2 && size <= 10_000)) {
@@ -1011,7 +1127,8 @@ export class LocalBatch {
     const started = new Set<ActiveJob>();
     for (const a of runnable) {
       const queue = queues.get(a.detail.jobQueue);
-      if (!queue || queue.state !== 'ENABLED' || reserved.has(queue.jobQueueArn)) continue;
+      // A DISABLED queue takes no new jobs, but those in it still run (as on AWS Batch).
+      if (!queue || reserved.has(queue.jobQueueArn)) continue;
       let vcpus = requirement(a.detail.container.resourceRequirements, 'VCPU') ?? 1;
       let memoryMiB = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
       const range = elasticRange(a.detail.tags);

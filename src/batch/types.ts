@@ -71,6 +71,16 @@ export interface ComputeEnvironment {
   memoryMiB: number;
   /** What its jobs run on: `local` (processes, the default), `podman` or `docker` (containers). */
   executor?: string;
+  /** As declared by CreateComputeEnvironment (see resources.ts); MANAGED when absent. */
+  type?: 'MANAGED' | 'UNMANAGED';
+  computeResources?: Record<string, unknown>;
+  serviceRole?: string;
+  tags?: Record<string, string>;
+  /**
+   * Created or updated by a request: kept as it is when the Batch opens (otherwise `local`
+   * follows this machine's size, and an executor's environment follows `local`).
+   */
+  declared?: boolean;
 }
 
 export interface JobQueue {
@@ -79,6 +89,7 @@ export interface JobQueue {
   state: 'ENABLED' | 'DISABLED';
   priority: number;
   computeEnvironmentOrder: { order: number; computeEnvironment: string }[];
+  tags?: Record<string, string>;
 }
 
 export interface ContainerOverrides {

@@ -1,7 +1,7 @@
 /** `strand batch …`: the local AWS Batch with the AWS CLI's verbs and flag names. */
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { BatchInputError } from '../batch/local-batch.js';
+import { BatchInputError } from '../batch/resources.js';
 import type {
   JobDetail,
   JobStatus,
@@ -27,7 +27,7 @@ function jsonOption<T>(flag: string, value: string | undefined): T | undefined {
   }
 }
 
-async function withBatch<T>(
+export async function withBatch<T>(
   io: Io,
   home: string | undefined,
   fn: (engine: Engine) => Promise<T> | T,
@@ -64,15 +64,16 @@ function jobsTable(io: Io, jobs: JobDetail[]): string {
   );
 }
 
+/** Registers `strand batch …`'s job commands; returns `batch`, for the commands of other modules. */
 export function registerBatchCommands(
   program: Command,
   io: Io,
   setExit: (code: number) => void,
-): void {
+): Command {
   const batch = program
     .command('batch')
     .description(
-      'the local AWS Batch: job definitions, job queues and jobs (a queue "default" exists out of the box)',
+      'the local AWS Batch: job definitions, compute environments, job queues and jobs (a queue "default" on a compute environment "local" of this machine\'s size exists out of the box)',
     );
 
   batch
@@ -231,4 +232,5 @@ export function registerBatchCommands(
       io.out(readFileSync(path, 'utf8'));
       setExit(EXIT_OK);
     });
+  return batch;
 }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { EXIT_FAILED, EXIT_INPUT, EXIT_OK, InputError } from './errors.js';
 import { registerBatchCommands } from './batch.js';
+import { registerResourceCommands } from './batch-resources.js';
 import { registerExecutionCommands } from './executions.js';
 import { registerImagesCommands } from './images.js';
 import { loadOrExplain, parseParams, registerPipelineCommands } from './pipeline.js';
@@ -111,7 +112,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
 
   registerPipelineCommands(program, io, setExit);
   registerExecutionCommands(program, io, setExit);
-  registerBatchCommands(program, io, setExit);
+  registerResourceCommands(registerBatchCommands(program, io, setExit), io, setExit);
   registerImagesCommands(program, io, setExit);
   registerClean(program, io, setExit);
   registerCompletion(program, io, setExit);

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Json, JsonObject } from '../asl/types.js';
-import { BatchInputError, type LocalBatch } from '../batch/local-batch.js';
+import type { LocalBatch } from '../batch/local-batch.js';
+import { BatchInputError } from '../batch/resources.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
 import type { TaskCallbacks, TaskIntegration, TaskInvocation } from './integrations.js';
 

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatchInputError, LocalBatch } from '../../src/batch/local-batch.js';
+import { LocalBatch } from '../../src/batch/local-batch.js';
+import { BatchInputError } from '../../src/batch/resources.js';
 import type { JobDetail, RegisterJobDefinitionRequest } from '../../src/batch/types.js';
 import { LocalExecutor } from '../../src/executors/local/local-executor.js';
 

@@ -10,7 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BatchInputError, LocalBatch } from '../../src/batch/local-batch.js';
+import { LocalBatch } from '../../src/batch/local-batch.js';
+import { BatchInputError } from '../../src/batch/resources.js';
 import type { JobDetail, RegisterJobDefinitionRequest, Secret } from '../../src/batch/types.js';
 import { LocalExecutor, nativeLauncher } from '../../src/executors/local/local-executor.js';
 import { commandLines, waitUntil } from '../helpers.js';

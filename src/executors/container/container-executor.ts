@@ -38,7 +38,7 @@ import {
   writeFileSync,
   type FSWatcher,
 } from 'node:fs';
-import { userInfo } from 'node:os';
+import { cpus, userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
   OOM_REASON,
@@ -263,7 +263,9 @@ export class ContainerExecutor implements Executor {
       '--network',
       this.options.network ?? 'none',
       '--cpus',
-      String(spec.vcpus),
+      // A compute environment declared larger than the machine gives jobs more vCPUs than it
+      // has cores; the runtime refuses a limit above them, and the job shares them anyway.
+      String(Math.min(spec.vcpus, cpus().length)),
       '--memory',
       `${spec.memoryMiB}m`,
       '--memory-swap',
