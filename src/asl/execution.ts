@@ -226,3 +226,31 @@ export interface StepResult {
   commands: Command[];
   events: HistoryEvent[];
 }
+
+/** Fields of history event details that GetExecutionHistory gives as JSON text. */
+const JSON_TEXT_FIELDS = ['input', 'output', 'parameters'];
+
+/**
+ * A history event as GetExecutionHistory returns it: `input`, `output` and `parameters` of its
+ * details as JSON text (with `inputDetails` / `outputDetails`), the timestamp as ISO 8601 (as
+ * the AWS CLI prints it). Kept as values inside Strand, which reads them.
+ */
+export function historyEventForApi(
+  event: HistoryEvent,
+): Omit<HistoryEvent, 'timestamp'> & { timestamp: string } {
+  const out: Record<string, unknown> = {
+    ...event,
+    timestamp: new Date(event.timestamp).toISOString(),
+  };
+  for (const [key, value] of Object.entries(event)) {
+    if (!key.endsWith('EventDetails') || value === null || typeof value !== 'object') continue;
+    const details: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+    for (const field of JSON_TEXT_FIELDS) {
+      if (!(field in details) || typeof details[field] === 'string') continue;
+      details[field] = JSON.stringify(details[field]);
+      if (field !== 'parameters') details[`${field}Details`] = { truncated: false };
+    }
+    out[key] = details;
+  }
+  return out as Omit<HistoryEvent, 'timestamp'> & { timestamp: string };
+}

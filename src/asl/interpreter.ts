@@ -948,7 +948,8 @@ export class Interpreter implements Runtime {
     for (const thread of Object.values(this.exec.threads)) this.cancelPending(thread);
     this.exec.threads = {};
     this.exec.status = status;
-    const err = error?.slice(0, MAX_ERROR_LENGTH);
+    // A Fail state without Error (or Cause) fails with none: AWS omits the field.
+    const err = error ? error.slice(0, MAX_ERROR_LENGTH) : undefined;
     const cau = cause?.slice(0, MAX_CAUSE_LENGTH);
     if (err !== undefined) this.exec.error = err;
     if (cau !== undefined) this.exec.cause = cau;

@@ -7,12 +7,26 @@ import type { Catcher, Retrier } from './types.js';
  */
 const TERMINAL_ERRORS = new Set(['States.Runtime']);
 
+/**
+ * Timeouts: States.Timeout names both a task that ran past TimeoutSeconds and one that missed
+ * its heartbeat; States.HeartbeatTimeout, added later, names the second only. So a retrier or
+ * catcher on States.Timeout matches a heartbeat timeout too, as it did before that name existed
+ * (AWS's error-handling guide: "States.Timeout: A Task state either ran longer than the
+ * TimeoutSeconds value, or failed to send a heartbeat for a period longer than the
+ * HeartbeatSeconds value"; aws/aws-cdk#16084, by the Step Functions team: "Step Functions only
+ * supports a Catch on States.Timeout that includes both Task timeout and Task Heartbeat
+ * timeout"), and States.TaskFailed, which matches every error but States.Timeout, matches
+ * neither.
+ */
+const TIMEOUTS = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
+
 /** True when an ErrorEquals list matches an error name. */
 export function errorMatches(errorEquals: readonly string[], error: string): boolean {
   for (const name of errorEquals) {
     if (name === error) return true;
     if (name === 'States.ALL' && !TERMINAL_ERRORS.has(error)) return true;
-    if (name === 'States.TaskFailed' && error !== 'States.Timeout' && !TERMINAL_ERRORS.has(error)) {
+    if (name === 'States.Timeout' && TIMEOUTS.has(error)) return true;
+    if (name === 'States.TaskFailed' && !TIMEOUTS.has(error) && !TERMINAL_ERRORS.has(error)) {
       return true;
     }
   }

@@ -212,7 +212,9 @@ export class LocalBatch {
   constructor(private readonly options: LocalBatchOptions) {
     this.db = options.db;
     this.executor = options.executor;
-    this.now = options.now ?? Date.now;
+    // Timestamps are whole milliseconds, as AWS Batch gives them.
+    const clock = options.now ?? Date.now;
+    this.now = () => Math.round(clock());
     this.starvationMs = options.starvationMs ?? 60_000;
     this.db.exec(DDL);
     this.ensureDefaults();
@@ -1377,10 +1379,22 @@ export class LocalBatch {
     };
     if (exitCode !== undefined) container.exitCode = exitCode;
     if (reason !== undefined) container.reason = reason;
+    // Whole milliseconds, in order as AWS Batch gives them: createdAt ≤ startedAt ≤ each
+    // attempt's start ≤ its stop ≤ the next attempt's start ≤ stoppedAt. The executor's times
+    // come from the process (fractional, and the start a little before the job was seen
+    // RUNNING): kept within that order.
+    const now = this.now();
+    const floor = a.detail.attempts.at(-1)?.stoppedAt ?? a.detail.createdAt;
+    const start = Math.min(
+      Math.max(Math.round(startedAt ?? a.detail.startedAt ?? now), floor),
+      now,
+    );
+    const stop = Math.min(Math.max(Math.round(stoppedAt ?? now), start), now);
+    if (a.detail.startedAt === undefined || a.detail.startedAt > start) a.detail.startedAt = start;
     const ended: AttemptDetail = {
       container,
-      startedAt: startedAt ?? a.detail.startedAt,
-      stoppedAt: stoppedAt ?? this.now(),
+      startedAt: start,
+      stoppedAt: stop,
       statusReason,
       ...(a.run ? { vcpus: a.run.vcpus, memoryMiB: a.run.memoryMiB } : {}),
       ...(cpuSeconds === undefined ? {} : { cpuSeconds }),

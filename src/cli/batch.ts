@@ -1,6 +1,9 @@
 /** `strand batch …`: the local AWS Batch with the AWS CLI's verbs and flag names. */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Command } from 'commander';
+import { readJobs } from '../batch/local-batch.js';
 import { BatchInputError } from '../batch/resources.js';
 import type {
   JobDetail,
@@ -40,6 +43,21 @@ export async function withBatch<T>(
     throw err;
   } finally {
     engine.close();
+  }
+}
+
+/**
+ * The home's jobs as recorded, read without opening its engine: listing and describing work
+ * beside a run in progress in another process (which owns the home).
+ */
+function recordedJobs(home: string | undefined): JobDetail[] {
+  const path = join(strandHome(home), 'strand.db');
+  if (!existsSync(path)) return [];
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    return readJobs(db);
+  } finally {
+    db.close();
   }
 }
 
@@ -168,12 +186,12 @@ export function registerBatchCommands(
         if (opts.jobStatus && !statuses.includes(opts.jobStatus)) {
           throw new InputError(`--job-status ${opts.jobStatus}: use one of ${statuses.join(', ')}`);
         }
-        const jobs = await withBatch(io, opts.home, (e) =>
-          e.batch!.listJobs({
-            jobQueue: opts.jobQueue,
-            jobStatus: opts.jobStatus as JobStatus | undefined,
-          }),
-        );
+        const queueName = opts.jobQueue?.replace(/^.*:job-queue\//, '');
+        // As ListJobs: array children are summed up by their parent.
+        const jobs = recordedJobs(opts.home)
+          .filter((j) => j.arrayProperties?.index === undefined)
+          .filter((j) => !queueName || j.jobQueue.endsWith(`/${queueName}`))
+          .filter((j) => !opts.jobStatus || j.status === (opts.jobStatus as JobStatus));
         if (opts.json) io.out(JSON.stringify({ jobSummaryList: jobs }, null, 2) + '\n');
         else if (jobs.length === 0) io.err('no jobs\n');
         else io.out(jobsTable(io, jobs));
@@ -187,7 +205,7 @@ export function registerBatchCommands(
     .argument('<jobId...>', 'job ids')
     .option('--home <dir>', 'the Strand home directory')
     .action(async (ids: string[], opts: { home?: string }) => {
-      const jobs = await withBatch(io, opts.home, (e) => e.batch!.describeJobs(ids));
+      const jobs = recordedJobs(opts.home).filter((j) => ids.includes(j.jobId));
       const missing = ids.filter((id) => !jobs.some((j) => j.jobId === id));
       if (missing.length > 0)
         throw new InputError(`no job with id ${missing.map((m) => `"${m}"`).join(', ')}`);
@@ -216,7 +234,7 @@ export function registerBatchCommands(
     .option('--attempt <n>', 'attempt number (default: the last)')
     .option('--home <dir>', 'the Strand home directory')
     .action(async (id: string, opts: { attempt?: string; home?: string }) => {
-      const job = await withBatch(io, opts.home, (e) => e.batch!.describeJobs([id])[0]);
+      const job = recordedJobs(opts.home).find((j) => j.jobId === id);
       if (!job) throw new InputError(`no job with id "${id}"`);
       const attempts = job.attempts.map((a) => a.container.logStreamName);
       const current = job.container.logStreamName;

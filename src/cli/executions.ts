@@ -1,6 +1,6 @@
 /** `strand start`, `strand resume` and `strand executions …`: the execution API on the command line. */
 import type { Command } from 'commander';
-import type { HistoryEvent } from '../asl/execution.js';
+import { historyEventForApi, type HistoryEvent } from '../asl/execution.js';
 import { runInMemory } from '../asl/run-in-memory.js';
 import { EngineInputError, type ExecutionDescription } from '../engine/engine.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
@@ -450,7 +450,7 @@ export function registerExecutionCommands(
       try {
         const events = await engineCall(() => engine.getExecutionHistory(name));
         if (opts.json) {
-          io.out(JSON.stringify({ events }, null, 2) + '\n');
+          io.out(JSON.stringify({ events: events.map(historyEventForApi) }, null, 2) + '\n');
         } else {
           const rows = events.map((e) => {
             const { id, previousEventId: _p, type, timestamp, ...details } = e;

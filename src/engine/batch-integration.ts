@@ -110,9 +110,24 @@ export class BatchIntegration implements TaskIntegration {
     });
   }
 
-  async cancel(task: { executionArn: string; taskId: string }): Promise<void> {
+  /**
+   * Terminates the task's job and waits until its end is recorded (FAILED with the reason), so
+   * an execution that ends by a timeout or a stop leaves no job shown RUNNING; at most the
+   * executor's grace period and a little more (`waitMs`).
+   */
+  async cancel(task: { executionArn: string; taskId: string }, waitMs = 35_000): Promise<void> {
     const jobId = jobIdFor(task.executionArn, task.taskId);
-    if (this.batch.getJob(jobId))
-      await this.batch.terminateJob(jobId, 'Execution stopped by Step Functions');
+    const job = this.batch.getJob(jobId);
+    if (!job || job.status === 'SUCCEEDED' || job.status === 'FAILED') return;
+    const ended = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      timer.unref();
+      this.batch.onceDone(jobId, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    await this.batch.terminateJob(jobId, 'Execution stopped by Step Functions');
+    await ended;
   }
 }

@@ -774,21 +774,34 @@ export class Engine {
       if (cmd.type === 'InvokeTask') this.invoke(arn, cmd);
       else if (cmd.type === 'Continue')
         setImmediate(() => void this.apply(arn, { type: 'Continue', time: 0 }));
-      else if (cmd.type === 'CancelTask')
-        void this.integrationFor(undefined, arn, cmd.taskId)?.cancel?.({
-          executionArn: arn,
-          taskId: cmd.taskId,
-        });
+      else if (cmd.type === 'CancelTask') {
+        const cancelling = Promise.resolve(
+          this.integrationFor(undefined, arn, cmd.taskId)?.cancel?.({
+            executionArn: arn,
+            taskId: cmd.taskId,
+          }),
+        ).catch(() => undefined);
+        this.cancelling.set(arn, [...(this.cancelling.get(arn) ?? []), cancelling]);
+      }
     }
     this.armTimer();
     if (result.state.status !== 'RUNNING') {
       this.interpreters.delete(arn);
       this.states.delete(arn);
+      // Whoever waits for the end (`strand start`) hears of it once the tasks it cancelled
+      // (a timed-out Batch job) have ended too, so none is left shown RUNNING.
+      const cancelling = this.cancelling.get(arn) ?? [];
+      this.cancelling.delete(arn);
       const d = this.describeExecution(arn);
-      for (const w of this.waiters.get(arn) ?? []) w.resolve(d);
-      this.waiters.delete(arn);
+      void Promise.allSettled(cancelling).then(() => {
+        for (const w of this.waiters.get(arn) ?? []) w.resolve(d);
+        this.waiters.delete(arn);
+      });
     }
   }
+
+  /** Cancellations under way, by execution (see afterCommit). */
+  private readonly cancelling = new Map<string, Promise<unknown>[]>();
 
   private readonly taskResources = new Map<string, string>();
 

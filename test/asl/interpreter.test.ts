@@ -196,6 +196,35 @@ describe('interpreter commands (no driver)', () => {
     expect(dead.state.error).toBe('States.HeartbeatTimeout');
   });
 
+  // Decided by AWS's error-handling guide ("States.Timeout: A Task state either ran longer
+  // than the TimeoutSeconds value, or failed to send a heartbeat for a period longer than the
+  // HeartbeatSeconds value") and aws/aws-cdk#16084, by the Step Functions team: a Catch on
+  // States.Timeout "includes both Task timeout and Task Heartbeat timeout".
+  it('a heartbeat timeout is caught by States.Timeout and States.HeartbeatTimeout, not States.TaskFailed', async () => {
+    const outcome = async (errorEquals: string) => {
+      const interp = new Interpreter(
+        taskMachine({
+          HeartbeatSeconds: 10,
+          Catch: [{ ErrorEquals: [errorEquals], Next: 'Caught' }],
+        }),
+      );
+      const first = await interp.start({ n: 1 }, { time: T0 });
+      const hb = ofType(first.commands, 'StartTimer').find((t) => t.timerId.endsWith('heartbeat'))!;
+      const dead = await interp.step(first.state, {
+        type: 'TimerFired',
+        timerId: hb.timerId,
+        time: T0 + 10_000,
+      });
+      return dead.state.status === 'RUNNING' || dead.state.status === 'SUCCEEDED'
+        ? 'caught'
+        : dead.state.error;
+    };
+    expect(await outcome('States.Timeout')).toBe('caught');
+    expect(await outcome('States.HeartbeatTimeout')).toBe('caught');
+    expect(await outcome('States.ALL')).toBe('caught');
+    expect(await outcome('States.TaskFailed')).toBe('States.HeartbeatTimeout');
+  });
+
   it('a Wait state is a timer; SecondsPath must be a non-negative integer', async () => {
     const def: StateMachineDefinition = {
       StartAt: 'W',
