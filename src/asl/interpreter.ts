@@ -7,6 +7,7 @@
  * randomness is injected. The state object is updated in place and returned; it is plain
  * JSON and can be persisted between steps.
  */
+import { taskToken } from './task-token.js';
 import { PathNotFoundError, StatesError } from './errors.js';
 import type {
   AgendaItem,
@@ -466,7 +467,15 @@ export class Interpreter implements Runtime {
     };
     const item = this.mapItemOf(thread);
     if (item) ctx.Map = { Item: { Index: item.Index, Value: item.Value } };
+    // In a Task state, the token of the task it is about to start (its Parameters may pass it).
+    if (this.stateDef(thread).Type === 'Task')
+      ctx.Task = { Token: taskToken(info.executionArn, this.nextTaskId(thread)) };
     return ctx;
+  }
+
+  /** The id the thread's next task gets (see invokeTask). */
+  private nextTaskId(thread: Thread): string {
+    return `${thread.id}.${this.exec.seq + 1}`;
   }
 
   private mapItemOf(thread: Thread): { Index: number; Value: Json } | undefined {
@@ -652,7 +661,10 @@ export class Interpreter implements Runtime {
       itemReader?: { config: JsonObject; maxItems?: number };
     },
   ): void {
-    const taskId = `${thread.id}.${++this.exec.seq}`;
+    // Its context, with the token of this task, before the id is taken.
+    const context = this.context(thread);
+    const taskId = this.nextTaskId(thread);
+    this.exec.seq++;
     const pending: Extract<Pending, { kind: 'task' }> = {
       kind: 'task',
       taskId,
@@ -699,7 +711,7 @@ export class Interpreter implements Runtime {
       heartbeatSeconds: options.heartbeatSeconds,
       credentials: options.credentials,
       itemReader: options.itemReader?.config,
-      context: this.context(thread),
+      context,
     });
   }
 

@@ -1,11 +1,12 @@
 /** `strand start`, `strand resume` and `strand executions …`: the execution API on the command line. */
 import type { Command } from 'commander';
 import { historyEventForApi, type HistoryEvent } from '../asl/execution.js';
+import type { Json } from '../asl/types.js';
 import { runInMemory } from '../asl/run-in-memory.js';
-import { EngineInputError, type ExecutionDescription } from '../engine/engine.js';
+import { EngineInputError, type Engine, type ExecutionDescription } from '../engine/engine.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { loadDefinition, parseInputOption } from './input.js';
+import { loadDefinition, parseInputOption, parseJsonArg } from './input.js';
 import type { Io } from './io.js';
 import {
   openEngine,
@@ -383,6 +384,81 @@ export function registerExecutionCommands(
   const executions = program
     .command('executions')
     .description('list and inspect executions recorded in the Strand home');
+
+  /**
+   * Answers a task's token (SendTaskSuccess / -Failure / -Heartbeat): by the engine that owns
+   * the home when one runs (a `strand start` waiting for it), else here, recorded for when the
+   * execution carries on (at once here, or by `strand resume`).
+   */
+  const answerToken = async (
+    home: string,
+    kind: 'SendTaskSuccess' | 'SendTaskFailure' | 'SendTaskHeartbeat',
+    body: { taskToken: string; output?: Json; error?: string; cause?: string },
+    here: (engine: Engine) => Promise<unknown>,
+  ): Promise<void> => {
+    for (;;) {
+      const own = openSchedulerIfFree(home);
+      if (own) {
+        try {
+          await engineCall(() => here(own.engine));
+          return;
+        } finally {
+          own.engine.close();
+        }
+      }
+      const outcome = await askOwner(home, kind, body).catch(requestRefused);
+      if (outcome.served) return;
+      // The owner went away before taking it: answer it here.
+    }
+  };
+  const tokenCommand = (name: string, description: string) =>
+    executions
+      .command(name)
+      .description(description)
+      .requiredOption('--task-token <token>', 'the token ($$.Task.Token) the task was given')
+      .option('--home <dir>', 'the Strand home directory');
+  tokenCommand(
+    'send-task-success',
+    'end a task waiting for its token (.waitForTaskToken) with an output (SendTaskSuccess)',
+  )
+    .requiredOption('--task-output <json>', "the task's output: JSON, or @file")
+    .action(async (opts: { taskToken: string; taskOutput: string; home?: string }) => {
+      const output = parseJsonArg('--task-output', opts.taskOutput, "the task's output");
+      await answerToken(
+        strandHome(opts.home),
+        'SendTaskSuccess',
+        { taskToken: opts.taskToken, output },
+        (e) => e.sendTaskSuccess(opts.taskToken, output),
+      );
+      setExit(EXIT_OK);
+    });
+  tokenCommand(
+    'send-task-failure',
+    'fail a task waiting for its token (SendTaskFailure); its Retry and Catch see the error',
+  )
+    .option('--error <code>', 'the error name (what Retry and Catch match)')
+    .option('--cause <text>', 'a longer explanation')
+    .action(async (opts: { taskToken: string; error?: string; cause?: string; home?: string }) => {
+      await answerToken(
+        strandHome(opts.home),
+        'SendTaskFailure',
+        { taskToken: opts.taskToken, error: opts.error, cause: opts.cause },
+        (e) => e.sendTaskFailure(opts.taskToken, opts.error, opts.cause),
+      );
+      setExit(EXIT_OK);
+    });
+  tokenCommand(
+    'send-task-heartbeat',
+    'restart the heartbeat clock (HeartbeatSeconds) of a task holding a token (SendTaskHeartbeat)',
+  ).action(async (opts: { taskToken: string; home?: string }) => {
+    await answerToken(
+      strandHome(opts.home),
+      'SendTaskHeartbeat',
+      { taskToken: opts.taskToken },
+      (e) => e.sendTaskHeartbeat(opts.taskToken),
+    );
+    setExit(EXIT_OK);
+  });
   executions
     .command('ls')
     .description('list executions, newest first')

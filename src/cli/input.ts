@@ -32,17 +32,20 @@ export function loadDefinition(path: string): StateMachineDefinition {
 /** Parses `--input`: inline JSON, or `@file` holding JSON. */
 export function parseInputOption(value: string | undefined): Json {
   if (value === undefined) return {};
+  return parseJsonArg('--input', value, 'the execution input');
+}
+
+/** Parses a JSON option (`--task-output`): inline JSON, or `@file` holding JSON. */
+export function parseJsonArg(flag: string, value: string, what = 'the value'): Json {
   let text = value;
-  let where = '--input';
+  let where = flag;
   if (value.startsWith('@')) {
     where = value.slice(1);
-    text = readTextFile(where, 'the execution input');
+    text = readTextFile(where, what);
   }
   try {
     return JSON.parse(text) as Json;
   } catch (err) {
-    throw new InputError(
-      `${where}: the execution input is not valid JSON: ${(err as Error).message}`,
-    );
+    throw new InputError(`${where}: ${what} is not valid JSON: ${(err as Error).message}`);
   }
 }

@@ -16,6 +16,7 @@ import type {
   StepResult,
 } from '../asl/execution.js';
 import { Interpreter } from '../asl/interpreter.js';
+import { parseTaskToken } from '../asl/task-token.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
 import {
@@ -111,6 +112,14 @@ export interface EngineOptions {
  * History events after which a step is committed and continued: a 100,000-item Map is then
  * persisted in pieces, so memory does not hold every event of the whole Map at once.
  */
+/** The suffix of a Task resource that waits for its task token (the callback pattern). */
+const WAIT_FOR_TOKEN = '.waitForTaskToken';
+
+/** The service call of a Task resource: without `.waitForTaskToken`, which any one may have. */
+function serviceResource(resource: string): string {
+  return resource.endsWith(WAIT_FOR_TOKEN) ? resource.slice(0, -WAIT_FOR_TOKEN.length) : resource;
+}
+
 const MAX_EVENTS_PER_STEP = 20_000;
 
 /** Another live engine owns this home. */
@@ -346,7 +355,7 @@ export class Engine {
       );
     }
     const unknown = taskResources(request.definition).filter(
-      (t) => !this.integrations.some((i) => i.supports(t.resource)),
+      (t) => !this.integrations.some((i) => i.supports(serviceResource(t.resource))),
     );
     if (unknown.length > 0) {
       throw new EngineInputError(
@@ -420,6 +429,59 @@ export class Engine {
    * `waitForJobs`, resolves only once the Batch jobs it was running have ended too (terminated:
    * SIGTERM, then SIGKILL after the executor's grace period).
    */
+  /**
+   * SendTaskSuccess: the task `token` names ends with `output`, as if its service had answered.
+   * Errors in AWS's terms: InvalidToken (not a token), TaskDoesNotExist (no such execution or
+   * task), TaskTimedOut (the task has ended: answered, timed out, or its execution stopped).
+   */
+  async sendTaskSuccess(token: string, output: Json): Promise<Record<string, never>> {
+    const { arn, taskId } = this.tokenTask(token);
+    await this.apply(arn, { type: 'TaskSucceeded', taskId, output, time: 0 }, { taskId });
+    return {};
+  }
+
+  /** SendTaskFailure: the task `token` names fails with `error` and `cause`. */
+  async sendTaskFailure(
+    token: string,
+    error?: string,
+    cause?: string,
+  ): Promise<Record<string, never>> {
+    const { arn, taskId } = this.tokenTask(token);
+    await this.apply(
+      arn,
+      { type: 'TaskFailed', taskId, error: error ?? '', cause, time: 0 },
+      { taskId },
+    );
+    return {};
+  }
+
+  /** SendTaskHeartbeat: restarts the heartbeat clock of the task `token` names. */
+  async sendTaskHeartbeat(token: string): Promise<Record<string, never>> {
+    const { arn, taskId } = this.tokenTask(token);
+    await this.apply(arn, { type: 'TaskHeartbeat', taskId, time: 0 });
+    return {};
+  }
+
+  /** The outstanding task a token names (see sendTaskSuccess for the errors). */
+  private tokenTask(token: string): { arn: string; taskId: string } {
+    const parsed = parseTaskToken(token);
+    if (!parsed)
+      throw new EngineInputError('InvalidToken', `Invalid Token: '${token.slice(0, 80)}'`);
+    const row = this.store.getExecution(parsed.executionArn);
+    if (!row)
+      throw new EngineInputError(
+        'TaskDoesNotExist',
+        `Task does not exist anymore: no execution ${parsed.executionArn}`,
+      );
+    if (row.status !== 'RUNNING' || !this.store.outstandingTask(row.arn, parsed.taskId))
+      throw new EngineInputError(
+        'TaskTimedOut',
+        `Task Timed Out: the task of this token has ended (execution ${row.name} is ${row.status})`,
+      );
+    this.taskResources.delete(`${row.arn}|${parsed.taskId}`);
+    return { arn: row.arn, taskId: parsed.taskId };
+  }
+
   async stopExecution(
     nameOrArn: string,
     error?: string,
@@ -622,7 +684,7 @@ export class Engine {
     }
   }
 
-  private async serveRequest(r: RequestRow): Promise<ExecutionDescription> {
+  private async serveRequest(r: RequestRow): Promise<ExecutionDescription | Record<string, never>> {
     const body = JSON.parse(r.body) as Record<string, unknown>;
     const name = String(body.name ?? '');
     switch (r.kind) {
@@ -653,6 +715,16 @@ export class Engine {
         return this.redriveExecution(name, {
           fromState: body.fromState as string | undefined,
         });
+      case 'SendTaskSuccess':
+        return this.sendTaskSuccess(String(body.taskToken), body.output as Json);
+      case 'SendTaskFailure':
+        return this.sendTaskFailure(
+          String(body.taskToken),
+          body.error as string | undefined,
+          body.cause as string | undefined,
+        );
+      case 'SendTaskHeartbeat':
+        return this.sendTaskHeartbeat(String(body.taskToken));
       default:
         throw new EngineInputError('BAD_REQUEST', `unknown request kind ${String(r.kind)}`);
     }
@@ -817,8 +889,17 @@ export class Engine {
     return r === undefined ? undefined : this.integrations.find((i) => i.supports(r));
   }
 
-  private invoke(arn: string, cmd: Extract<Command, { type: 'InvokeTask' }>): void {
-    const integration = this.integrationFor(cmd.resource, arn, cmd.taskId);
+  private invoke(
+    arn: string,
+    cmd: Extract<Command, { type: 'InvokeTask' }>,
+    dispatched = false,
+  ): void {
+    // `.waitForTaskToken`: the service is called as without it, and the task ends when its
+    // token comes back (SendTaskSuccess / SendTaskFailure), not when the call returns.
+    const resource = serviceResource(cmd.resource);
+    const callback = resource !== cmd.resource;
+    if (callback && dispatched) return; // called before a restart: only the token is awaited
+    const integration = this.integrationFor(resource, arn, cmd.taskId);
     const settle = (event: InputEvent) => {
       this.taskResources.delete(`${arn}|${cmd.taskId}`);
       void this.apply(arn, event, { taskId: cmd.taskId });
@@ -836,7 +917,7 @@ export class Engine {
     const task = {
       executionArn: arn,
       taskId: cmd.taskId,
-      resource: cmd.resource,
+      resource,
       input: cmd.input,
       stateName: cmd.stateName,
       attempt: cmd.attempt,
@@ -846,8 +927,11 @@ export class Engine {
     Promise.resolve()
       .then(() =>
         integration.invoke(task, {
-          succeeded: (output) =>
-            settle({ type: 'TaskSucceeded', taskId: cmd.taskId, output, time: 0 }),
+          succeeded: (output) => {
+            if (!callback) settle({ type: 'TaskSucceeded', taskId: cmd.taskId, output, time: 0 });
+            else if (!this.closed && this.store.outstandingTask(arn, cmd.taskId))
+              this.store.markDispatched(arn, cmd.taskId);
+          },
           failed: (error, cause) =>
             settle({ type: 'TaskFailed', taskId: cmd.taskId, error, cause, time: 0 }),
           heartbeat: () =>
@@ -906,6 +990,7 @@ export class Engine {
       this.invoke(
         task.executionArn,
         JSON.parse(task.command) as Extract<Command, { type: 'InvokeTask' }>,
+        task.dispatched,
       );
     }
     this.armTimer();

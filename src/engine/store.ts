@@ -47,6 +47,8 @@ export interface TaskRow {
   attempt: number;
   /** The whole InvokeTask command, as JSON. */
   command: string;
+  /** A `.waitForTaskToken` task whose service was called: it waits for its token only. */
+  dispatched: boolean;
 }
 
 /**
@@ -55,7 +57,13 @@ export interface TaskRow {
  * created with IF NOT EXISTS, so it also applies to a database a version-1 build set up).
  */
 /** What another process asks of the engine that owns the home (see Engine's requests). */
-export type RequestKind = 'StartExecution' | 'StopExecution' | 'RedriveExecution';
+export type RequestKind =
+  | 'StartExecution'
+  | 'StopExecution'
+  | 'RedriveExecution'
+  | 'SendTaskSuccess'
+  | 'SendTaskFailure'
+  | 'SendTaskHeartbeat';
 
 export type RequestStatus = 'PENDING' | 'RUNNING' | 'DONE' | 'FAILED' | 'WITHDRAWN';
 
@@ -146,6 +154,11 @@ CREATE TABLE file_digests (
   created INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+  // 4: a `.waitForTaskToken` task whose service was called waits for its token only: after a
+  // restart the service is not called again.
+  `
+ALTER TABLE tasks ADD COLUMN dispatched INTEGER NOT NULL DEFAULT 0;
+`,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -210,6 +223,10 @@ export class Store {
          VALUES (@executionArn, @taskId, @resource, @input, @stateName, @attempt, @command)`,
       ),
       deleteTask: this.db.prepare('DELETE FROM tasks WHERE execution_arn = ? AND task_id = ?'),
+      dispatchTask: this.db.prepare(
+        'UPDATE tasks SET dispatched = 1 WHERE execution_arn = ? AND task_id = ?',
+      ),
+      task: this.db.prepare('SELECT * FROM tasks WHERE execution_arn = ? AND task_id = ?'),
       deleteTasks: this.db.prepare('DELETE FROM tasks WHERE execution_arn = ?'),
       tasks: this.db.prepare('SELECT * FROM tasks ORDER BY execution_arn, task_id'),
     };
@@ -409,7 +426,7 @@ export class Store {
     }));
   }
 
-  putTask(row: TaskRow): void {
+  putTask(row: Omit<TaskRow, 'dispatched'>): void {
     this.stmts.putTask.run(row);
   }
 
@@ -458,15 +475,18 @@ export class Store {
   }
 
   outstandingTasks(): TaskRow[] {
-    return (this.stmts.tasks.all() as Record<string, unknown>[]).map((r) => ({
-      executionArn: r.execution_arn as string,
-      taskId: r.task_id as string,
-      resource: r.resource as string,
-      input: r.input as string,
-      stateName: r.state_name as string,
-      attempt: r.attempt as number,
-      command: r.command as string,
-    }));
+    return (this.stmts.tasks.all() as Record<string, unknown>[]).map(taskRow);
+  }
+
+  /** One outstanding task, or undefined when it has ended (or never was). */
+  outstandingTask(arn: string, taskId: string): TaskRow | undefined {
+    const r = this.stmts.task.get(arn, taskId) as Record<string, unknown> | undefined;
+    return r && taskRow(r);
+  }
+
+  /** Records that a `.waitForTaskToken` task's service was called (see migration 4). */
+  markDispatched(arn: string, taskId: string): void {
+    this.stmts.dispatchTask.run(arn, taskId);
   }
 
   /** The engine lease as recorded (whoever holds or last held it). */
@@ -540,4 +560,17 @@ export class Store {
       )
       .run(before);
   }
+}
+
+function taskRow(r: Record<string, unknown>): TaskRow {
+  return {
+    executionArn: r.execution_arn as string,
+    taskId: r.task_id as string,
+    resource: r.resource as string,
+    input: r.input as string,
+    stateName: r.state_name as string,
+    attempt: r.attempt as number,
+    command: r.command as string,
+    dispatched: r.dispatched === 1,
+  };
 }
