@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StateMachineDefinition } from '../../src/asl/types.js';
 import { Engine, EngineBusyError, EngineInputError } from '../../src/engine/engine.js';
-import { StoreError } from '../../src/engine/store.js';
+import { Store, StoreError } from '../../src/engine/store.js';
+import Database from 'better-sqlite3';
 import { passMap } from '../fixtures/definitions.js';
 
 const homes: Engine[] = [];
@@ -289,5 +290,38 @@ describe('large steps are committed in pieces', () => {
     expect(JSON.parse(d.output!)).toEqual(items);
     const history = second.getExecutionHistory('big');
     expect(history.map((e) => e.id)).toEqual(history.map((_, i) => i + 1));
+  });
+});
+
+describe('the store schema', () => {
+  it('a home at schema 3 is migrated to 4: its outstanding tasks count as not yet dispatched', async () => {
+    const dir = home();
+    const store = Store.open(dir);
+    store.putTask({
+      executionArn: 'arn:x',
+      taskId: 't0.1',
+      resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken',
+      input: '{}',
+      stateName: 'Ask',
+      attempt: 0,
+      command: '{}',
+    });
+    store.close();
+    // As schema 3 left it: no dispatched column.
+    const db = new Database(join(dir, 'strand.db'));
+    db.exec('ALTER TABLE tasks DROP COLUMN dispatched');
+    db.pragma('user_version = 3');
+    db.close();
+    const migrated = Store.open(dir);
+    try {
+      expect(migrated.outstandingTask('arn:x', 't0.1')).toMatchObject({ dispatched: false });
+      migrated.markDispatched('arn:x', 't0.1');
+      expect(migrated.outstandingTask('arn:x', 't0.1')).toMatchObject({ dispatched: true });
+    } finally {
+      migrated.close();
+    }
+    const check = new Database(join(dir, 'strand.db'), { readonly: true });
+    expect(check.pragma('user_version', { simple: true })).toBe(4);
+    check.close();
   });
 });
