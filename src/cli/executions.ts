@@ -5,6 +5,9 @@ import type { Json } from '../asl/types.js';
 import { runInMemory } from '../asl/run-in-memory.js';
 import { EngineInputError, type Engine, type ExecutionDescription } from '../engine/engine.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
+import type { StateMachineResolver } from '../engine/states-integration.js';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, parseInputOption, parseJsonArg } from './input.js';
 import type { Io } from './io.js';
@@ -85,6 +88,29 @@ async function engineCall<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
+/**
+ * Where `strand start FILE`'s states:startExecution tasks find the state machines they name:
+ * `--state-machine NAME=FILE`, else NAME.asl.json (or NAME.json) beside FILE.
+ */
+function stateMachineFiles(file: string, given: string[]): StateMachineResolver {
+  const named = new Map<string, string>();
+  for (const g of given) {
+    const eq = g.indexOf('=');
+    if (eq <= 0 || eq === g.length - 1)
+      throw new InputError(`--state-machine ${g}: write NAME=FILE (e.g. child=child.asl.json)`);
+    const path = g.slice(eq + 1);
+    if (!existsSync(path)) throw new InputError(`--state-machine ${g}: no file ${path}`);
+    named.set(g.slice(0, eq), path);
+  }
+  const dir = dirname(file);
+  return (name) => {
+    const path =
+      named.get(name) ??
+      [`${name}.asl.json`, `${name}.json`].map((f) => join(dir, f)).find((f) => existsSync(f));
+    return path === undefined ? undefined : { name, definition: loadDefinition(path) };
+  };
+}
+
 function seconds(d: ExecutionDescription): string {
   const stop = d.stopDate ? Date.parse(d.stopDate) : Date.now();
   return ((stop - Date.parse(d.startDate)) / 1000).toFixed(2);
@@ -115,6 +141,7 @@ interface StartOptions {
   detach?: boolean;
   inMemory?: boolean;
   home?: string;
+  stateMachine?: string[];
 }
 
 export function registerExecutionCommands(
@@ -143,9 +170,15 @@ export function registerExecutionCommands(
       '--in-memory',
       'run in memory on a virtual clock (Wait states do not wait); nothing is recorded',
     )
+    .option(
+      '--state-machine <name=file>',
+      'a state machine its states:startExecution tasks may start (repeatable; NAME.asl.json beside the definition is found without it)',
+      (value: string, all: string[] = []) => [...all, value],
+    )
     .option('--home <dir>', 'the Strand home directory')
     .action(async (file: string, opts: StartOptions) => {
       const definition = loadDefinition(file);
+      const stateMachines = stateMachineFiles(file, opts.stateMachine ?? []);
       const input = parseInputOption(opts.input);
       const smName = file.replace(/^.*\//, '').replace(/\.asl\.json$|\.json$/, '');
       const name = opts.name ?? `${smName}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -184,6 +217,7 @@ export function registerExecutionCommands(
         strandHome(opts.home),
         show ? (_arn, e) => onEvent(e) : undefined,
       );
+      engine.stateMachines = stateMachines;
       try {
         const d = await engineCall(() =>
           engine.startExecution({ definition, input, name, stateMachineName: smName }),
@@ -480,6 +514,9 @@ export function registerExecutionCommands(
         } else if (list.length === 0) {
           io.err('no executions\n');
         } else {
+          // Executions started by another's task (states:startExecution) name it.
+          const nested = list.some((d) => d.parentExecutionArn);
+          const parentName = (arn: string | undefined) => arn?.replace(/^.*:/, '');
           io.out(
             formatTable(
               list.map((d) => ({
@@ -487,8 +524,15 @@ export function registerExecutionCommands(
                 status: d.status,
                 started: d.startDate,
                 seconds: seconds(d),
+                parent: parentName(d.parentExecutionArn),
               })),
-              ['name', 'status', 'started', { key: 'seconds', align: 'right' }],
+              [
+                'name',
+                'status',
+                'started',
+                { key: 'seconds', align: 'right' },
+                ...(nested ? ['parent' as const] : []),
+              ],
               statusColumns(painter(io.color?.out)),
             ),
           );

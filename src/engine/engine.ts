@@ -34,6 +34,7 @@ import { pidAlive } from './control.js';
 import { exhausted } from '../faults.js';
 import { EngineHaltedError } from './faults.js';
 import { LambdaIntegration, type LambdaFunction, type TaskIntegration } from './integrations.js';
+import { StatesIntegration, type StateMachineResolver } from './states-integration.js';
 import { Store, type ExecutionRow, type RequestRow } from './store.js';
 
 /** Bad input to the engine's API (invalid definition, name clash, unknown execution): exit 2. */
@@ -61,13 +62,20 @@ export interface ExecutionDescription {
   error?: string;
   cause?: string;
   redriveCount: number;
+  /** Strand: the execution whose `states:startExecution` task started this one. */
+  parentExecutionArn?: string;
 }
 
 export interface EngineOptions {
   /** The Strand home (holds strand.db). */
   home: string;
-  /** Integrations besides the built-in lambda and batch ones. */
+  /** Integrations besides the built-in lambda, batch and states ones. */
   integrations?: TaskIntegration[];
+  /**
+   * Finds the definition of a state machine a `states:startExecution` task names (besides
+   * those this home has run, the latest definition of each name).
+   */
+  stateMachines?: StateMachineResolver;
   /** In-process functions for `lambda:invoke`, registered before anything resumes. */
   functions?: Record<string, LambdaFunction>;
   /** Answers `batch:submitJob.sync` tasks from a cache when it can (see BatchIntegration). */
@@ -148,6 +156,8 @@ export interface StartExecutionRequest {
   input?: Json;
   name?: string;
   stateMachineName?: string;
+  /** The execution whose task starts this one (states:startExecution). */
+  parentArn?: string;
 }
 
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
@@ -193,12 +203,18 @@ function describe(row: ExecutionRow): ExecutionDescription {
   if (row.stopDate !== null) d.stopDate = new Date(row.stopDate).toISOString();
   if (row.error !== null) d.error = row.error;
   if (row.cause !== null) d.cause = row.cause;
+  if (row.parentArn !== null) d.parentExecutionArn = row.parentArn;
   return d;
 }
 
 export class Engine {
   readonly store: Store;
   readonly lambda = new LambdaIntegration();
+  /**
+   * Where `states:startExecution` tasks find the state machines they name (set by the CLI:
+   * definitions beside the one started, `--state-machine NAME=FILE`).
+   */
+  stateMachines: StateMachineResolver | undefined;
   /** The local AWS Batch jobs run on (started once the engine holds the lease). */
   batch: LocalBatch | undefined;
   private readonly integrations: TaskIntegration[];
@@ -228,7 +244,18 @@ export class Engine {
   private constructor(private readonly options: EngineOptions) {
     this.store = Store.open(options.home, { check: !options.readOnly });
     this.now = options.now ?? Date.now;
-    this.integrations = [...(options.integrations ?? []), this.lambda];
+    this.integrations = [
+      ...(options.integrations ?? []),
+      this.lambda,
+      new StatesIntegration(this, (name) => {
+        const given = (this.stateMachines ?? options.stateMachines)?.(name);
+        if (given) return given;
+        const known = this.store.latestDefinition(name);
+        return known === undefined
+          ? undefined
+          : { name, definition: JSON.parse(known) as StateMachineDefinition };
+      }),
+    ];
     for (const [name, fn] of Object.entries(options.functions ?? {}))
       this.lambda.register(name, fn);
     this.random = options.random;
@@ -404,6 +431,7 @@ export class Engine {
           status: 'RUNNING',
           startDate: time,
           state: null,
+          parentArn: request.parentArn ?? null,
         });
         this.persist(arn, result);
       });
@@ -414,6 +442,23 @@ export class Engine {
 
   describeExecution(nameOrArn: string): ExecutionDescription {
     return describe(this.row(nameOrArn));
+  }
+
+  /** DescribeExecution, or undefined when there is no such execution. */
+  findExecution(nameOrArn: string): ExecutionDescription | undefined {
+    const row = this.store.getExecution(nameOrArn);
+    return row && describe(row);
+  }
+
+  /** The executions that started `arn`, its parent first (states:startExecution). */
+  ancestry(arn: string): string[] {
+    const chain: string[] = [];
+    for (let row = this.store.getExecution(arn); row?.parentArn;) {
+      if (chain.includes(row.parentArn)) break;
+      chain.push(row.parentArn);
+      row = this.store.getExecution(row.parentArn);
+    }
+    return chain;
   }
 
   getExecutionHistory(nameOrArn: string): HistoryEvent[] {

@@ -36,6 +36,8 @@ export interface ExecutionRow {
   cause: string | null;
   state: string | null;
   redriveCount: number;
+  /** The execution whose task started this one (states:startExecution), if any. */
+  parentArn: string | null;
 }
 
 export interface TaskRow {
@@ -159,6 +161,10 @@ CREATE TABLE file_digests (
   `
 ALTER TABLE tasks ADD COLUMN dispatched INTEGER NOT NULL DEFAULT 0;
 `,
+  // 5: the execution that started one (states:startExecution), for listings and nesting limits.
+  `
+ALTER TABLE executions ADD COLUMN parent_arn TEXT;
+`,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -177,6 +183,7 @@ function toRow(r: Record<string, unknown>): ExecutionRow {
     cause: (r.cause as string | null) ?? null,
     state: (r.state as string | null) ?? null,
     redriveCount: r.redrive_count as number,
+    parentArn: (r.parent_arn as string | null) ?? null,
   };
 }
 
@@ -192,8 +199,8 @@ export class Store {
     this.db = Store.openChecked(path, check);
     this.stmts = {
       insertExecution: this.db.prepare(
-        `INSERT INTO executions (arn, name, state_machine_name, definition, input, status, start_date, state)
-         VALUES (@arn, @name, @stateMachineName, @definition, @input, @status, @startDate, @state)`,
+        `INSERT INTO executions (arn, name, state_machine_name, definition, input, status, start_date, state, parent_arn)
+         VALUES (@arn, @name, @stateMachineName, @definition, @input, @status, @startDate, @state, @parentArn)`,
       ),
       byArn: this.db.prepare('SELECT * FROM executions WHERE arn = ?'),
       byName: this.db.prepare('SELECT * FROM executions WHERE name = ?'),
@@ -338,9 +345,19 @@ export class Store {
       | 'status'
       | 'startDate'
       | 'state'
-    >,
+    > & { parentArn?: string | null },
   ): void {
-    this.stmts.insertExecution.run(row);
+    this.stmts.insertExecution.run({ ...row, parentArn: row.parentArn ?? null });
+  }
+
+  /** The definition of the latest execution of state machine `name`, if it ran here. */
+  latestDefinition(name: string): string | undefined {
+    const r = this.db
+      .prepare(
+        'SELECT definition FROM executions WHERE state_machine_name = ? ORDER BY start_date DESC LIMIT 1',
+      )
+      .get(name) as { definition: string } | undefined;
+    return r?.definition;
   }
 
   getExecution(nameOrArn: string): ExecutionRow | undefined {

@@ -294,7 +294,7 @@ describe('large steps are committed in pieces', () => {
 });
 
 describe('the store schema', () => {
-  it('a home at schema 3 is migrated to 4: its outstanding tasks count as not yet dispatched', async () => {
+  it('a home at schema 3 is migrated to 5: tasks not yet dispatched, executions without a parent', async () => {
     const dir = home();
     const store = Store.open(dir);
     store.putTask({
@@ -310,6 +310,7 @@ describe('the store schema', () => {
     // As schema 3 left it: no dispatched column.
     const db = new Database(join(dir, 'strand.db'));
     db.exec('ALTER TABLE tasks DROP COLUMN dispatched');
+    db.exec('ALTER TABLE executions DROP COLUMN parent_arn');
     db.pragma('user_version = 3');
     db.close();
     const migrated = Store.open(dir);
@@ -321,7 +322,9 @@ describe('the store schema', () => {
       migrated.close();
     }
     const check = new Database(join(dir, 'strand.db'), { readonly: true });
-    expect(check.pragma('user_version', { simple: true })).toBe(4);
+    expect(check.pragma('user_version', { simple: true })).toBe(5);
+    const columns = check.prepare('PRAGMA table_info(executions)').all() as { name: string }[];
+    expect(columns.map((c) => c.name)).toContain('parent_arn');
     check.close();
   });
 });
