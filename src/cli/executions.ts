@@ -7,7 +7,10 @@ import { EngineInputError, type Engine, type ExecutionDescription } from '../eng
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import type { StateMachineResolver } from '../engine/states-integration.js';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { LambdaFunction } from '../engine/integrations.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, parseInputOption, parseJsonArg } from './input.js';
 import type { Io } from './io.js';
@@ -111,6 +114,39 @@ function stateMachineFiles(file: string, given: string[]): StateMachineResolver 
   };
 }
 
+/**
+ * `--lambda NAME=MODULE`: each module loaded now (a module that does not load, or exports no
+ * `handler` function, is bad input), its handler called as AWS Lambda calls it, `(event,
+ * context)`; what it throws fails the task with the error's name, as Lambda reports it.
+ */
+async function lambdaModules(given: string[]): Promise<Map<string, LambdaFunction>> {
+  const out = new Map<string, LambdaFunction>();
+  for (const g of given) {
+    const eq = g.indexOf('=');
+    if (eq <= 0 || eq === g.length - 1)
+      throw new InputError(`--lambda ${g}: write NAME=MODULE (e.g. check=./check.mjs)`);
+    const name = g.slice(0, eq);
+    const path = resolve(g.slice(eq + 1));
+    if (!existsSync(path)) throw new InputError(`--lambda ${g}: no file ${path}`);
+    let mod: { handler?: unknown };
+    try {
+      mod = (await import(pathToFileURL(path).href)) as { handler?: unknown };
+    } catch (err) {
+      throw new InputError(`--lambda ${g}: the module does not load: ${(err as Error).message}`);
+    }
+    const handler = mod.handler;
+    if (typeof handler !== 'function')
+      throw new InputError(`--lambda ${g}: the module exports no \`handler\` function`);
+    out.set(name, (payload, ctx) =>
+      (handler as (e: unknown, c: unknown) => Json | Promise<Json>)(payload, {
+        functionName: ctx.functionName,
+        awsRequestId: randomUUID(),
+      }),
+    );
+  }
+  return out;
+}
+
 function seconds(d: ExecutionDescription): string {
   const stop = d.stopDate ? Date.parse(d.stopDate) : Date.now();
   return ((stop - Date.parse(d.startDate)) / 1000).toFixed(2);
@@ -142,6 +178,7 @@ interface StartOptions {
   inMemory?: boolean;
   home?: string;
   stateMachine?: string[];
+  lambda?: string[];
 }
 
 export function registerExecutionCommands(
@@ -175,10 +212,16 @@ export function registerExecutionCommands(
       'a state machine its states:startExecution tasks may start (repeatable; NAME.asl.json beside the definition is found without it)',
       (value: string, all: string[] = []) => [...all, value],
     )
+    .option(
+      '--lambda <name=module>',
+      'a Lambda function as a local JavaScript module exporting `handler(event, context)` (repeatable)',
+      (value: string, all: string[] = []) => [...all, value],
+    )
     .option('--home <dir>', 'the Strand home directory')
     .action(async (file: string, opts: StartOptions) => {
       const definition = loadDefinition(file);
       const stateMachines = stateMachineFiles(file, opts.stateMachine ?? []);
+      const functions = await lambdaModules(opts.lambda ?? []);
       const input = parseInputOption(opts.input);
       const smName = file.replace(/^.*\//, '').replace(/\.asl\.json$|\.json$/, '');
       const name = opts.name ?? `${smName}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
@@ -218,6 +261,7 @@ export function registerExecutionCommands(
         show ? (_arn, e) => onEvent(e) : undefined,
       );
       engine.stateMachines = stateMachines;
+      for (const [fn, handler] of functions) engine.registerFunction(fn, handler);
       try {
         const d = await engineCall(() =>
           engine.startExecution({ definition, input, name, stateMachineName: smName }),

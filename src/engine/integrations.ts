@@ -77,7 +77,7 @@ export class LambdaIntegration implements TaskIntegration {
     if (!fn) {
       callbacks.failed(
         'Lambda.ResourceNotFoundException',
-        `Function not found: ${functionName} (registered: ${[...this.functions.keys()].join(', ') || 'none'})`,
+        `Function not found: ${functionName} (registered: ${[...this.functions.keys()].join(', ') || 'none'}; \`strand start\` takes one as --lambda ${functionName}=MODULE)`,
       );
       return;
     }
