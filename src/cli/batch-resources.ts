@@ -42,6 +42,23 @@ function tags(value: string | undefined): Record<string, string> | undefined {
   return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, String(v)]));
 }
 
+/** `--compute-resources`, `--unmanagedv-cpus` and `--memory`, as the request's fields. */
+function sizeOptions(opts: Record<string, string | undefined>) {
+  return {
+    ...(opts.computeResources === undefined
+      ? {}
+      : {
+          computeResources: structureOption(
+            '--compute-resources',
+            opts.computeResources,
+            CE_NUMBERS,
+          ),
+        }),
+    unmanagedvCpus: wholeNumber('--unmanagedv-cpus', opts.unmanagedvCpus),
+    memoryMiB: memory(opts.memory),
+  };
+}
+
 const order = (values: string[] | undefined) =>
   values === undefined
     ? undefined
@@ -91,17 +108,7 @@ export function registerResourceCommands(
           computeEnvironmentName: opts.computeEnvironmentName!,
           type,
           state: state(opts.state),
-          ...(opts.computeResources === undefined
-            ? {}
-            : {
-                computeResources: structureOption(
-                  '--compute-resources',
-                  opts.computeResources,
-                  CE_NUMBERS,
-                ),
-              }),
-          unmanagedvCpus: wholeNumber('--unmanagedv-cpus', opts.unmanagedvCpus),
-          memoryMiB: memory(opts.memory),
+          ...sizeOptions(opts),
           executor: opts.executor,
           serviceRole: opts.serviceRole,
           tags: tags(opts.tags),
@@ -125,17 +132,7 @@ export function registerResourceCommands(
         e.batch!.updateComputeEnvironment({
           computeEnvironment: opts.computeEnvironment!,
           state: state(opts.state),
-          ...(opts.computeResources === undefined
-            ? {}
-            : {
-                computeResources: structureOption(
-                  '--compute-resources',
-                  opts.computeResources,
-                  CE_NUMBERS,
-                ),
-              }),
-          unmanagedvCpus: wholeNumber('--unmanagedv-cpus', opts.unmanagedvCpus),
-          memoryMiB: memory(opts.memory),
+          ...sizeOptions(opts),
           serviceRole: opts.serviceRole,
         }),
       );

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { readJobs } from '../../src/batch/local-batch.js';
 import type { JobDetail } from '../../src/batch/types.js';
-import { spawnStrand, strand, waitUntil } from '../pipeline/cli.js';
+import { registerJobDefinition, spawnStrand, strand, waitUntil } from '../pipeline/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strand-fidelity-'));
 
@@ -21,28 +21,8 @@ function file(name: string, value: unknown): string {
   return path;
 }
 
-async function register(home: string, name: string, command: string[], attempts = 1) {
-  const r = await strand(
-    'batch',
-    'register',
-    file(`${name}.json`, {
-      jobDefinitionName: name,
-      type: 'container',
-      containerProperties: {
-        image: 'debian:bookworm-slim',
-        command,
-        resourceRequirements: [
-          { type: 'VCPU', value: '1' },
-          { type: 'MEMORY', value: '128' },
-        ],
-      },
-      retryStrategy: { attempts },
-    }),
-    '--home',
-    home,
-  );
-  expect(r.code, r.err).toBe(0);
-}
+const register = (home: string, name: string, command: string[], attempts = 1) =>
+  registerJobDefinition(home, name, command, { memoryMiB: 128, attempts });
 
 function machine(name: string, extra: Record<string, unknown>): string {
   return file(`${name}.asl.json`, {

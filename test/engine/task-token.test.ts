@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { spawnStrand, strand, waitUntil } from '../pipeline/cli.js';
+import { registerJobDefinition, spawnStrand, strand, waitUntil } from '../pipeline/cli.js';
 import type { StateMachineDefinition } from '../../src/asl/types.js';
 import { Engine } from '../../src/engine/engine.js';
 
@@ -27,27 +27,8 @@ const cli = [
   join(process.cwd(), 'test/pipeline/strand-cli.mts'),
 ];
 
-async function register(home: string, name: string, command: string[]) {
-  const r = await strand(
-    'batch',
-    'register',
-    file(`${name}.json`, {
-      jobDefinitionName: name,
-      type: 'container',
-      containerProperties: {
-        image: 'debian:bookworm-slim',
-        command,
-        resourceRequirements: [
-          { type: 'VCPU', value: '1' },
-          { type: 'MEMORY', value: '512' },
-        ],
-      },
-    }),
-    '--home',
-    home,
-  );
-  expect(r.code, r.err).toBe(0);
-}
+const register = (home: string, name: string, command: string[]) =>
+  registerJobDefinition(home, name, command);
 
 /** A Task that submits `definition`'s job with the token as its `token` parameter. */
 function callbackMachine(name: string, definition: string, extra: Record<string, unknown> = {}) {

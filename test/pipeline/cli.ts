@@ -122,3 +122,34 @@ export function exampleWorkspace(name: string): { dir: string; file: string; hom
   cpSync(join(process.cwd(), 'examples', name), dir, { recursive: true });
   return { dir, file: join(dir, 'pipeline.yaml'), home: join(dir, 'home') };
 }
+
+/**
+ * Registers a job definition in `home` through `strand batch register` (its image is noted, not
+ * used by the local executor); throws when the command fails.
+ */
+export async function registerJobDefinition(
+  home: string,
+  name: string,
+  command: string[],
+  options: { vcpus?: number; memoryMiB?: number; attempts?: number } = {},
+): Promise<void> {
+  const file = join(mkdtempSync(join(tmpdir(), 'strand-jobdef-')), `${name}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      jobDefinitionName: name,
+      type: 'container',
+      containerProperties: {
+        image: 'debian:bookworm-slim',
+        command,
+        resourceRequirements: [
+          { type: 'VCPU', value: String(options.vcpus ?? 1) },
+          { type: 'MEMORY', value: String(options.memoryMiB ?? 512) },
+        ],
+      },
+      ...(options.attempts ? { retryStrategy: { attempts: options.attempts } } : {}),
+    }),
+  );
+  const r = await strand('batch', 'register', file, '--home', home);
+  if (r.code !== 0) throw new Error(`strand batch register exited ${r.code}: ${r.err}`);
+}
