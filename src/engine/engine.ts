@@ -116,10 +116,6 @@ export interface EngineOptions {
   readOnly?: boolean;
 }
 
-/**
- * History events after which a step is committed and continued: a 100,000-item Map is then
- * persisted in pieces, so memory does not hold every event of the whole Map at once.
- */
 /** The suffix of a Task resource that waits for its task token (the callback pattern). */
 const WAIT_FOR_TOKEN = '.waitForTaskToken';
 
@@ -128,6 +124,10 @@ function serviceResource(resource: string): string {
   return resource.endsWith(WAIT_FOR_TOKEN) ? resource.slice(0, -WAIT_FOR_TOKEN.length) : resource;
 }
 
+/**
+ * History events after which a step is committed and continued: a 100,000-item Map is then
+ * persisted in pieces, so memory does not hold every event of the whole Map at once.
+ */
 const MAX_EVENTS_PER_STEP = 20_000;
 
 /** Another live engine owns this home. */
@@ -470,11 +470,6 @@ export class Engine {
   }
 
   /**
-   * StopExecution: aborts a running execution and cancels its outstanding tasks. With
-   * `waitForJobs`, resolves only once the Batch jobs it was running have ended too (terminated:
-   * SIGTERM, then SIGKILL after the executor's grace period).
-   */
-  /**
    * SendTaskSuccess: the task `token` names ends with `output`, as if its service had answered.
    * Errors in AWS's terms: InvalidToken (not a token), TaskDoesNotExist (no such execution or
    * task), TaskTimedOut (the task has ended: answered, timed out, or its execution stopped).
@@ -527,6 +522,11 @@ export class Engine {
     return { arn: row.arn, taskId: parsed.taskId };
   }
 
+  /**
+   * StopExecution: aborts a running execution and cancels its outstanding tasks. With
+   * `waitForJobs`, resolves only once the Batch jobs it was running have ended too (terminated:
+   * SIGTERM, then SIGKILL after the executor's grace period).
+   */
   async stopExecution(
     nameOrArn: string,
     error?: string,
