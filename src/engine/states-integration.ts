@@ -51,7 +51,6 @@ export class StatesIntegration implements TaskIntegration {
       return;
     }
     const wanted = stateMachineName(arn);
-    const found = this.resolve(wanted);
     const name =
       typeof p.Name === 'string' && p.Name !== ''
         ? p.Name
@@ -60,6 +59,8 @@ export class StatesIntegration implements TaskIntegration {
     const existing = this.engine.findExecution(name);
     if (existing) child = existing;
     else {
+      // Looked up only to start it: a child started before a restart carries on as it is.
+      const found = this.resolve(wanted);
       if (!found) {
         callbacks.failed(
           'StepFunctions.StateMachineDoesNotExistException',
