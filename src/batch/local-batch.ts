@@ -46,6 +46,7 @@ import {
   BatchInputError,
   computeEnvironmentArn,
   computeEnvironmentDetail,
+  formatMiB,
   jobQueueArn,
   jobQueueDetail,
   newComputeEnvironment,
@@ -137,6 +138,21 @@ export function readJobs(db: Database.Database): JobDetail[] {
   }
 }
 
+export interface JobsFilter {
+  /** A queue's name or ARN. */
+  jobQueue?: string;
+  jobStatus?: JobStatus;
+}
+
+/** What ListJobs lists of `jobs`: those `filter` selects, array children left to their parent. */
+export function listedJobs(jobs: JobDetail[], filter: JobsFilter = {}): JobDetail[] {
+  const queueArn = filter.jobQueue && jobQueueArn(resourceName(filter.jobQueue, 'job-queue'));
+  return jobs
+    .filter((j) => j.arrayProperties?.index === undefined)
+    .filter((j) => !queueArn || j.jobQueue === queueArn)
+    .filter((j) => !filter.jobStatus || j.status === filter.jobStatus);
+}
+
 /** Where and how a job's current attempt runs (kept beside the job, not in DescribeJobs). */
 interface RunInfo {
   computeEnvironment: string;
@@ -187,10 +203,6 @@ function globMatch(pattern: string | undefined, value: string | undefined): bool
   if (pattern === undefined) return true;
   const v = value ?? '';
   return pattern.endsWith('*') ? v.startsWith(pattern.slice(0, -1)) : v === pattern;
-}
-
-function formatMiB(mib: number): string {
-  return mib >= 1024 ? `${+(mib / 1024).toFixed(1)} GiB` : `${mib} MiB`;
 }
 
 export class LocalBatch {
@@ -472,15 +484,12 @@ export class LocalBatch {
     this.placementCache = undefined;
   }
 
-  /** DescribeComputeEnvironments: all of them, or those named (by name or ARN). */
-  describeComputeEnvironments(names?: string[]): ComputeEnvironmentDetail[] {
-    const all = [...this.placement().environments.values()].sort((a, b) =>
-      a.computeEnvironmentName.localeCompare(b.computeEnvironmentName),
-    );
-    const wanted = names?.map((n) => resourceName(n, 'compute-environment'));
-    return all
-      .filter((ce) => !wanted || wanted.includes(ce.computeEnvironmentName))
-      .map((ce) => computeEnvironmentDetail(ce, thisMachine()));
+  /** DescribeComputeEnvironments: every one, by name. */
+  describeComputeEnvironments(): ComputeEnvironmentDetail[] {
+    const machine = thisMachine();
+    return [...this.placement().environments.values()]
+      .sort((a, b) => a.computeEnvironmentName.localeCompare(b.computeEnvironmentName))
+      .map((ce) => computeEnvironmentDetail(ce, machine));
   }
 
   /** CreateJobQueue. */
@@ -547,12 +556,9 @@ export class LocalBatch {
     ).map((r) => JSON.parse(r.detail) as JobQueue);
   }
 
-  /** DescribeJobQueues: all of them, or those named (by name or ARN). */
-  describeJobQueuesDetail(names?: string[]): JobQueueDetail[] {
-    const wanted = names?.map((n) => resourceName(n, 'job-queue'));
-    return this.describeJobQueues()
-      .filter((q) => !wanted || wanted.includes(q.jobQueueName))
-      .map(jobQueueDetail);
+  /** DescribeJobQueues: every one, by name. */
+  describeJobQueuesDetail(): JobQueueDetail[] {
+    return this.describeJobQueues().map(jobQueueDetail);
   }
 
   private queue(nameOrArn: string): JobQueue {
@@ -835,16 +841,8 @@ export class LocalBatch {
   }
 
   /** ListJobs: by queue and status (array children are not listed, as AWS). */
-  listJobs(filter: { jobQueue?: string; jobStatus?: JobStatus } = {}): JobDetail[] {
-    const rows = this.sql('SELECT detail FROM batch_jobs ORDER BY created_at, job_id').all() as {
-      detail: string;
-    }[];
-    const queueName = filter.jobQueue?.replace(/^.*job-queue\//, '');
-    return rows
-      .map((r) => JSON.parse(r.detail) as JobDetail)
-      .filter((j) => j.arrayProperties?.index === undefined)
-      .filter((j) => !queueName || j.jobQueue.endsWith(`/${queueName}`))
-      .filter((j) => !filter.jobStatus || j.status === filter.jobStatus);
+  listJobs(filter: JobsFilter = {}): JobDetail[] {
+    return listedJobs(readJobs(this.db), filter);
   }
 
   /** Calls back once the job is SUCCEEDED or FAILED (at once if it already is). */
@@ -1061,26 +1059,17 @@ export class LocalBatch {
             if (!this.stagedOut(a, s)) continue;
             const stageError = a.staging?.error;
             a.staging = undefined;
-            if (stageError !== undefined)
-              this.attemptEnded(
-                a,
-                s.exitCode,
-                stageError,
-                s.startedAt,
-                s.stoppedAt,
-                'FAILED',
-                s.cpuSeconds,
-              );
-            else
-              this.attemptEnded(
-                a,
-                s.exitCode,
-                s.reason,
-                s.startedAt,
-                s.stoppedAt,
-                s.state,
-                s.cpuSeconds,
-              );
+            // A stage-out that failed fails the attempt, whatever the command's exit.
+            const staged = stageError === undefined;
+            this.attemptEnded(
+              a,
+              s.exitCode,
+              staged ? s.reason : stageError,
+              s.startedAt,
+              s.stoppedAt,
+              staged ? s.state : 'FAILED',
+              s.cpuSeconds,
+            );
             // Fill the freed place at once: the engine's work on the outcome (a transaction,
             // the next task) comes after, while the next job already runs.
             this.place();
@@ -1211,23 +1200,14 @@ export class LocalBatch {
     const choice = chooseSize(vcpuRange, this.scalingOf(a.detail), free, ce.maxvCpus, others);
     if (!choice) return undefined;
     const fixed = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
+    const memory = range.memory ?? [fixed, fixed];
     if (choice.wait) {
       // Waits for a larger size to be free; says so in `batch describe` meanwhile.
-      const memoryMiB = memoryFor(
-        range.memory ?? [fixed, fixed],
-        vcpuRange,
-        choice.vcpus,
-        Infinity,
-      )!;
+      const memoryMiB = memoryFor(memory, vcpuRange, choice.vcpus, Infinity)!;
       a.detail.sizing = { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
       return undefined;
     }
-    const memoryMiB = memoryFor(
-      range.memory ?? [fixed, fixed],
-      vcpuRange,
-      choice.vcpus,
-      ce.memoryMiB - u.memoryMiB,
-    );
+    const memoryMiB = memoryFor(memory, vcpuRange, choice.vcpus, ce.memoryMiB - u.memoryMiB);
     if (memoryMiB === undefined) return undefined;
     return { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
   }
@@ -1242,7 +1222,7 @@ export class LocalBatch {
     a.detail.status = 'STARTING';
     for (const l of this.statusListeners) l(a.detail);
     if (TERMINAL.includes(a.detail.status)) return; // terminated by a listener: nothing starts
-    const queueName = a.detail.jobQueue.replace(/^.*job-queue\//, '');
+    const queueName = resourceName(a.detail.jobQueue, 'job-queue');
     // A job on this machine finds its tools on this PATH; one in a container, on its image's.
     const environment: Record<string, string> = {};
     let executor: Executor;

@@ -216,8 +216,9 @@ export function updatedComputeEnvironment(
   };
 }
 
-function formatGiB(mib: number): string {
-  return `${(mib / 1024).toFixed(1).replace(/\.0$/, '')} GiB`;
+/** A memory size for messages: `512 MiB`, `4 GiB`, `23.4 GiB`. */
+export function formatMiB(mib: number): string {
+  return mib >= 1024 ? `${+(mib / 1024).toFixed(1)} GiB` : `${mib} MiB`;
 }
 
 /** DescribeComputeEnvironments' entry for `ce`, on a machine of `machine`'s size. */
@@ -237,7 +238,7 @@ export function computeEnvironmentDetail(
     );
   if (ce.memoryMiB > machine.memoryMiB)
     shares.push(
-      `declares ${formatGiB(ce.memoryMiB)} on a machine with ${formatGiB(machine.memoryMiB)}: its jobs may run out of memory together`,
+      `declares ${formatMiB(ce.memoryMiB)} on a machine with ${formatMiB(machine.memoryMiB)}: its jobs may run out of memory together`,
     );
   const type = ce.type ?? 'MANAGED';
   return {
@@ -246,7 +247,7 @@ export function computeEnvironmentDetail(
     type,
     state: ce.state,
     status: 'VALID',
-    statusReason: [`${runs} (${ce.maxvCpus} vCPU, ${formatGiB(ce.memoryMiB)})`, ...shares].join(
+    statusReason: [`${runs} (${ce.maxvCpus} vCPU, ${formatMiB(ce.memoryMiB)})`, ...shares].join(
       '; ',
     ),
     ...(type === 'UNMANAGED'

@@ -3,7 +3,7 @@
  * job queues with the AWS CLI's verbs, flags and output, kept in the home.
  */
 import type { Command } from 'commander';
-import type { ResourceState } from '../batch/resources.js';
+import { resourceName, type ResourceState } from '../batch/resources.js';
 import { parseSize } from '../pipeline/units.js';
 import { withBatch } from './batch.js';
 import { EXIT_OK, InputError } from './errors.js';
@@ -146,9 +146,7 @@ export function registerResourceCommands(
     .option('--home <dir>', 'the Strand home directory')
     .action(async (opts: { computeEnvironments?: string[]; home?: string }) => {
       const all = await withBatch(io, opts.home, (e) => e.batch!.describeComputeEnvironments());
-      const names = opts.computeEnvironments?.map((n) =>
-        n.replace(/^.*:compute-environment\//, ''),
-      );
+      const names = opts.computeEnvironments?.map((n) => resourceName(n, 'compute-environment'));
       for (const n of names ?? [])
         knownName(
           '--compute-environments',
@@ -229,7 +227,7 @@ export function registerResourceCommands(
     .option('--home <dir>', 'the Strand home directory')
     .action(async (opts: { jobQueues?: string[]; home?: string }) => {
       const all = await withBatch(io, opts.home, (e) => e.batch!.describeJobQueuesDetail());
-      const names = opts.jobQueues?.map((n) => n.replace(/^.*:job-queue\//, ''));
+      const names = opts.jobQueues?.map((n) => resourceName(n, 'job-queue'));
       for (const n of names ?? [])
         knownName(
           '--job-queues',

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
-import { readJobs } from '../batch/local-batch.js';
+import { listedJobs, readJobs } from '../batch/local-batch.js';
 import { BatchInputError } from '../batch/resources.js';
 import type {
   JobDetail,
@@ -186,12 +186,10 @@ export function registerBatchCommands(
         if (opts.jobStatus && !statuses.includes(opts.jobStatus)) {
           throw new InputError(`--job-status ${opts.jobStatus}: use one of ${statuses.join(', ')}`);
         }
-        const queueName = opts.jobQueue?.replace(/^.*:job-queue\//, '');
-        // As ListJobs: array children are summed up by their parent.
-        const jobs = recordedJobs(opts.home)
-          .filter((j) => j.arrayProperties?.index === undefined)
-          .filter((j) => !queueName || j.jobQueue.endsWith(`/${queueName}`))
-          .filter((j) => !opts.jobStatus || j.status === (opts.jobStatus as JobStatus));
+        const jobs = listedJobs(recordedJobs(opts.home), {
+          jobQueue: opts.jobQueue,
+          jobStatus: opts.jobStatus as JobStatus | undefined,
+        });
         if (opts.json) io.out(JSON.stringify({ jobSummaryList: jobs }, null, 2) + '\n');
         else if (jobs.length === 0) io.err('no jobs\n');
         else io.out(jobsTable(io, jobs));

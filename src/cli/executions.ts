@@ -91,6 +91,16 @@ async function engineCall<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
+/** A `NAME=FILE` option value whose file exists, as [NAME, FILE]; bad input otherwise. */
+function nameAndFile(flag: string, value: string, what: string, example: string): [string, string] {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || eq === value.length - 1)
+    throw new InputError(`${flag} ${value}: write NAME=${what} (e.g. ${example})`);
+  const path = value.slice(eq + 1);
+  if (!existsSync(path)) throw new InputError(`${flag} ${value}: no file ${resolve(path)}`);
+  return [value.slice(0, eq), path];
+}
+
 /**
  * Where `strand start FILE`'s states:startExecution tasks find the state machines they name:
  * `--state-machine NAME=FILE`, else NAME.asl.json (or NAME.json) beside FILE.
@@ -98,12 +108,8 @@ async function engineCall<T>(fn: () => Promise<T> | T): Promise<T> {
 function stateMachineFiles(file: string, given: string[]): StateMachineResolver {
   const named = new Map<string, string>();
   for (const g of given) {
-    const eq = g.indexOf('=');
-    if (eq <= 0 || eq === g.length - 1)
-      throw new InputError(`--state-machine ${g}: write NAME=FILE (e.g. child=child.asl.json)`);
-    const path = g.slice(eq + 1);
-    if (!existsSync(path)) throw new InputError(`--state-machine ${g}: no file ${path}`);
-    named.set(g.slice(0, eq), path);
+    const [name, path] = nameAndFile('--state-machine', g, 'FILE', 'child=child.asl.json');
+    named.set(name, path);
   }
   const dir = dirname(file);
   return (name) => {
@@ -122,12 +128,8 @@ function stateMachineFiles(file: string, given: string[]): StateMachineResolver 
 async function lambdaModules(given: string[]): Promise<Map<string, LambdaFunction>> {
   const out = new Map<string, LambdaFunction>();
   for (const g of given) {
-    const eq = g.indexOf('=');
-    if (eq <= 0 || eq === g.length - 1)
-      throw new InputError(`--lambda ${g}: write NAME=MODULE (e.g. check=./check.mjs)`);
-    const name = g.slice(0, eq);
-    const path = resolve(g.slice(eq + 1));
-    if (!existsSync(path)) throw new InputError(`--lambda ${g}: no file ${path}`);
+    const [name, file] = nameAndFile('--lambda', g, 'MODULE', 'check=./check.mjs');
+    const path = resolve(file);
     let mod: { handler?: unknown };
     try {
       mod = (await import(pathToFileURL(path).href)) as { handler?: unknown };

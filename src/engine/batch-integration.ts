@@ -3,12 +3,16 @@
  * job id is derived from the execution and the task, so a restarted engine that invokes the
  * same task again finds the job it submitted instead of submitting another.
  */
-import { createHash } from 'node:crypto';
 import type { Json, JsonObject } from '../asl/types.js';
 import type { LocalBatch } from '../batch/local-batch.js';
 import { BatchInputError } from '../batch/resources.js';
 import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
-import type { TaskCallbacks, TaskIntegration, TaskInvocation } from './integrations.js';
+import {
+  taskDigest,
+  type TaskCallbacks,
+  type TaskIntegration,
+  type TaskInvocation,
+} from './integrations.js';
 
 /** The resources this integration answers: SubmitJob, and SubmitJob that waits for the job. */
 export const BATCH_RESOURCE = /^arn:aws:states:::batch:submitJob(\.sync)?$/;
@@ -40,7 +44,7 @@ function toCamel(value: unknown, keepKeys = false): unknown {
 
 /** A stable job id (UUID-shaped) for one task of one execution. */
 export function jobIdFor(executionArn: string, taskId: string): string {
-  const h = createHash('sha256').update(`${executionArn}\n${taskId}`).digest('hex');
+  const h = taskDigest(executionArn, taskId);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 

@@ -3,6 +3,7 @@
  * command to the integration that supports its resource; the integration reports back
  * through callbacks, possibly much later (a Batch job) or after an engine restart.
  */
+import { createHash } from 'node:crypto';
 import type { Json, JsonObject } from '../asl/types.js';
 import { exhausted } from '../faults.js';
 
@@ -16,6 +17,14 @@ export interface TaskInvocation {
   context: Json;
   /** Set for a Map state's ItemReader: its ReaderConfig. */
   itemReader?: JsonObject;
+}
+
+/**
+ * A stable hex digest of one task of one execution: what an integration names the work it
+ * starts for the task after, so that invoking the task again after a restart finds that work.
+ */
+export function taskDigest(executionArn: string, taskId: string): string {
+  return createHash('sha256').update(`${executionArn}\n${taskId}`).digest('hex');
 }
 
 export interface TaskCallbacks {

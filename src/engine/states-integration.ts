@@ -6,10 +6,14 @@
  * `{ ExecutionArn, StartDate }` at once; with `.sync`, the child's DescribeExecution with its
  * input and output as JSON text; with `.sync:2`, as JSON values.
  */
-import { createHash } from 'node:crypto';
 import type { Json, JsonObject, StateMachineDefinition } from '../asl/types.js';
 import type { Engine, ExecutionDescription } from './engine.js';
-import type { TaskCallbacks, TaskIntegration, TaskInvocation } from './integrations.js';
+import {
+  taskDigest,
+  type TaskCallbacks,
+  type TaskIntegration,
+  type TaskInvocation,
+} from './integrations.js';
 
 export const STATES_RESOURCE = /^arn:aws:states:::states:startExecution(\.sync(:2)?)?$/;
 
@@ -54,7 +58,7 @@ export class StatesIntegration implements TaskIntegration {
     const name =
       typeof p.Name === 'string' && p.Name !== ''
         ? p.Name
-        : `${wanted.slice(0, 40)}-${createHash('sha256').update(`${task.executionArn}\n${task.taskId}`).digest('hex').slice(0, 16)}`;
+        : `${wanted.slice(0, 40)}-${taskDigest(task.executionArn, task.taskId).slice(0, 16)}`;
     let child: ExecutionDescription;
     const existing = this.engine.findExecution(name);
     if (existing) child = existing;
@@ -72,7 +76,7 @@ export class StatesIntegration implements TaskIntegration {
       if (chain.length >= MAX_NESTING) {
         callbacks.failed(
           'States.Runtime',
-          `${task.stateName}: executions started one another ${chain.length} deep (${chain.map((a) => stateMachineName(a.replace(':execution:', ':stateMachine:').replace(/:[^:]+$/, ''))).join(' → ')}); a loop? Strand stops at ${MAX_NESTING}`,
+          `${task.stateName}: executions started one another ${chain.length} deep (${chain.map((a) => stateMachineName(this.engine.findExecution(a)?.stateMachineArn ?? a)).join(' → ')}); a loop? Strand stops at ${MAX_NESTING}`,
         );
         return;
       }

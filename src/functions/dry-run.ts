@@ -14,13 +14,7 @@ import type { Json, JsonObject } from '../asl/types.js';
 import { resolveContainer } from '../batch/register.js';
 import type { JobDefinition, SubmitJobRequest } from '../batch/types.js';
 import type { CompiledPipeline } from '../pipeline/compile.js';
-import {
-  AGGREGATE_SAMPLE,
-  TAG,
-  inputsDigestVar,
-  perSampleNeeds,
-  type RunSettings,
-} from '../pipeline/contract.js';
+import { AGGREGATE_SAMPLE, TAG, type RunSettings } from '../pipeline/contract.js';
 import { ancestors, planSteps, seriesParallel } from '../pipeline/dag.js';
 import type { JobSpec, PipelineSpec, StepSpec } from '../pipeline/model.js';
 import { stepPrefix } from '../storage/layout.js';
@@ -32,7 +26,7 @@ import {
 } from '../storage/publish.js';
 import type { ObjectStore } from '../storage/store.js';
 import { fingerprintDetail, type DigestMemo } from './fingerprint.js';
-import { collectedDigest } from './pipeline-functions.js';
+import { collectedDigests } from './pipeline-functions.js';
 
 /** One job of the run, as the dry run sees it. */
 export interface PlannedJob {
@@ -281,11 +275,7 @@ export async function dryRun(options: DryRunOptions): Promise<PlannedJob[]> {
           start[name] = file;
         }
     const given = input.samples.map((s) => s.id);
-    for (const step of aggregate) {
-      const jobs = perSampleNeeds(spec.steps, step).flatMap((st) => st.jobs);
-      if (jobs.length > 0)
-        start[inputsDigestVar(step.name)] = await collectedDigest(store, spec.name, jobs, given);
-    }
+    Object.assign(start, await collectedDigests(store, spec.name, spec.steps, aggregate, given));
     await scope(aggregate, null, start);
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -488,16 +488,10 @@ export function pipelineFunctions(
       } finally {
         await lock.release().catch(() => undefined);
       }
-      for (const step of running(run, aggregate)) {
-        const jobs = perSampleNeeds(steps, step).flatMap((s) => s.jobs);
-        if (jobs.length > 0)
-          out[inputsDigestVar(step.name)] = await collectedDigest(
-            store,
-            run.pipeline,
-            jobs,
-            collected,
-          );
-      }
+      Object.assign(
+        out,
+        await collectedDigests(store, run.pipeline, steps, running(run, aggregate), collected),
+      );
       const load = loadedForSlice(run, steps, 'all');
       if (load.length > 0) {
         const missing: string[] = [];
@@ -548,31 +542,51 @@ export function pipelineHistory(results: ResultsSink): JobHistory {
 }
 
 /**
- * A digest of what the lists given to the steps over all samples point to: for each sample and
- * each per-sample job with outputs, the sha256 of every file its manifest lists. The lists hold
- * locations, which stay the same when a sample's output changes; with this digest in the
- * aggregate job's environment, its fingerprint changes with the files themselves.
+ * A digest of what the lists given to a step over all samples point to: for each sample and
+ * each job with outputs of the per-sample steps it reads, the sha256 of every file its manifest
+ * lists. The lists hold locations, which stay the same when a sample's output changes; with this
+ * digest in the aggregate job's environment, its fingerprint changes with the files themselves.
+ * One per aggregate step of `aggregate` that reads per-sample steps, under its variable
+ * (inputsDigestVar); each manifest is read once however many of them read its step.
  */
-export async function collectedDigest(
+export async function collectedDigests<
+  S extends {
+    name: string;
+    scope: string;
+    needs: readonly string[];
+    jobs: { name: string; outputs: Record<string, string> }[];
+  },
+>(
   store: ObjectStore,
   pipeline: string,
-  jobs: { name: string; outputs: Record<string, string> }[],
+  steps: readonly S[],
+  aggregate: readonly S[],
   samples: string[],
-): Promise<string> {
-  const h = createHash('sha256');
-  for (const sample of samples)
-    for (const job of jobs) {
-      if (Object.keys(job.outputs).length === 0) continue;
-      const m = await readManifest(store, stepPrefix(pipeline, sample, job.name)).catch(
-        () => undefined,
-      );
-      const files =
-        m?.status === 'SUCCEEDED'
-          ? Object.entries(m.outputs).map(([n, o]) => [n, o.files.map((f) => [f.path, f.sha256])])
-          : null;
-      h.update(`${JSON.stringify([sample, job.name, files])}\n`);
-    }
-  return h.digest('hex');
+): Promise<Record<string, string>> {
+  const manifests = new Map<string, Promise<OutputManifest | undefined>>();
+  const manifest = (prefix: string) => {
+    let m = manifests.get(prefix);
+    if (!m) manifests.set(prefix, (m = readManifest(store, prefix).catch(() => undefined)));
+    return m;
+  };
+  const out: Record<string, string> = {};
+  for (const step of aggregate) {
+    const jobs = perSampleNeeds(steps, step).flatMap((s) => s.jobs);
+    if (jobs.length === 0) continue;
+    const h = createHash('sha256');
+    for (const sample of samples)
+      for (const job of jobs) {
+        if (Object.keys(job.outputs).length === 0) continue;
+        const m = await manifest(stepPrefix(pipeline, sample, job.name));
+        const files =
+          m?.status === 'SUCCEEDED'
+            ? Object.entries(m.outputs).map(([n, o]) => [n, o.files.map((f) => [f.path, f.sha256])])
+            : null;
+        h.update(`${JSON.stringify([sample, job.name, files])}\n`);
+      }
+    out[inputsDigestVar(step.name)] = h.digest('hex');
+  }
+  return out;
 }
 
 /**
