@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { strand } from '../pipeline/cli.js';
+import { registerJobDefinition, strand } from '../pipeline/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'strand-resources-'));
 const cores = cpus().length;
@@ -19,20 +19,10 @@ function file(name: string, value: unknown): string {
 }
 
 /** A job definition asking for `vcpus`, whose command prints them. */
-function jobDefinition(name: string, vcpus: number): string {
-  return file(`${name}.json`, {
-    jobDefinitionName: name,
-    type: 'container',
-    containerProperties: {
-      image: 'debian:bookworm-slim',
-      command: ['sh', '-c', 'echo "running with $0 vCPU"', String(vcpus)],
-      resourceRequirements: [
-        { type: 'VCPU', value: String(vcpus) },
-        { type: 'MEMORY', value: '512' },
-      ],
-    },
+const register = (home: string, name: string, vcpus: number) =>
+  registerJobDefinition(home, name, ['sh', '-c', 'echo "running with $0 vCPU"', String(vcpus)], {
+    vcpus,
   });
-}
 
 describe('strand batch: compute environments and job queues', () => {
   it('a queue on an 8-vCPU compute environment, used by name and by any ARN, kept in the home', async () => {
@@ -132,7 +122,7 @@ describe('strand batch: compute environments and job queues', () => {
 
     // An 8-vCPU job: on the queue over "big" it runs (by the ARN of another account too); on
     // the default queue it fits no compute environment on a smaller machine.
-    await strand('batch', 'register', jobDefinition('eight', 8), '--home', home);
+    await register(home, 'eight', 8);
     const ran = await strand(
       'batch',
       'submit',
@@ -218,7 +208,7 @@ describe('strand batch: compute environments and job queues', () => {
     });
 
     // A DISABLED queue takes no new job.
-    await strand('batch', 'register', jobDefinition('one', 1), '--home', home);
+    await register(home, 'one', 1);
     const off = await strand(
       'batch',
       'update-job-queue',
