@@ -1008,18 +1008,22 @@ function nodeAt(root: Node | null, segments: string[]): Node | null {
   return node;
 }
 
+/** Where in JSON text a problem lies: its line and column (1-based), when the text has them. */
+export type Locate = (pointer: string) => { line: number; column: number } | undefined;
+
 /**
- * Validates raw JSON text: syntax errors with line and column, duplicate keys (which
- * JSON.parse hides) with their pointer, then every problem `validate` finds, each with the
- * line and column of the field.
+ * Parses JSON text as JSON.parse does, and on failure says where: a problem with the line and
+ * column of the syntax error. Duplicate keys (which JSON.parse hides) are problems too. On
+ * success `locate` finds the line and column of any pointer into the value.
  */
-export function validateText(
-  text: string,
-  options: ValidateOptions = {},
-): { definition?: unknown; problems: ValidationProblem[] } {
-  let definition: unknown;
+export function parseJsonText(text: string): {
+  value?: unknown;
+  problems: ValidationProblem[];
+  locate: Locate;
+} {
+  let value: unknown;
   try {
-    definition = JSON.parse(text);
+    value = JSON.parse(text);
   } catch (err) {
     const message = (err as Error).message;
     const m = /position (\d+)/.exec(message);
@@ -1032,8 +1036,17 @@ export function validateText(
       const before = text.slice(0, Number(m[1]));
       problem.line = before.split('\n').length;
       problem.column = Number(m[1]) - before.lastIndexOf('\n');
+    } else {
+      // Some of Node's messages give no position; a YAML parse of the text finds the place.
+      const lines = new LineCounter();
+      const error = parseDocument(text, { lineCounter: lines, prettyErrors: false }).errors[0];
+      if (error) {
+        const pos = lines.linePos(error.pos[0]);
+        problem.line = pos.line;
+        problem.column = pos.col;
+      }
     }
-    return { problems: [problem] };
+    return { problems: [problem], locate: () => undefined };
   }
   const lines = new LineCounter();
   const doc = parseDocument(text, { uniqueKeys: true, lineCounter: lines, prettyErrors: false });
@@ -1044,22 +1057,47 @@ export function validateText(
     problems.push({
       pointer: '',
       code: 'DUPLICATE_KEY',
-      message: `duplicate key at line ${pos.line}, column ${pos.col}: JSON objects in a definition must not repeat a key`,
+      message: `duplicate key at line ${pos.line}, column ${pos.col}: JSON objects must not repeat a key`,
       line: pos.line,
       column: pos.col,
     });
   }
-  for (const p of validate(definition, options)) {
-    const node = nodeAt(doc.contents as Node | null, pointerSegments(p.pointer));
-    if (node?.range) {
-      const pos = lines.linePos(node.range[0]);
+  const locate: Locate = (pointer) => {
+    const node = nodeAt(doc.contents as Node | null, pointerSegments(pointer));
+    if (!node?.range) return undefined;
+    const pos = lines.linePos(node.range[0]);
+    return { line: pos.line, column: pos.col };
+  };
+  return { value, problems, locate };
+}
+
+/** Gives each problem the line and column of its pointer, and sorts them by place. */
+export function placeProblems(problems: ValidationProblem[], locate: Locate): ValidationProblem[] {
+  for (const p of problems) {
+    if (p.line !== undefined) continue;
+    const pos = locate(p.pointer);
+    if (pos) {
       p.line = pos.line;
-      p.column = pos.col;
+      p.column = pos.column;
     }
-    problems.push(p);
   }
-  problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0));
-  return { definition, problems };
+  return problems.sort(
+    (a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0),
+  );
+}
+
+/**
+ * Validates raw JSON text: syntax errors with line and column, duplicate keys, then every
+ * problem `validate` finds, each with the line and column of the field.
+ */
+export function validateText(
+  text: string,
+  options: ValidateOptions = {},
+): { definition?: unknown; problems: ValidationProblem[] } {
+  const parsed = parseJsonText(text);
+  if (parsed.value === undefined) return { problems: parsed.problems };
+  const problems = [...parsed.problems, ...validate(parsed.value, options)];
+  return { definition: parsed.value, problems: placeProblems(problems, parsed.locate) };
 }
 
 /** Formats a problem as "<pointer>: <message>" (the pointer "(root)" for the whole document). */

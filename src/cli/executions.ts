@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import { historyEventForApi, type HistoryEvent } from '../asl/execution.js';
 import type { Json } from '../asl/types.js';
-import { runInMemory } from '../asl/run-in-memory.js';
+import { runInMemory, type TaskHandler } from '../asl/run-in-memory.js';
+import { mockedAnswer, type MockCase } from '../asl/mock-config.js';
+import { StatesError } from '../asl/errors.js';
 import { EngineInputError, type Engine, type ExecutionDescription } from '../engine/engine.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import type { StateMachineResolver } from '../engine/states-integration.js';
@@ -12,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { LambdaFunction } from '../engine/integrations.js';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { loadDefinition, parseInputOption, parseJsonArg } from './input.js';
+import { loadDefinition, loadMockCase, parseInputOption, parseJsonArg } from './input.js';
 import type { Io } from './io.js';
 import {
   openEngine,
@@ -149,6 +151,22 @@ async function lambdaModules(given: string[]): Promise<Map<string, LambdaFunctio
   return out;
 }
 
+/** `--in-memory` with a mock case: mocked states answer, any other task fails naming its state. */
+function mockedTasks(mock: MockCase): TaskHandler {
+  return (request) => {
+    const answer = mockedAnswer(mock, request.stateName, request.attempt);
+    if (answer === undefined)
+      throw new StatesError(
+        'States.Runtime',
+        `state "${request.stateName}" is not mocked in test case "${mock.testCase}", and --in-memory calls no service`,
+        false,
+      );
+    if ('Return' in answer) return answer.Return;
+    if ('Throw' in answer) throw new StatesError(answer.Throw.Error, answer.Throw.Cause, false);
+    throw new StatesError('States.Runtime', answer.missing, false);
+  };
+}
+
 function seconds(d: ExecutionDescription): string {
   const stop = d.stopDate ? Date.parse(d.stopDate) : Date.now();
   return ((stop - Date.parse(d.startDate)) / 1000).toFixed(2);
@@ -181,6 +199,9 @@ interface StartOptions {
   home?: string;
   stateMachine?: string[];
   lambda?: string[];
+  mockConfig?: string;
+  mockCase?: string;
+  stateMachineName?: string;
 }
 
 export function registerExecutionCommands(
@@ -219,13 +240,27 @@ export function registerExecutionCommands(
       'a Lambda function as a local JavaScript module exporting `handler(event, context)` (repeatable)',
       (value: string, all: string[] = []) => [...all, value],
     )
+    .option(
+      '--mock-config <file>',
+      "mocked service responses in AWS Step Functions Local's MockConfigFile.json format (default $SFN_MOCK_CONFIG)",
+    )
+    .option(
+      '--mock-case <name>',
+      'the test case of the mock configuration to run: its mocked states call no service, the others run for real',
+    )
+    .option(
+      '--state-machine-name <name>',
+      "the state machine's name (in ARNs and in the mock configuration; default: the file name without .asl.json)",
+    )
     .option('--home <dir>', 'the Strand home directory')
     .action(async (file: string, opts: StartOptions) => {
       const definition = loadDefinition(file);
+      const smName =
+        opts.stateMachineName ?? file.replace(/^.*\//, '').replace(/\.asl\.json$|\.json$/, '');
+      const mock = loadMockCase(opts, smName, definition);
       const stateMachines = stateMachineFiles(file, opts.stateMachine ?? []);
       const functions = await lambdaModules(opts.lambda ?? []);
       const input = parseInputOption(opts.input);
-      const smName = file.replace(/^.*\//, '').replace(/\.asl\.json$|\.json$/, '');
       const name = opts.name ?? `${smName}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
       const started = Date.now();
       const lines = progressLines();
@@ -238,6 +273,7 @@ export function registerExecutionCommands(
         const r = await runInMemory(definition, input, {
           executionName: name,
           stateMachineName: smName,
+          tasks: mock && mockedTasks(mock),
           random: Math.random,
           onEvent: show ? onEvent : undefined,
         });
@@ -266,7 +302,7 @@ export function registerExecutionCommands(
       for (const [fn, handler] of functions) engine.registerFunction(fn, handler);
       try {
         const d = await engineCall(() =>
-          engine.startExecution({ definition, input, name, stateMachineName: smName }),
+          engine.startExecution({ definition, input, name, stateMachineName: smName, mock }),
         );
         if (opts.detach) {
           io.out(

@@ -1,6 +1,7 @@
 /** Reading definition files and `--input JSON|@file` values, with located errors. */
 import { readFileSync } from 'node:fs';
 import { formatProblemAt, validateText } from '../asl/validate.js';
+import { readMockCase, type MockCase } from '../asl/mock-config.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { InputError } from './errors.js';
 
@@ -48,4 +49,42 @@ export function parseJsonArg(flag: string, value: string, what = 'the value'): J
   } catch (err) {
     throw new InputError(`${where}: ${what} is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+/**
+ * `--mock-config FILE --mock-case NAME`: the test case NAME of state machine `stateMachine` in a
+ * mock configuration of AWS Step Functions Local's format (FILE defaults to $SFN_MOCK_CONFIG,
+ * as Step Functions Local reads it), checked against the definition it mocks.
+ */
+export function loadMockCase(
+  given: { mockConfig?: string; mockCase?: string },
+  stateMachine: string,
+  definition: StateMachineDefinition,
+  env: NodeJS.ProcessEnv = process.env,
+): MockCase | undefined {
+  const file = given.mockConfig ?? (given.mockCase !== undefined ? env.SFN_MOCK_CONFIG : undefined);
+  if (file === undefined || file === '') {
+    if (given.mockCase === undefined) return undefined;
+    throw new InputError(
+      `--mock-case ${given.mockCase}: which mock configuration? Give --mock-config FILE (or set $SFN_MOCK_CONFIG)`,
+    );
+  }
+  const text = readTextFile(file, 'the mock configuration');
+  const { mock, problems, testCases } = readMockCase(
+    text,
+    { stateMachine, testCase: given.mockCase ?? '' },
+    definition,
+  );
+  if (given.mockCase === undefined && testCases) {
+    throw new InputError(
+      `--mock-config ${file}: --mock-case NAME says which test case of "${stateMachine}" to run${testCases ? ` (it has: ${testCases.join(', ') || 'none'})` : ''}`,
+    );
+  }
+  if (problems.length > 0 || !mock) {
+    throw new InputError(
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'} in the mock configuration`,
+      problems.map((p) => formatProblemAt(file, p)),
+    );
+  }
+  return mock;
 }

@@ -16,6 +16,7 @@ import type {
   StepResult,
 } from '../asl/execution.js';
 import { Interpreter } from '../asl/interpreter.js';
+import { mockedAnswer, type MockCase } from '../asl/mock-config.js';
 import { parseTaskToken } from '../asl/task-token.js';
 import type { Json, StateMachineDefinition } from '../asl/types.js';
 import { formatProblem, validate } from '../asl/validate.js';
@@ -158,19 +159,21 @@ export interface StartExecutionRequest {
   stateMachineName?: string;
   /** The execution whose task starts this one (states:startExecution). */
   parentArn?: string;
+  /** Mocked responses (a test case of a mock configuration): mocked states call no service. */
+  mock?: MockCase;
 }
 
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
-/** Every Task and ItemReader resource in a definition, with the pointer of its state. */
+/** Every Task and ItemReader resource in a definition, with its state and the state's pointer. */
 function taskResources(
   def: StateMachineDefinition,
   base = '',
-): { pointer: string; resource: string }[] {
-  const out: { pointer: string; resource: string }[] = [];
+): { state: string; pointer: string; resource: string }[] {
+  const out: { state: string; pointer: string; resource: string }[] = [];
   for (const [name, state] of Object.entries(def.States ?? {})) {
     const pointer = `${base}/States/${name}`;
-    if (state.Type === 'Task') out.push({ pointer, resource: state.Resource });
+    if (state.Type === 'Task') out.push({ state: name, pointer, resource: state.Resource });
     if (state.Type === 'Parallel')
       state.Branches.forEach((b, i) => out.push(...taskResources(b, `${pointer}/Branches/${i}`)));
     if (state.Type === 'Map') {
@@ -183,7 +186,11 @@ function taskResources(
           ),
         );
       if (state.ItemReader)
-        out.push({ pointer: `${pointer}/ItemReader`, resource: state.ItemReader.Resource });
+        out.push({
+          state: name,
+          pointer: `${pointer}/ItemReader`,
+          resource: state.ItemReader.Resource,
+        });
     }
   }
   return out;
@@ -221,6 +228,8 @@ export class Engine {
   private readonly now: () => number;
   private readonly random?: () => number;
   private readonly interpreters = new Map<string, Interpreter>();
+  /** Each execution's mock test case (null: none), read once from its row. */
+  private readonly mocks = new Map<string, MockCase | null>();
   private readonly states = new Map<string, ExecutionState>();
   private readonly waiters = new Map<
     string,
@@ -381,14 +390,17 @@ export class Engine {
         problems.map(formatProblem),
       );
     }
+    const mocked = request.mock?.states ?? {};
     const unknown = taskResources(request.definition).filter(
-      (t) => !this.integrations.some((i) => i.supports(serviceResource(t.resource))),
+      (t) =>
+        !(t.state in mocked && !t.pointer.endsWith('/ItemReader')) &&
+        !this.integrations.some((i) => i.supports(serviceResource(t.resource))),
     );
     if (unknown.length > 0) {
       throw new EngineInputError(
         'UNKNOWN_RESOURCE',
-        `no integration answers ${unknown.length === 1 ? 'a resource' : `${unknown.length} resources`} of this state machine (supported: ${this.integrations.map((i) => i.name).join(', ')})`,
-        unknown.map((u) => `${u.pointer}/Resource: ${u.resource}`),
+        `no integration answers ${unknown.length === 1 ? 'a resource' : `${unknown.length} resources`} of this state machine (supported: ${this.integrations.map((i) => i.name).join(', ')}); a state whose service is not here can be mocked: --mock-config FILE --mock-case NAME, in AWS Step Functions Local's format`,
+        unknown.map((u) => `${u.pointer}/Resource: ${u.resource} (state "${u.state}")`),
       );
     }
     const input = request.input ?? {};
@@ -432,6 +444,7 @@ export class Engine {
           startDate: time,
           state: null,
           parentArn: request.parentArn ?? null,
+          mock: request.mock ? JSON.stringify(request.mock) : null,
         });
         this.persist(arn, result);
       });
@@ -905,6 +918,7 @@ export class Engine {
     if (result.state.status !== 'RUNNING') {
       this.interpreters.delete(arn);
       this.states.delete(arn);
+      this.mocks.delete(arn);
       // Whoever waits for the end (`strand start`) hears of it once the tasks it cancelled
       // (a timed-out Batch job) have ended too, so none is left shown RUNNING.
       const cancelling = this.cancelling.get(arn) ?? [];
@@ -921,6 +935,16 @@ export class Engine {
   private readonly cancelling = new Map<string, Promise<unknown>[]>();
 
   private readonly taskResources = new Map<string, string>();
+
+  private mockOf(arn: string): MockCase | undefined {
+    let mock = this.mocks.get(arn);
+    if (mock === undefined) {
+      const text = this.store.getExecution(arn)?.mock;
+      mock = text ? (JSON.parse(text) as MockCase) : null;
+      this.mocks.set(arn, mock);
+    }
+    return mock ?? undefined;
+  }
 
   private integrationFor(
     resource: string | undefined,
@@ -944,11 +968,40 @@ export class Engine {
     const resource = serviceResource(cmd.resource);
     const callback = resource !== cmd.resource;
     if (callback && dispatched) return; // called before a restart: only the token is awaited
-    const integration = this.integrationFor(resource, arn, cmd.taskId);
     const settle = (event: InputEvent) => {
       this.taskResources.delete(`${arn}|${cmd.taskId}`);
       void this.apply(arn, event, { taskId: cmd.taskId });
     };
+    // A mocked state calls no service; as in Step Functions Local, a callback task's mocked
+    // response is its result at once, with no token to wait for.
+    const mock = cmd.itemReader ? undefined : this.mockOf(arn);
+    const answer = mock && mockedAnswer(mock, cmd.stateName, cmd.attempt);
+    if (answer) {
+      const taskId = cmd.taskId;
+      setImmediate(() =>
+        settle(
+          'Return' in answer
+            ? { type: 'TaskSucceeded', taskId, output: answer.Return, time: 0 }
+            : 'Throw' in answer
+              ? {
+                  type: 'TaskFailed',
+                  taskId,
+                  error: answer.Throw.Error,
+                  cause: answer.Throw.Cause,
+                  time: 0,
+                }
+              : {
+                  type: 'TaskFailed',
+                  taskId,
+                  error: 'States.Runtime',
+                  cause: answer.missing,
+                  time: 0,
+                },
+        ),
+      );
+      return;
+    }
+    const integration = this.integrationFor(resource, arn, cmd.taskId);
     if (!integration) {
       settle({
         type: 'TaskFailed',

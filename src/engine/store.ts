@@ -38,6 +38,8 @@ export interface ExecutionRow {
   redriveCount: number;
   /** The execution whose task started this one (states:startExecution), if any. */
   parentArn: string | null;
+  /** The mock test case it runs with (MockCase as JSON), if any. */
+  mock: string | null;
 }
 
 export interface TaskRow {
@@ -165,6 +167,11 @@ ALTER TABLE tasks ADD COLUMN dispatched INTEGER NOT NULL DEFAULT 0;
   `
 ALTER TABLE executions ADD COLUMN parent_arn TEXT;
 `,
+  // 6: the mocked responses an execution was started with (--mock-config), answered again
+  // after a restart or a redrive.
+  `
+ALTER TABLE executions ADD COLUMN mock TEXT;
+`,
 ];
 const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -184,6 +191,7 @@ function toRow(r: Record<string, unknown>): ExecutionRow {
     state: (r.state as string | null) ?? null,
     redriveCount: r.redrive_count as number,
     parentArn: (r.parent_arn as string | null) ?? null,
+    mock: (r.mock as string | null) ?? null,
   };
 }
 
@@ -199,8 +207,8 @@ export class Store {
     this.db = Store.openChecked(path, check);
     this.stmts = {
       insertExecution: this.db.prepare(
-        `INSERT INTO executions (arn, name, state_machine_name, definition, input, status, start_date, state, parent_arn)
-         VALUES (@arn, @name, @stateMachineName, @definition, @input, @status, @startDate, @state, @parentArn)`,
+        `INSERT INTO executions (arn, name, state_machine_name, definition, input, status, start_date, state, parent_arn, mock)
+         VALUES (@arn, @name, @stateMachineName, @definition, @input, @status, @startDate, @state, @parentArn, @mock)`,
       ),
       byArn: this.db.prepare('SELECT * FROM executions WHERE arn = ?'),
       byName: this.db.prepare('SELECT * FROM executions WHERE name = ?'),
@@ -345,9 +353,13 @@ export class Store {
       | 'status'
       | 'startDate'
       | 'state'
-    > & { parentArn?: string | null },
+    > & { parentArn?: string | null; mock?: string | null },
   ): void {
-    this.stmts.insertExecution.run({ ...row, parentArn: row.parentArn ?? null });
+    this.stmts.insertExecution.run({
+      ...row,
+      parentArn: row.parentArn ?? null,
+      mock: row.mock ?? null,
+    });
   }
 
   /** The definition of the latest execution of state machine `name`, if it ran here. */

@@ -99,8 +99,9 @@ describe('durable engine', () => {
       .catch((e: EngineInputError) => e);
     expect(err).toMatchObject({ code: 'UNKNOWN_RESOURCE' });
     expect((err as EngineInputError).details).toEqual([
-      '/States/Q/Resource: arn:aws:states:::sqs:sendMessage',
+      '/States/Q/Resource: arn:aws:states:::sqs:sendMessage (state "Q")',
     ]);
+    expect((err as Error).message).toContain('--mock-config FILE --mock-case NAME');
     expect(engine.listExecutions()).toHaveLength(0);
   });
 
@@ -294,7 +295,7 @@ describe('large steps are committed in pieces', () => {
 });
 
 describe('the store schema', () => {
-  it('a home at schema 3 is migrated to 5: tasks not yet dispatched, executions without a parent', async () => {
+  it('a home at schema 3 is migrated to 6: tasks not yet dispatched, executions without a parent or mocks', async () => {
     const dir = home();
     const store = Store.open(dir);
     store.putTask({
@@ -311,6 +312,7 @@ describe('the store schema', () => {
     const db = new Database(join(dir, 'strand.db'));
     db.exec('ALTER TABLE tasks DROP COLUMN dispatched');
     db.exec('ALTER TABLE executions DROP COLUMN parent_arn');
+    db.exec('ALTER TABLE executions DROP COLUMN mock');
     db.pragma('user_version = 3');
     db.close();
     const migrated = Store.open(dir);
@@ -322,9 +324,9 @@ describe('the store schema', () => {
       migrated.close();
     }
     const check = new Database(join(dir, 'strand.db'), { readonly: true });
-    expect(check.pragma('user_version', { simple: true })).toBe(5);
+    expect(check.pragma('user_version', { simple: true })).toBe(6);
     const columns = check.prepare('PRAGMA table_info(executions)').all() as { name: string }[];
-    expect(columns.map((c) => c.name)).toContain('parent_arn');
+    expect(columns.map((c) => c.name)).toEqual(expect.arrayContaining(['parent_arn', 'mock']));
     check.close();
   });
 });
