@@ -17,7 +17,11 @@ export type StorageErrorCode =
   | 'OUTPUT_MISSING'
   | 'BAD_MANIFEST'
   | 'LOCK_TIMEOUT'
-  | 'LOCK_LOST';
+  | 'LOCK_LOST'
+  | 'NO_BUCKET'
+  | 'ACCESS_DENIED'
+  | 'UNREACHABLE'
+  | 'UNAVAILABLE';
 
 /** A storage failure with a stable `code` and a message that names the key, path or store. */
 export class StorageError extends Error {

@@ -34,6 +34,7 @@ import type {
   ObjectStore,
   PutFileOptions,
   StoredFileInfo,
+  StoredObjectHead,
   StoredObjectInfo,
   StoreLockHandle,
   StoreLockOptions,
@@ -125,6 +126,11 @@ export class FileStore implements ObjectStore {
   async exists(key: string): Promise<boolean> {
     const st = await statOrUndefined(this.pathOf(checkKey(key)));
     return st?.isFile() ?? false;
+  }
+
+  async head(key: string): Promise<StoredObjectHead | undefined> {
+    const st = await statOrUndefined(this.pathOf(checkKey(key)));
+    return st?.isFile() ? { size: st.size, lastModified: st.mtimeMs } : undefined;
   }
 
   async list(prefix: string): Promise<StoredObjectInfo[]> {

@@ -1,5 +1,5 @@
 /**
- * The contract every object store implements (`file://` now, `s3://` later), and `openStore`,
+ * The contract every object store implements (`file://`, `s3://`), and `openStore`,
  * which picks one from a URL. No backend's client or connection type appears here, so the
  * engine and the publish code work with any of them unchanged.
  */
@@ -8,12 +8,21 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { StorageError } from './errors.js';
 import { FileStore } from './file-store.js';
+import { S3Store } from './s3-store.js';
 
 /** One stored object, as `list` reports it. */
 export interface StoredObjectInfo {
   key: string;
   /** Bytes. */
   size: number;
+}
+
+/** What `head` tells of one object, as S3's HeadObject does. */
+export interface StoredObjectHead {
+  /** Bytes. */
+  size: number;
+  /** When the object was stored, epoch milliseconds. */
+  lastModified: number;
 }
 
 /** What a put stored: the size and sha256 of the bytes now at the key, not of the source. */
@@ -75,6 +84,8 @@ export interface ObjectStore {
   /** The object's bytes as a stream, for objects too large to hold; NOT_FOUND when none. */
   read(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;
+  /** The object's size and time of storing; undefined when there is none. */
+  head(key: string): Promise<StoredObjectHead | undefined>;
   /** Objects at or below `prefix` ('' = all), sorted by key. */
   list(prefix: string): Promise<StoredObjectInfo[]>;
   /** Removes every object at or below `prefix` (which may not be ''); no error if none. */
@@ -120,14 +131,9 @@ export function openStore(url: string | undefined, options: OpenStoreOptions): O
     }
     return new FileStore(path);
   }
-  if (scheme === 's3') {
-    throw new StorageError(
-      'UNSUPPORTED',
-      `store ${url}: s3:// stores are not supported yet; use a file:// URL or a directory`,
-    );
-  }
+  if (scheme === 's3') return new S3Store(url);
   throw new StorageError(
     'UNSUPPORTED',
-    `store ${url}: unknown scheme "${scheme}://" (use file:// or a directory)`,
+    `store ${url}: unknown scheme "${scheme}://" (use file://, s3:// or a directory)`,
   );
 }

@@ -169,6 +169,19 @@ export function storeConformance(
       await expect(store.get('dir')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     });
 
+    it('head gives the size and the time of storing; none for a prefix or a missing key', async () => {
+      const store = await makeStore();
+      const before = Date.now();
+      await store.putBytes('h/S1/out.txt', 'twelve bytes');
+      const head = await store.head('h/S1/out.txt');
+      expect(head?.size).toBe(12);
+      // File systems keep coarser times than Date.now(): a second either side.
+      expect(head!.lastModified).toBeGreaterThan(before - 1000);
+      expect(head!.lastModified).toBeLessThan(Date.now() + 1000);
+      expect(await store.head('h/S1')).toBeUndefined();
+      expect(await store.head('h/S1/none')).toBeUndefined();
+    });
+
     it('overwriting replaces the object; readers see the old or the new one, never a mix', async () => {
       const store = await makeStore();
       const size = 4 * 1024 * 1024;

@@ -152,7 +152,12 @@ describe('openStore', () => {
   });
 
   it.each([
-    ['s3', 's3://bucket/prefix', 'UNSUPPORTED', /s3:\/\/ stores are not supported yet/],
+    [
+      'an s3 URL with a bad bucket name',
+      's3://Bucket_1/prefix',
+      'BAD_URL',
+      /"Bucket_1" is not a valid bucket name/,
+    ],
     ['an unknown scheme', 'gs://bucket', 'UNSUPPORTED', /unknown scheme "gs:\/\/"/],
     ['a file URL with a host', 'file://server/share', 'BAD_URL', /file:\/\/server\/share/],
   ])('%s is refused', (_what, url, code, message) => {

@@ -200,6 +200,7 @@ describe('publishOutputs', () => {
       get: (key: string) => store.get(key),
       read: (key: string) => store.read(key),
       exists: (key: string) => store.exists(key),
+      head: (key: string) => store.head(key),
       list: (prefix: string) => store.list(prefix),
       localPath: (key: string) => store.localPath(key),
       lock: async (prefix: string, options?: StoreLockOptions) => {
