@@ -6,11 +6,19 @@
  *
  *   npm run -s bench -- overhead [--samples 250] [--dir DIR] [--no-wait]
  *   npm run -s bench -- overhead --executor podman [--samples 10]
+ *   npm run -s bench -- overhead --executor slurm [--samples 10]
  *
  * With `--executor podman` (or docker) the jobs run in containers of debian:bookworm-slim
  * (`strand images base` makes it), and the figures are per job: Strand on that executor, the
  * container runtime's own `run --rm` of the same image and command 2 at a time (its floor), and
  * Strand's local executor on the same jobs; the ratio is Strand's container jobs to the floor.
+ *
+ * With `--executor slurm` the jobs are SLURM batch jobs on the cluster `sinfo` answers for (the
+ * single node of `bash scripts/slurm-local.sh start` here), and the figures are per job: Strand
+ * on SLURM; SLURM's own batch jobs (`sbatch` of the same command, each seen to end by a file it
+ * writes) and `srun` of it (an allocation and a step, no batch script), 2 at a time; and
+ * Strand's local executor on the same jobs. The summary also says how many
+ * `squeue` and `sbatch` calls Strand made.
  *
  * Strand's homes and Snakemake's directory go in DIR (default: the system's temporary
  * directory). Each attempt creates three entries there (its directory, log and pid file), which
@@ -21,12 +29,14 @@
  * minutes, `--no-wait` to skip) for it to settle. Nothing is deleted until every side has run.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StateMachineDefinition } from '../src/asl/types.js';
 import { Engine } from '../src/engine/engine.js';
 import { openExecutor } from '../src/app/index.js';
+import type { Executor } from '../src/executors/executor.js';
+import { SlurmExecutor } from '../src/executors/slurm/slurm-executor.js';
 import { detectRuntime, type RuntimeName } from '../src/executors/container/runtime.js';
 import { cpuTicks, option } from './machine.js';
 
@@ -73,13 +83,22 @@ function createCost(dir: string): number {
 
 const IMAGE = 'debian:bookworm-slim';
 
-async function strand(samples: number, dir: string, executor = 'local'): Promise<number> {
+async function strand(
+  samples: number,
+  dir: string,
+  executor = 'local',
+  opened: Executor[] = [],
+): Promise<number> {
   const home = mkdtempSync(join(dir, 'home-'));
   const engine = Engine.open({
     home,
     batch: {
       executor: openExecutor('local', { home }),
-      executors: (name) => openExecutor(name, { home }),
+      executors: (name) => {
+        const e = openExecutor(name, { home });
+        opened.push(e);
+        return e;
+      },
       maxvCpus: 2,
       memoryMiB: 4096,
     },
@@ -220,11 +239,117 @@ async function containers(args: string[], name: RuntimeName): Promise<void> {
   );
 }
 
+/** SLURM's own `srun` of the trivial job, 2 at a time: an allocation and a step each. */
+function slurmFloor(jobs: number): Promise<number> {
+  return twoAtATime(
+    jobs,
+    ['srun', '--quiet', '--nodes=1', '--ntasks=1', '--cpus-per-task=1', '--mem=64M', TRUE],
+    true,
+  );
+}
+
+/**
+ * SLURM batch jobs without Strand, 2 at a time: `sbatch` of a job that runs `true` and then
+ * creates a file, each seen to end when its file appears (looked for every 10 ms): what SLURM's
+ * batch path itself costs, the path Strand's jobs take.
+ */
+async function sbatchFloor(jobs: number, dir: string): Promise<number> {
+  const marks = mkdtempSync(join(dir, 'sbatch-'));
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs) {
+      const done = join(marks, String(next++));
+      const r = spawnSync(
+        'sbatch',
+        [
+          '--parsable',
+          '--nodes=1',
+          '--ntasks=1',
+          '--cpus-per-task=1',
+          '--mem=64M',
+          `--output=${done}.out`,
+          `--wrap=${TRUE} && touch ${done}`,
+        ],
+        { encoding: 'utf8' },
+      );
+      if (r.status !== 0) throw new Error(`sbatch: ${r.stderr.trim()}`);
+      while (!existsSync(done)) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return (performance.now() - t0) / 1000;
+}
+
+/** `--executor slurm`: per-job cost of a SLURM job against SLURM's own and the local one. */
+async function slurm(args: string[]): Promise<void> {
+  const { samples, dir } = setUp(args, 10);
+  const jobs = samples * 4;
+  const partition = spawnSync('sinfo', ['--noheader', '--format=%P %D %c %m'], {
+    encoding: 'utf8',
+  });
+  if (partition.status !== 0) {
+    process.stderr.write(
+      `--executor slurm: sinfo does not answer (${partition.stderr.trim() || partition.error?.message}); start the test cluster: bash scripts/slurm-local.sh start\n`,
+    );
+    process.exit(2);
+  }
+  process.stdout.write(
+    `${samples} samples × 4 chained jobs = ${jobs} jobs on SLURM (partition, nodes, CPUs, MiB: ${partition.stdout.trim()}), 1 vCPU each\n`,
+  );
+  let floorS = Infinity;
+  let batchS = Infinity;
+  let strandS = Infinity;
+  let localS = Infinity;
+  const calls = { squeue: 0, sbatch: 0 };
+  for (let round = 1; round <= 3; round++) {
+    const f = await slurmFloor(jobs);
+    const b = await sbatchFloor(jobs, dir);
+    const opened: Executor[] = [];
+    const s = await strand(samples, dir, 'slurm', opened);
+    const l = await strand(samples, dir, 'local');
+    const used = opened.find((e): e is SlurmExecutor => e instanceof SlurmExecutor);
+    process.stdout.write(
+      `round ${round}: srun ${f.toFixed(2)} s, sbatch ${b.toFixed(2)} s, strand on slurm ${s.toFixed(2)} s (${used?.calls.sbatch ?? '?'} sbatch, ${used?.calls.squeue ?? '?'} squeue calls), strand local ${l.toFixed(2)} s\n`,
+    );
+    if (s < strandS && used) Object.assign(calls, used.calls);
+    floorS = Math.min(floorS, f);
+    batchS = Math.min(batchS, b);
+    strandS = Math.min(strandS, s);
+    localS = Math.min(localS, l);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const perJob = (s: number) => +((s / jobs) * 1000).toFixed(1);
+  process.stdout.write(
+    `per job: strand on slurm ${perJob(strandS)} ms, sbatch ${perJob(batchS)} ms, srun ${perJob(floorS)} ms, strand local ${perJob(localS)} ms; ratio to sbatch ${(strandS / batchS).toFixed(2)}, to local ${(strandS / localS).toFixed(1)}\n`,
+  );
+  process.stdout.write(
+    JSON.stringify({
+      executor: 'slurm',
+      jobs,
+      srun_floor_s: +floorS.toFixed(2),
+      sbatch_floor_s: +batchS.toFixed(2),
+      strand_slurm_s: +strandS.toFixed(2),
+      strand_local_s: +localS.toFixed(2),
+      slurm_ms_per_job: perJob(strandS),
+      srun_ms_per_job: perJob(floorS),
+      sbatch_ms_per_job: perJob(batchS),
+      local_ms_per_job: perJob(localS),
+      ratio_to_sbatch: +(strandS / batchS).toFixed(2),
+      ratio_to_srun: +(strandS / floorS).toFixed(2),
+      ratio_to_local: +(strandS / localS).toFixed(1),
+      squeue_calls: calls.squeue,
+      sbatch_calls: calls.sbatch,
+    }) + '\n',
+  );
+}
+
 export async function main(args: string[]): Promise<void> {
   const executor = option(args, 'executor') ?? 'local';
   if (executor === 'podman' || executor === 'docker') return containers(args, executor);
+  if (executor === 'slurm') return slurm(args);
   if (executor !== 'local') {
-    process.stderr.write(`--executor ${executor}: use local, podman or docker\n`);
+    process.stderr.write(`--executor ${executor}: use local, podman, docker or slurm\n`);
     process.exit(2);
   }
   const { samples, dir, parent } = setUp(args, 250);

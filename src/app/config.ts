@@ -5,19 +5,29 @@
  *   executor: podman              # the default for runs that say nothing
  *   executors:
  *     podman: { network: none, volumes: [/data/refs:/data/refs:ro] }
+ *     aws-batch: { region: eu-west-1, jobQueue: strand, stageImage: …/strand-stage:0.1.0 }
+ *     slurm: { partition: short, account: lab42, sbatchArgs: [--constraint=avx2] }
  *   profiles:
  *     laptop: { executor: local }
+ *     hpc: { executor: slurm }
  *     containers: { executor: podman }
  *
  * Which executor a run uses, first that applies: `--executor`, the profile `--profile` names,
  * the pipeline's `executor:`, the file's `executor:`, `local`.
+ *
+ *   results: postgres://strand@db.lab:5432/results   # where the home's runs record results
+ *   profiles:
+ *     shared: { results: postgres://strand@db.lab:5432/results }
+ *
+ * Where results are recorded and read, first that applies: `--results`, the profile
+ * `--profile` names, the file's `results:`, `<home>/results.db`.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 
-const executorName = z.enum(['local', 'podman', 'docker']);
+const executorName = z.enum(['local', 'podman', 'docker', 'aws-batch', 'slurm']);
 export type ExecutorChoice = z.infer<typeof executorName>;
 
 const containerOptions = z.strictObject({
@@ -32,12 +42,96 @@ const containerOptions = z.strictObject({
 });
 export type ContainerOptions = z.infer<typeof containerOptions>;
 
+/**
+ * Where `--executor aws-batch` submits (docs/aws-batch-executor.md). Region, endpoint and
+ * credentials default to the standard AWS variables and files (AWS_REGION, AWS_ENDPOINT_URL_BATCH,
+ * AWS_PROFILE, …); the job queue and the stage image have no default.
+ */
+const awsBatchOptions = z.strictObject({
+  region: z.string().min(1).optional(),
+  jobQueue: z.string().min(1).optional(),
+  /** The role the job's containers run with (the store's bucket is written with it). */
+  jobRoleArn: z
+    .string()
+    .regex(/^arn:aws[\w-]*:iam::/, 'expected an IAM role ARN')
+    .optional(),
+  /** The role ECS pulls images and writes logs with. */
+  executionRoleArn: z
+    .string()
+    .regex(/^arn:aws[\w-]*:iam::/, 'expected an IAM role ARN')
+    .optional(),
+  logGroup: z.string().min(1).optional(),
+  /** The image of the stage-in and stage-out containers: Node and Strand (`strand stage`). */
+  stageImage: z.string().min(1).optional(),
+  /** A Batch endpoint other than AWS's (both Batch and CloudWatch Logs when one URL). */
+  endpoint: z.url().optional(),
+  /** Seconds between DescribeJobs calls (default 10). */
+  pollSeconds: z.number().positive().optional(),
+  /** The vCPUs Strand lets run on the queue at once (default 256). */
+  maxvCpus: z.number().int().positive().optional(),
+});
+export type AwsBatchOptions = z.infer<typeof awsBatchOptions>;
+
+/**
+ * How `--executor slurm` submits (docs/slurm.md): what every job's `sbatch` gets besides its
+ * own CPUs, memory and time, and how often Strand asks `squeue`.
+ */
+const slurmOptions = z.strictObject({
+  partition: z.string().min(1).optional(),
+  account: z.string().min(1).optional(),
+  qos: z.string().min(1).optional(),
+  /** More sbatch options, one argv word each (`--constraint=avx2`). */
+  sbatchArgs: z
+    .array(z.string().regex(/^-/, 'expected an sbatch option (starting with -)'))
+    .optional(),
+  /** The time limit of jobs without a timeout, as sbatch reads it (`2:00:00`, `1-00:00:00`). */
+  time: z
+    .string()
+    .regex(/^(\d+-)?\d+(:\d+){0,2}$/, 'expected a SLURM time (MINUTES, HH:MM:SS or D-HH:MM:SS)')
+    .optional(),
+  /** Seconds between squeue calls (default 10). */
+  pollSeconds: z.number().positive().optional(),
+  /** Seconds an ended job may go without its exit line showing (default 60: NFS's caches). */
+  exitGraceSeconds: z.number().nonnegative().optional(),
+  /** The vCPUs Strand hands to SLURM at once (default: the partition's, from sinfo). */
+  maxvCpus: z.number().int().positive().optional(),
+  /** The memory in MiB Strand hands to SLURM at once (default: the partition's, from sinfo). */
+  memoryMiB: z.number().int().positive().optional(),
+  /**
+   * Run each job in its step's image with this runtime on the node (its network and volumes
+   * from `executors.<runtime>`); none: the command runs on the node itself.
+   */
+  containers: z.enum(['podman', 'docker']).optional(),
+});
+export type SlurmOptions = z.infer<typeof slurmOptions>;
+
+/** A results database: a file path (relative to the home), `sqlite://PATH` or a Postgres URL. */
+const resultsLocation = z
+  .string()
+  .min(1)
+  .refine(
+    (v) =>
+      !/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(v) || /^(sqlite|postgres|postgresql):\/\//i.test(v),
+    'expected a file path, sqlite://PATH or postgres://USER@HOST:PORT/DATABASE',
+  );
+
 const configSchema = z.strictObject({
   executor: executorName.optional(),
+  results: resultsLocation.optional(),
   executors: z
-    .strictObject({ podman: containerOptions.optional(), docker: containerOptions.optional() })
+    .strictObject({
+      podman: containerOptions.optional(),
+      docker: containerOptions.optional(),
+      'aws-batch': awsBatchOptions.optional(),
+      slurm: slurmOptions.optional(),
+    })
     .optional(),
-  profiles: z.record(z.string(), z.strictObject({ executor: executorName.optional() })).optional(),
+  profiles: z
+    .record(
+      z.string(),
+      z.strictObject({ executor: executorName.optional(), results: resultsLocation.optional() }),
+    )
+    .optional(),
 });
 export type StrandConfig = z.infer<typeof configSchema>;
 
@@ -77,6 +171,44 @@ export function readConfig(home: string): StrandConfig {
   throw new ConfigError(`${where} ${issue.path.join('.') || '(top)'}: ${issue.message}`);
 }
 
+function unknownProfile(config: StrandConfig, profile: string, file: string): ConfigError {
+  const names = Object.keys(config.profiles ?? {});
+  return new ConfigError(
+    `--profile ${profile}: ${file} has no such profile${names.length ? ` (profiles: ${names.join(', ')})` : ' (it defines none)'}`,
+  );
+}
+
+/**
+ * Where results are recorded and read, and what chose it, by the precedence above; `url`
+ * undefined is the home's `results.db`. A relative path in the file is taken from the home, one
+ * on the command line from the working directory.
+ */
+export function chooseResults(
+  config: StrandConfig,
+  choice: { flag?: string; profile?: string },
+  home: string,
+): { url: string | undefined; from: string } {
+  if (choice.flag !== undefined && choice.flag !== '')
+    return { url: choice.flag, from: '--results' };
+  const fromFile = (url: string): string => {
+    const path = url.replace(/^sqlite:\/\//i, '');
+    return /^postgres(ql)?:\/\//i.test(url) || isAbsolute(path) ? url : join(home, path);
+  };
+  if (choice.profile !== undefined) {
+    const profile = config.profiles?.[choice.profile];
+    if (!profile) throw unknownProfile(config, choice.profile, configPath(home));
+    if (profile.results)
+      return { url: fromFile(profile.results), from: `profile ${choice.profile}` };
+  }
+  if (config.results) return { url: fromFile(config.results), from: configPath(home) };
+  return { url: undefined, from: 'the default' };
+}
+
+/** Where the engines of a home record results when no command says (its config.yaml). */
+export function configuredResults(home: string): string | undefined {
+  return chooseResults(readConfig(home), {}, home).url;
+}
+
 /**
  * The executor a run uses and what chose it (for the run's headline), by the precedence above.
  */
@@ -95,12 +227,7 @@ export function chooseExecutor(
   }
   if (choice.profile !== undefined) {
     const profile = config.profiles?.[choice.profile];
-    if (!profile) {
-      const names = Object.keys(config.profiles ?? {});
-      throw new ConfigError(
-        `--profile ${choice.profile}: ${file} has no such profile${names.length ? ` (profiles: ${names.join(', ')})` : ' (it defines none)'}`,
-      );
-    }
+    if (!profile) throw unknownProfile(config, choice.profile, file);
     if (profile.executor) return { executor: profile.executor, from: `profile ${choice.profile}` };
   }
   if (choice.pipeline) return { executor: choice.pipeline, from: 'the pipeline' };

@@ -31,6 +31,11 @@ export type Pending =
       heartbeatSeconds?: number;
       /** Set when the task is a Map state's ItemReader: its result is the item list. */
       itemReader?: { maxItems?: number };
+      /**
+       * Set when the task is a Map state's ResultWriter: `output` is the Map's result once the
+       * write succeeds; `failure`, when the Map run failed, is the error the state then fails with.
+       */
+      resultWriter?: { output: Json; failure?: { error: string; cause?: string } };
     }
   | { kind: 'wait'; timerId: string }
   | { kind: 'retry'; timerId: string }
@@ -72,7 +77,20 @@ export type Pending =
       failedPoints?: Record<string, RedrivePoint>;
       /** Before skipRanges: ascending indices to skip (states persisted by an older Strand). */
       skip?: number[];
+      /** Kept when the Map has a ResultWriter: what each iteration did, for its records. */
+      runs?: IterationRuns;
     };
+
+/** Per iteration index, what a Map with a ResultWriter records of it. */
+export interface IterationRuns {
+  /** 0 not started, 1 running, 2 succeeded, 3 failed, 4 aborted. */
+  state: number[];
+  /** Epoch ms of its start and end (0: not known). */
+  start: number[];
+  stop: number[];
+  /** Its input, when an ItemSelector made it differ from its item. */
+  input?: Json[];
+}
 
 /** One line of execution: the root state machine, a Parallel branch or a Map iteration. */
 export interface Thread {

@@ -191,7 +191,7 @@ export class Interpreter implements Runtime {
         const thread = this.taskThread(event.taskId);
         if (thread) {
           this.emit(thread, 'TaskStarted', {
-            taskStartedEventDetails: { resource: this.taskResourceOf(thread).Resource },
+            taskStartedEventDetails: { resource: this.taskResourceOf(thread, thread.pending) },
           });
         }
         return;
@@ -201,7 +201,7 @@ export class Interpreter implements Runtime {
         if (!thread) return;
         const pending = thread.pending as Extract<Pending, { kind: 'task' }>;
         this.clearTask(thread, pending);
-        const def = this.taskResourceOf(thread);
+        const resource = this.taskResourceOf(thread, pending);
         if (pending.itemReader) {
           // An ItemReader's result is the item list, which may be larger than a state's data.
           const reader = pending.itemReader;
@@ -210,21 +210,28 @@ export class Interpreter implements Runtime {
           );
           return;
         }
+        if (pending.resultWriter) {
+          const writer = pending.resultWriter;
+          await this.guard(thread, () =>
+            STATE_HANDLERS.Map.resultsWritten!(this, thread, writer.output, writer.failure),
+          );
+          return;
+        }
         if (byteLength(event.output) > 262144) {
           this.emit(thread, 'TaskFailed', {
-            taskFailedEventDetails: { resource: def.Resource, error: 'States.DataLimitExceeded' },
+            taskFailedEventDetails: { resource, error: 'States.DataLimitExceeded' },
           });
           await this.guard(thread, () =>
             this.handleError(
               thread,
               'States.DataLimitExceeded',
-              `The state/task '${def.Resource}' returned a result with a size exceeding the maximum number of bytes service limit.`,
+              `The state/task '${resource}' returned a result with a size exceeding the maximum number of bytes service limit.`,
             ),
           );
           return;
         }
         this.emit(thread, 'TaskSucceeded', {
-          taskSucceededEventDetails: { resource: def.Resource, output: event.output },
+          taskSucceededEventDetails: { resource, output: event.output },
         });
         await this.guard(thread, () => this.completeWithResult(thread, event.output));
         return;
@@ -239,10 +246,10 @@ export class Interpreter implements Runtime {
         if (!thread) return;
         const pending = thread.pending as Extract<Pending, { kind: 'task' }>;
         this.clearTask(thread, pending);
-        const def = this.taskResourceOf(thread);
+        const resource = this.taskResourceOf(thread, pending);
         this.emit(thread, 'TaskFailed', {
           taskFailedEventDetails: {
-            resource: def.Resource,
+            resource,
             error: event.error,
             cause,
           },
@@ -285,13 +292,13 @@ export class Interpreter implements Runtime {
     const pending = thread?.pending;
     if (!thread || !pending) return;
     if (pending.kind === 'task') {
-      const def = this.taskResourceOf(thread);
+      const resource = this.taskResourceOf(thread, pending);
       const heartbeat = timerId === pending.heartbeatTimerId;
       this.commands.push({ type: 'CancelTask', taskId: pending.taskId });
       this.clearTask(thread, pending);
       const error = heartbeat ? 'States.HeartbeatTimeout' : 'States.Timeout';
       this.emit(thread, 'TaskTimedOut', {
-        taskTimedOutEventDetails: { resource: def.Resource, error },
+        taskTimedOutEventDetails: { resource, error },
       });
       await this.guard(thread, () => this.handleError(thread, error, undefined));
       return;
@@ -307,10 +314,12 @@ export class Interpreter implements Runtime {
     }
   }
 
-  private taskResourceOf(thread: Thread): { Resource: string } {
+  /** The resource of the thread's task: a Task state's, or a Map's ItemReader or ResultWriter. */
+  private taskResourceOf(thread: Thread, pending: Pending | undefined): string {
     const def = this.stateDef(thread);
-    if (def.Type === 'Map') return { Resource: def.ItemReader?.Resource ?? '' };
-    return def as { Resource: string };
+    if (def.Type !== 'Map') return (def as { Resource: string }).Resource;
+    if (pending?.kind === 'task' && pending.resultWriter) return def.ResultWriter?.Resource ?? '';
+    return def.ItemReader?.Resource ?? '';
   }
 
   private taskThread(taskId: string): Thread | undefined {
@@ -659,6 +668,8 @@ export class Interpreter implements Runtime {
       heartbeatSeconds?: number;
       credentials?: Json;
       itemReader?: { config: JsonObject; maxItems?: number };
+      resultWriter?: { output: Json; failure?: { error: string; cause?: string } };
+      parameters?: Json;
     },
   ): void {
     // Its context, with the token of this task, before the id is taken.
@@ -674,8 +685,13 @@ export class Interpreter implements Runtime {
       pending.itemReader =
         options.itemReader.maxItems === undefined ? {} : { maxItems: options.itemReader.maxItems };
     }
+    if (options.resultWriter) pending.resultWriter = options.resultWriter;
     this.exec.tasks[taskId] = thread.id;
-    const details: Record<string, unknown> = { resource, parameters: input, region: 'local' };
+    const details: Record<string, unknown> = {
+      resource,
+      parameters: options.parameters ?? input,
+      region: 'local',
+    };
     if (options.timeoutSeconds !== undefined) details.timeoutInSeconds = options.timeoutSeconds;
     if (options.heartbeatSeconds !== undefined)
       details.heartbeatInSeconds = options.heartbeatSeconds;
@@ -885,7 +901,7 @@ export class Interpreter implements Runtime {
     return point;
   }
 
-  recordProgress(thread: Thread, failed: Thread): void {
+  recordProgress(thread: Thread, failed?: Thread): void {
     const pending = thread.pending;
     if (pending?.kind === 'map' || pending?.kind === 'parallel')
       thread.stopped = this.childProgress(thread, pending, failed);

@@ -6,7 +6,7 @@
 import { StatesError } from './errors.js';
 import type { Command, ExecutionStatus, HistoryEvent, InputEvent } from './execution.js';
 import { Interpreter } from './interpreter.js';
-import type { Json, StateMachineDefinition } from './types.js';
+import type { Json, JsonObject, StateMachineDefinition } from './types.js';
 
 export interface TaskRequest {
   resource: string;
@@ -15,6 +15,8 @@ export interface TaskRequest {
   /** 0 for the first attempt, 1 for the first retry, … */
   attempt: number;
   context: Json;
+  /** Set for a Map state's ItemReader: its ReaderConfig (MaxItems resolved). */
+  itemReader?: JsonObject;
 }
 
 /** Answers a Task; throw `new StatesError(errorName, cause, false)` to fail it. */
@@ -114,6 +116,7 @@ export async function runInMemory(
       attempt: cmd.attempt,
       context: cmd.context,
     };
+    if (cmd.itemReader) request.itemReader = cmd.itemReader;
     let value: Json | Promise<Json>;
     try {
       value = handler(request);

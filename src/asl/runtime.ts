@@ -67,6 +67,9 @@ export interface Runtime {
       heartbeatSeconds?: number;
       credentials?: Json;
       itemReader?: { config: JsonObject; maxItems?: number };
+      resultWriter?: { output: Json; failure?: { error: string; cause?: string } };
+      /** What the TaskScheduled event shows as the parameters, when not the input. */
+      parameters?: Json;
     },
   ): void;
   /** Starts a timer that resumes the thread when it fires. */
@@ -87,9 +90,10 @@ export interface Runtime {
   redrivePointOf(thread: Thread): RedrivePoint;
   /**
    * Keeps, for a redrive, what the thread's running Map or Parallel state had done, before its
-   * child `failed` makes it fail and its other children are aborted.
+   * child `failed` makes it fail and its other children are aborted (or, with no child, before
+   * a Map's ResultWriter runs: a redrive then writes again without running the iterations).
    */
-  recordProgress(thread: Thread, failed: Thread): void;
+  recordProgress(thread: Thread, failed?: Thread): void;
   /** The States scope of a Parallel branch or Map processor. */
   scopeKey(thread: Thread, ...path: (string | number)[]): string;
   scopeDefinition(key: string): StateMachineDefinition;

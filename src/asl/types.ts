@@ -157,7 +157,7 @@ export interface MapState extends BaseState {
   Parameters?: Json;
   ItemReader?: ItemReader;
   ItemBatcher?: ItemBatcher;
-  ResultWriter?: JsonObject;
+  ResultWriter?: ResultWriter;
   MaxConcurrency?: number | string;
   MaxConcurrencyPath?: string;
   ToleratedFailureCount?: number | string;
@@ -176,6 +176,13 @@ export interface ItemReader {
   ReaderConfig?: JsonObject;
   Parameters?: Json;
   Arguments?: Json;
+}
+
+export interface ResultWriter {
+  Resource?: string;
+  Parameters?: Json;
+  Arguments?: Json;
+  WriterConfig?: { Transformation?: string; OutputType?: string };
 }
 
 export interface ItemBatcher {

@@ -7,6 +7,7 @@ import { COMPARISON_OPERATORS } from './choice-rules.js';
 import { IntrinsicSyntaxError, isIntrinsicCall, parseIntrinsic } from './intrinsics.js';
 import { compileJsonata } from './jsonata.js';
 import { isValidPath, isValidReferencePath } from './path.js';
+import { OUTPUT_TYPES, RESULT_WRITER_RESOURCE, TRANSFORMATIONS } from './result-writer.js';
 import { didYouMean } from './suggest.js';
 import { STATE_TYPES, type QueryLanguage } from './types.js';
 
@@ -129,6 +130,9 @@ function escapePointer(segment: string | number): string {
 function ptr(base: string, ...segments: (string | number)[]): string {
   return base + segments.map((s) => '/' + escapePointer(s)).join('');
 }
+
+const READER_INPUT_TYPES = ['CSV', 'JSON', 'JSONL', 'PARQUET', 'MANIFEST'];
+const CSV_DELIMITERS = ['COMMA', 'PIPE', 'SEMICOLON', 'SPACE', 'TAB'];
 
 function isObj(v: unknown): v is Obj {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -429,6 +433,53 @@ class Validator {
     }
   }
 
+  /** A field that, when given, must be one of `values`. */
+  private oneOf(s: Obj, pointer: string, field: string, values: readonly string[]): void {
+    const v = s[field];
+    if (v !== undefined && !values.includes(v as string))
+      this.add(
+        ptr(pointer, field),
+        'BAD_VALUE',
+        `${field} must be ${values.join(', ')}, not ${describe(v)}`,
+      );
+  }
+
+  private resultWriter(w: unknown, pointer: string, ql: QueryLanguage): void {
+    if (!isObj(w)) {
+      this.add(pointer, 'NOT_AN_OBJECT', 'ResultWriter must be an object');
+      return;
+    }
+    if (w.Resource === undefined && w.WriterConfig === undefined) {
+      this.add(
+        pointer,
+        'MISSING_FIELD',
+        'ResultWriter needs a Resource (with Parameters or Arguments naming the Bucket and Prefix), a WriterConfig, or both',
+      );
+    }
+    if (w.Resource !== undefined && w.Resource !== RESULT_WRITER_RESOURCE)
+      this.add(
+        ptr(pointer, 'Resource'),
+        'BAD_VALUE',
+        `a ResultWriter's Resource is ${RESULT_WRITER_RESOURCE}, not ${describe(w.Resource)}`,
+      );
+    if (w.Resource === undefined && (w.Parameters ?? w.Arguments) !== undefined)
+      this.add(
+        pointer,
+        'MISSING_FIELD',
+        `ResultWriter has ${w.Parameters !== undefined ? 'Parameters' : 'Arguments'} but no Resource`,
+      );
+    if (w.WriterConfig !== undefined) {
+      if (!isObj(w.WriterConfig)) {
+        this.add(ptr(pointer, 'WriterConfig'), 'NOT_AN_OBJECT', 'WriterConfig must be an object');
+      } else {
+        this.oneOf(w.WriterConfig, ptr(pointer, 'WriterConfig'), 'Transformation', TRANSFORMATIONS);
+        this.oneOf(w.WriterConfig, ptr(pointer, 'WriterConfig'), 'OutputType', OUTPUT_TYPES);
+      }
+    }
+    if (w.Parameters !== undefined && ql === 'JSONPath')
+      this.template(w.Parameters, ptr(pointer, 'Parameters'));
+  }
+
   private atMostOne(s: Obj, pointer: string, fields: string[]): void {
     const present = fields.filter((f) => s[f] !== undefined);
     if (present.length > 1) {
@@ -543,15 +594,28 @@ class Validator {
       } else {
         if (typeof reader.Resource !== 'string')
           this.add(ptr(rp, 'Resource'), 'MISSING_FIELD', 'ItemReader needs a Resource');
-        if (isObj(reader.ReaderConfig))
-          this.atMostOne(reader.ReaderConfig, ptr(rp, 'ReaderConfig'), [
-            'MaxItems',
-            'MaxItemsPath',
-          ]);
+        if (isObj(reader.ReaderConfig)) {
+          const cp = ptr(rp, 'ReaderConfig');
+          this.atMostOne(reader.ReaderConfig, cp, ['MaxItems', 'MaxItemsPath']);
+          this.oneOf(reader.ReaderConfig, cp, 'InputType', READER_INPUT_TYPES);
+          this.oneOf(reader.ReaderConfig, cp, 'CSVHeaderLocation', ['FIRST_ROW', 'GIVEN']);
+          this.oneOf(reader.ReaderConfig, cp, 'CSVDelimiter', CSV_DELIMITERS);
+          const headers = reader.ReaderConfig.CSVHeaders;
+          if (reader.ReaderConfig.CSVHeaderLocation === 'GIVEN') {
+            if (!Array.isArray(headers) || headers.some((h) => typeof h !== 'string'))
+              this.add(
+                ptr(cp, 'CSVHeaders'),
+                headers === undefined ? 'MISSING_FIELD' : 'BAD_VALUE',
+                'CSVHeaderLocation GIVEN needs CSVHeaders, an array of column names',
+              );
+          }
+        }
         if (reader.Parameters !== undefined && ql === 'JSONPath')
           this.template(reader.Parameters, ptr(rp, 'Parameters'));
       }
     }
+    if (s.ResultWriter !== undefined)
+      this.resultWriter(s.ResultWriter, ptr(pointer, 'ResultWriter'), ql);
     if (isObj(s.ItemBatcher)) {
       const b = s.ItemBatcher;
       const bp = ptr(pointer, 'ItemBatcher');

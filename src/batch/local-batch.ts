@@ -96,6 +96,17 @@ export interface LocalBatchOptions {
    */
   stageIn?: (job: JobDetail, isolated: boolean) => string[];
   /**
+   * For executors that run jobs on this machine: makes the inputs a job's values name in a
+   * remote store (s3://) local files before an attempt starts, and gives the values that name
+   * them instead (and the paths to mount read-only). Undefined: the values are used as they are.
+   */
+  fetchInputs?: (
+    job: JobDetail,
+    values: { command: string[]; environment: Record<string, string> },
+  ) => Promise<
+    { command: string[]; environment: Record<string, string>; readOnlyPaths: string[] } | undefined
+  >;
+  /**
    * How earlier runs of a job's kind went, for jobs with a range of vCPUs (see elastic.ts):
    * `key` groups jobs of one kind (a pipeline's step), `load` reads their runs. Without it every
    * such job gets the top of its range.
@@ -259,6 +270,22 @@ export class LocalBatch {
     for (const e of this.opened.values()) e.close?.();
   }
 
+  /** What the executor called `name` says it has room for (see Executor.capacity), if anything. */
+  private capacityOf(name: string): { vcpus: number; memoryMiB: number } | undefined {
+    try {
+      let executor = this.opened.get(name);
+      if (!executor && this.options.executors) {
+        executor = this.options.executors(name);
+        executor.onSettled?.(() => void this.tick());
+        this.opened.set(name, executor);
+      }
+      return executor?.capacity?.();
+    } catch {
+      // Not to be opened (or asked) here: its first job says why.
+      return undefined;
+    }
+  }
+
   /** The executor the compute environment called `name` runs its jobs on. */
   private executorOf(computeEnvironment: string): Executor {
     const ce = this.placement().environments.get(computeEnvironment);
@@ -303,11 +330,17 @@ export class LocalBatch {
 
   /**
    * A compute environment and a job queue, both called `executor`, whose jobs run on that
-   * executor with this machine's capacity (as the default one): what `strand run --executor`
-   * submits to. Returns the queue's name.
+   * executor with this machine's capacity (as the default one) or `capacity` (an executor whose
+   * jobs run elsewhere): what `strand run --executor` submits to. Returns the queue's name.
    */
-  ensureExecutorQueue(executor: string): string {
-    const local = this.computeEnvironment('local');
+  ensureExecutorQueue(executor: string, capacity?: { vcpus: number; memoryMiB: number }): string {
+    // A backend that places its jobs itself (SLURM) has its own size: asked here when the caller
+    // did not say (a run another process handed to this engine).
+    capacity ??= this.capacityOf(executor);
+    const machine = this.computeEnvironment('local');
+    const local = capacity
+      ? { maxvCpus: capacity.vcpus, memoryMiB: capacity.memoryMiB }
+      : { maxvCpus: machine.maxvCpus, memoryMiB: machine.memoryMiB };
     const existing = this.placement().environments.get(executor);
     // One created or updated by a request is the user's: kept as declared.
     if (
@@ -636,7 +669,10 @@ export class LocalBatch {
     };
   }
 
-  /** A definition by "name", "name:revision" or ARN (latest revision when none is given). */
+  /**
+   * A definition by "name", "name:revision" or ARN (the latest ACTIVE revision when none is
+   * given, as AWS Batch resolves it).
+   */
   jobDefinition(ref: string): JobDefinition {
     const m = /^(?:.*job-definition\/)?([^:]+)(?::(\d+))?$/.exec(ref);
     const row = (
@@ -646,7 +682,8 @@ export class LocalBatch {
             Number(m[2]),
           )
         : this.sql(
-            'SELECT detail FROM batch_job_definitions WHERE name = ? ORDER BY revision DESC LIMIT 1',
+            `SELECT detail FROM batch_job_definitions WHERE name = ? AND json_extract(detail, '$.status') = 'ACTIVE'
+             ORDER BY revision DESC LIMIT 1`,
           ).get(m?.[1] ?? ref)
     ) as { detail: string } | undefined;
     if (!row)
@@ -654,6 +691,23 @@ export class LocalBatch {
         `no job definition "${ref}"; register it first (strand batch register)`,
       );
     return JSON.parse(row.detail) as JobDefinition;
+  }
+
+  /**
+   * DeregisterJobDefinition: the revision "name:revision" (or its ARN) becomes INACTIVE; jobs
+   * submitted with it carry on, new ones cannot name it.
+   */
+  deregisterJobDefinition(ref: string): void {
+    if (!/^(?:.*job-definition\/)?[^:]+:\d+$/.test(ref))
+      throw new BatchInputError(
+        `jobDefinition "${ref}": name the revision to deregister (name:revision or its ARN)`,
+      );
+    const def = this.jobDefinition(ref);
+    this.sql('UPDATE batch_job_definitions SET detail = ? WHERE name = ? AND revision = ?').run(
+      JSON.stringify({ ...def, status: 'INACTIVE' }),
+      def.jobDefinitionName,
+      def.revision,
+    );
   }
 
   describeJobDefinitions(name?: string): JobDefinition[] {
@@ -713,6 +767,10 @@ export class LocalBatch {
         `job queue "${queue.jobQueueName}" is DISABLED: it takes no new jobs (update-job-queue --state ENABLED)`,
       );
     const def = this.jobDefinition(req.jobDefinition);
+    if (def.status !== 'ACTIVE')
+      throw new BatchInputError(
+        `job definition ${def.jobDefinitionName}:${def.revision} is ${def.status} (deregistered); submit an ACTIVE revision`,
+      );
     const size = req.arrayProperties?.size;
     if (size !== undefined && !(Number.isInteger(size) && size >= 2 && size <= 10_000)) {
       throw new BatchInputError(
@@ -1255,17 +1313,24 @@ export class LocalBatch {
     environment.AWS_BATCH_JOB_ATTEMPT = String(attempt);
     environment.AWS_BATCH_JQ_NAME = queueName;
     environment.AWS_BATCH_CE_NAME = computeEnvironment;
-    void executor
-      .submit({
-        jobId: a.detail.jobId,
-        attempt,
-        command,
-        environment,
-        vcpus,
-        memoryMiB,
-        timeoutSeconds: a.detail.timeout?.attemptDurationSeconds,
-        image: a.detail.container.image,
-        ...this.inputsOf(a.detail, executor.isolated),
+    const here = executor.workDir !== undefined;
+    void Promise.resolve(
+      here ? this.options.fetchInputs?.(a.detail, { command, environment }) : undefined,
+    )
+      .then((fetched) => {
+        const mounted = this.inputsOf(a.detail, executor.isolated).readOnlyPaths ?? [];
+        const readOnlyPaths = [...mounted, ...(fetched?.readOnlyPaths ?? [])];
+        return executor.submit({
+          jobId: a.detail.jobId,
+          attempt,
+          command: fetched?.command ?? command,
+          environment: fetched?.environment ?? environment,
+          vcpus,
+          memoryMiB,
+          timeoutSeconds: a.detail.timeout?.attemptDurationSeconds,
+          image: a.detail.container.image,
+          ...(readOnlyPaths.length > 0 ? { readOnlyPaths } : {}),
+        });
       })
       .then(
         (handle) => {

@@ -42,7 +42,7 @@ export interface CreateComputeEnvironmentRequest {
   tags?: Record<string, string>;
   /** Strand: its memory in MiB (default: this machine's). */
   memoryMiB?: number;
-  /** Strand: what runs its jobs, `local` (default), `podman` or `docker`. */
+  /** Strand: what runs its jobs, `local` (default), `podman`, `docker`, `aws-batch` or `slurm`. */
   executor?: string;
 }
 
@@ -143,7 +143,7 @@ function positive(what: string, value: unknown): number | undefined {
   return value;
 }
 
-const EXECUTORS = ['local', 'podman', 'docker'];
+const EXECUTORS = ['local', 'podman', 'docker', 'aws-batch', 'slurm'];
 
 function checkExecutor(executor: unknown): string | undefined {
   if (executor === undefined) return undefined;
@@ -227,16 +227,20 @@ export function computeEnvironmentDetail(
   machine: { vcpus: number; memoryMiB: number },
 ): ComputeEnvironmentDetail {
   const executor = ce.executor ?? 'local';
+  // SLURM places its jobs on the cluster's nodes: its size is what Strand hands it at once.
+  const elsewhere = executor === 'slurm';
   const runs =
     executor === 'local'
       ? 'runs jobs as processes on this machine'
-      : `runs jobs in ${executor} containers on this machine`;
+      : elsewhere
+        ? "hands its jobs to SLURM, which places them on the cluster's nodes"
+        : `runs jobs in ${executor} containers on this machine`;
   const shares: string[] = [];
-  if (ce.maxvCpus > machine.vcpus)
+  if (!elsewhere && ce.maxvCpus > machine.vcpus)
     shares.push(
       `declares ${ce.maxvCpus} vCPU on a machine with ${machine.vcpus}: its jobs share the machine's cores`,
     );
-  if (ce.memoryMiB > machine.memoryMiB)
+  if (!elsewhere && ce.memoryMiB > machine.memoryMiB)
     shares.push(
       `declares ${formatMiB(ce.memoryMiB)} on a machine with ${formatMiB(machine.memoryMiB)}: its jobs may run out of memory together`,
     );

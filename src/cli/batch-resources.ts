@@ -95,7 +95,10 @@ export function registerResourceCommands(
     )
     .option('--unmanagedv-cpus <n>', 'the vCPUs of an UNMANAGED one')
     .option('--memory <size>', "its memory, e.g. 16GiB (default: this machine's)")
-    .option('--executor <name>', 'what runs its jobs: local (processes, default), podman or docker')
+    .option(
+      '--executor <name>',
+      'what runs its jobs: local (processes, default), podman, docker, aws-batch or slurm (SLURM places them: give it the size to hand SLURM at once)',
+    )
     .option('--service-role <arn>', 'kept as given')
     .option('--tags <shorthand|json>', 'e.g. team=genomics')
     .option('--home <dir>', 'the Strand home directory')

@@ -1,8 +1,9 @@
 /** `strand batch …`: the local AWS Batch with the AWS CLI's verbs and flag names. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Command } from 'commander';
+import { readAttemptLog } from '../app/index.js';
 import { listedJobs, readJobs } from '../batch/local-batch.js';
 import { BatchInputError } from '../batch/resources.js';
 import type {
@@ -243,9 +244,10 @@ export function registerBatchCommands(
           `--attempt ${opts.attempt}: job ${id} has ${attempts.length} attempt(s)`,
         );
       }
-      if (!path || !existsSync(path))
-        throw new InputError(`job ${id} (${job.status}) has no log yet`);
-      io.out(readFileSync(path, 'utf8'));
+      // A file here, or an AWS Batch job's CloudWatch Logs.
+      const text = path ? await readAttemptLog(strandHome(opts.home), path) : undefined;
+      if (text === undefined) throw new InputError(`job ${id} (${job.status}) has no log yet`);
+      io.out(text);
       setExit(EXIT_OK);
     });
   return batch;

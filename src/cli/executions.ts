@@ -17,6 +17,7 @@ import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
 import { loadDefinition, loadMockCase, parseInputOption, parseJsonArg } from './input.js';
 import type { Io } from './io.js';
 import {
+  resultsOf,
   openEngine,
   openScheduler,
   openSchedulerIfFree,
@@ -189,6 +190,28 @@ function report(io: Io, d: ExecutionDescription, json: boolean | undefined): num
   return d.status === 'SUCCEEDED' || d.status === 'RUNNING' ? EXIT_OK : EXIT_FAILED;
 }
 
+/** `--results` and `--profile`: where the pipeline functions of an execution record results. */
+function resultsOptions(command: Command): Command {
+  return command
+    .option(
+      '--results <url>',
+      "where results are recorded: a file path, sqlite://PATH or postgres://… (default: the profile's, then <home>/config.yaml's, then <home>/results.db)",
+    )
+    .option('--profile <name>', 'a profile of <home>/config.yaml (its results)');
+}
+
+/** The sinks an engine of these commands opens with. */
+function sinksOf(
+  home: string,
+  opts: { results?: string; profile?: string; store?: string },
+): { results?: string; store?: string } {
+  const results = resultsOf(home, opts).url;
+  return {
+    ...(results === undefined ? {} : { results }),
+    ...(opts.store === undefined ? {} : { store: opts.store }),
+  };
+}
+
 interface StartOptions {
   input: string;
   name?: string;
@@ -202,6 +225,9 @@ interface StartOptions {
   mockConfig?: string;
   mockCase?: string;
   stateMachineName?: string;
+  results?: string;
+  profile?: string;
+  store?: string;
 }
 
 export function registerExecutionCommands(
@@ -209,8 +235,7 @@ export function registerExecutionCommands(
   io: Io,
   setExit: (code: number) => void,
 ): void {
-  program
-    .command('start')
+  resultsOptions(program.command('start'))
     .description(
       'start an execution of a state machine definition and follow it to the end, printing its output\n' +
         '(exit 0 when it SUCCEEDED, 1 when it FAILED, TIMED_OUT or was ABORTED, 2 for bad input).\n' +
@@ -251,6 +276,10 @@ export function registerExecutionCommands(
     .option(
       '--state-machine-name <name>',
       "the state machine's name (in ARNs and in the mock configuration; default: the file name without .asl.json)",
+    )
+    .option(
+      '--store <url>',
+      "the object store Map states' ItemReader and ResultWriter use (a directory, file:// or s3://; default: the home's)",
     )
     .option('--home <dir>', 'the Strand home directory')
     .action(async (file: string, opts: StartOptions) => {
@@ -293,10 +322,12 @@ export function registerExecutionCommands(
         setExit(report(io, d, opts.json));
         return;
       }
+      const home = strandHome(opts.home);
       const engine = await openScheduler(
         io,
-        strandHome(opts.home),
+        home,
         show ? (_arn, e) => onEvent(e) : undefined,
+        sinksOf(home, opts),
       );
       engine.stateMachines = stateMachines;
       for (const [fn, handler] of functions) engine.registerFunction(fn, handler);
@@ -319,15 +350,15 @@ export function registerExecutionCommands(
       }
     });
 
-  program
-    .command('resume')
+  resultsOptions(program.command('resume'))
     .description(
       'carry on every unfinished execution in the Strand home and wait for them to end (exit 1 if any did not succeed)',
     )
     .option('--home <dir>', 'the Strand home directory')
     .option('--json', 'print the results as JSON')
-    .action(async (opts: { home?: string; json?: boolean }) => {
-      const engine = await openScheduler(io, strandHome(opts.home));
+    .action(async (opts: { home?: string; json?: boolean; results?: string; profile?: string }) => {
+      const home = strandHome(opts.home);
+      const engine = await openScheduler(io, home, undefined, sinksOf(home, opts));
       try {
         const running = engine.listExecutions('RUNNING');
         // Batch jobs submitted on their own (strand batch submit --detach) carry on too.
@@ -358,8 +389,7 @@ export function registerExecutionCommands(
       }
     });
 
-  program
-    .command('redrive')
+  resultsOptions(program.command('redrive'))
     .description(
       'carry on a FAILED, ABORTED or TIMED_OUT execution from where it stopped (RedriveExecution): states, Map iterations and Parallel branches that succeeded, at any depth, are not run again; then follow it',
     )
@@ -369,80 +399,86 @@ export function registerExecutionCommands(
       '--json',
       'print JSON: the DescribeExecution-shaped result; for a pipeline run, one event per line as `strand run --json` does',
     )
-    .action(async (name: string, opts: { home?: string; json?: boolean }) => {
-      const home = strandHome(opts.home);
-      const hook: EventHook = {};
-      let own = openSchedulerIfFree(home, (arn, e) => hook.onEvent?.(arn, e));
-      if (!own) {
-        // Another engine owns the home: it carries the execution on, and this process follows.
-        const reader = openEngine(home);
-        let before: ExecutionDescription;
-        let pipeline: ReturnType<typeof pipelineRunOf>;
-        try {
-          before = await engineCall(() => reader.describeExecution(name));
-          pipeline = pipelineRunOf(reader, name);
-        } finally {
-          reader.close();
+    .action(
+      async (
+        name: string,
+        opts: { home?: string; json?: boolean; results?: string; profile?: string },
+      ) => {
+        const home = strandHome(opts.home);
+        const sinks = sinksOf(home, opts);
+        const hook: EventHook = {};
+        let own = openSchedulerIfFree(home, (arn, e) => hook.onEvent?.(arn, e), sinks.results);
+        if (!own) {
+          // Another engine owns the home: it carries the execution on, and this process follows.
+          const reader = openEngine(home);
+          let before: ExecutionDescription;
+          let pipeline: ReturnType<typeof pipelineRunOf>;
+          try {
+            before = await engineCall(() => reader.describeExecution(name));
+            pipeline = pipelineRunOf(reader, name);
+          } finally {
+            reader.close();
+          }
+          const outcome = await askOwner(
+            home,
+            'RedriveExecution',
+            { name, ...(before.error === ERROR.samplesFailed ? { fromState: STATE.samples } : {}) },
+            {
+              onWait: (h) =>
+                opts.json ||
+                io.err(
+                  `handing the redrive to the Strand engine that owns ${home} (pid ${h.pid} on ${h.host})\n`,
+                ),
+            },
+          ).catch(requestRefused);
+          if (outcome.served) {
+            if (pipeline) {
+              if (!opts.json) io.err(`${before.name}: carrying on ${pipeline.pipeline}\n`);
+              setExit(
+                await followRemote(io, home, {
+                  ...pipeline,
+                  execution: before.name,
+                  json: Boolean(opts.json),
+                }),
+              );
+            } else setExit(report(io, await waitRemote(home, before.name), opts.json));
+            return;
+          }
+          own = await openStrandScheduler(io, home, (arn, e) => hook.onEvent?.(arn, e), sinks);
         }
-        const outcome = await askOwner(
-          home,
-          'RedriveExecution',
-          { name, ...(before.error === ERROR.samplesFailed ? { fromState: STATE.samples } : {}) },
-          {
-            onWait: (h) =>
-              opts.json ||
-              io.err(
-                `handing the redrive to the Strand engine that owns ${home} (pid ${h.pid} on ${h.host})\n`,
+        const { engine } = own;
+        try {
+          const before = await engineCall(() => engine.describeExecution(name));
+          // A pipeline whose samples failed ended in its final Fail state, after the Map that
+          // tolerated the failures: carry it on from the Map (finished jobs are cache hits).
+          const redrive = () =>
+            engineCall(() =>
+              engine.redriveExecution(
+                name,
+                before.error === ERROR.samplesFailed ? { fromState: STATE.samples } : {},
               ),
-          },
-        ).catch(requestRefused);
-        if (outcome.served) {
+            );
+          const pipeline = pipelineRunOf(engine, name);
           if (pipeline) {
+            // Followed as `strand run` follows a run: progress, then outputs and results.
             if (!opts.json) io.err(`${before.name}: carrying on ${pipeline.pipeline}\n`);
             setExit(
-              await followRemote(io, home, {
+              await followPipeline(io, engine, hook, {
                 ...pipeline,
                 execution: before.name,
                 json: Boolean(opts.json),
+                begin: async () => void (await redrive()),
               }),
             );
-          } else setExit(report(io, await waitRemote(home, before.name), opts.json));
-          return;
+            return;
+          }
+          const d = await redrive();
+          setExit(report(io, await engine.waitForExecution(d.executionArn), opts.json));
+        } finally {
+          engine.close();
         }
-        own = await openStrandScheduler(io, home, (arn, e) => hook.onEvent?.(arn, e));
-      }
-      const { engine } = own;
-      try {
-        const before = await engineCall(() => engine.describeExecution(name));
-        // A pipeline whose samples failed ended in its final Fail state, after the Map that
-        // tolerated the failures: carry it on from the Map (finished jobs are cache hits).
-        const redrive = () =>
-          engineCall(() =>
-            engine.redriveExecution(
-              name,
-              before.error === ERROR.samplesFailed ? { fromState: STATE.samples } : {},
-            ),
-          );
-        const pipeline = pipelineRunOf(engine, name);
-        if (pipeline) {
-          // Followed as `strand run` follows a run: progress, then outputs and results.
-          if (!opts.json) io.err(`${before.name}: carrying on ${pipeline.pipeline}\n`);
-          setExit(
-            await followPipeline(io, engine, hook, {
-              ...pipeline,
-              execution: before.name,
-              json: Boolean(opts.json),
-              begin: async () => void (await redrive()),
-            }),
-          );
-          return;
-        }
-        const d = await redrive();
-        setExit(report(io, await engine.waitForExecution(d.executionArn), opts.json));
-      } finally {
-        engine.close();
-      }
-    });
+      },
+    );
 
   program
     .command('stop')

@@ -5,10 +5,19 @@
  */
 import { join, resolve } from 'node:path';
 import type { HistoryEvent } from '../asl/execution.js';
-import { openStrand, openStrandWhenFree, type Strand } from '../app/index.js';
+import { chooseResults, ConfigError, readConfig } from '../app/config.js';
+import {
+  openResults,
+  openResultsIfAny,
+  openStrand,
+  openStrandWhenFree,
+  resultsReady,
+  type Strand,
+} from '../app/index.js';
 import { Engine, EngineBusyError } from '../engine/engine.js';
 import { StoreError } from '../engine/store.js';
 import { ResultsError } from '../results/errors.js';
+import type { ResultsSink } from '../results/sink.js';
 import { InputError } from './errors.js';
 import type { Io } from './io.js';
 
@@ -27,10 +36,53 @@ export function openEngine(home: string): Engine {
   }
 }
 
-/** Turns what opening a home can refuse (a damaged database) into bad input (exit 2). */
-function refusedHome(err: unknown): unknown {
-  if (err instanceof StoreError || err instanceof ResultsError) return new InputError(err.message);
+/**
+ * Turns what opening a home can refuse (a damaged database, a results server that cannot be
+ * used, a config.yaml that cannot be read) into bad input (exit 2).
+ */
+export function refusedHome(err: unknown): unknown {
+  if (err instanceof StoreError || err instanceof ResultsError || err instanceof ConfigError)
+    return new InputError(err.message);
   return err;
+}
+
+/**
+ * Where a command records or reads results: `--results`, else the `--profile`'s, else the
+ * home's config.yaml's, else `<home>/results.db` (url undefined).
+ */
+export function resultsOf(
+  home: string,
+  options: { results?: string; profile?: string },
+): { url: string | undefined; from: string } {
+  try {
+    return chooseResults(
+      readConfig(home),
+      { flag: options.results, profile: options.profile },
+      home,
+    );
+  } catch (err) {
+    throw refusedHome(err);
+  }
+}
+
+/**
+ * Opens the results a command reads, ready to answer (a Postgres server reached); with
+ * `ifAny`, undefined while the home has no results.db yet. What opening refuses is exit 2.
+ */
+export async function openResultsReader(
+  home: string,
+  url: string | undefined,
+  options: { ifAny?: boolean } = {},
+): Promise<ResultsSink | undefined> {
+  let sink: ResultsSink | undefined;
+  try {
+    sink = options.ifAny ? openResultsIfAny(url, { home }) : openResults(url, { home });
+    if (sink) await resultsReady(sink);
+    return sink;
+  } catch (err) {
+    await sink?.close();
+    throw refusedHome(err);
+  }
 }
 
 /**
@@ -41,9 +93,10 @@ export async function openStrandScheduler(
   io: Io,
   home: string,
   onEvent?: (arn: string, e: HistoryEvent) => void,
+  sinks: { results?: string; store?: string } = {},
 ): Promise<Strand> {
   try {
-    return await openStrandWhenFree({ home, onEvent }, (holder) =>
+    return await openStrandWhenFree({ home, onEvent, ...sinks }, (holder) =>
       io.err(
         `waiting: another Strand engine (pid ${holder.pid} on ${holder.host}) is running on ${home}\n`,
       ),
@@ -58,8 +111,9 @@ export async function openScheduler(
   io: Io,
   home: string,
   onEvent?: (arn: string, e: HistoryEvent) => void,
+  sinks: { results?: string; store?: string } = {},
 ): Promise<Engine> {
-  return (await openStrandScheduler(io, home, onEvent)).engine;
+  return (await openStrandScheduler(io, home, onEvent, sinks)).engine;
 }
 
 /**
@@ -69,9 +123,10 @@ export async function openScheduler(
 export function openSchedulerIfFree(
   home: string,
   onEvent?: (arn: string, e: HistoryEvent) => void,
+  results?: string,
 ): Strand | undefined {
   try {
-    return openStrand({ home, onEvent });
+    return openStrand({ home, onEvent, results });
   } catch (err) {
     if (err instanceof EngineBusyError) return undefined;
     throw refusedHome(err);

@@ -11,6 +11,9 @@ import { PipelineError } from '../pipeline/errors.js';
 import { readTextFile } from './input.js';
 import { registerClean } from './clean.js';
 import { registerCompletion } from './completion.js';
+import { registerDeployCommands } from './deploy.js';
+import { registerStageCommands } from './stage.js';
+import { registerServerCommand } from '../server/command.js';
 import { createLogUpdate } from 'log-update';
 import type { Io } from './io.js';
 import { colorWanted, errorPrefix, painter } from './color.js';
@@ -115,7 +118,10 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerResourceCommands(registerBatchCommands(program, io, setExit), io, setExit);
   registerImagesCommands(program, io, setExit);
   registerClean(program, io, setExit);
+  registerDeployCommands(program, io, setExit);
   registerCompletion(program, io, setExit);
+  registerStageCommands(program, io, setExit);
+  registerServerCommand(program, io, setExit);
 
   return program;
 }

@@ -22,19 +22,29 @@ import { StorageError } from '../storage/errors.js';
 import type { JobDetail } from '../batch/types.js';
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { EXIT_FAILED, EXIT_OK, InputError } from './errors.js';
-import { openEngine, openSchedulerIfFree, strandHome } from './home.js';
 import {
-  openResults,
-  openResultsIfAny,
+  openEngine,
+  openResultsReader,
+  openSchedulerIfFree,
+  refusedHome,
+  resultsOf,
+  strandHome,
+} from './home.js';
+import { configPath, configuredResults } from '../app/config.js';
+import {
+  executorCapacity,
   openStrandWhenFree,
+  readAttemptLog,
   rememberedDigests,
 } from '../app/index.js';
+import { parseLogRef } from '../executors/aws-batch/aws-batch-executor.js';
+import { maskUrlPassword } from '../results/postgres.js';
 import { registerIfChanged } from '../batch/register.js';
 import { thisMachine } from '../batch/local-batch.js';
 import { askOwner, ownedByLiveEngine, RequestFailedError } from '../engine/control.js';
 import { Engine, EngineInputError, type ExecutionDescription } from '../engine/engine.js';
 import cliTruncate from 'cli-truncate';
-import { runExecutor } from './executor.js';
+import { checkRunExecutor, runExecutor } from './executor.js';
 import { knownName } from './names.js';
 import type { Io } from './io.js';
 import { errorPrefix, painter, status, statusColumns } from './color.js';
@@ -57,6 +67,7 @@ interface RunOptions {
   queue?: string;
   executor?: string;
   profile?: string;
+  results?: string;
   skipMissing?: boolean;
 }
 
@@ -346,6 +357,8 @@ export interface FollowedRun {
   store: string;
   json: boolean;
   jobs: { name: string; total: number }[];
+  /** How `strand results` finds the run's results when not by default (`--results …`). */
+  resultsFlag?: string;
 }
 
 type Watch = ReturnType<typeof progress>;
@@ -381,7 +394,7 @@ function printOutcome(
         io.err(`to carry on: strand redrive ${run.execution}\n`);
     }
     io.err(
-      `outputs: ${run.store}/${run.pipeline}/\nresults: strand results --pipeline ${run.pipeline}\n`,
+      `outputs: ${run.store}/${run.pipeline}/\nresults: strand results${run.resultsFlag ? ` ${run.resultsFlag}` : ''} --pipeline ${run.pipeline}\n`,
     );
   }
   return d.status === 'SUCCEEDED' ? EXIT_OK : EXIT_FAILED;
@@ -640,6 +653,13 @@ function writeCompiled(dir: string, compiled: CompiledPipeline, name: string): s
   return files;
 }
 
+/** A job's log from byte `offset` on: its file, or an AWS Batch job's CloudWatch Logs. */
+async function logFrom(home: string, log: string, offset: number): Promise<string> {
+  if (!parseLogRef(log)) return readFrom(log, offset);
+  const text = (await readAttemptLog(home, log)) ?? '';
+  return Buffer.from(text).subarray(offset).toString('utf8');
+}
+
 /** The bytes of a file from `offset` on. */
 function readFrom(path: string, offset: number): string {
   const size = existsSync(path) ? statSync(path).size : 0;
@@ -700,6 +720,11 @@ function jobLog(job: JobDetail): string | undefined {
   return job.container.logStreamName ?? job.attempts.at(-1)?.container.logStreamName;
 }
 
+/** The `--results` option of the commands that read results. */
+const RESULTS_TO_READ =
+  'the results database: a file path, sqlite://PATH or postgres://USER@HOST:PORT/DATABASE\n' +
+  "(default: the profile's, <home>/config.yaml's results:, then <home>/results.db)";
+
 export function registerPipelineCommands(
   program: Command,
   io: Io,
@@ -745,10 +770,17 @@ export function registerPipelineCommands(
     .option(
       '--executor <name>',
       'what jobs run on: local (processes on this machine, the default), podman or docker (each\n' +
-        "job in its step's image; build them with `strand images build`). Without it: the profile's,\n" +
-        "the pipeline's executor:, then <home>/config.yaml's executor:",
+        "job in its step's image; build them with `strand images build`), aws-batch (AWS Batch, as\n" +
+        "<home>/config.yaml's executors.aws-batch says), slurm (SLURM batch jobs, from a login node;\n" +
+        "see docs/slurm.md). Without it: the profile's, the pipeline's\n" +
+        "executor:, then <home>/config.yaml's executor:",
     )
-    .option('--profile <name>', 'a profile of <home>/config.yaml (its executor)')
+    .option('--profile <name>', 'a profile of <home>/config.yaml (its executor and results)')
+    .option(
+      '--results <url>',
+      'where results are recorded: a file path, sqlite://PATH or postgres://USER@HOST:PORT/DATABASE\n' +
+        "(default: the profile's, <home>/config.yaml's results:, then <home>/results.db)",
+    )
     .option('--queue <name>', "job queue (default: the executor's; `default` for local)")
     .option('--home <dir>', 'the Strand home directory')
     .action(async (file: string, opts: RunOptions) => {
@@ -759,6 +791,8 @@ export function registerPipelineCommands(
       let store: ReturnType<typeof openStore>;
       try {
         store = openStore(opts.store, { home });
+        // A remote store that cannot be written is found now, before any job runs.
+        await store.check?.();
       } catch (err) {
         if (err instanceof StorageError) throw new InputError(`--store: ${err.message}`);
         throw err;
@@ -787,6 +821,7 @@ export function registerPipelineCommands(
         throw new InputError(
           `--queue ${opts.queue} with executor ${ran.executor}: a queue's compute environment decides what its jobs run on; give one of them`,
         );
+      const results = resultsOf(home, { results: opts.results, profile: opts.profile });
       const queue = opts.queue ?? (ran.executor === 'local' ? 'default' : ran.executor);
       const compiled = compilePipeline(spec, {
         jobQueue: queue,
@@ -885,6 +920,11 @@ export function registerPipelineCommands(
         store: store.url,
         json: Boolean(opts.json),
         jobs,
+        ...(results.from === '--results' && results.url
+          ? { resultsFlag: `--results ${maskUrlPassword(results.url)}` }
+          : results.from.startsWith('profile ')
+            ? { resultsFlag: `--profile ${opts.profile}` }
+            : {}),
       };
       const headline = (): void => {
         if (opts.json) return;
@@ -904,9 +944,17 @@ export function registerPipelineCommands(
         name,
         stateMachineName: spec.name,
       };
+      // AWS Batch's endpoint, credentials and queue, before anything is submitted.
+      await checkRunExecutor(home, ran);
       const hook: EventHook = {};
-      let own = openSchedulerIfFree(home, (arn, e) => hook.onEvent?.(arn, e));
+      let own = openSchedulerIfFree(home, (arn, e) => hook.onEvent?.(arn, e), results.url);
       if (!own) {
+        // The engine that owns the home records results where the home's config.yaml says.
+        const configured = configuredResults(home);
+        if (results.url !== undefined && results.url !== configured)
+          throw new InputError(
+            `another Strand engine owns ${home} and records results in ${configured ? maskUrlPassword(configured) : join(home, 'results.db')}, not in ${maskUrlPassword(results.url)} (from ${results.from}); run again when it has finished, or set results: in ${configPath(home)}`,
+          );
         // Another engine owns the home: it runs this execution too, and this process follows.
         const outcome = await askOwner(
           home,
@@ -928,14 +976,23 @@ export function registerPipelineCommands(
           setExit(await followRemote(io, home, followed));
           return;
         }
-        own = await openStrandWhenFree({ home, onEvent: (arn, e) => hook.onEvent?.(arn, e) });
+        own = await openStrandWhenFree({
+          home,
+          onEvent: (arn, e) => hook.onEvent?.(arn, e),
+          results: results.url,
+        }).catch((err: unknown) => {
+          throw refusedHome(err);
+        });
       }
       const { engine } = own;
       try {
-        // The results database is checked (and made) before any job runs.
-        own.services.results();
+        // The results database is checked (made, or its server reached) before any job runs.
+        await own.services.ready().catch((err: unknown) => {
+          throw refusedHome(err);
+        });
         registerIfChanged(engine.batch!, compiled.jobDefinitions);
-        if (ran.executor !== 'local') engine.batch!.ensureExecutorQueue(ran.executor);
+        if (ran.executor !== 'local')
+          engine.batch!.ensureExecutorQueue(ran.executor, executorCapacity(home, ran.executor));
         headline();
         setExit(
           await followPipeline(io, engine, hook, {
@@ -983,7 +1040,8 @@ export function registerPipelineCommands(
           }
           const offsets = new Map<string, number>();
           let last = '';
-          const pass = (): number => {
+          const home = strandHome(opts.home);
+          const pass = async (): Promise<number> => {
             let printed = 0;
             for (const job of engine.listBatchJobs()) {
               const tags = job.tags ?? {};
@@ -994,7 +1052,7 @@ export function registerPipelineCommands(
               if (opts.step && step !== opts.step && !step.startsWith(`${opts.step}.`)) continue;
               const log = jobLog(job);
               if (!log) continue;
-              const text = readFrom(log, offsets.get(log) ?? 0);
+              const text = await logFrom(home, log, offsets.get(log) ?? 0);
               if (!text) continue;
               offsets.set(log, (offsets.get(log) ?? 0) + Buffer.byteLength(text));
               if (last !== log) {
@@ -1008,13 +1066,13 @@ export function registerPipelineCommands(
             }
             return printed;
           };
-          const printed = pass();
+          const printed = await pass();
           if (opts.follow) {
             while (engine.describeExecution(execution).status === 'RUNNING') {
               await new Promise((r) => setTimeout(r, 500));
-              pass();
+              await pass();
             }
-            pass();
+            await pass();
           } else if (printed === 0) {
             io.err(
               `${execution}: no job logs${opts.sample || opts.step ? ' for that sample/step' : ''} yet\n`,
@@ -1033,11 +1091,20 @@ export function registerPipelineCommands(
       'list pipeline runs in the Strand home with their progress (from the results database)',
     )
     .option('--json', 'print JSON')
+    .option('--results <url>', RESULTS_TO_READ)
+    .option('--profile <name>', 'a profile of <home>/config.yaml (its results)')
     .option('--home <dir>', 'the Strand home directory')
-    .action(async (opts: { json?: boolean; home?: string }) => {
+    .action(async (opts: { json?: boolean; home?: string; results?: string; profile?: string }) => {
       const home = strandHome(opts.home);
+      const { url } = resultsOf(home, opts);
       const engine = openEngine(home);
-      const db = openResultsIfAny(undefined, { home });
+      let db: Awaited<ReturnType<typeof openResultsReader>>;
+      try {
+        db = await openResultsReader(home, url, { ifAny: true });
+      } catch (err) {
+        engine.close();
+        throw err;
+      }
       try {
         const runs = [];
         for (const d of engine.listExecutions()) {
@@ -1166,6 +1233,8 @@ export function registerPipelineCommands(
     )
     .option('--columns <list>', 'only these columns, in this order (comma-separated)')
     .option('--format <format>', 'table, csv or json', 'table')
+    .option('--results <url>', RESULTS_TO_READ)
+    .option('--profile <name>', 'a profile of <home>/config.yaml (its results)')
     .option('--home <dir>', 'the Strand home directory')
     .action(
       async (opts: {
@@ -1177,11 +1246,14 @@ export function registerPipelineCommands(
         columns?: string;
         format: string;
         home?: string;
+        results?: string;
+        profile?: string;
       }) => {
         if (!['table', 'csv', 'json'].includes(opts.format))
           throw new InputError(`--format ${opts.format}: use table, csv or json`);
         const home = strandHome(opts.home);
-        const db = openResults(undefined, { home });
+        const { url } = resultsOf(home, opts);
+        const db = (await openResultsReader(home, url))!;
         try {
           let rows: Record<string, unknown>[];
           if (opts.metrics) {

@@ -94,6 +94,8 @@ export interface EngineOptions {
     stageOut?: StageOut;
     /** The inputs an attempt must leave as they are (see LocalBatch). */
     stageIn?: LocalBatchOptions['stageIn'];
+    /** Inputs in a remote store, made local before an attempt starts (see LocalBatch). */
+    fetchInputs?: LocalBatchOptions['fetchInputs'];
     /** Earlier runs of a kind of job, for jobs with a range of vCPUs (see LocalBatch). */
     history?: LocalBatchOptions['history'];
     maxvCpus?: number;
@@ -165,7 +167,7 @@ export interface StartExecutionRequest {
 
 const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
-/** Every Task and ItemReader resource in a definition, with its state and the state's pointer. */
+/** Every Task, ItemReader and ResultWriter resource in a definition, with its state and pointer. */
 function taskResources(
   def: StateMachineDefinition,
   base = '',
@@ -191,6 +193,9 @@ function taskResources(
           pointer: `${pointer}/ItemReader`,
           resource: state.ItemReader.Resource,
         });
+      const writer = state.ResultWriter?.Resource;
+      if (typeof writer === 'string')
+        out.push({ state: name, pointer: `${pointer}/ResultWriter`, resource: writer });
     }
   }
   return out;
@@ -393,7 +398,7 @@ export class Engine {
     const mocked = request.mock?.states ?? {};
     const unknown = taskResources(request.definition).filter(
       (t) =>
-        !(t.state in mocked && !t.pointer.endsWith('/ItemReader')) &&
+        !(t.state in mocked && t.pointer.endsWith(`/States/${t.state}`)) &&
         !this.integrations.some((i) => i.supports(serviceResource(t.resource))),
     );
     if (unknown.length > 0) {

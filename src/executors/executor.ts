@@ -112,6 +112,16 @@ export interface Executor {
    * where the job ran.
    */
   workDir?(handle: JobHandle): string | undefined;
+  /**
+   * Optional: the vCPUs and memory the Batch hands a backend that places jobs itself (a SLURM
+   * partition's nodes) at once, as its compute environment's size; absent: this machine's.
+   */
+  capacity?(): { vcpus: number; memoryMiB: number } | undefined;
+  /**
+   * Optional: the attempt's log (stdout and stderr) for an executor whose logs are not a file on
+   * this machine (AWS Batch: CloudWatch Logs); undefined when there is none yet.
+   */
+  logs?(handle: JobHandle): Promise<string | undefined>;
   /** Optional: called when an attempt this process started may have ended (so it can poll now). */
   onSettled?(listener: (handle: JobHandle) => void): void;
   /** Optional: releases helpers of this process (jobs keep running). */

@@ -3,7 +3,8 @@
  * (samples → Map items, a sliced run's inputs checked before any job), publish (the manifest
  * the job's stage-out wrote, results rows and metrics), sync-failure (what the stage-out kept
  * of a failed job, a FAILED row, then the error naming step, sample and log) and collect (every
- * sample's outputs listed for the steps that run once for all samples). Each works from its
+ * sample's outputs listed for the steps that run once for all samples; when those run beside the
+ * samples, it also keeps the run's sample ledger and waits on it: see `ledgerPrefix`). Each works from its
  * payload, the store (by key: never a job's directory, which is where the job ran, see
  * stage-out.ts) and the results sink, so the same handlers can be bundled as the Lambda on AWS.
  * Also the job cache: a job whose fingerprint matches a successful manifest is not run again.
@@ -26,7 +27,7 @@ import {
   stepKey,
   type RunSettings,
 } from '../pipeline/contract.js';
-import { ancestors } from '../pipeline/dag.js';
+import { ancestors, samplesAwaited } from '../pipeline/dag.js';
 import { extractMetrics } from '../results/extract.js';
 import type { ResultsSink } from '../results/sink.js';
 import { stepPrefix } from '../storage/layout.js';
@@ -102,6 +103,32 @@ export interface PipelineFunctionsOptions {
   batch: () => LocalBatch | undefined;
   /** Digests of input files remembered across runs (the home's). */
   digests?: DigestMemo;
+}
+
+/** The samples aggregate step `step` was given in `execution`, when it ran beside the samples. */
+function stepSamplesKey(pipeline: string, execution: string, step: string): string {
+  return `${pipeline}/_all/_inputs/${execution}/_samples.${step}.json`;
+}
+
+/** The longest Wait between two looks at the sample ledger (see awaitSamples). */
+const MAX_WAIT_SECONDS = 10;
+/**
+ * How long one look at the sample ledger keeps looking when Strand's functions run as a Lambda
+ * (no local Batch beside them): fewer state transitions, which Step Functions bills.
+ */
+const LAMBDA_LOOK_SECONDS = 20;
+
+/**
+ * Where a run records, for the aggregate steps that run beside the samples, how far each sample
+ * got: `_items.json` (the Map's items, when the ledger was started), one object
+ * per sample and job published (`{sample}/{job}.json`: its output locations), one per sample
+ * that failed (`{sample}/_failed.json`), `_ended.json` once the Map has ended (each sample's
+ * final variables, or null for a failed one), and what the run should say of an aggregate step
+ * (`_notes/{step}.json`, which Collect says at the end). Written by strand-publish, strand-sync-failure and
+ * strand-collect; read by strand-collect only, for those steps.
+ */
+export function ledgerPrefix(run: Pick<RunSettings, 'pipeline' | 'execution'>): string {
+  return `${run.pipeline}/_all/_inputs/${run.execution}/_ledger`;
 }
 
 /** A step failed; its error name is what the Fail state shows. */
@@ -273,7 +300,15 @@ export function pipelineFunctions(
         cause: null,
       });
     }
-    return { run: p.run ?? null, vars: { ...vars(p.vars), ...outputLocations(manifest) } };
+    const outputs = outputLocations(manifest);
+    // An aggregate step that reads this step may start before the sample has ended: it learns
+    // of it here.
+    if (p.ledger === true && sample !== AGGREGATE_SAMPLE)
+      await store.putBytes(
+        `${ledgerPrefix(run)}/${sample}/${plan.name}.json`,
+        JSON.stringify(outputs),
+      );
+    return { run: p.run ?? null, vars: { ...vars(p.vars), ...outputs } };
   };
 
   const syncFailure: LambdaFunction = async (payload) => {
@@ -321,6 +356,12 @@ export function pipelineFunctions(
       cause: reason,
     });
     const where = sample === AGGREGATE_SAMPLE ? 'for all samples' : `for sample ${sample}`;
+    // The sample has ended: aggregate steps waiting for it go on without it.
+    if (p.ledger === true && sample !== AGGREGATE_SAMPLE)
+      await store.putBytes(
+        `${ledgerPrefix(run)}/${sample}/_failed.json`,
+        JSON.stringify({ step: plan.name, cause: reason }),
+      );
     return {
       Error: ERROR.stepFailed,
       Cause: `step ${plan.name} failed ${where}: ${reason}${log ? `; log: ${log}` : ''}${published ? `; partial outputs: ${store.url}/${prefix}` : ''}`,
@@ -398,11 +439,18 @@ export function pipelineFunctions(
   ): Promise<string[]> {
     const store = options.store(run.store);
     const notes: string[] = [];
-    for (const job of aggregate.flatMap((s) => s.jobs)) {
+    for (const [step, job] of aggregate.flatMap((s) => s.jobs.map((j) => [s, j] as const))) {
       const before = await readManifest(store, stepPrefix(run.pipeline, null, job.name)).catch(
         () => undefined,
       );
-      const had = before?.status === 'SUCCEEDED' ? before.samples : undefined;
+      // Beside the samples, each aggregate step keeps the samples it was given (its manifest
+      // has those of the last one to collect: see gather).
+      const own = before && stepSamplesKey(run.pipeline, before.execution, step.name);
+      const kept =
+        own && (await store.exists(own))
+          ? (JSON.parse((await store.get(own)).toString('utf8')) as string[])
+          : before?.samples;
+      const had = before?.status === 'SUCCEEDED' ? kept : undefined;
       if (!had || collected.length >= had.length) continue;
       const gone = had.filter((id) => !collected.includes(id));
       notes.push(
@@ -415,13 +463,91 @@ export function pipelineFunctions(
     return notes;
   }
 
-  const collect: LambdaFunction = async (payload) => {
-    const p = payload as JsonObject;
+  /**
+   * What aggregate steps `aggregate` are given from the samples `good` (each sample's
+   * variables): a list per output of `outputs` (one location a line, at `listKey(name)`), the
+   * digests of what they read, and the published outputs of the aggregate steps the run leaves
+   * out that they need; and the notes of those republished from fewer samples than before.
+   */
+  async function gather(
+    run: RunSettings,
+    steps: StepPlan[],
+    aggregate: StepPlan[],
+    good: Record<string, string>[],
+    outputs: string[],
+    listKey: (name: string) => string,
+    load: StepPlan[],
+    own = false,
+  ): Promise<{ vars: Record<string, string>; notes: string[] }> {
+    const out: Record<string, string> = {};
+    const store = options.store(run.store);
+    const collected = good.map((v) => v.SAMPLE).filter((id) => id !== undefined);
+    const perSample = steps.some((s) => s.scope === 'sample');
+    const notes = perSample ? await fewerSamples(run, aggregate, collected) : undefined;
+    // The lists of what each aggregate step gets, written under their prefix's lock (a
+    // collect that ran again after a crash sweeps what the first one left half-written).
+    const inputs = `${run.pipeline}/_all/_inputs/${run.execution}`;
+    const lock = await store.lock(inputs);
+    try {
+      await store.sweep(inputs);
+      // The samples the aggregate steps are given: their stage-out records them in the
+      // manifest (see fewerSamples).
+      if (perSample)
+        await store.putBytes(samplesKey(run.pipeline, run.execution), JSON.stringify(collected));
+      // One step's own, for a step beside the samples: another may collect other samples, and
+      // replace the list above, while it runs.
+      if (own)
+        for (const step of aggregate)
+          await store.putBytes(
+            stepSamplesKey(run.pipeline, run.execution, step.name),
+            JSON.stringify(collected),
+          );
+      for (const name of outputs) {
+        const key = `${inputs}/${listKey(name)}`;
+        const lines = good.filter((v) => v[name] !== undefined).map((v) => `${v[name]}\n`);
+        await lock.check();
+        await store.putBytes(key, lines.join(''));
+        out[name] = store.localPath(key) ?? `${store.url}/${key}`;
+      }
+    } finally {
+      await lock.release().catch(() => undefined);
+    }
+    Object.assign(out, await collectedDigests(store, run.pipeline, steps, aggregate, collected));
+    if (load.length > 0) {
+      const missing: string[] = [];
+      Object.assign(out, await preload(run, load, neededBy(aggregate), null, missing));
+      if (missing.length > 0) throw missingInputs(run, missing);
+    }
+    return { vars: out, notes: notes ?? [] };
+  }
+
+  /** Aggregate steps `aggregate` do not run: no sample succeeded (their rows say SKIPPED). */
+  async function skipAggregates(run: RunSettings, aggregate: StepPlan[]): Promise<string> {
+    const names = aggregate.flatMap((s) => s.jobs.map((j) => j.name));
+    for (const name of names)
+      await options.results.upsertStep({
+        execution: run.execution,
+        pipeline: run.pipeline,
+        sample: AGGREGATE_SAMPLE,
+        step: name,
+        status: 'SKIPPED',
+        error: null,
+        cause: 'no sample succeeded',
+      });
+    return `skipped ${names.join(', ')} (all samples): no sample succeeded; what they published before is left as it was`;
+  }
+
+  /**
+   * After the Map over samples: how the samples went, and what the aggregate steps get; or,
+   * when they ran beside the samples (`aggregated`: what they gave and said), only the former.
+   */
+  const collectAll = async (p: JsonObject): Promise<Json> => {
     const run = { ...asRun(p.run) };
     const items = (p.items ?? []) as Record<string, string>[];
     const mapped = (p.mapped ?? null) as (JsonObject | null)[] | null;
     const steps = p.steps as unknown as StepPlan[];
     const params = vars(p.params);
+    const aggregated = (p.aggregated ?? undefined) as { vars?: Json } | undefined;
     const failures: string[] = [];
     const good: Record<string, string>[] = [];
     items.forEach((item, i) => {
@@ -437,70 +563,223 @@ export function pipelineFunctions(
       failures.length === 0
         ? ''
         : `${failures.length} of ${items.length} samples failed:\n  ${failures.join('\n  ')}`;
-    const out: Record<string, string> = { ...params };
-    const aggregate = steps.filter((s) => s.scope === 'all');
+    const out: Record<string, string> = { ...params, ...vars(aggregated?.vars) };
+    const aggregate = aggregated ? [] : steps.filter((s) => s.scope === 'all');
     const perSample = steps.some((s) => s.scope === 'sample');
+    const earlier = aggregated ? await ledgerNotes(run, steps) : [];
+    if (earlier.length > 0) run.notes = [...earlier];
+    if (running(run, aggregate).length === 0) run.aggregates = false;
     if (run.aggregates !== false && aggregate.length > 0 && perSample && good.length === 0) {
       // Nothing to aggregate: the steps over all samples do not run, and what they published
       // before stays as it was (an empty run would replace it under a SUCCEEDED manifest).
       run.aggregates = false;
-      const names = running(run, aggregate).flatMap((s) => s.jobs.map((j) => j.name));
-      for (const name of names)
-        await options.results.upsertStep({
-          execution: run.execution,
-          pipeline: run.pipeline,
-          sample: AGGREGATE_SAMPLE,
-          step: name,
-          status: 'SKIPPED',
-          error: null,
-          cause: 'no sample succeeded',
-        });
-      run.notes = [
-        `skipped ${names.join(', ')} (all samples): no sample succeeded; what they published before is left as it was`,
-      ];
+      run.notes = [...earlier, await skipAggregates(run, running(run, aggregate))];
     } else if (run.aggregates !== false && aggregate.length > 0) {
-      const store = options.store(run.store);
-      const collected = good.map((v) => v.SAMPLE).filter((id) => id !== undefined);
-      if (perSample) {
-        run.collected = collected;
-        run.notes = await fewerSamples(run, running(run, aggregate), collected);
-      }
       const outputs = steps
         .filter((s) => s.scope === 'sample')
         .flatMap((s) => s.jobs.flatMap((j) => Object.keys(j.outputs)));
-      // The lists of what each aggregate step gets, written under their prefix's lock (a
-      // collect that ran again after a crash sweeps what the first one left half-written).
-      const inputs = `${run.pipeline}/_all/_inputs/${run.execution}`;
-      const lock = await store.lock(inputs);
-      try {
-        await store.sweep(inputs);
-        // The samples the aggregate steps are given: their stage-out records them in the
-        // manifest (see fewerSamples).
-        if (perSample)
-          await store.putBytes(samplesKey(run.pipeline, run.execution), JSON.stringify(collected));
-        for (const name of outputs) {
-          const key = `${inputs}/${name}.txt`;
-          const lines = good.filter((v) => v[name] !== undefined).map((v) => `${v[name]}\n`);
-          await lock.check();
-          await store.putBytes(key, lines.join(''));
-          out[name] = store.localPath(key) ?? `${store.url}/${key}`;
-        }
-      } finally {
-        await lock.release().catch(() => undefined);
-      }
-      Object.assign(
-        out,
-        await collectedDigests(store, run.pipeline, steps, running(run, aggregate), collected),
+      const gathered = await gather(
+        run,
+        steps,
+        running(run, aggregate),
+        good,
+        outputs,
+        (name) => `${name}.txt`,
+        loadedForSlice(run, steps, 'all'),
       );
-      const load = loadedForSlice(run, steps, 'all');
-      if (load.length > 0) {
-        const missing: string[] = [];
-        const needed = neededBy(running(run, aggregate));
-        Object.assign(out, await preload(run, load, needed, null, missing));
-        if (missing.length > 0) throw missingInputs(run, missing);
+      if (perSample) {
+        run.collected = good.map((v) => v.SAMPLE).filter((id) => id !== undefined);
+        run.notes = [...earlier, ...gathered.notes];
       }
+      Object.assign(out, gathered.vars);
     }
     return { run: run as unknown as Json, vars: out };
+  };
+
+  /** What the aggregate steps beside the samples left to say, in the order of the steps. */
+  async function ledgerNotes(run: RunSettings, steps: StepPlan[]): Promise<string[]> {
+    const store = options.store(run.store);
+    const prefix = `${ledgerPrefix(run)}/_notes`;
+    const keys = new Set((await store.list(prefix)).map((o) => o.key));
+    const notes: string[] = [];
+    for (const step of steps) {
+      const key = `${prefix}/${step.name}.json`;
+      if (keys.has(key))
+        notes.push(...(JSON.parse((await store.get(key)).toString('utf8')) as string[]));
+    }
+    return notes;
+  }
+
+  /**
+   * Starts the run's sample ledger afresh, with the Map's items (a redrive from the samples
+   * starts it again: what the samples did before counts no more).
+   */
+  const startLedger = async (p: JsonObject): Promise<Json> => {
+    const run = asRun(p.run);
+    const store = options.store(run.store);
+    const ledger = ledgerPrefix(run);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.delete(ledger);
+        break;
+      } catch (e) {
+        // A job of the run this one redrives may still be publishing into it: once more.
+        if (attempt >= 5) throw e;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+    await store.putBytes(`${ledger}/_items.json`, JSON.stringify(p.items ?? []));
+    return {};
+  };
+
+  /** The Map over samples has ended: each sample's final variables, or null where it failed. */
+  const endLedger = async (p: JsonObject): Promise<Json> => {
+    const run = asRun(p.run);
+    const mapped = (p.mapped ?? []) as (JsonObject | null)[];
+    const ended = mapped.map((m) => (m && typeof m.Error !== 'string' ? vars(m.vars) : null));
+    await options
+      .store(run.store)
+      .putBytes(`${ledgerPrefix(run)}/_ended.json`, JSON.stringify(ended));
+    return {};
+  };
+
+  /**
+   * Each sample's variables for an aggregate step waiting for `jobs` (the per-sample jobs it
+   * reads that the run runs), or null for a sample that did not get through them; while a
+   * sample is still on its way, how many entries the ledger has (how far the samples are). A sample has got through when each job has published
+   * (the ledger names it); it has not when it failed on the way, or when the Map ended without it.
+   */
+  async function readLedger(
+    store: ObjectStore,
+    ledger: string,
+    items: Record<string, string>[],
+    jobs: JobPlan[],
+  ): Promise<(Record<string, string> | null)[] | { entries: number }> {
+    const keys = new Set((await store.list(ledger)).map((o) => o.key));
+    const ended = keys.has(`${ledger}/_ended.json`)
+      ? (JSON.parse((await store.get(`${ledger}/_ended.json`)).toString('utf8')) as (Record<
+          string,
+          string
+        > | null)[])
+      : undefined;
+    const through = (sample: string) =>
+      jobs.every((j) => keys.has(`${ledger}/${sample}/${j.name}.json`));
+    const decided: ('through' | 'failed' | Record<string, string>)[] = [];
+    let pending = false;
+    for (const [i, item] of items.entries()) {
+      const sample = item.SAMPLE;
+      if (through(sample)) decided.push('through');
+      else if (keys.has(`${ledger}/${sample}/_failed.json`)) decided.push('failed');
+      else if (ended) decided.push(ended[i] ?? 'failed');
+      else pending = true;
+    }
+    if (pending) return { entries: keys.size };
+    return Promise.all(
+      decided.map(async (d, i) => {
+        if (d === 'failed') return null;
+        if (d !== 'through') return d;
+        const v = { ...items[i] };
+        for (const job of jobs) {
+          if (Object.keys(job.outputs).length === 0) continue;
+          const key = `${ledger}/${items[i].SAMPLE}/${job.name}.json`;
+          Object.assign(v, JSON.parse((await store.get(key)).toString('utf8')) as object);
+        }
+        return v;
+      }),
+    );
+  }
+
+  /**
+   * An aggregate step beside the samples: whether every sample has got through the per-sample
+   * steps it reads, or failed on the way. Answers, with the state it was given (`{ run, vars }`,
+   * and its own last answer when it waited), `wait`: 'pending' (wait `seconds`, then ask
+   * again), 'none' (no sample got through: the step is skipped) or 'ready' (the vars now hold
+   * what the step gets from the samples that got through). Beside Strand's engine it looks once
+   * and the engine's Wait state does the waiting (a durable timer, which a stopped run drops);
+   * as a Lambda it keeps looking for up to LAMBDA_LOOK_SECONDS.
+   */
+  const awaitSamples = async (p: JsonObject): Promise<Json> => {
+    const state = (p.state ?? {}) as JsonObject;
+    const run = asRun(state.run);
+    const steps = p.steps as unknown as StepPlan[];
+    const step = steps.find((s) => s.name === p.step);
+    if (!step) throw new Error(`strand-collect: no aggregate step ${JSON.stringify(p.step)}`);
+    const store = options.store(run.store);
+    const ledger = ledgerPrefix(run);
+    const items = JSON.parse((await store.get(`${ledger}/_items.json`)).toString('utf8')) as Record<
+      string,
+      string
+    >[];
+    const awaited = samplesAwaited(steps, step.name);
+    const jobs = running(run, awaited).flatMap((s) => s.jobs);
+    // No local Batch beside it: it runs as a Lambda.
+    const lambda = options.batch() === undefined;
+    const until = Date.now() + (lambda ? LAMBDA_LOOK_SECONDS * 1000 : 0);
+    let samples = await readLedger(store, ledger, items, jobs);
+    while (!Array.isArray(samples) && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      samples = await readLedger(store, ledger, items, jobs);
+    }
+    if (!Array.isArray(samples)) {
+      // Beside the engine: soon again while the samples move on, less often the longer the
+      // ledger stays as it is (a tenth of that time, up to MAX_WAIT_SECONDS), so that a long
+      // job is not looked after every second and the step still starts soon after the last of
+      // them ends. As a Lambda it has just waited: again at once.
+      const now = Date.now();
+      const moved = samples.entries !== state.entries || typeof state.since !== 'number';
+      const since = moved ? now : (state.since as number);
+      const quiet = Math.floor((now - since) / 10_000);
+      return {
+        run: state.run ?? null,
+        vars: state.vars ?? {},
+        wait: 'pending',
+        seconds: lambda ? 0 : Math.min(MAX_WAIT_SECONDS, Math.max(1, quiet)),
+        entries: samples.entries,
+        since,
+      };
+    }
+    const good = samples.filter((v): v is Record<string, string> => v !== null);
+    // What the run should tell of the step: said at the end, by Collect (a Parallel state of
+    // aggregate steps keeps one branch's `run` only).
+    const tell = async (notes: string[]) => {
+      if (notes.length > 0)
+        await store.putBytes(`${ledger}/_notes/${step.name}.json`, JSON.stringify(notes));
+    };
+    if (good.length === 0) {
+      await tell([await skipAggregates(run, [step])]);
+      return { run: state.run ?? null, vars: state.vars ?? {}, wait: 'none' };
+    }
+    const needed = ancestors(steps, step.name);
+    const gathered = await gather(
+      run,
+      steps,
+      [step],
+      good,
+      awaited.flatMap((s) => s.jobs.flatMap((j) => Object.keys(j.outputs))),
+      (name) => `${step.name}.${name}.txt`,
+      steps.filter((s) => s.scope === 'all' && skipped(run, s.name) && needed.has(s.name)),
+      true,
+    );
+    await tell(gathered.notes);
+    return {
+      run: state.run ?? null,
+      vars: { ...vars(state.vars), ...gathered.vars },
+      wait: 'ready',
+    };
+  };
+
+  const collect: LambdaFunction = async (payload) => {
+    const p = payload as JsonObject;
+    switch (p.mode) {
+      case 'start':
+        return startLedger(p);
+      case 'ended':
+        return endLedger(p);
+      case 'wait':
+        return awaitSamples(p);
+      default:
+        return collectAll(p);
+    }
   };
 
   return {

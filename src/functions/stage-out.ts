@@ -98,14 +98,16 @@ export function pipelineStageOut(options: {
       stoppedAt: attempt.stoppedAt ?? null,
       ...(samples ? { samples } : {}),
     };
-    // The log first: files before the manifest, and a failed job's log is what tells why.
-    await store.putFile(`${prefix}/${LOG_KEY}`, attempt.logPath).catch((err: unknown) => {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    });
-    let error: string | undefined;
-    if (attempt.state === 'SUCCEEDED') {
-      try {
-        const { fingerprint, parts } = await fingerprintDetail(
+    await publishAttempt({
+      store,
+      prefix,
+      workDir: attempt.workDir,
+      logPath: attempt.logPath,
+      outputs,
+      succeeded: attempt.state === 'SUCCEEDED',
+      info,
+      fingerprint: () =>
+        fingerprintDetail(
           {
             image: job.container.image,
             command: job.container.command,
@@ -113,28 +115,69 @@ export function pipelineStageOut(options: {
             executor: options.executorOf(job),
           },
           { memo: options.digests },
-        );
-        await publishOutputs({
-          store,
-          prefix,
-          workDir: attempt.workDir,
-          outputs,
-          status: 'SUCCEEDED',
-          info: { ...info, fingerprint, fingerprintParts: parts },
-        });
-        return;
-      } catch (err) {
-        if (!(err instanceof StorageError && JOB_FAULTS.includes(err.code))) throw err;
-        error = err.message;
-      }
-    }
-    await publishOutputs({
-      store,
-      prefix,
-      workDir: attempt.workDir,
-      outputs,
-      status: 'FAILED',
-      info: { ...info, fingerprint: null, ...(error === undefined ? {} : { error }) },
+        ),
     });
   };
+}
+
+/** What an ended attempt publishes (see publishAttempt). */
+export interface AttemptPublishOptions {
+  store: ObjectStore;
+  prefix: string;
+  workDir: string;
+  logPath: string;
+  /** Variable → path relative to workDir, results files under RESULT_OUTPUT names. */
+  outputs: Record<string, string>;
+  /** The attempt succeeded (exit 0, nothing stopped it). */
+  succeeded: boolean;
+  info: Omit<PublishInfo, 'fingerprint'>;
+  /** The job's fingerprint, asked for only when the attempt succeeded. */
+  fingerprint: () => Promise<{ fingerprint: string; parts: Record<string, string> } | null>;
+}
+
+/**
+ * Publishes an ended attempt, wherever it ran: its log as `_strand.log` first (a failed job's
+ * log is what tells why), then a SUCCEEDED manifest with the fingerprint when it succeeded and
+ * every output is there, else a FAILED one with what could be kept (`error` saying why an
+ * attempt that succeeded was refused). Returns the manifest's status.
+ */
+export async function publishAttempt(o: AttemptPublishOptions): Promise<'SUCCEEDED' | 'FAILED'> {
+  await o.store.putFile(`${o.prefix}/${LOG_KEY}`, o.logPath).catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  });
+  let error: string | undefined;
+  if (o.succeeded) {
+    try {
+      const fp = await o.fingerprint();
+      await publishOutputs({
+        store: o.store,
+        prefix: o.prefix,
+        workDir: o.workDir,
+        outputs: o.outputs,
+        status: 'SUCCEEDED',
+        info: {
+          ...o.info,
+          fingerprint: fp?.fingerprint ?? null,
+          ...(fp ? { fingerprintParts: fp.parts } : {}),
+        },
+      });
+      return 'SUCCEEDED';
+    } catch (err) {
+      if (!(err instanceof StorageError && JOB_FAULTS.includes(err.code))) throw err;
+      error = err.message;
+    }
+  }
+  await publishOutputs({
+    store: o.store,
+    prefix: o.prefix,
+    workDir: o.workDir,
+    outputs: o.outputs,
+    status: 'FAILED',
+    info: {
+      ...o.info,
+      fingerprint: null,
+      ...(o.info.error === undefined && error !== undefined ? { error } : {}),
+    },
+  });
+  return 'FAILED';
 }

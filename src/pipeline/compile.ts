@@ -15,7 +15,10 @@
  * - `--from/--to/--only` leave steps out through `$.run.skip`, which each step's entry Choice
  *   reads, so one definition serves every slice;
  * - `strand-preflight` checks a sliced run's inputs before any job, and `strand-collect`
- *   gathers every sample's outputs for the steps that run once for all samples.
+ *   gathers every sample's outputs for the steps that run once for all samples;
+ * - when an aggregate step waits for some per-sample steps only, the aggregate steps run beside
+ *   the samples, each once every sample has ended the per-sample steps it waits for (see
+ *   `earlyAggregates` and `samplesBeside`).
  *
  * The state passed between states is always `{ run, vars }`: `run` holds the run's settings,
  * `vars` every variable the next step may use (sample columns, SAMPLE, params, published outputs).
@@ -35,7 +38,14 @@ import {
   perSampleNeeds,
   stepKey,
 } from './contract.js';
-import { ancestors, planSteps, seriesParallel, type Plan } from './dag.js';
+import {
+  ancestors,
+  earlyAggregates,
+  planSteps,
+  samplesAwaited,
+  seriesParallel,
+  type Plan,
+} from './dag.js';
 import { RANGE_TAG, SIZE_VARIABLES, sizeParameters } from '../batch/elastic.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
@@ -59,6 +69,16 @@ const BATCH = 'arn:aws:states:::batch:submitJob.sync';
 const SAMPLE_DONE = 'Sample done';
 const OUTCOME = 'Outcome';
 const AGGREGATES = 'All samples?';
+/** The states of a pipeline whose aggregate steps run beside the samples (see samplesBeside). */
+const BESIDE = 'Samples and aggregates';
+const EACH_SAMPLE = 'Each sample';
+const SAMPLES_ENDED = 'Each sample: ended';
+const AGGREGATED = 'Aggregates';
+const AGGREGATED_START = 'Aggregates: start';
+const AGGREGATED_DONE = 'Aggregates: done';
+const AGGREGATED_CAUGHT = 'Aggregates: failed';
+const AGGREGATED_FAILED = 'Aggregates failed?';
+const AGGREGATED_STOP = 'Aggregate failed';
 
 /**
  * The job definition name of a job: `microbe-genome-annotate-genes`. Step names may contain
@@ -266,6 +286,13 @@ interface Scope {
   visible: (step: StepSpec) => string[];
   /** Names of the Parallel states made so far (they must be unique). */
   names: Set<string>;
+  /**
+   * Per sample, when the aggregate steps run beside the samples: each publish and each failure
+   * records itself in the run's sample ledger, where those steps learn how far each sample got.
+   */
+  ledger?: boolean;
+  /** Aggregate steps beside the samples: each waits for the samples it reads (see waitStates). */
+  waits?: boolean;
 }
 
 /** The Task that runs one job, and its publish / failure states. */
@@ -358,6 +385,7 @@ function jobStates(
           'job.$': '$.job',
           plan: jobPlan(scope.spec, job),
           ...sample,
+          ...(scope.ledger ? { ledger: true } : {}),
         }),
         OutputPath: '$.Payload',
         Next: next,
@@ -373,6 +401,7 @@ function jobStates(
           'error.$': '$.error',
           plan: jobPlan(scope.spec, job),
           ...sample,
+          ...(scope.ledger ? { ledger: true } : {}),
         }),
         ResultSelector: { 'Error.$': '$.Payload.Error', 'Cause.$': '$.Payload.Cause' },
         ResultPath: '$.failure',
@@ -427,12 +456,53 @@ function stepStates(
     );
     body = step.name;
   }
+  if (scope.waits) body = waitStates(scope, step, body, next, states);
   states[guard] = {
     Type: 'Choice',
     Choices: [{ Variable: `$.run.skip.${stepKey(step.name)}`, IsPresent: true, Next: next }],
     Default: body,
   };
   return { start: guard, states };
+}
+
+/**
+ * Before an aggregate step beside the samples (`body`): `strand-collect` looks in the run's sample ledger
+ * whether every sample has ended the per-sample steps the step reads, and if so gathers their
+ * outputs ("ready"); while not, a Wait of the length it says, and again ("pending"); "none"
+ * when no sample got through them (the step is passed over, as after a run whose samples all
+ * failed). The state it is given comes back with its answer, so it knows how long the ledger
+ * has been quiet. Returns where the step now starts.
+ */
+function waitStates(
+  scope: Scope,
+  step: StepSpec,
+  body: string,
+  next: string,
+  states: Record<string, State>,
+): string {
+  const check = `${step.name}: samples`;
+  const ready = `${step.name}: samples ready?`;
+  const wait = `${step.name}: samples wait`;
+  states[check] = {
+    Type: 'Task',
+    Resource: LAMBDA,
+    Parameters: {
+      FunctionName: FUNCTIONS.collect,
+      Payload: { mode: 'wait', step: step.name, 'state.$': '$', steps: stepPlans(scope.spec) },
+    },
+    OutputPath: '$.Payload',
+    Next: ready,
+  };
+  states[ready] = {
+    Type: 'Choice',
+    Choices: [
+      { Variable: '$.wait', StringEquals: 'pending', Next: wait },
+      { Variable: '$.wait', StringEquals: 'none', Next: next },
+    ],
+    Default: body,
+  };
+  states[wait] = { Type: 'Wait', SecondsPath: '$.seconds', Next: check };
+  return check;
 }
 
 /**
@@ -524,6 +594,95 @@ function planStates(scope: Scope, plan: Plan, next: string, states: Record<strin
   return name;
 }
 
+/**
+ * The samples and the aggregate steps side by side, for a pipeline where one of those waits
+ * for some per-sample steps only. First `Samples` (the state a redrive of failed samples starts
+ * again from) has `strand-collect` start the run's sample ledger afresh; then a Parallel state
+ * runs
+ *
+ * - the Map over samples, as without this, then `strand-collect` records in the ledger that
+ *   every sample has ended, and how;
+ * - the aggregate steps, in the order their data needs, each once every sample has ended the
+ *   per-sample steps it waits for (the samples' publishes and failures record themselves in the
+ *   ledger): those that wait for every per-sample step, once the samples are done. They sit in a
+ *   Parallel of their own whose Catch keeps a failure until the samples are done: an aggregate
+ *   step failing never stops them.
+ *
+ * After it, the run fails with an aggregate step's error if one failed; otherwise `Collect`
+ * says how the samples went.
+ */
+function samplesBeside(map: State, scope: Scope, plan: Plan): Record<string, State> {
+  const lambda = (payload: JsonObject): JsonObject => ({
+    FunctionName: FUNCTIONS.collect,
+    Payload: payload,
+  });
+  map.Next = SAMPLES_ENDED;
+  const samples: JsonObject = {
+    StartAt: EACH_SAMPLE,
+    States: {
+      [EACH_SAMPLE]: map,
+      [SAMPLES_ENDED]: {
+        Type: 'Task',
+        Resource: LAMBDA,
+        Parameters: lambda({ mode: 'ended', 'run.$': '$.run', 'mapped.$': '$.mapped' }),
+        ResultPath: null,
+        End: true,
+      },
+    },
+  };
+  const steps: Record<string, State> = { [AGGREGATED_DONE]: { Type: 'Succeed' } };
+  const first = planStates(scope, plan, AGGREGATED_DONE, steps);
+  steps[AGGREGATED_START] = {
+    Type: 'Pass',
+    Parameters: { 'run.$': '$.run', 'vars.$': '$.params' },
+    Next: first,
+  };
+  const aggregates: JsonObject = {
+    StartAt: AGGREGATED,
+    States: {
+      [AGGREGATED]: {
+        Type: 'Parallel',
+        Branches: [{ StartAt: AGGREGATED_START, States: inOrder(steps, AGGREGATED_START) }],
+        ResultSelector: { 'run.$': '$[0].run', 'vars.$': '$[0].vars' },
+        End: true,
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: AGGREGATED_CAUGHT }],
+      },
+      [AGGREGATED_CAUGHT]: { Type: 'Pass', End: true },
+    },
+  };
+  return {
+    [STATE.samples]: {
+      Type: 'Task',
+      Resource: LAMBDA,
+      Parameters: lambda({ mode: 'start', 'run.$': '$.run', 'items.$': '$.items' }),
+      ResultPath: null,
+      Next: BESIDE,
+    },
+    [BESIDE]: {
+      Type: 'Parallel',
+      Branches: [samples, aggregates],
+      ResultSelector: {
+        'run.$': '$[0].run',
+        'items.$': '$[0].items',
+        'params.$': '$[0].params',
+        'mapped.$': '$[0].mapped',
+        'aggregated.$': '$[1]',
+      },
+      Next: AGGREGATED_FAILED,
+    },
+    [AGGREGATED_FAILED]: {
+      Type: 'Choice',
+      Choices: [{ Variable: '$.aggregated.error', IsPresent: true, Next: AGGREGATED_STOP }],
+      Default: STATE.collect,
+    },
+    [AGGREGATED_STOP]: {
+      Type: 'Fail',
+      ErrorPath: '$.aggregated.error.Error',
+      CausePath: '$.aggregated.error.Cause',
+    },
+  };
+}
+
 /** Compiles the pipeline to a state machine and its job definitions. */
 export function compilePipeline(
   spec: PipelineSpec,
@@ -551,7 +710,15 @@ export function compilePipeline(
     Next: perSample.length > 0 ? STATE.samples : STATE.collect,
   };
   const names = new Set<string>();
-  const scopeOf = (aggregate: boolean, steps: StepSpec[], given: string[]): Scope => {
+  /**
+   * The steps of one scope: `given` says what each sees on entry, and the outputs of the steps
+   * of the scope it needs are added.
+   */
+  const scopeOf = (
+    aggregate: boolean,
+    steps: StepSpec[],
+    given: (step: StepSpec) => string[],
+  ): Scope => {
     const byName = new Map(steps.map((st) => [st.name, st]));
     return {
       spec,
@@ -560,7 +727,7 @@ export function compilePipeline(
       steps: byName,
       names,
       visible: (step) => [
-        ...given,
+        ...given(step),
         ...[...ancestors(steps, step.name)]
           .filter((n) => byName.has(n))
           .sort((a, b) => steps.indexOf(byName.get(a)!) - steps.indexOf(byName.get(b)!))
@@ -568,14 +735,17 @@ export function compilePipeline(
       ],
     };
   };
+  const outputsOf = (steps: StepSpec[]) =>
+    steps.flatMap((s) => s.jobs.flatMap((j) => Object.keys(j.outputs)));
+  // When an aggregate step waits for some per-sample steps only, the aggregate steps run beside
+  // the samples, each as soon as every sample has ended those it waits for; otherwise all of
+  // them once the samples are done, as a whole.
+  const beside = earlyAggregates(spec.steps).length > 0;
   if (perSample.length > 0) {
     const sampleStates: Record<string, State> = { [SAMPLE_DONE]: { Type: 'Succeed' } };
-    const start = planStates(
-      scopeOf(false, perSample, columnsAndParams),
-      seriesParallel(perSample),
-      SAMPLE_DONE,
-      sampleStates,
-    );
+    const sampleScope = scopeOf(false, perSample, () => columnsAndParams);
+    if (beside) sampleScope.ledger = true;
+    const start = planStates(sampleScope, seriesParallel(perSample), SAMPLE_DONE, sampleStates);
     const processor: JsonObject = { StartAt: start, States: inOrder(sampleStates, start) };
     const map: State = {
       Type: 'Map',
@@ -591,7 +761,16 @@ export function compilePipeline(
       processor.ProcessorConfig = { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' };
       map.ToleratedFailurePercentage = 100;
     }
-    states.Samples = map;
+    if (!beside) states.Samples = map;
+    else {
+      // Each sees the lists of the per-sample steps it waits for.
+      const scope = scopeOf(true, aggregate, (step) => [
+        ...Object.keys(spec.params),
+        ...outputsOf(samplesAwaited(spec.steps, step.name)),
+      ]);
+      scope.waits = true;
+      Object.assign(states, samplesBeside(map, scope, seriesParallel(aggregate)));
+    }
   }
   states.Collect = {
     Type: 'Task',
@@ -604,17 +783,16 @@ export function compilePipeline(
         'params.$': '$.params',
         ...(perSample.length > 0 ? { 'mapped.$': '$.mapped' } : {}),
         steps: stepPlans(spec),
+        // The aggregate steps ran beside the samples: what they gave and said.
+        ...(beside ? { 'aggregated.$': '$.aggregated' } : {}),
       },
     },
     OutputPath: '$.Payload',
-    Next: aggregate.length > 0 ? AGGREGATES : OUTCOME,
+    Next: aggregate.length > 0 && !beside ? AGGREGATES : OUTCOME,
   };
-  if (aggregate.length > 0) {
-    const perSampleOutputs = perSample.flatMap((s) =>
-      s.jobs.flatMap((j) => Object.keys(j.outputs)),
-    );
+  if (aggregate.length > 0 && !beside) {
     const start = planStates(
-      scopeOf(true, aggregate, [...Object.keys(spec.params), ...perSampleOutputs]),
+      scopeOf(true, aggregate, () => [...Object.keys(spec.params), ...outputsOf(perSample)]),
       seriesParallel(aggregate),
       OUTCOME,
       states,

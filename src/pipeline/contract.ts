@@ -43,7 +43,12 @@ export function inputsDigestVar(step: string): string {
 /** The sample name of a step that runs once over all samples (and its store folder). */
 export { AGGREGATE_SAMPLE } from '../results/sink.js';
 
-/** Top-level states the CLI refers to: the Map over samples, and the collect after it. */
+/**
+ * Top-level states the CLI refers to: `Samples`, where a redrive of failed samples starts again
+ * (the Map over samples; or, when the aggregate steps run beside it, the Task that starts the
+ * sample ledger before it), and the collect after the samples, whose output holds the run's
+ * notes.
+ */
 export const STATE = { samples: 'Samples', collect: 'Collect' } as const;
 
 /** The errors a pipeline run ends with, by what happened. */

@@ -207,3 +207,28 @@ export function planSteps(p: Plan): string[] {
   if (p.kind === 'step') return [p.name];
   return (p.kind === 'seq' ? p.items : p.branches).flatMap(planSteps);
 }
+
+/** What the aggregate functions need of a step: its graph links and whether it runs per sample. */
+export interface ScopedStep extends GraphStep {
+  scope: 'sample' | 'all';
+}
+
+/**
+ * The per-sample steps aggregate step `name` waits for: those it reads or names in `after:`,
+ * and what they need, directly or through other aggregate steps.
+ */
+export function samplesAwaited<S extends ScopedStep>(steps: readonly S[], name: string): S[] {
+  const needed = ancestors(steps, name);
+  return steps.filter((s) => s.scope === 'sample' && needed.has(s.name));
+}
+
+/**
+ * The aggregate steps that can start before every sample has ended: those that wait for some
+ * per-sample steps only (the others start once the samples are done, as a whole). None when no
+ * step runs per sample.
+ */
+export function earlyAggregates<S extends ScopedStep>(steps: readonly S[]): S[] {
+  const perSample = steps.filter((s) => s.scope === 'sample').length;
+  if (perSample === 0) return [];
+  return steps.filter((s) => s.scope === 'all' && samplesAwaited(steps, s.name).length < perSample);
+}

@@ -1,9 +1,10 @@
 /**
  * The step graph of a pipeline, for `strand graph`: the steps as the data orders them (steps
  * side by side when no path joins them), substeps inside their step, the steps over all samples
- * after the per-sample part, and which variable flows where. Pure: a PipelineSpec in, a string out.
+ * beside or after the per-sample part, and which variable flows where. Pure: a PipelineSpec in,
+ * a string out.
  */
-import { seriesParallel, type Plan } from './dag.js';
+import { ancestors, earlyAggregates, samplesAwaited, seriesParallel, type Plan } from './dag.js';
 import type { JobSpec, PipelineSpec, StepSpec } from './model.js';
 
 export type GraphFormat = 'text' | 'mermaid' | 'dot';
@@ -129,6 +130,23 @@ function text(spec: PipelineSpec): string {
     );
   };
   const byName = new Map(spec.steps.map((s) => [s.name, s]));
+  const early = earlyAggregates(spec.steps);
+  // When each aggregate step that starts early does: once every sample has ended the last of
+  // the per-sample steps it waits for.
+  const starts = new Map(
+    early.map((e) => {
+      const awaited = samplesAwaited(spec.steps, e.name);
+      const last = awaited
+        .filter((a) => !awaited.some((b) => ancestors(spec.steps, b.name).has(a.name)))
+        .map((a) => a.name);
+      return [
+        e.name,
+        last.length === 0
+          ? 'at once'
+          : `once every sample's ${last.join(', ')} ${last.length === 1 ? 'has' : 'have'} ended`,
+      ];
+    }),
+  );
   // Lines of a plan drawn at `indent` columns from the margin (for the names' alignment).
   const draw = (plan: Plan, indent: number): string[] => {
     if (plan.kind === 'seq') return plan.items.flatMap((p) => draw(p, indent));
@@ -144,27 +162,32 @@ function text(spec: PipelineSpec): string {
     }
     const s = byName.get(plan.name)!;
     const dataless = s.after;
-    if (!s.hasSubsteps) return [job(s.jobs[0], s.name, indent, dataless)];
+    const start = starts.has(s.name) ? `  (${starts.get(s.name)!})` : '';
+    if (!s.hasSubsteps) return [job(s.jobs[0], s.name, indent, dataless) + start];
     return [
-      `${s.name} (substeps ${s.parallel ? 'side by side' : 'in order'})${dataless.length > 0 ? `  (after ${dataless.join(', ')})` : ''}`,
+      `${s.name} (substeps ${s.parallel ? 'side by side' : 'in order'})${dataless.length > 0 ? `  (after ${dataless.join(', ')})` : ''}${start}`,
       ...s.jobs.map(
         (j, i) => `${i === s.jobs.length - 1 ? '└' : '├'} ${job(j, shortName(s, j), indent + 2)}`,
       ),
     ];
   };
-  const section = (scope: StepSpec['scope']): string[] => {
-    const steps = spec.steps.filter((x) => x.scope === scope);
-    return draw(seriesParallel(steps), 2).map((line) => `  ${line}`.trimEnd());
-  };
+  const section = (steps: StepSpec[]): string[] =>
+    draw(seriesParallel(steps), 2).map((line) => `  ${line}`.trimEnd());
   const lines: string[] = [];
   if (spec.steps.some((s) => s.scope === 'sample')) {
-    lines.push(`${spec.name}: per sample`, ...section('sample'));
+    lines.push(
+      `${spec.name}: per sample`,
+      ...section(spec.steps.filter((s) => s.scope === 'sample')),
+    );
   }
-  if (spec.steps.some((s) => s.scope === 'all')) {
+  // Aggregate steps that wait for some per-sample steps only run beside the samples.
+  if (early.length > 0) lines.push('meanwhile once for all samples', ...section(early));
+  const late = spec.steps.filter((s) => s.scope === 'all' && !early.includes(s));
+  if (late.length > 0) {
     lines.push(
       lines.length > 0 ? 'then once for all samples' : `${spec.name}: once for all samples`,
     );
-    lines.push(...section('all'));
+    lines.push(...section(late));
   }
   return lines.join('\n') + '\n';
 }

@@ -12,6 +12,7 @@ import { templateParts, type TemplatePart } from './template.js';
 import type { JobSpec, PipelineSpec, SampleRow, SourcePos, StepSpec } from './model.js';
 import type { SamplePositions } from './samples.js';
 import { AGGREGATE_SAMPLE } from './contract.js';
+import { earlyAggregates } from './dag.js';
 
 /** The longest argument or environment string the kernel copies, its NUL included. */
 export const MAX_ARG_STRLEN = 131_072;
@@ -32,8 +33,12 @@ const LAUNCH_ALLOWANCE = 16_384;
 const TEMP_NAME = 64;
 /** The manifest written beside a step's outputs. */
 const MANIFEST = '_strand.json';
-/** An aggregate step's inputs are lists under `{pipeline}/_all/_inputs/{execution}/`. */
+/**
+ * An aggregate step's inputs are lists under `{pipeline}/_all/_inputs/{execution}/`, named
+ * `{NAME}.txt`, or `{step}.{NAME}.txt` for a step that starts before every sample has ended.
+ */
 const EXECUTION_NAME = 128;
+const STEP_NAME = 32;
 const POINTER = 8;
 
 /** Where a value came from, to point a problem at it. */
@@ -290,8 +295,10 @@ export function limitProblems(input: LimitsInput): PipelineProblem[] {
   if (aggregate.length > 0) {
     const vars = new Map<string, { value: string; origin?: Origin }>();
     for (const [name, value] of params) vars.set(name, { value, origin: paramOrigin(name, value) });
+    // The longest list name any of them may get.
+    const step = earlyAggregates(spec.steps).length > 0 ? `${'x'.repeat(STEP_NAME)}.` : '';
     for (const name of perSampleOutputs) {
-      const list = `_all/_inputs/${'x'.repeat(EXECUTION_NAME)}/${name}.txt`;
+      const list = `_all/_inputs/${'x'.repeat(EXECUTION_NAME)}/${step}${name}.txt`;
       vars.set(name, { value: [store, spec.name, list].join('/') });
     }
     for (const step of aggregate)

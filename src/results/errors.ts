@@ -9,6 +9,11 @@ export type ResultsErrorCode =
   | 'NOT_RESULTS_DB'
   /** The results database was written by a newer Strand. */
   | 'NEWER_SCHEMA'
+  /**
+   * A results server could not be reached or refused the connection (address, credentials, no
+   * such database); the message names it with any password masked.
+   */
+  | 'CONNECT_FAILED'
   /** The database could not be opened or written for another reason (permissions, I/O). */
   | 'DB_FAILED'
   /** A step row or metrics table handed to a sink is malformed (a caller's bug). */

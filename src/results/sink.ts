@@ -1,7 +1,7 @@
 /**
- * The contract every results sink implements (SQLite now, Postgres later), plus the checks all
- * of them share. No driver, connection or transaction type appears here, and every method is
- * async, so a networked database fits behind the same interface unchanged.
+ * The contract every results sink implements (SQLite, Postgres), plus the checks all of them
+ * share. No driver, connection or transaction type appears here, and every method is async, so
+ * a networked database fits behind the same interface unchanged.
  *
  * A sink holds two kinds of rows:
  * - one row per execution × sample × step saying how the step went (`upsertStep`);
@@ -34,7 +34,10 @@ export interface StepResultInfo {
   /** Step name (`qc`, or `annotate.genes` for a substep). */
   step: string;
   status: StepStatus;
-  /** ISO 8601 timestamps. */
+  /**
+   * ISO 8601 timestamps. A sink gives back the same instant, not always the same text: Postgres
+   * answers in UTC with milliseconds (`2026-01-05T10:00:00.000Z`), as Strand itself writes them.
+   */
   startedAt?: string;
   stoppedAt?: string;
   exitCode?: number;
@@ -150,6 +153,22 @@ function bad(message: string): ResultsError {
 
 function describeStep(row: { execution: string; sample: string; step: string }): string {
   return `step result ${JSON.stringify(row.step)} of sample ${JSON.stringify(row.sample)} (execution ${JSON.stringify(row.execution)})`;
+}
+
+/** An SQL identifier in double quotes (the same in SQLite and Postgres). */
+export function quoteIdentifier(identifier: string): string {
+  return `"${identifier.replace(/"/g, '""')}"`;
+}
+
+/** `microbe-genome` → `microbe_genome`: a fragment of a metric table's name, never empty. */
+export function tableFragment(name: string): string {
+  const s = name
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+  return s === '' ? 'x' : s;
 }
 
 /** Throws BAD_INPUT unless `row` is a well-formed step result (sinks call it before writing). */

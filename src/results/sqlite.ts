@@ -18,6 +18,8 @@ import {
   checkStepResult,
   describeMetricsKey,
   mergeColumnType,
+  quoteIdentifier as quote,
+  tableFragment,
   type MetricColumn,
   type MetricsFilter,
   type MetricsKey,
@@ -103,21 +105,6 @@ const KEY_COLUMNS = '"_execution" TEXT NOT NULL, "_sample" TEXT NOT NULL, "_row"
 const KEY_PRIMARY = 'PRIMARY KEY ("_execution", "_sample", "_row")';
 
 const SQL_TYPES: Record<MetricType, string> = { integer: 'INTEGER', real: 'REAL', text: 'TEXT' };
-
-function quote(identifier: string): string {
-  return `"${identifier.replace(/"/g, '""')}"`;
-}
-
-/** `microbe-genome` → `microbe_genome`: a fragment of a table name, never empty. */
-function tableFragment(name: string): string {
-  const s = name
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-  return s === '' ? 'x' : s;
-}
 
 function columnDefs(columns: MetricColumn[]): string {
   return columns.map((c) => `, ${quote(c.name)} ${SQL_TYPES[c.type]}`).join('');

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { StorageError } from './errors.js';
 import type { StoreLockHandle } from './store.js';
 import { TEMP_PREFIX, tempName, tempWriter } from './keys.js';
-import { thisWriter, writerState, type WriterInfo } from './writer.js';
+import { holderText, lockLost, thisWriter, writerState, type WriterInfo } from './writer.js';
 
 /** A lock not renewed for this long is taken over. */
 export const DEFAULT_LOCK_TTL_MS = 30_000;
@@ -74,9 +74,7 @@ export async function acquireFileLock(
       continue;
     }
     if (Date.now() >= deadline) {
-      const who = holder?.pid
-        ? `process ${holder.pid} on ${holder.host ?? 'another machine'}${holder.since ? ` since ${holder.since}` : ''}`
-        : 'a writer that has not said who it is yet';
+      const who = holderText(holder);
       throw new StorageError(
         'LOCK_TIMEOUT',
         `cannot lock ${options.what}: held by ${who}; gave up after ${Math.round((options.waitMs ?? DEFAULT_WAIT_MS) / 1000)} s (lock files in ${dir})`,
@@ -162,14 +160,9 @@ export class FileLockHandle implements StoreLockHandle {
   }
 
   async check(): Promise<void> {
-    if (this.released)
-      throw new StorageError('LOCK_LOST', `the lock of ${this.what} was released already`);
+    if (this.released) throw lockLost(this.what, true);
     if (!this.lost && ((await exists(this.next)) || !(await exists(this.own)))) this.lose();
-    if (this.lost)
-      throw new StorageError(
-        'LOCK_LOST',
-        `the lock of ${this.what} was taken over by another writer (this one was not heard from for the lock's TTL); what it wrote is not committed`,
-      );
+    if (this.lost) throw lockLost(this.what, false);
   }
 
   async release(): Promise<void> {

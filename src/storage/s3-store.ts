@@ -38,7 +38,7 @@ import type {
   StoreLockHandle,
   StoreLockOptions,
 } from './store.js';
-import { thisWriter, writerState, type WriterInfo } from './writer.js';
+import { holderText, lockLost, thisWriter, writerState, type WriterInfo } from './writer.js';
 
 const DEFAULT_LOCK_TTL_MS = 30_000;
 const DEFAULT_LOCK_WAIT_MS = 10 * 60_000;
@@ -482,6 +482,11 @@ export class S3Store implements ObjectStore {
     return this.conditionalChecked;
   }
 
+  /** Writes (and removes) a probe object with a conditional write: bucket, keys and locks work. */
+  check(): Promise<void> {
+    return this.checkConditionalWrites();
+  }
+
   async lock(prefix: string, options: StoreLockOptions = {}): Promise<StoreLockHandle> {
     const base = checkPrefix(prefix, false);
     await this.checkConditionalWrites();
@@ -515,9 +520,7 @@ export class S3Store implements ObjectStore {
         continue;
       }
       if (Date.now() >= deadline) {
-        const who = holder?.pid
-          ? `process ${holder.pid} on ${holder.host ?? 'another machine'}${holder.since ? ` since ${holder.since}` : ''}`
-          : 'a writer that has not said who it is';
+        const who = holderText(holder);
         throw new StorageError(
           'LOCK_TIMEOUT',
           `cannot lock ${what}: held by ${who}; gave up after ${Math.round(waitMs / 1000)} s (lock object s3://${this.bucket}/${this.lockKey(base)})`,
@@ -544,9 +547,13 @@ export class S3LockHandle implements StoreLockHandle {
     ttl: number,
     private readonly what: string,
   ) {
+    let busy = false;
     this.timer = setInterval(
       () => {
-        this.renewing = this.renew();
+        // One renewal at a time: two with the same If-Match would fail one another.
+        if (busy) return;
+        busy = true;
+        this.renewing = this.renew().finally(() => (busy = false));
       },
       Math.max(1, ttl / 4),
     );
@@ -578,18 +585,13 @@ export class S3LockHandle implements StoreLockHandle {
   }
 
   async check(): Promise<void> {
-    if (this.released)
-      throw new StorageError('LOCK_LOST', `the lock of ${this.what} was released already`);
+    if (this.released) throw lockLost(this.what, true);
     await this.renewing;
     if (!this.lost) {
       const seen = await this.store.readLock(this.prefix);
       if (seen?.content?.token !== this.content.token || seen.content.free) this.lose();
     }
-    if (this.lost)
-      throw new StorageError(
-        'LOCK_LOST',
-        `the lock of ${this.what} was taken over by another writer (this one was not heard from for the lock's TTL); what it wrote is not committed`,
-      );
+    if (this.lost) throw lockLost(this.what, false);
   }
 
   async release(): Promise<void> {

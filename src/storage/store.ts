@@ -107,6 +107,11 @@ export interface ObjectStore {
    * files; on S3, incomplete multipart uploads). Call it holding the prefix's lock.
    */
   sweep(prefix: string): Promise<void>;
+  /**
+   * Confirms the store can be written and locked, for stores that can fail where they live (a
+   * remote endpoint, bucket or credentials): StorageError naming what is wrong. Optional.
+   */
+  check?(): Promise<void>;
 }
 
 export interface OpenStoreOptions {

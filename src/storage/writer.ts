@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { statFields } from '../host.js';
+import { StorageError } from './errors.js';
 
 /** A writing process: `machine` says where its `pid` means something. */
 export interface WriterInfo {
@@ -83,4 +84,23 @@ function tryRead(read: () => Buffer | string): string {
   } catch {
     return '';
   }
+}
+
+/** Who holds a lock, for messages: "process PID on HOST since TIME". */
+export function holderText(
+  holder: { pid?: unknown; host?: unknown; since?: unknown } | undefined,
+): string {
+  return typeof holder?.pid === 'number'
+    ? `process ${holder.pid} on ${typeof holder.host === 'string' ? holder.host : 'another machine'}${typeof holder.since === 'string' ? ` since ${holder.since}` : ''}`
+    : 'a writer that has not said who it is yet';
+}
+
+/** LOCK_LOST for a holder that released its lock or had it taken over. */
+export function lockLost(what: string, released: boolean): StorageError {
+  return new StorageError(
+    'LOCK_LOST',
+    released
+      ? `the lock of ${what} was released already`
+      : `the lock of ${what} was taken over by another writer (this one was not heard from for the lock's TTL); what it wrote is not committed`,
+  );
 }

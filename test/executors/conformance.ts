@@ -1,7 +1,8 @@
 /**
- * The behaviour every executor backend must show (local now; container, SLURM and AWS Batch
- * later). Commands are small `node -e` programs so they run wherever Node does; the processes
- * they leave behind are looked up in this machine's /proc.
+ * The behaviour every executor backend must show (local, container, SLURM; AWS Batch against a
+ * fake of its API, without the tests of what only a real machine enforces). Commands are small
+ * `node -e` programs so they run wherever Node does; the processes they leave behind are looked
+ * up in this machine's /proc.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -128,6 +129,15 @@ export interface ConformanceOptions {
    * other pids (a container's pid namespace).
    */
   hostPids?: (handle: JobHandle, pids: number[]) => Promise<number[]>;
+  /** The attempt's log, for a backend whose log is not a file here (default: JobHandle.logPath). */
+  readLog?: (executor: Executor, handle: JobHandle) => Promise<string>;
+  /**
+   * The backend enforces memory limits, timeouts and terminates on this machine's processes
+   * (default true); a fake of a remote service does not, and skips those tests.
+   */
+  limits?: boolean;
+  /** The backend keeps an attempt from changing its read-only inputs (default true). */
+  readOnlyInputs?: boolean;
 }
 
 /** Runs the shared executor behaviour suite against a backend. */
@@ -143,6 +153,9 @@ export function executorConformance(
     for (const pid of found) reported.add(pid);
     return found;
   };
+  const readLog = (ex: Executor, h: JobHandle): Promise<string> =>
+    options.readLog ? options.readLog(ex, h) : Promise.resolve(readFileSync(h.logPath, 'utf8'));
+  const limits = options.limits ?? true;
   describe(`executor conformance: ${name}`, () => {
     afterAll(killReported);
 
@@ -161,7 +174,7 @@ export function executorConformance(
       );
       const s = await waitDone(ex, h);
       expect(s).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
-      expect(readFileSync(h.logPath, 'utf8')).toContain('sample S7 ; rm -rf / $(reboot)');
+      expect(await readLog(ex, h)).toContain('sample S7 ; rm -rf / $(reboot)');
     });
 
     it('a non-zero exit is FAILED with its exit code', async () => {
@@ -201,7 +214,8 @@ export function executorConformance(
       expect(s).toMatchObject({ state: 'FAILED', reason: 'Terminated by user' });
     });
 
-    it('over the memory limit the attempt ends with 137 and OutOfMemoryError', async () => {
+    it('over the memory limit the attempt ends with 137 and OutOfMemoryError', async ({ skip }) => {
+      if (!limits) skip();
       const ex = make();
       const h = await ex.submit(
         spec('const a = []; setInterval(() => a.push(Buffer.alloc(32 * 1024 * 1024, 1)), 20)', {
@@ -216,7 +230,8 @@ export function executorConformance(
       });
     });
 
-    it('past its timeout the attempt is stopped (SIGTERM, then SIGKILL)', async () => {
+    it('past its timeout the attempt is stopped (SIGTERM, then SIGKILL)', async ({ skip }) => {
+      if (!limits) skip();
       const ex = make();
       // Ignores SIGTERM, so only the SIGKILL after the grace period ends it.
       const h = await ex.submit(
@@ -273,7 +288,10 @@ export function executorConformance(
       },
     );
 
-    it('200 background children of a job that exits 0: SUCCEEDED, and none of them remains', async () => {
+    it('200 background children of a job that exits 0: SUCCEEDED, and none of them remains', async ({
+      skip,
+    }) => {
+      if (!limits) skip();
       // Their resident sizes add up to ~400 MB (each counts the shared C library), their fair
       // share of memory to ~70 MB: under the limit, they must not be taken for a memory kill.
       const { ex, h, pids } = await reporting('children', 201, (path) =>
@@ -290,7 +308,10 @@ export function executorConformance(
       expect(pids.filter(running)).toEqual([]);
     });
 
-    it('past its timeout, children that ignore SIGTERM (one of them setsid) are killed too', async () => {
+    it('past its timeout, children that ignore SIGTERM (one of them setsid) are killed too', async ({
+      skip,
+    }) => {
+      if (!limits) skip();
       const { ex, h, pids } = await reporting('timeout', 3, (path) =>
         spec(ignoringTerm(path), { timeoutSeconds: 1 }),
       );
@@ -302,7 +323,10 @@ export function executorConformance(
       expect(pids.filter(running)).toEqual([]);
     });
 
-    it('kill ends children that ignore SIGTERM (one of them setsid) after the grace period', async () => {
+    it('kill ends children that ignore SIGTERM (one of them setsid) after the grace period', async ({
+      skip,
+    }) => {
+      if (!limits) skip();
       const { ex, h, pids } = await reporting('terminate', 3, (path) => spec(ignoringTerm(path)));
       await ex.kill(h, 'Terminated by user');
       expect(await waitDone(ex, h)).toMatchObject({
@@ -313,7 +337,10 @@ export function executorConformance(
       expect(pids.filter(running)).toEqual([]);
     });
 
-    it('memory used by a child in a session of its own counts against the limit', async () => {
+    it('memory used by a child in a session of its own counts against the limit', async ({
+      skip,
+    }) => {
+      if (!limits) skip();
       // It stops at 384 MB, so that a backend that misses it does not exhaust the machine.
       const hog =
         'const a = []; setInterval(() => { if (a.length < 12) a.push(Buffer.alloc(32 * 1024 * 1024, 1)); }, 20)';
@@ -335,7 +362,10 @@ export function executorConformance(
       expect(pids.filter(running)).toEqual([]);
     });
 
-    it('a job that appends to a read-only input fails, and the input is left as it was or named', async () => {
+    it('a job that appends to a read-only input fails, and the input is left as it was or named', async ({
+      skip,
+    }) => {
+      if (options.readOnlyInputs === false) skip();
       const ex = make();
       const input = join(scratch(), `input-${counter++}.txt`);
       writeFileSync(input, 'published\n');
@@ -350,7 +380,7 @@ export function executorConformance(
       expect(s.state).toBe('FAILED');
       // Either the write was refused (a read-only mount) or the change was caught and named.
       if (readFileSync(input, 'utf8') === 'published\n')
-        expect(readFileSync(h.logPath, 'utf8')).toMatch(/append failed: (EROFS|EACCES|EPERM)/);
+        expect(await readLog(ex, h)).toMatch(/append failed: (EROFS|EACCES|EPERM)/);
       else expect(s).toMatchObject({ reason: expect.stringContaining(input) });
     });
 

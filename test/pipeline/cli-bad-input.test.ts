@@ -378,12 +378,25 @@ describe('once bugs', () => {
     expect(r.err).toContain('--only nosuchstep: no such step');
   });
 
-  it('an unsupported --store URL is bad input (exit 2), not a failure (exit 1)', async () => {
-    for (const url of ['s3://bucket/x', 'ftp://host/x', 'file://host/x']) {
-      const home = freshHome();
-      const r = await strand('run', EXAMPLE, '--home', home, '--store', url);
-      expect(r.code, r.err).toBe(2);
-      expectNothingWritten(home);
+  it('an unsupported or unreachable --store URL is bad input (exit 2), not a failure (exit 1)', async () => {
+    // Nothing listens on port 9: the s3:// store is refused before any job, naming the endpoint.
+    const saved = { ...process.env };
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: 'secret',
+      AWS_REGION: 'us-east-1',
+    });
+    try {
+      for (const url of ['s3://bucket/x', 'ftp://host/x', 'file://host/x']) {
+        const home = freshHome();
+        const r = await strand('run', EXAMPLE, '--home', home, '--store', url);
+        expect(r.code, r.err).toBe(2);
+        if (url.startsWith('s3:')) expect(r.err).toContain('http://127.0.0.1:9');
+        expectNothingWritten(home);
+      }
+    } finally {
+      process.env = saved;
     }
   });
 

@@ -78,10 +78,39 @@ function withBranches(states: Obj, out: Record<string, Obj> = {}): Record<string
   return out;
 }
 
-/** The states a step's states live among: the Map's processor, or the top level. */
+/** The Map over samples: at the top, or beside the aggregate steps that start early. */
+function samplesMap(definition: Obj): Obj {
+  const top = definition.States;
+  return top.Samples.Type === 'Map'
+    ? top.Samples
+    : top['Samples and aggregates'].Branches[0].States['Each sample'];
+}
+
+/**
+ * The states a step's states live among: the Map's processor, or the top level (with the
+ * branches of its Parallel states, where the aggregate steps that start early are).
+ */
 function scopeOf(definition: Obj, step: StepSpec): Record<string, Obj> {
   return withBranches(
-    step.scope === 'sample' ? definition.States.Samples.ItemProcessor.States : definition.States,
+    step.scope === 'sample' ? samplesMap(definition).ItemProcessor.States : definition.States,
+  );
+}
+
+/**
+ * The aggregate steps that may start before every sample has ended, worked out from the spec:
+ * those that need (directly or through other steps) some per-sample steps only. With one of
+ * them, every aggregate step runs beside the samples.
+ */
+function startEarly(spec: PipelineSpec): StepSpec[] {
+  const perSample = spec.steps.filter((s) => s.scope === 'sample');
+  if (perSample.length === 0) return [];
+  const needs = (name: string, seen = new Set<string>()): Set<string> => {
+    for (const n of spec.steps.find((s) => s.name === name)!.needs)
+      if (!seen.has(n)) needs(n, seen.add(n));
+    return seen;
+  };
+  return spec.steps.filter(
+    (s) => s.scope === 'all' && perSample.some((p) => !needs(s.name).has(p.name)),
   );
 }
 
@@ -303,7 +332,7 @@ describe('job definitions against the YAML as written', () => {
         value: '{"QC_JSON":"out/fastp.json","QC_R1":"out/r1.fq.gz","QC_R2":"out/r2.fq.gz"}',
       },
     ]);
-    const task = definition.States.Samples.ItemProcessor.States.qc;
+    const task = samplesMap(definition).ItemProcessor.States.qc;
     expect(task.Parameters.ContainerOverrides.Environment).toContainEqual({
       Name: 'FOO',
       'Value.$': "States.Format('x-{}', $.vars.SAMPLE)",
@@ -326,7 +355,7 @@ describe('job definitions against the YAML as written', () => {
       'Ref::SKETCH',
       'Ref::arg5',
     ]);
-    expect(definition.States.matrix.Parameters.Parameters).toEqual({
+    expect(withBranches(definition.States).matrix.Parameters.Parameters).toEqual({
       'SKETCH.$': '$.vars.SKETCH',
       'arg5.$': "States.Format('--genus={}', $.vars.GENUS)",
     });
@@ -338,27 +367,52 @@ describe.each(NAMED)('state machine of %s', (_name, file) => {
   const top = definition.States;
   const perSample = spec.steps.filter((s) => s.scope === 'sample');
   const aggregate = spec.steps.filter((s) => s.scope === 'all');
+  const early = startEarly(spec);
+  // The aggregate steps after Collect; with an early one, all are beside the samples.
+  const late = early.length > 0 ? [] : aggregate;
 
   it('Preflight, then the Map over samples (if any per-sample step), then Collect', () => {
     expect(definition.StartAt).toBe('Preflight');
     expect(top.Preflight.Next).toBe(perSample.length > 0 ? 'Samples' : 'Collect');
-    if (perSample.length > 0) {
+    if (perSample.length === 0) expect(top).not.toHaveProperty('Samples');
+    else if (early.length === 0) {
       expect(top.Samples.Type).toBe('Map');
       expect(top.Samples.Next).toBe('Collect');
-    } else expect(top).not.toHaveProperty('Samples');
-    expect(top.Collect.Next).toBe(aggregate.length > 0 ? 'All samples?' : 'Outcome');
+    } else {
+      // The sample ledger started, then the samples beside the aggregate steps.
+      expect(top.Samples.Parameters).toMatchObject({
+        FunctionName: 'strand-collect',
+        Payload: { mode: 'start' },
+      });
+      expect(top.Samples.Next).toBe('Samples and aggregates');
+      const side = top['Samples and aggregates'];
+      expect(side.Type).toBe('Parallel');
+      expect(side.Next).toBe('Aggregates failed?');
+      expect(top['Aggregates failed?'].Default).toBe('Collect');
+      expect(samplesMap(definition).Type).toBe('Map');
+      expect(samplesMap(definition).Next).toBe('Each sample: ended');
+    }
+    expect(top.Collect.Next).toBe(late.length > 0 ? 'All samples?' : 'Outcome');
   });
 
-  it('per-sample steps inside the Map; aggregate steps at the top, reached only through Collect', () => {
-    const inside = perSample.length > 0 ? withBranches(top.Samples.ItemProcessor.States) : {};
+  it('per-sample steps inside the Map; aggregate steps at the top, reached only through Collect, or beside the samples when one starts early', () => {
+    const inside =
+      perSample.length > 0 ? withBranches(samplesMap(definition).ItemProcessor.States) : {};
     for (const step of perSample) expect(inside, step.name).toHaveProperty(entry(step));
     for (const step of perSample) expect(top, step.name).not.toHaveProperty(entry(step));
     const fromCollect = reachable(top, 'Collect');
     const notThroughCollect = reachable(top, definition.StartAt, 'Collect');
-    for (const step of aggregate) {
+    for (const step of late) {
       expect(inside, step.name).not.toHaveProperty(entry(step));
       expect(fromCollect.has(entry(step)), `${step.name} after Collect`).toBe(true);
       expect(notThroughCollect.has(entry(step)), `${step.name} before Collect`).toBe(false);
+    }
+    const beside =
+      early.length > 0 ? withBranches(top['Samples and aggregates'].Branches[1].States) : {};
+    for (const step of early.length > 0 ? aggregate : []) {
+      expect(beside, step.name).toHaveProperty(entry(step));
+      expect(beside[entry(step)].Default, step.name).toBe(`${step.name}: samples`);
+      expect(top, step.name).not.toHaveProperty(entry(step));
     }
   });
 
@@ -398,7 +452,18 @@ describe.each(NAMED)('state machine of %s', (_name, file) => {
       expect(guard.Choices).toHaveLength(1);
       expect(guard.Choices[0].IsPresent).toBe(true);
       expect(guard.Choices[0].Variable).toBe(`$.run.skip.${stepKey(step.name)}`);
-      expect(guard.Default).toBe(step.parallel ? step.name : step.jobs[0].name);
+      // An early aggregate step first waits for the samples it reads (its `: samples` Task).
+      const body = step.parallel ? step.name : step.jobs[0].name;
+      if (early.includes(step)) {
+        expect(guard.Default).toBe(`${step.name}: samples`);
+        const ready = scopeOf(definition, step)[`${step.name}: samples ready?`];
+        expect(ready.Default).toBe(body);
+        expect(ready.Choices[1]).toEqual({
+          Variable: '$.wait',
+          StringEquals: 'none',
+          Next: guard.Choices[0].Next,
+        });
+      } else expect(guard.Default).toBe(body);
     }
   });
 
@@ -407,13 +472,16 @@ describe.each(NAMED)('state machine of %s', (_name, file) => {
     expect([...order.keys()].sort()).toEqual(spec.steps.map((s) => s.name).sort());
     for (const step of spec.steps)
       for (const need of step.needs) expect(order.get(step.name), step.name).toContain(need);
-    // Steps over all samples start after every per-sample step of every sample.
-    for (const step of aggregate)
+    // Steps over all samples start after every per-sample step of every sample, or, when they
+    // start early, after those they need, directly or not.
+    for (const step of late)
       for (const other of perSample) expect(order.get(step.name)).toContain(other.name);
+    for (const step of early)
+      expect(perSample.some((other) => !order.get(step.name)!.has(other.name))).toBe(true);
   });
 
   it('All samples?: the steps over all samples run unless Collect says they do not', () => {
-    if (aggregate.length === 0) {
+    if (late.length === 0) {
       expect(top).not.toHaveProperty('All samples?');
       return;
     }
@@ -427,7 +495,7 @@ describe.each(NAMED)('state machine of %s', (_name, file) => {
 
   it('continue_on_failure and max_concurrency shape the Map', () => {
     if (perSample.length === 0) return;
-    expectMap(top.Samples, spec);
+    expectMap(samplesMap(definition), spec);
   });
 
   it('retry → Retry MaxAttempts on the job’s Task; failures are caught, synced, then Fail', () => {
@@ -676,6 +744,134 @@ describe('structure, table-driven over small pipelines', () => {
   });
 });
 
+describe('aggregate steps that read some per-sample steps only', () => {
+  const pipeline = (aggregates: string[]) =>
+    [
+      'name: early',
+      'samples: [ { id: S1 }, { id: S2 } ]',
+      'steps:',
+      '  a: { image: x, command: [sort, -o, a.txt, /dev/null], outputs: { A: a.txt } }',
+      '  b: { image: x, command: [sort, -o, b.txt, $A], outputs: { B: b.txt } }',
+      ...aggregates,
+    ].join('\n');
+  /** The functions the definition invokes, at any depth. */
+  const functionNames = (definition: Obj): string[] => {
+    const out = new Set<string>();
+    const visit = (states: Obj): void => {
+      for (const state of Object.values(states as Record<string, Obj>)) {
+        if (state.Parameters?.FunctionName) out.add(state.Parameters.FunctionName);
+        for (const b of state.Branches ?? []) visit(b.States);
+        if (state.ItemProcessor) visit(state.ItemProcessor.States);
+      }
+    };
+    visit(definition.States);
+    return [...out].sort();
+  };
+
+  it('one that reads the last per-sample step (or waits for it): the ASL has nothing more', () => {
+    for (const agg of [
+      '  t: { aggregate: true, image: x, command: [sort, $B] }',
+      '  t: { aggregate: true, image: x, command: [sort, $A], after: b }',
+    ]) {
+      const { definition } = compiledText(pipeline([agg]));
+      expectValid(definition);
+      expect(definition.States.Samples.Type).toBe('Map');
+      expect(JSON.stringify(definition)).not.toMatch(/ledger|Each sample|Aggregates|"mode"/);
+    }
+  });
+
+  it('one that reads only `a`: beside the samples, waiting for every sample to end `a`', () => {
+    const { definition } = compiledText(
+      pipeline(['  t: { aggregate: true, image: x, command: [sort, $A], outputs: { T: t.txt } }']),
+    );
+    expectValid(definition);
+    const order = stepOrder(definition);
+    expect([...order.get('t')!]).toEqual(['a']);
+    const all = withBranches(definition.States);
+    // Waits in a loop: strand-collect looks at the ledger, a Wait of the length it says.
+    expect(all['t: run?'].Default).toBe('t: samples');
+    expect(all['t: samples'].Parameters.Payload).toMatchObject({
+      mode: 'wait',
+      step: 't',
+      'state.$': '$',
+    });
+    expect(all['t: samples ready?'].Choices[0]).toEqual({
+      Variable: '$.wait',
+      StringEquals: 'pending',
+      Next: 't: samples wait',
+    });
+    expect(all['t: samples wait']).toEqual({
+      Type: 'Wait',
+      SecondsPath: '$.seconds',
+      Next: 't: samples',
+    });
+    // It gets the lists of what it may read: a's outputs, not b's.
+    const env = all.t.Parameters.ContainerOverrides.Environment.map((e: Obj) => e.Name);
+    expect(env).toContain('A');
+    expect(env).not.toContain('B');
+    expect(env).toContain('STRAND_INPUTS_DIGEST');
+    // Each publish and each failure of a sample records itself in the sample ledger.
+    const map = samplesMap(definition).ItemProcessor.States;
+    for (const state of ['a: publish', 'b: publish', 'a: failed', 'b: failed'])
+      expect(map[state].Parameters.Payload.ledger, state).toBe(true);
+    // Still the four functions: the ledger is strand-collect's.
+    expect(functionNames(definition)).toEqual([
+      'strand-collect',
+      'strand-preflight',
+      'strand-publish',
+      'strand-sync-failure',
+    ]);
+  });
+
+  it('early and late together: all beside the samples, each waiting for what it needs', () => {
+    const { definition } = compiledText(
+      pipeline([
+        '  t: { aggregate: true, image: x, command: [sort, -o, t.txt, $A], outputs: { T: t.txt } }',
+        '  u: { aggregate: true, image: x, command: [sort, -o, u.txt, $T], outputs: { U: u.txt } }',
+        '  v: { aggregate: true, image: x, command: [sort, $B, $U] }',
+      ]),
+    );
+    expectValid(definition);
+    const order = stepOrder(definition);
+    expect([...order.get('t')!].sort()).toEqual(['a']);
+    expect([...order.get('u')!].sort()).toEqual(['a', 't']);
+    expect([...order.get('v')!].sort()).toEqual(['a', 'b', 't', 'u']);
+    const all = withBranches(definition.States);
+    // u waits for the samples too (it reads a through t), after t; v, which reads b, waits for
+    // every sample to end.
+    expect(all['t: publish'].Next).toBe('u: run?');
+    expect(all['u: run?'].Default).toBe('u: samples');
+    expect(all['u: publish'].Next).toBe('v: run?');
+    expect(all['v: run?'].Default).toBe('v: samples');
+    expect(definition.States).not.toHaveProperty('All samples?');
+    // Collect is told what they gave, and says how the samples went.
+    expect(definition.States.Collect.Parameters.Payload).toMatchObject({
+      'aggregated.$': '$.aggregated',
+    });
+    expect(definition.States.Collect.Next).toBe('Outcome');
+    const env = all.v.Parameters.ContainerOverrides.Environment.map((e: Obj) => e.Name);
+    expect(env).toEqual(expect.arrayContaining(['A', 'B', 'T', 'U']));
+    // An aggregate step's failure is kept until the samples are done, then fails the run.
+    const beside = definition.States['Samples and aggregates'].Branches[1].States;
+    expect(beside.Aggregates.Catch).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Aggregates: failed' },
+    ]);
+    expect(definition.States['Aggregate failed']).toEqual({
+      Type: 'Fail',
+      ErrorPath: '$.aggregated.error.Error',
+      CausePath: '$.aggregated.error.Cause',
+    });
+  });
+
+  it('one that reads no per-sample step starts at once, beside the samples', () => {
+    const { definition } = compiledText(
+      pipeline(['  t: { aggregate: true, image: x, command: [sort, -o, t.txt, /dev/null] }']),
+    );
+    expectValid(definition);
+    expect([...stepOrder(definition).get('t')!]).toEqual([]);
+  });
+});
+
 describe('the genome example as written', () => {
   it('runs stats, annotate and sketch side by side after the assembly, in one Parallel state', () => {
     // Its sheet exists once prepare.mjs ran: the graph needs none.
@@ -688,7 +884,7 @@ describe('the genome example as written', () => {
     for (const step of three) {
       expect([...order.get(step)!].sort()).toEqual(['assemble', 'qc']);
     }
-    const processor = definition.States.Samples.ItemProcessor;
+    const processor = samplesMap(definition).ItemProcessor;
     const parallel = processor.States['steps stats, annotate, sketch'];
     expect(parallel.Type).toBe('Parallel');
     expect(parallel.Branches.map((b: Obj) => b.StartAt)).toEqual(three.map((n) => `${n}: run?`));

@@ -21,8 +21,9 @@ describe('strand graph', () => {
         '  frequent (substeps in order)',
         '  ├ tally        uniq         1 vCPU, 256 MiB   ← SORTED  → TALLY',
         '  └ keep         awk          1 vCPU, 256 MiB   ← TALLY  → FREQUENT',
-        'then once for all samples',
-        '  summary        awk          1 vCPU, 256 MiB   ← STATS  → SUMMARY',
+        // The summary reads count's STATS only: it starts once every sample's count has ended.
+        'meanwhile once for all samples',
+        "  summary        awk          1 vCPU, 256 MiB   ← STATS  → SUMMARY  (once every sample's count has ended)",
         '',
       ].join('\n'),
     );

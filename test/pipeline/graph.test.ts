@@ -46,8 +46,9 @@ const EXPECTED: [GraphFormat, string[]][] = [
       '  │ ├ sort       sort         1 vCPU, 1 GiB     ← GENES  → SORTED',
       '  │ └ count      wc           1 vCPU, 512 MiB   ← SORTED',
       '  └ check        true         1 vCPU, 1 GiB     (after qc)',
-      'then once for all samples',
-      '  matrix         cat          1 vCPU, 1 GiB     ← RRNA',
+      // matrix reads annotate's RRNA only: it runs beside tidy and check.
+      'meanwhile once for all samples',
+      "  matrix         cat          1 vCPU, 1 GiB     ← RRNA  (once every sample's annotate has ended)",
     ],
   ],
   [
@@ -163,6 +164,47 @@ describe('pipelineGraph', () => {
     );
     expect(pipelineGraph(spec, 'dot')).toContain('  "a" -> "b" [label="all samples: OUT"];\n');
     expect(pipelineGraph(spec, 'mermaid')).toContain('  a -->|all samples: OUT| b\n');
+  });
+});
+
+describe('pipelineGraph text: when the steps over all samples start', () => {
+  const head = 'name: g\nsamples: [{ id: S1 }]\nsteps:\n';
+  const a = '  a: { image: x, command: [true], outputs: { A: a.txt } }\n';
+  const b = '  b: { image: x, command: [true, $A], outputs: { B: b.txt } }\n';
+  const c = '  c: { image: x, command: [true], outputs: { C: c.txt } }\n';
+  it.each([
+    [
+      'reads the last steps: after the samples',
+      '  t: { aggregate: true, image: x, command: [cat, $B, $C] }\n',
+      ['then once for all samples', '  t              cat          1 vCPU, 1 GiB     ← B, C'],
+    ],
+    [
+      'reads an earlier step: beside them',
+      '  t: { aggregate: true, image: x, command: [cat, $A] }\n',
+      [
+        'meanwhile once for all samples',
+        "  t              cat          1 vCPU, 1 GiB     ← A  (once every sample's a has ended)",
+      ],
+    ],
+    [
+      'reads two branches: once both have ended',
+      '  t: { aggregate: true, image: x, command: [cat, $A, $C] }\n',
+      [
+        'meanwhile once for all samples',
+        "  t              cat          1 vCPU, 1 GiB     ← A, C  (once every sample's a, c have ended)",
+      ],
+    ],
+    [
+      'reads nothing of the samples: at once',
+      '  t: { aggregate: true, image: x, command: [true] }\n',
+      [
+        'meanwhile once for all samples',
+        '  t              true         1 vCPU, 1 GiB     (at once)',
+      ],
+    ],
+  ])('%s', (_what, t, tail) => {
+    const text = pipelineGraph(load(head + a + b + c + t), 'text');
+    expect(text.split('\n').slice(-1 - tail.length, -1)).toEqual(tail);
   });
 });
 

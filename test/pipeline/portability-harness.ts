@@ -165,6 +165,51 @@ function strandTrace(
   return trace;
 }
 
+/** An aggregate step's wait for the samples it reads (`<step>: samples`, strand-collect). */
+const WAIT = /^(.*): samples$/;
+
+/**
+ * The trace without the rounds an aggregate step waited for the samples it reads: how
+ * many it takes (`<step>: samples` answering "pending", `<step>: samples ready?`, `<step>:
+ * samples wait`) depends on how long the jobs took, which differs between the engines (the peer
+ * answers Batch tasks at once). Only the last look, the one that found the samples ended, is
+ * kept, without the answer it was given to the one before (`state.wait`, `seconds`, `entries`,
+ * `since`).
+ */
+export function settled(trace: Trace): Trace {
+  const tasks: Record<string, TaskCall[]> = {};
+  for (const [key, calls] of Object.entries(trace.tasks)) {
+    if (!WAIT.test(key.split(' | ')[0])) {
+      tasks[key] = calls;
+      continue;
+    }
+    tasks[key] = calls
+      .filter((c) => !('output' in c.result) || waitAnswer(c.result.output) !== 'pending')
+      .map((c) => {
+        const input = structuredClone(c.input) as JsonObject;
+        const state = ((input.Payload ?? {}) as JsonObject).state as JsonObject | undefined;
+        if (state) for (const k of ['wait', 'seconds', 'entries', 'since']) delete state[k];
+        return { ...c, input };
+      });
+  }
+  const entered: Record<string, string[]> = {};
+  for (const [key, names] of Object.entries(trace.entered)) {
+    const out: string[] = [];
+    for (const name of names) {
+      const wait = /^(.*): samples wait$/.exec(name);
+      // A wait follows a look that found samples still on their way: drop the three.
+      if (wait && out.at(-1) === `${wait[1]}: samples ready?`) out.splice(-2, 2);
+      else out.push(name);
+    }
+    entered[key] = out;
+  }
+  return { outcome: trace.outcome, tasks, entered };
+}
+
+function waitAnswer(output: Json): unknown {
+  return ((output as JsonObject | null)?.Payload as JsonObject | undefined)?.wait;
+}
+
 /** Runs the pipeline on Strand (`strand run <file> --home <home> --name <name> …args`), then on the peer. */
 export async function runOnBothEngines(
   file: string,

@@ -1,6 +1,6 @@
 /**
- * The behaviour every results sink must show (SQLite now, Postgres later). Each test gets a
- * fresh, empty sink from `makeSink`; the suite closes it afterwards.
+ * The behaviour every results sink must show (SQLite, Postgres). Each test gets a fresh, empty
+ * sink from `makeSink`; the suite closes it afterwards.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ResultsError } from '../../src/results/errors.js';
@@ -9,6 +9,7 @@ import type {
   MetricsTable,
   ResultsSink,
   StepResultInfo,
+  StepResultUpsert,
 } from '../../src/results/sink.js';
 import { AGGREGATE_SAMPLE } from '../../src/results/sink.js';
 
@@ -90,8 +91,8 @@ export function sinkConformance(
           sample: 'S7',
           step: 'assemble',
           status: 'FAILED',
-          startedAt: '2026-01-05T10:00:00Z',
-          stoppedAt: '2026-01-05T10:00:04Z',
+          startedAt: '2026-01-05T10:00:00.000Z',
+          stoppedAt: '2026-01-05T10:00:04.000Z',
           exitCode: 137,
           attempt: 1,
           error: 'States.TaskFailed',
@@ -117,10 +118,62 @@ export function sinkConformance(
             sample: 'S7',
             step: 'assemble',
             status: 'RUNNING',
-            startedAt: '2026-01-05T10:00:00Z',
+            startedAt: '2026-01-05T10:00:00.000Z',
             attempt: 2,
           },
         ]);
+      });
+
+      it('gives a time back as the same instant, whatever offset it was written with', async () => {
+        const sink = await fresh();
+        await sink.upsertStep({
+          ...base,
+          sample: 'S1',
+          step: 'qc',
+          status: 'SUCCEEDED',
+          startedAt: '2026-01-05T12:00:00+02:00',
+          stoppedAt: '2026-01-05T10:00:01.250Z',
+        });
+        const [row] = await sink.listSteps();
+        expect(Date.parse(row.startedAt!)).toBe(Date.parse('2026-01-05T10:00:00Z'));
+        expect(Date.parse(row.stoppedAt!)).toBe(Date.parse('2026-01-05T10:00:01.250Z'));
+      });
+
+      it('gives the history of a step: SUCCEEDED rows that say their vCPUs, the latest first', async () => {
+        const sink = await fresh();
+        const ran = (execution: string, stoppedAt: string, more: Partial<StepResultUpsert> = {}) =>
+          sink.upsertStep({
+            execution,
+            pipeline: 'microbe-genome',
+            sample: 'S1',
+            step: 'assemble',
+            status: 'SUCCEEDED',
+            startedAt: '2026-01-05T08:00:00.000Z',
+            stoppedAt,
+            vcpus: 2,
+            memoryMiB: 4096,
+            cpuSeconds: 3.5,
+            ...more,
+          });
+        await ran('e1', '2026-01-05T10:05:00.000Z');
+        await ran('e2', '2026-01-05T11:05:00.000Z', { vcpus: 4, cpuSeconds: 7.25 });
+        await ran('e3', '2026-01-05T12:00:00.000Z', { status: 'FAILED' });
+        await ran('e4', '2026-01-05T12:30:00.000Z', { vcpus: null });
+        await ran('e5', '2026-01-05T09:00:00.000Z', { vcpus: 0.5 });
+        await ran('e6', '2026-01-05T13:00:00.000Z', { step: 'qc' });
+        await ran('e7', '2026-01-05T13:00:00.000Z', { pipeline: 'amplicons' });
+
+        const history = await sink.stepHistory('microbe-genome', 'assemble', 10);
+        expect(history.map((r) => [r.execution, r.vcpus])).toEqual([
+          ['e2', 4],
+          ['e1', 2],
+          ['e5', 0.5],
+        ]);
+        expect(history[0]).toMatchObject({ memoryMiB: 4096, cpuSeconds: 7.25 });
+        expect(
+          (await sink.stepHistory('microbe-genome', 'assemble', 2)).map((r) => r.execution),
+        ).toEqual(['e2', 'e1']);
+        expect(await sink.stepHistory('microbe-genome', 'nope', 10)).toEqual([]);
       });
 
       it('keys rows by execution × sample × step and lists them in the order first recorded', async () => {

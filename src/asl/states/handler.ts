@@ -15,6 +15,16 @@ export interface StateHandler<S extends StateDefinition = StateDefinition> {
     items: Json,
     maxItems: number | undefined,
   ): Promise<void> | void;
+  /**
+   * Map: the ResultWriter's task wrote the results; `output` is the state's result, `failure`
+   * the error of a Map run that had failed.
+   */
+  resultsWritten?(
+    rt: Runtime,
+    thread: Thread,
+    output: Json,
+    failure: { error: string; cause?: string } | undefined,
+  ): Promise<void> | void;
   /** A branch or iteration of this state finished. */
   childSucceeded?(rt: Runtime, parent: Thread, child: Thread, output: Json): Promise<void> | void;
   childFailed?(

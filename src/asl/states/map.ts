@@ -1,13 +1,25 @@
 /**
  * Map: runs the ItemProcessor once per item, at most MaxConcurrency at a time; its result
- * is the array of iteration outputs. DISTRIBUTED mode runs the same way (inline) here.
+ * is the array of iteration outputs. DISTRIBUTED mode runs the same way (inline) here. An
+ * ItemReader and a ResultWriter are tasks the driver carries out: reading the items before the
+ * iterations, writing their results after them (see result-writer.ts).
  */
 import { StatesError } from '../errors.js';
-import type { Pending, Thread } from '../execution.js';
+import type { IterationRuns, Pending, Thread } from '../execution.js';
 import { evaluateJsonataTemplate } from '../jsonata.js';
 import { readPath } from '../path.js';
 import { evaluatePayloadTemplate } from '../payload.js';
 import { indexRanges } from '../redrive.js';
+import {
+  mapRunNames,
+  previewResults,
+  resultWriterOutput,
+  resultWriterRequest,
+  writerConfigOf,
+  type IterationRun,
+  type IterationStatus,
+  type MapRunNames,
+} from '../result-writer.js';
 import type { Runtime } from '../runtime.js';
 import type { Json, JsonObject, MapState } from '../types.js';
 import { readIntegerField } from './common.js';
@@ -156,6 +168,7 @@ async function launch(
       // A redrive passes over the iterations that had succeeded, a range at a time.
       const end = skip[pending.skipAt! + 1];
       if (end > pending.next) {
+        if (pending.runs) pending.runs.state.fill(SUCCEEDED, pending.next, end);
         pending.completed += end - pending.next;
         pending.next = end;
       }
@@ -166,6 +179,12 @@ async function launch(
     const from = pending.resume?.[String(index)];
     if (from) delete pending.resume![String(index)];
     const input = await iterationInput(rt, thread, def, pending, index);
+    const runs = pending.runs;
+    if (runs) {
+      runs.state[index] = RUNNING;
+      runs.start[index] = rt.now();
+      if (runs.input) runs.input[index] = input;
+    }
     rt.emit(thread, 'MapIterationStarted', {
       mapIterationStartedEventDetails: { name: thread.state, index },
     });
@@ -177,9 +196,146 @@ async function launch(
 
 async function finishIfDone(rt: Runtime, thread: Thread, pending: MapPending): Promise<void> {
   if (pending.completed + pending.failed < pending.items.length) return;
+  const def = mapDef(rt, thread);
+  const writer = def.ResultWriter;
+  if (writer?.Resource !== undefined) {
+    rt.recordProgress(thread);
+    rt.setPending(thread, undefined);
+    await requestWrite(rt, thread, def, pending, undefined);
+    return;
+  }
   rt.setPending(thread, undefined);
   rt.emit(thread, 'MapStateSucceeded');
-  await rt.completeWithResult(thread, pending.results);
+  const result = writer?.WriterConfig
+    ? previewResults(
+        mapRunOf(rt, thread, def),
+        await iterationRuns(rt, thread, def, pending),
+        writerConfigOf(writer.WriterConfig, false),
+      )
+    : pending.results;
+  await rt.completeWithResult(thread, result);
+}
+
+// What IterationRuns.state holds for an iteration.
+const NOT_STARTED = 0;
+const RUNNING = 1;
+const SUCCEEDED = 2;
+const FAILED = 3;
+const ABORTED = 4;
+
+const STATUS: IterationStatus[] = ['PENDING', 'ABORTED', 'SUCCEEDED', 'FAILED', 'ABORTED'];
+
+function newRuns(def: MapState, count: number): IterationRuns {
+  const runs: IterationRuns = {
+    state: new Array<number>(count).fill(NOT_STARTED),
+    start: new Array<number>(count).fill(0),
+    stop: new Array<number>(count).fill(0),
+  };
+  if ((def.ItemSelector ?? def.Parameters) !== undefined)
+    runs.input = new Array<Json>(count).fill(null);
+  return runs;
+}
+
+/** The Map run of the state's current entry (and attempt: a Retry starts another run). */
+function mapRunOf(rt: Runtime, thread: Thread, def: MapState): MapRunNames {
+  const ctx = rt.context(thread);
+  const execution = ctx.Execution as JsonObject;
+  const machine = ctx.StateMachine as JsonObject;
+  const attempt = thread.retries.reduce((a, b) => a + b, 0);
+  return mapRunNames(
+    execution.Id as string,
+    machine.Name as string,
+    def.Label ?? thread.state,
+    `${thread.id}\n${thread.enteredEventId}\n${attempt}`,
+  );
+}
+
+/** What each iteration did, for the ResultWriter's records. */
+async function iterationRuns(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  pending: MapPending,
+): Promise<IterationRun[]> {
+  const runs = pending.runs ?? newRuns(def, pending.items.length);
+  const out: IterationRun[] = [];
+  for (let index = 0; index < pending.items.length; index++) {
+    const state = runs.state[index];
+    const run: IterationRun = {
+      index,
+      status: STATUS[state],
+      // An iteration not started in this run (pending, or kept by a redrive) has no input
+      // recorded: it is what it would have been given.
+      input: !runs.input
+        ? pending.items[index]
+        : runs.start[index] === 0
+          ? await iterationInput(rt, thread, def, pending, index)
+          : runs.input[index],
+    };
+    if (state === SUCCEEDED) run.output = pending.results[index];
+    if (state === FAILED) {
+      const failure = pending.results[index] as { Error?: string; Cause?: string } | null;
+      if (typeof failure?.Error === 'string') run.error = failure.Error;
+      if (typeof failure?.Cause === 'string') run.cause = failure.Cause;
+    }
+    if (runs.start[index] > 0) run.start = runs.start[index];
+    if (runs.stop[index] > 0) run.stop = runs.stop[index];
+    out.push(run);
+  }
+  return out;
+}
+
+/**
+ * Asks the driver to write the results (ResultWriter) as a task. The state's result, once the
+ * write succeeds, is known now: it names the manifest. `failure` is the error of a Map run that
+ * failed, which the state fails with after its results are written, as a Map run's are.
+ */
+async function requestWrite(
+  rt: Runtime,
+  thread: Thread,
+  def: MapState,
+  pending: MapPending,
+  failure: { error: string; cause?: string } | undefined,
+): Promise<void> {
+  const writer = def.ResultWriter!;
+  const jsonata = rt.queryLanguage(def) === 'JSONata';
+  const template = jsonata ? writer.Arguments : writer.Parameters;
+  const parameters =
+    template === undefined
+      ? {}
+      : jsonata
+        ? await evaluateJsonataTemplate(template, rt.jsonataScope(thread), 'ResultWriter/Arguments')
+        : evaluatePayloadTemplate(
+            template,
+            rt.pathScope(thread, pending.effectiveInput),
+            'ResultWriter/Parameters',
+          );
+  const p = (parameters ?? {}) as Record<string, Json>;
+  const field = jsonata ? 'Arguments' : 'Parameters';
+  if (typeof p.Bucket !== 'string' || p.Bucket === '') {
+    throw new StatesError(
+      'States.ResultWriterFailed',
+      `ResultWriter ${field} need a Bucket (a bucket name); they gave ${describeType(parameters)}`,
+    );
+  }
+  if (p.Prefix !== undefined && typeof p.Prefix !== 'string') {
+    throw new StatesError(
+      'States.ResultWriterFailed',
+      `ResultWriter ${field}.Prefix must be a string, not ${describeType(p.Prefix)}`,
+    );
+  }
+  const request = resultWriterRequest(
+    mapRunOf(rt, thread, def),
+    p.Bucket,
+    p.Prefix ?? '',
+    await iterationRuns(rt, thread, def, pending),
+    writerConfigOf(writer.WriterConfig, true),
+  );
+  const output = resultWriterOutput(request);
+  rt.invokeTask(thread, writer.Resource!, request, {
+    resultWriter: failure ? { output, failure } : { output },
+    parameters,
+  });
 }
 
 /** Asks the driver to read the items (ItemReader) as a task whose result is the item list. */
@@ -284,6 +440,7 @@ async function startIterations(
     maxConcurrency,
     succeeded: [],
   };
+  if (def.ResultWriter) pending.runs = newRuns(def, items.length);
   // A redrive does not run again the iterations that had succeeded, and continues each one
   // that had not from where it stopped.
   const progress = thread.resume;
@@ -325,6 +482,16 @@ export const mapState: StateHandler<MapState> = {
     await startIterations(rt, thread, def, effective, list);
   },
 
+  async resultsWritten(rt, thread, output, failure) {
+    if (failure) {
+      rt.emit(thread, 'MapStateFailed');
+      await rt.handleError(thread, failure.error, failure.cause);
+      return;
+    }
+    rt.emit(thread, 'MapStateSucceeded');
+    await rt.completeWithResult(thread, output);
+  },
+
   async childSucceeded(rt, parent, child, output) {
     const pending = parent.pending;
     if (pending?.kind !== 'map') return;
@@ -332,6 +499,10 @@ export const mapState: StateHandler<MapState> = {
     rt.emit(parent, 'MapIterationSucceeded', {
       mapIterationSucceededEventDetails: { name: parent.state, index },
     });
+    if (pending.runs) {
+      pending.runs.state[index] = SUCCEEDED;
+      pending.runs.stop[index] = rt.now();
+    }
     pending.results[index] = output;
     pending.succeeded.push(index);
     pending.completed++;
@@ -347,6 +518,11 @@ export const mapState: StateHandler<MapState> = {
     rt.emit(parent, 'MapIterationFailed', {
       mapIterationFailedEventDetails: { name: parent.state, index },
     });
+    const runs = pending.runs;
+    if (runs) {
+      runs.state[index] = FAILED;
+      runs.stop[index] = rt.now();
+    }
     const errorOutput: JsonObject = { Error: error };
     if (cause !== undefined) errorOutput.Cause = cause;
     pending.results[index] = errorOutput;
@@ -361,19 +537,31 @@ export const mapState: StateHandler<MapState> = {
         (pending.failed / total) * 100 <= pending.toleratedPercentage);
     if (!tolerated) {
       rt.recordProgress(parent, child);
+      if (runs) {
+        for (const i of Object.keys(pending.running)) {
+          runs.state[Number(i)] = ABORTED;
+          runs.stop[Number(i)] = rt.now();
+        }
+      }
       rt.abortThreads(Object.values(pending.running));
       rt.setPending(parent, undefined);
-      rt.emit(parent, 'MapStateFailed');
       const thresholdSet = pending.toleratedCount > 0 || pending.toleratedPercentage > 0;
-      if (thresholdSet) {
-        await rt.handleError(
-          parent,
-          'States.ExceedToleratedFailureThreshold',
-          'The specified tolerated failure threshold was exceeded',
-        );
-      } else {
-        await rt.handleError(parent, error, cause);
+      const failure = thresholdSet
+        ? {
+            error: 'States.ExceedToleratedFailureThreshold',
+            cause: 'The specified tolerated failure threshold was exceeded',
+          }
+        : cause === undefined
+          ? { error }
+          : { error, cause };
+      const def = mapDef(rt, parent);
+      if (def.ResultWriter?.Resource !== undefined) {
+        // A failed Map run still writes its results (PENDING: the iterations never started).
+        await requestWrite(rt, parent, def, pending, failure);
+        return;
       }
+      rt.emit(parent, 'MapStateFailed');
+      await rt.handleError(parent, failure.error, failure.cause);
       return;
     }
     // Tolerated, but still unsuccessful: a later redrive of this Map continues it.

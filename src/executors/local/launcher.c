@@ -692,23 +692,35 @@ done:
 static void on_child(int sig) { (void)sig; }
 
 /*
- * `strand-launcher wrap PIDFILE STOPFILE LOG STDOUT LIMITS -- ARGV...`: one attempt's wrapper,
- * run directly rather than forked by a launcher: the container executor mounts this static
- * program read-only into a job's container and makes it the container's first process, so the
- * step's image needs nothing but its tool. It does what a forked wrapper does (pid file, exit
+ * `strand-launcher wrap [-C DIR] PIDFILE STOPFILE LOG STDOUT LIMITS -- ARGV...`: one attempt's
+ * wrapper, run directly rather than forked by a launcher: the container executor mounts this
+ * static program read-only into a job's container and makes it the container's first process, so
+ * the step's image needs nothing but its tool. It does what a forked wrapper does (pid file, exit
  * line, timeout and terminate with the grace period, output to LOG and the command's standard
- * output to STDOUT when not ""), in the container's working directory and environment; the
- * memory limit is the container's (LIMITS' memory is 0). Its exit status is the command's.
+ * output to STDOUT when not ""), in the container's working directory (DIR with -C: an AWS Batch
+ * container cannot be given one) and environment; the memory limit is the container's (LIMITS'
+ * memory is 0). Its exit status is the command's.
  */
 static int wrap_main(int argc, char **argv) {
+  const char *dir = NULL;
+  if (argc > 3 && strcmp(argv[2], "-C") == 0) {
+    dir = argv[3];
+    argv += 2;
+    argc -= 2;
+  }
   if (argc < 9 || strcmp(argv[7], "--") != 0) {
-    fprintf(stderr, "usage: strand-launcher wrap PIDFILE STOPFILE LOG STDOUT LIMITS -- ARGV...\n");
+    fprintf(stderr,
+            "usage: strand-launcher wrap [-C DIR] PIDFILE STOPFILE LOG STDOUT LIMITS -- ARGV...\n");
     return 2;
   }
   const char *pidfile = argv[2], *stopfile = argv[3], *log_path = argv[4], *out_path = argv[5];
   int log = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (log < 0) {
     fprintf(stderr, "strand: %s: %s\n", log_path, strerror(errno));
+    return 126;
+  }
+  if (dir != NULL && chdir(dir) != 0) {
+    dprintf(log, "strand: %s: %s\n", dir, strerror(errno));
     return 126;
   }
   int out = log;
@@ -728,8 +740,99 @@ static int wrap_main(int argc, char **argv) {
   return wrap(pidfile, stopfile, argv[6], cwd, none, argv + 8);
 }
 
+/*
+ * `strand-launcher run REQUEST`: one attempt's wrapper in the foreground, its request read from
+ * the file REQUEST (the launcher's request format; the id is not used). The SLURM executor's
+ * batch script execs it on the node, so that a job there gets what a forked wrapper gives one on
+ * this machine (its directories and log, the `stdout:` file, the memory limit measured over all
+ * of its processes, timeout, terminate, read-only inputs where it may mount, the pid file and the
+ * exit line), its argv and environment read from a file rather than from shell text. The
+ * environment is the request's and the job's SLURM_* variables (what `srun` in a job, or a tool
+ * reading SLURM_CPUS_PER_TASK, needs). Its exit status is the command's; 0 without running
+ * anything when the attempt was claimed before (its pid file exists).
+ */
+static int run_main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: strand-launcher run REQUEST\n");
+    return 2;
+  }
+  FILE *f = fopen(argv[2], "rb");
+  if (f == NULL) {
+    fprintf(stderr, "strand: %s: %s\n", argv[2], strerror(errno));
+    return 126;
+  }
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (buf == NULL) return 126;
+    len += fread(buf + len, 1, cap - len, f);
+    if (len < cap) break;
+    cap *= 2;
+    buf = realloc(buf, cap);
+  }
+  fclose(f);
+  struct request r;
+  size_t used = 0;
+  if (parse(buf, len, &r, &used) != 1) {
+    fprintf(stderr, "strand: %s: not a complete launch request\n", argv[2]);
+    return 126;
+  }
+  if (access(r.pidfile, F_OK) == 0) return 0; /* started before: that wrapper has the attempt */
+  for (char **d = r.dirs; *d != NULL; d++) {
+    if (make_dirs(*d) < 0) {
+      fprintf(stderr, "strand: %s: %s\n", *d, strerror(errno));
+      return 126;
+    }
+  }
+  if (r.note[0] != '\0') {
+    int fd = open(r.log, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      ssize_t ignored = write(fd, r.note, strlen(r.note));
+      (void)ignored;
+      close(fd);
+    }
+  }
+  int log = open(r.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (log < 0) {
+    fprintf(stderr, "strand: %s: %s\n", r.log, strerror(errno));
+    return 126;
+  }
+  int out = log;
+  if (r.out[0] != '\0') {
+    out = open(r.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out < 0) {
+      dprintf(log, "strand: %s: %s\n", r.out, strerror(errno));
+      return 126;
+    }
+  }
+  int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(log, 2) < 0) return 126;
+  const char *work = r.dirs[0] != NULL ? r.dirs[0] : "/";
+  if (chdir(work) < 0) {
+    fprintf(stderr, "strand: %s: %s\n", work, strerror(errno));
+    return 126;
+  }
+  size_t n = 0, slurm = 0;
+  while (r.env[n] != NULL) n++;
+  for (char **e = environ; e != NULL && *e != NULL; e++) slurm += strncmp(*e, "SLURM_", 6) == 0;
+  char **env = calloc(n + slurm + 1, sizeof *env);
+  if (env == NULL) return 126;
+  memcpy(env, r.env, n * sizeof *env);
+  for (char **e = environ; e != NULL && *e != NULL; e++)
+    if (strncmp(*e, "SLURM_", 6) == 0) env[n++] = *e;
+  /* What the batch script's shell left ignored or blocked would reach the command. */
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  environ = env;
+  return wrap(r.pidfile, r.stopfile, r.limits, work, r.readonly, r.argv);
+}
+
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "wrap") == 0) return wrap_main(argc, argv);
+  if (argc > 1 && strcmp(argv[1], "run") == 0) return run_main(argc, argv);
   /* SIGCHLD is blocked except while waiting for input, so it interrupts only that wait. */
   sigset_t chld, original;
   sigemptyset(&chld);

@@ -237,6 +237,34 @@ export class NodeLauncher extends Launcher {
   }
 }
 
+/**
+ * A request as the native launcher reads it (launcher.c: NUL-terminated fields), on its standard
+ * input or from a file (`strand-launcher run FILE`); undefined when a value holds a NUL byte,
+ * which no path, argument or variable can (as with Node's own spawn).
+ */
+export function nativeRequest(id: string, r: LaunchRequest): string | undefined {
+  const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
+  const fields = [
+    id,
+    r.pidPath,
+    r.stopPath,
+    r.logPath,
+    r.note ?? '',
+    r.limits,
+    r.stdoutPath ?? '',
+    String(r.dirs.length),
+    ...r.dirs,
+    String(r.command.length),
+    ...r.command,
+    String(env.length),
+    ...env,
+    String(r.readOnly.length),
+    ...r.readOnly,
+  ];
+  if (fields.some((f) => f.includes('\0'))) return undefined;
+  return fields.join('\0') + '\0';
+}
+
 /** The native launcher (launcher.c), over its standard input and output. */
 export class NativeLauncher extends Launcher {
   constructor(private readonly program: string) {
@@ -265,32 +293,14 @@ export class NativeLauncher extends Launcher {
   }
 
   protected send(child: ChildProcess, id: number, r: LaunchRequest): void {
-    const env = Object.entries(r.env).map(([k, v]) => `${k}=${v}`);
-    const fields = [
-      String(id),
-      r.pidPath,
-      r.stopPath,
-      r.logPath,
-      r.note ?? '',
-      r.limits,
-      r.stdoutPath ?? '',
-      String(r.dirs.length),
-      ...r.dirs,
-      String(r.command.length),
-      ...r.command,
-      String(env.length),
-      ...env,
-      String(r.readOnly.length),
-      ...r.readOnly,
-    ];
-    // As Node's own spawn: a NUL byte cannot be part of a path, an argument or a variable.
-    if (fields.some((f) => f.includes('\0'))) {
+    const request = nativeRequest(String(id), r);
+    if (request === undefined) {
       queueMicrotask(() =>
         this.answer(id, { error: 'a path, argument or variable holds a NUL byte' }),
       );
       return;
     }
-    child.stdin!.write(fields.join('\0') + '\0');
+    child.stdin!.write(request);
   }
 
   protected hold(child: ChildProcess, hold: boolean): void {

@@ -419,8 +419,26 @@ function inputChange(before: InputState): string | undefined {
   return what.length > 0 ? what.join(', ') : undefined;
 }
 
+/**
+ * Records an attempt's read-only regular files as they are before its start in `path` (its
+ * `.inputs` file), for changedInputs after its end (the SLURM executor's too); an attempt
+ * submitted again keeps what was recorded the first time. Whether there was any to record.
+ */
+export function recordInputs(path: string, readOnly: string[]): boolean {
+  const files = readOnly.flatMap((p) => inputState(p) ?? []);
+  if (files.length === 0) return false;
+  const record: InputsRecord = { version: 1, files };
+  mkdirSync(dirname(path), { recursive: true }); // the launcher makes the rest at the start
+  try {
+    writeFileSync(path, JSON.stringify(record), { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  return true;
+}
+
 /** The reason an attempt fails when one of its read-only inputs changed; undefined if none did. */
-function changedInputs(path: string): string | undefined {
+export function changedInputs(path: string): string | undefined {
   const record = readJson<InputsRecord>(path);
   for (const f of record?.files ?? []) {
     const change = inputChange(f);
@@ -563,16 +581,7 @@ export class LocalExecutor implements Executor {
    * keeps what was recorded the first time.
    */
   private recordInputs(path: string, readOnly: string[], ref: string): void {
-    const files = readOnly.flatMap((p) => inputState(p) ?? []);
-    if (files.length === 0) return;
-    const record: InputsRecord = { version: 1, files };
-    mkdirSync(dirname(path), { recursive: true }); // the launcher makes the rest at the start
-    try {
-      writeFileSync(path, JSON.stringify(record), { flag: 'wx' });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    this.withInputs.add(ref);
+    if (recordInputs(path, readOnly)) this.withInputs.add(ref);
   }
 
   private watch(
