@@ -105,9 +105,9 @@ start_munge() {
   [ -s /etc/munge/munge.key ] || die "/etc/munge/munge.key is missing (reinstall munge, or run mungekey)"
   # munged runs as the owner of its key.
   if id munge >/dev/null 2>&1; then
-    runuser -u munge -- /usr/sbin/munged --force
+    runuser -u munge -- /usr/sbin/munged --force 9>&-
   else
-    /usr/sbin/munged --force
+    /usr/sbin/munged --force 9>&-
   fi
 }
 
@@ -123,8 +123,8 @@ start() {
   write_conf
   start_munge
   export SLURM_CONF="$CONF"
-  running "$DIR/slurmctld.pid" slurmctld || /usr/sbin/slurmctld -f "$CONF"
-  running "$DIR/slurmd.pid" slurmd || /usr/sbin/slurmd -f "$CONF"
+  running "$DIR/slurmctld.pid" slurmctld || /usr/sbin/slurmctld -f "$CONF" 9>&-
+  running "$DIR/slurmd.pid" slurmd || /usr/sbin/slurmd -f "$CONF" 9>&-
   local state=""
   for _ in $(seq 1 120); do
     state="$(nodeState)"
@@ -166,7 +166,9 @@ stop() {
   stop_one "$MUNGE_SOCKET_DIR/munged.pid" munged
 }
 
-# One start or stop at a time (test files running in parallel may each ask for the cluster).
+# One start or stop at a time (test files running in parallel may each ask for the cluster). The
+# daemons are started with descriptor 9 closed: one that inherited it would hold the lock for as
+# long as it runs, and every later start or stop would wait for ever.
 lock() {
   mkdir -p "$(dirname "$DIR")"
   exec 9>"$DIR.lock"
