@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { genomeExample } from './example.js';
 import type { StateMachineDefinition } from '../../src/asl/types.js';
 import {
   DefinitionPlaceholderError,
@@ -102,7 +103,7 @@ describe('placeholders in the compiled definition', () => {
   });
 
   it('leaves no name of the microbe-genome example in place, and substitutes back to it', () => {
-    const compiled = compileForAws(loadPipeline('examples/microbe-genome/pipeline.yaml', {}));
+    const compiled = compileForAws(loadPipeline(genomeExample(), {}));
     const names = compiled.jobDefinitions.map((d) => d.jobDefinitionName);
     const p = withPlaceholders(compiled.definition, 'default', names);
     // Substituting each placeholder by the name it stood for gives the compiled text back.

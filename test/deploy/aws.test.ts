@@ -6,9 +6,10 @@
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { genomeExample } from './example.js';
 import { loadPipeline } from '../../src/pipeline/load.js';
 import { FUNCTIONS } from '../../src/pipeline/contract.js';
 import { pipelineImages } from '../../src/images/images.js';
@@ -16,7 +17,7 @@ import { buildStack, TEMPLATE_LIMITS, type BuiltStack } from '../../src/deploy/a
 import { DEFAULTS, type AwsStackOptions } from '../../src/deploy/aws/options.js';
 import { strand } from '../pipeline/cli.js';
 
-const FILE = resolve('examples/microbe-genome/pipeline.yaml');
+const FILE = genomeExample();
 const PIPELINE = 'microbe-genome';
 const STACK = `strand-${PIPELINE}`;
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:strand/results-AbC123';
