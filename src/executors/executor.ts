@@ -2,8 +2,9 @@
  * The contract every compute backend implements (local processes, containers; SLURM and AWS
  * Batch later). Placement is decided by the Batch scheduler, not here.
  */
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { readText } from '../host.js';
 
 /** The reasons AWS Batch gives, which every backend gives alike. */
 export const OOM_REASON = 'OutOfMemoryError: Container killed due to memory usage';
@@ -86,6 +87,29 @@ export function parseExitLine(text: string): { code: string; cause?: string; cpu
     } else if (token !== '' && out.cause === undefined) out.cause = token;
   }
   return out;
+}
+
+/**
+ * The exit the wrapper appended to an attempt's pid file ("exit CODE[ CAUSE][ cpu=S]"), once it
+ * has, with the attempt's start and end from the file's times; undefined before.
+ */
+export function recordedExit(
+  pidPath: string,
+):
+  | { code: number; cause?: string; cpuSeconds?: number; startedAt: number; stoppedAt: number }
+  | undefined {
+  const text = readText(pidPath);
+  const line = text?.split('\n')[1];
+  if (!text?.endsWith('\n') || !line?.startsWith('exit ')) return undefined;
+  const { code, cause, cpuSeconds } = parseExitLine(line.slice(5));
+  const st = statSync(pidPath);
+  return {
+    code: Number(code),
+    ...(cause ? { cause } : {}),
+    ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
+    startedAt: st.birthtimeMs || st.ctimeMs,
+    stoppedAt: st.mtimeMs,
+  };
 }
 
 export interface Executor {

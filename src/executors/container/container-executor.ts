@@ -42,7 +42,7 @@ import { cpus, userInfo } from 'node:os';
 import { join } from 'node:path';
 import {
   OOM_REASON,
-  parseExitLine,
+  recordedExit,
   TIMEOUT_REASON,
   outputFiles,
   type AttemptState,
@@ -126,26 +126,6 @@ function writeWhole(path: string, text: string): void {
   const temp = `${path}.${process.pid}.tmp`;
   writeFileSync(temp, text);
   renameSync(temp, path);
-}
-
-/** The exit the wrapper recorded in the pid file ("exit CODE[ CAUSE]"), once it has. */
-function recordedExit(
-  pidPath: string,
-):
-  | { code: number; cause?: string; cpuSeconds?: number; startedAt: number; stoppedAt: number }
-  | undefined {
-  const text = readText(pidPath);
-  const line = text?.split('\n')[1];
-  if (!text?.endsWith('\n') || !line?.startsWith('exit ')) return undefined;
-  const { code, cause, cpuSeconds } = parseExitLine(line.slice(5));
-  const st = statSync(pidPath);
-  return {
-    code: Number(code),
-    ...(cause ? { cause } : {}),
-    ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
-    startedAt: st.birthtimeMs || st.ctimeMs,
-    stoppedAt: st.mtimeMs,
-  };
 }
 
 /** Whether a process runs (a zombie has ended). */

@@ -54,7 +54,7 @@ import {
   OOM_REASON,
   TIMEOUT_REASON,
   outputFiles,
-  parseExitLine,
+  recordedExit,
   type AttemptState,
   type Executor,
   type JobAttemptSpec,
@@ -181,26 +181,6 @@ function mtimeOf(path: string): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The exit line the wrapper appended to the pid file, once it has. */
-function recordedExit(
-  pidPath: string,
-):
-  | { code: number; cause?: string; cpuSeconds?: number; startedAt: number; stoppedAt: number }
-  | undefined {
-  const text = readText(pidPath);
-  const line = text?.split('\n')[1];
-  if (!text?.endsWith('\n') || !line?.startsWith('exit ')) return undefined;
-  const { code, cause, cpuSeconds } = parseExitLine(line.slice(5));
-  const st = statSync(pidPath);
-  return {
-    code: Number(code),
-    ...(cause ? { cause } : {}),
-    ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
-    startedAt: st.birthtimeMs || st.ctimeMs,
-    stoppedAt: st.mtimeMs,
-  };
 }
 
 interface CommandResult {
