@@ -34,7 +34,7 @@ describe('strand completion', () => {
     expect(complete(r.out, ['batch', 'l'])).toEqual(['logs', 'ls']);
     expect(complete(r.out, ['run', 'pipeline.yaml', '--sk'])).toEqual(['--skip-missing']);
     expect(complete(r.out, ['images', 'build', '--fo'])).toEqual(['--force']);
-    expect(complete(r.out, ['re'])).toEqual(['redrive', 'results', 'resume']);
+    expect(complete(r.out, ['re'])).toEqual(['redrive', 'report', 'results', 'resume']);
   });
 
   it('zsh loads the same script through bashcompinit; another shell is exit 2', async () => {

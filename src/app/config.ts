@@ -21,6 +21,12 @@
  *
  * Where results are recorded and read, first that applies: `--results`, the profile
  * `--profile` names, the file's `results:`, `<home>/results.db`.
+ *
+ * Where a run's outputs go, first that applies: `--store`, the profile's `store:`, `<home>/store`.
+ *
+ * Built-in profiles (BUILTIN_PROFILES): `local`, `containers` (podman) and `aws` (aws-batch,
+ * which needs a store given and `executors.aws-batch`); a profile of the same name in the file
+ * overrides them key by key.
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
@@ -129,11 +135,37 @@ const configSchema = z.strictObject({
   profiles: z
     .record(
       z.string(),
-      z.strictObject({ executor: executorName.optional(), results: resultsLocation.optional() }),
+      z.strictObject({
+        executor: executorName.optional(),
+        results: resultsLocation.optional(),
+        /** Where the runs' outputs go (`s3://BUCKET`, a `file://` URL or a directory). */
+        store: z.string().min(1).optional(),
+      }),
     )
     .optional(),
 });
 export type StrandConfig = z.infer<typeof configSchema>;
+export type ProfileConfig = NonNullable<StrandConfig['profiles']>[string];
+
+/**
+ * The profiles every home has, which a config file's profile of the same name overrides key by
+ * key: `local` (processes on this machine, the home's store and results.db), `containers` (each
+ * job in its step's image under podman) and `aws` (AWS Batch, as `executors.aws-batch` says,
+ * with a store the user gives: `--store s3://BUCKET` or the profile's `store:`).
+ */
+export const BUILTIN_PROFILES: Readonly<Record<string, ProfileConfig>> = {
+  local: { executor: 'local' },
+  containers: { executor: 'podman' },
+  aws: { executor: 'aws-batch' },
+};
+
+/** The profile `name`: the file's, over the built-in one of that name; undefined if neither. */
+export function profileOf(config: StrandConfig, name: string): ProfileConfig | undefined {
+  const builtin = BUILTIN_PROFILES[name];
+  const own = config.profiles?.[name];
+  if (!builtin && !own) return undefined;
+  return { ...builtin, ...own };
+}
 
 /** A config file that cannot be used: the message names the file, line and key. */
 export class ConfigError extends Error {
@@ -172,10 +204,50 @@ export function readConfig(home: string): StrandConfig {
 }
 
 function unknownProfile(config: StrandConfig, profile: string, file: string): ConfigError {
-  const names = Object.keys(config.profiles ?? {});
+  const names = [
+    ...new Set([...Object.keys(BUILTIN_PROFILES), ...Object.keys(config.profiles ?? {})]),
+  ];
   return new ConfigError(
-    `--profile ${profile}: ${file} has no such profile${names.length ? ` (profiles: ${names.join(', ')})` : ' (it defines none)'}`,
+    `--profile ${profile}: ${file} has no such profile, nor is one built in (profiles: ${names.join(', ')})`,
   );
+}
+
+/**
+ * The store a run writes to and what chose it: `--store`, else the profile's `store:`, else the
+ * home's (`url` undefined). The `aws` profile's jobs run on AWS and cannot reach this machine's
+ * store: without a store given it is a ConfigError naming what to give, as it is when
+ * `executors.aws-batch` lacks the job queue or the stage image.
+ */
+export function chooseStore(
+  config: StrandConfig,
+  choice: { flag?: string; profile?: string },
+  home: string,
+): { url: string | undefined; from: string } {
+  const profile = choice.profile === undefined ? undefined : profileOf(config, choice.profile);
+  if (choice.profile !== undefined && !profile)
+    throw unknownProfile(config, choice.profile, configPath(home));
+  if (profile?.executor === 'aws-batch') {
+    const aws = config.executors?.['aws-batch'] ?? {};
+    const missing = [
+      ...(choice.flag || profile.store
+        ? []
+        : [`a store (--store s3://BUCKET, or profiles.${choice.profile}.store)`]),
+      ...(aws.jobQueue ? [] : ['executors.aws-batch.jobQueue']),
+      ...(aws.stageImage ? [] : ['executors.aws-batch.stageImage']),
+    ];
+    if (missing.length > 0)
+      throw new ConfigError(
+        `--profile ${choice.profile} runs jobs on AWS Batch, which needs ${missing.join(', ')}; set ${missing.length === 1 ? 'it' : 'them'} in ${configPath(home)} (docs/aws-batch-executor.md)`,
+      );
+  }
+  if (choice.flag !== undefined && choice.flag !== '') return { url: choice.flag, from: '--store' };
+  if (profile?.store) {
+    const store = profile.store;
+    const url =
+      /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(store) || isAbsolute(store) ? store : join(home, store);
+    return { url, from: `profile ${choice.profile}` };
+  }
+  return { url: undefined, from: 'the default' };
 }
 
 /**
@@ -195,7 +267,7 @@ export function chooseResults(
     return /^postgres(ql)?:\/\//i.test(url) || isAbsolute(path) ? url : join(home, path);
   };
   if (choice.profile !== undefined) {
-    const profile = config.profiles?.[choice.profile];
+    const profile = profileOf(config, choice.profile);
     if (!profile) throw unknownProfile(config, choice.profile, configPath(home));
     if (profile.results)
       return { url: fromFile(profile.results), from: `profile ${choice.profile}` };
@@ -226,7 +298,7 @@ export function chooseExecutor(
     return { executor: parsed.data, from: '--executor' };
   }
   if (choice.profile !== undefined) {
-    const profile = config.profiles?.[choice.profile];
+    const profile = profileOf(config, choice.profile);
     if (!profile) throw unknownProfile(config, choice.profile, file);
     if (profile.executor) return { executor: profile.executor, from: `profile ${choice.profile}` };
   }

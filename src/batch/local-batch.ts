@@ -15,6 +15,7 @@ import type Database from 'better-sqlite3';
 import { exhausted } from '../faults.js';
 import type { AttemptState, Executor, JobHandle } from '../executors/executor.js';
 import { resolveSecrets } from './secrets.js';
+import { waitingReasons, type WaitingReason } from './waiting.js';
 import { resolveContainer } from './register.js';
 import {
   chooseSize,
@@ -920,6 +921,22 @@ export class LocalBatch {
     this.statusListeners.push(listener);
   }
 
+  /**
+   * Why each job that has not started waits (waiting.ts), from what this Batch knows now,
+   * including since when each has waited to be placed.
+   */
+  waitingReasons(): Map<string, WaitingReason> {
+    const { queues, environments } = this.placement();
+    return waitingReasons({
+      jobs: [...this.active.values()].map((a) => ({ detail: a.detail, run: a.run })),
+      queues: [...queues.values()],
+      environments: [...environments.values()],
+      lookup: (id) => this.getJob(id),
+      now: this.now(),
+      starvationMs: this.starvationMs,
+    });
+  }
+
   /** TerminateJob / CancelJob: stops a job wherever it is; its array children too. */
   async terminateJob(jobId: string, reason: string): Promise<void> {
     const targets = [...this.active.values()].filter(
@@ -1126,7 +1143,7 @@ export class LocalBatch {
               s.startedAt,
               s.stoppedAt,
               staged ? s.state : 'FAILED',
-              s.cpuSeconds,
+              { cpuSeconds: s.cpuSeconds, peakMemoryMiB: s.peakMemoryMiB },
             );
             // Fill the freed place at once: the engine's work on the outcome (a transaction,
             // the next task) comes after, while the next job already runs.
@@ -1411,8 +1428,9 @@ export class LocalBatch {
     startedAt?: number,
     stoppedAt?: number,
     state?: 'SUCCEEDED' | 'FAILED',
-    cpuSeconds?: number,
+    usage: { cpuSeconds?: number; peakMemoryMiB?: number } = {},
   ): void {
+    const { cpuSeconds, peakMemoryMiB } = usage;
     const logStreamName = a.run?.handle?.logPath ?? '';
     const statusReason =
       reason ??
@@ -1443,6 +1461,7 @@ export class LocalBatch {
       statusReason,
       ...(a.run ? { vcpus: a.run.vcpus, memoryMiB: a.run.memoryMiB } : {}),
       ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
+      ...(peakMemoryMiB === undefined ? {} : { peakMemoryMiB }),
     };
     a.detail.attempts.push(ended);
     if (exitCode === 0 && state !== 'FAILED') this.learn(a, ended);

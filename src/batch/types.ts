@@ -123,10 +123,14 @@ export interface AttemptDetail {
   startedAt?: number;
   stoppedAt?: number;
   statusReason?: string;
-  /** Strand's: the vCPUs and memory (MiB) the attempt had, and its processes' CPU time. */
+  /**
+   * Strand's: the vCPUs and memory (MiB) the attempt had, its processes' CPU time, and their
+   * peak memory (MiB; measured by the local, container and SLURM executors, not on AWS Batch).
+   */
   vcpus?: number;
   memoryMiB?: number;
   cpuSeconds?: number;
+  peakMemoryMiB?: number;
 }
 
 /** A job as DescribeJobs returns it. */

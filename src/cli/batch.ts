@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { readAttemptLog } from '../app/index.js';
 import { listedJobs, readJobs } from '../batch/local-batch.js';
+import { readWaitingReasons, type WaitingReason } from '../batch/waiting.js';
 import { BatchInputError } from '../batch/resources.js';
 import type {
   JobDetail,
@@ -19,6 +20,7 @@ import { readTextFile } from './input.js';
 import type { Io } from './io.js';
 import { formatTable } from './table.js';
 import { painter, statusColumns } from './color.js';
+import { jobAttempts } from '../report/attempts.js';
 
 /** A JSON option value: inline JSON or file://path, as the AWS CLI accepts. */
 function jsonOption<T>(flag: string, value: string | undefined): T | undefined {
@@ -52,25 +54,41 @@ export async function withBatch<T>(
  * beside a run in progress in another process (which owns the home).
  */
 function recordedJobs(home: string | undefined): JobDetail[] {
+  return withDatabase(home, readJobs, []);
+}
+
+/** Why each job not yet placed waits, from the home's database (as `strand server` shows it). */
+function recordedWaits(home: string | undefined): Map<string, WaitingReason> {
+  return withDatabase(home, (db) => readWaitingReasons(db, Date.now()), new Map());
+}
+
+function withDatabase<T>(home: string | undefined, read: (db: Database.Database) => T, none: T): T {
   const path = join(strandHome(home), 'strand.db');
-  if (!existsSync(path)) return [];
+  if (!existsSync(path)) return none;
   const db = new Database(path, { readonly: true, fileMustExist: true });
   try {
-    return readJobs(db);
+    return read(db);
   } finally {
     db.close();
   }
 }
 
-/** Jobs as a table: id, name, status, the last attempt's exit code, and why. */
-function jobsTable(io: Io, jobs: JobDetail[]): string {
+/**
+ * Jobs as a table: id, name, status, the last attempt's exit code, and why: its status reason,
+ * or for a job not yet placed, why it waits.
+ */
+function jobsTable(
+  io: Io,
+  jobs: JobDetail[],
+  waits: Map<string, WaitingReason> = new Map(),
+): string {
   return formatTable(
     jobs.map((j) => ({
       jobId: j.jobId,
       jobName: j.jobName,
       status: j.status,
       exitCode: j.attempts.at(-1)?.container.exitCode,
-      statusReason: j.statusReason,
+      statusReason: waits.get(j.jobId)?.message ?? j.statusReason,
     })),
     [
       { key: 'jobId', header: 'JOB ID' },
@@ -78,6 +96,49 @@ function jobsTable(io: Io, jobs: JobDetail[]): string {
       'status',
       { key: 'exitCode', header: 'EXIT', align: 'right' },
       { key: 'statusReason', header: 'REASON' },
+    ],
+    statusColumns(painter(io.color?.out)),
+  );
+}
+
+/**
+ * `batch describe --attempts`: a line per attempt (the one waiting or running too), with what it
+ * had (vCPUs, memory) and what it used (CPU time, peak memory); the job id first when several
+ * jobs are described.
+ */
+function attemptsTable(io: Io, jobs: JobDetail[], withJob: boolean): string {
+  const rows = jobs.flatMap((j) =>
+    jobAttempts(j, '').map((a) => ({
+      jobId: a.jobId,
+      attempt: a.attempt,
+      status: a.status,
+      startedAt: a.startedAt === undefined ? undefined : new Date(a.startedAt).toISOString(),
+      seconds:
+        a.startedAt === undefined || a.stoppedAt === undefined
+          ? undefined
+          : ((a.stoppedAt - a.startedAt) / 1000).toFixed(3),
+      vcpus: a.vcpus,
+      memoryMiB: a.memoryMiB,
+      cpuSeconds: a.cpuSeconds,
+      peakMemoryMiB: a.peakMemoryMiB,
+      exitCode: a.exitCode,
+      reason: a.reason,
+    })),
+  );
+  return formatTable(
+    rows,
+    [
+      ...(withJob ? [{ key: 'jobId', header: 'JOB ID' }] : []),
+      'attempt',
+      'status',
+      { key: 'startedAt', header: 'STARTED' },
+      { key: 'seconds', align: 'right' as const },
+      { key: 'vcpus', header: 'VCPUS', align: 'right' as const },
+      { key: 'memoryMiB', header: 'MEMORY MIB', align: 'right' as const },
+      { key: 'cpuSeconds', header: 'CPU SECONDS', align: 'right' as const },
+      { key: 'peakMemoryMiB', header: 'PEAK MEMORY MIB', align: 'right' as const },
+      { key: 'exitCode', header: 'EXIT', align: 'right' as const },
+      'reason',
     ],
     statusColumns(painter(io.color?.out)),
   );
@@ -165,7 +226,7 @@ export function registerBatchCommands(
 
   batch
     .command('ls')
-    .description('list jobs (ListJobs)')
+    .description('list jobs (ListJobs); a job not yet running says why it waits')
     .option('--job-queue <queue>', 'only this queue')
     .option(
       '--job-status <status>',
@@ -193,22 +254,27 @@ export function registerBatchCommands(
         });
         if (opts.json) io.out(JSON.stringify({ jobSummaryList: jobs }, null, 2) + '\n');
         else if (jobs.length === 0) io.err('no jobs\n');
-        else io.out(jobsTable(io, jobs));
+        else io.out(jobsTable(io, jobs, recordedWaits(opts.home)));
         setExit(EXIT_OK);
       },
     );
 
   batch
     .command('describe')
-    .description('describe jobs (DescribeJobs)')
+    .description(
+      'describe jobs (DescribeJobs); each attempt says the vCPUs and memory (MiB) it had, and\n' +
+        'the CPU time (cpuSeconds) and peak memory (peakMemoryMiB) its processes used',
+    )
     .argument('<jobId...>', 'job ids')
+    .option('--attempts', 'a table of the attempts instead of JSON: one line per attempt')
     .option('--home <dir>', 'the Strand home directory')
-    .action(async (ids: string[], opts: { home?: string }) => {
+    .action(async (ids: string[], opts: { attempts?: boolean; home?: string }) => {
       const jobs = recordedJobs(opts.home).filter((j) => ids.includes(j.jobId));
       const missing = ids.filter((id) => !jobs.some((j) => j.jobId === id));
       if (missing.length > 0)
         throw new InputError(`no job with id ${missing.map((m) => `"${m}"`).join(', ')}`);
-      io.out(JSON.stringify({ jobs }, null, 2) + '\n');
+      if (opts.attempts) io.out(attemptsTable(io, jobs, ids.length > 1));
+      else io.out(JSON.stringify({ jobs }, null, 2) + '\n');
       setExit(EXIT_OK);
     });
 

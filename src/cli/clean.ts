@@ -1,11 +1,12 @@
 /**
  * `strand clean`: removes the working directories, logs and pid files the jobs of finished
- * executions left under `<home>/work`. Their outputs and logs are in the store (the stage-out put
+ * executions left under `<home>/work`, and the inputs fetched for them from a remote store
+ * (`<home>/staged/<jobId>`, see pipelineFetchInputs). Their outputs and logs are in the store (the stage-out put
  * them there), and their records stay in strand.db. Executions that `strand redrive` may still
  * carry on (FAILED, ABORTED, TIMED_OUT) keep theirs unless `--all`, so `strand logs` can still
  * show why they failed; running ones are never touched.
  */
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { ExecutionDescription } from '../engine/engine.js';
@@ -35,7 +36,7 @@ export function registerClean(program: Command, io: Io, setExit: (code: number) 
     .command('clean')
     .description(
       "remove what finished executions' jobs left in <home>/work (working directories, logs, pid\n" +
-        'files); their outputs and logs stay in the store, their records in the home. Without\n' +
+        'files) and the inputs fetched for them into <home>/staged; their outputs and logs stay in the store, their records in the home. Without\n' +
         '--all, executions `strand redrive` could carry on (FAILED, ABORTED, TIMED_OUT) are kept;\n' +
         'running ones always are',
     )
@@ -44,7 +45,8 @@ export function registerClean(program: Command, io: Io, setExit: (code: number) 
     .option('--dry-run', 'list what would be removed, and its size; remove nothing')
     .option('--home <dir>', 'the Strand home directory')
     .action((names: string[], opts: { all?: boolean; dryRun?: boolean; home?: string }): void => {
-      const engine = openEngine(strandHome(opts.home));
+      const home = strandHome(opts.home);
+      const engine = openEngine(home);
       try {
         const executions = engine.listExecutions();
         for (const name of names)
@@ -73,6 +75,9 @@ export function registerClean(program: Command, io: Io, setExit: (code: number) 
           const list = entries.get(execution) ?? [];
           for (const attempt of job.attempts)
             list.push(...attemptEntries(attempt.container.logStreamName ?? ''));
+          // Inputs of an s3:// store fetched for a job that ran on this machine.
+          const staged = join(home, 'staged', job.jobId);
+          if (existsSync(staged)) list.push(staged);
           entries.set(execution, list);
         }
         let total = 0;

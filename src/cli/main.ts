@@ -14,6 +14,7 @@ import { registerCompletion } from './completion.js';
 import { registerDeployCommands } from './deploy.js';
 import { registerStageCommands } from './stage.js';
 import { registerServerCommand } from '../server/command.js';
+import { registerReportCommand } from '../report/command.js';
 import { createLogUpdate } from 'log-update';
 import type { Io } from './io.js';
 import { colorWanted, errorPrefix, painter } from './color.js';
@@ -114,6 +115,7 @@ function buildProgram(io: Io, setExit: (code: number) => void): Command {
     });
 
   registerPipelineCommands(program, io, setExit);
+  registerReportCommand(program, io, setExit);
   registerExecutionCommands(program, io, setExit);
   registerResourceCommands(registerBatchCommands(program, io, setExit), io, setExit);
   registerImagesCommands(program, io, setExit);

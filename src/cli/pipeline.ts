@@ -30,7 +30,13 @@ import {
   resultsOf,
   strandHome,
 } from './home.js';
-import { configPath, configuredResults } from '../app/config.js';
+import {
+  chooseStore,
+  ConfigError,
+  configPath,
+  configuredResults,
+  readConfig,
+} from '../app/config.js';
 import {
   executorCapacity,
   openStrandWhenFree,
@@ -775,7 +781,11 @@ export function registerPipelineCommands(
         "see docs/slurm.md). Without it: the profile's, the pipeline's\n" +
         "executor:, then <home>/config.yaml's executor:",
     )
-    .option('--profile <name>', 'a profile of <home>/config.yaml (its executor and results)')
+    .option(
+      '--profile <name>',
+      'a profile: its executor, store and results (built in: local, containers, aws; those of\n' +
+        '<home>/config.yaml override them)',
+    )
     .option(
       '--results <url>',
       'where results are recorded: a file path, sqlite://PATH or postgres://USER@HOST:PORT/DATABASE\n' +
@@ -790,7 +800,7 @@ export function registerPipelineCommands(
       const home = strandHome(opts.home);
       let store: ReturnType<typeof openStore>;
       try {
-        store = openStore(opts.store, { home });
+        store = openStore(storeOf(home, opts), { home });
         // A remote store that cannot be written is found now, before any job runs.
         await store.check?.();
       } catch (err) {
@@ -1285,6 +1295,8 @@ export function registerPipelineCommands(
                 'exitCode',
                 'startedAt',
                 'stoppedAt',
+                'cpuSeconds',
+                'peakMemoryMiB',
                 'outputLocation',
                 'executor',
                 'image',
@@ -1293,16 +1305,7 @@ export function registerPipelineCommands(
           // Also recorded, shown when asked for with --columns.
           const allowed = opts.metrics
             ? all
-            : [
-                ...all,
-                'jobId',
-                'attempt',
-                'logLocation',
-                'error',
-                'vcpus',
-                'memoryMiB',
-                'cpuSeconds',
-              ];
+            : [...all, 'jobId', 'attempt', 'logLocation', 'error', 'vcpus', 'memoryMiB'];
           let columns = all;
           if (opts.columns !== undefined) {
             columns = opts.columns.split(',').map((c) => c.trim());
@@ -1359,4 +1362,14 @@ export function registerPipelineCommands(
         }
       },
     );
+}
+
+/** The store a run writes to: `--store`, the profile's `store:`, the home's (exit 2 otherwise). */
+function storeOf(home: string, opts: { store?: string; profile?: string }): string | undefined {
+  try {
+    return chooseStore(readConfig(home), { flag: opts.store, profile: opts.profile }, home).url;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new InputError(err.message);
+    throw err;
+  }
 }

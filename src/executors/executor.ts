@@ -71,42 +71,65 @@ export type AttemptState =
       stoppedAt?: number;
       /** User and system CPU time of all of the attempt's processes, when known. */
       cpuSeconds?: number;
+      /** The peak memory (MiB) of the attempt's processes together, when known (see launcher.c). */
+      peakMemoryMiB?: number;
     };
 
+/** What an exit line says (see parseExitLine). */
+export interface ExitLineInfo {
+  code: string;
+  cause?: string;
+  cpuSeconds?: number;
+  peakMemoryMiB?: number;
+}
+
 /**
- * The wrapper's exit line after `exit `: "CODE[ CAUSE][ cpu=SECONDS]" (CAUSE: oom, timeout,
- * terminated; SECONDS: the CPU time of all of the attempt's processes).
+ * The wrapper's exit line after `exit `: "CODE[ CAUSE][ cpu=SECONDS][ mem=MIB]" (CAUSE: oom,
+ * timeout, terminated; SECONDS: the CPU time of all of the attempt's processes; MIB: their peak
+ * memory together). Fields it does not know (a later build's) are passed over.
  */
-export function parseExitLine(text: string): { code: string; cause?: string; cpuSeconds?: number } {
+export function parseExitLine(text: string): ExitLineInfo {
   const [code, ...rest] = text.trim().split(' ');
-  const out: { code: string; cause?: string; cpuSeconds?: number } = { code };
+  const out: ExitLineInfo = { code };
   for (const token of rest) {
-    if (token.startsWith('cpu=')) {
-      const cpu = Number(token.slice(4));
-      if (Number.isFinite(cpu) && cpu >= 0) out.cpuSeconds = cpu;
-    } else if (token !== '' && out.cause === undefined) out.cause = token;
+    const eq = token.indexOf('=');
+    if (eq < 0) {
+      if (token !== '' && out.cause === undefined) out.cause = token;
+      continue;
+    }
+    const n = Number(token.slice(eq + 1));
+    if (!Number.isFinite(n) || n < 0) continue;
+    const key = token.slice(0, eq);
+    if (key === 'cpu') out.cpuSeconds = n;
+    else if (key === 'mem') out.peakMemoryMiB = n;
   }
   return out;
 }
 
 /**
- * The exit the wrapper appended to an attempt's pid file ("exit CODE[ CAUSE][ cpu=S]"), once it
- * has, with the attempt's start and end from the file's times; undefined before.
+ * The exit the wrapper appended to an attempt's pid file ("exit CODE[ CAUSE][ cpu=S][ mem=M]"),
+ * once it has, with the attempt's start and end from the file's times; undefined before.
  */
-export function recordedExit(
-  pidPath: string,
-):
-  | { code: number; cause?: string; cpuSeconds?: number; startedAt: number; stoppedAt: number }
+export function recordedExit(pidPath: string):
+  | {
+      code: number;
+      cause?: string;
+      cpuSeconds?: number;
+      peakMemoryMiB?: number;
+      startedAt: number;
+      stoppedAt: number;
+    }
   | undefined {
   const text = readText(pidPath);
   const line = text?.split('\n')[1];
   if (!text?.endsWith('\n') || !line?.startsWith('exit ')) return undefined;
-  const { code, cause, cpuSeconds } = parseExitLine(line.slice(5));
+  const { code, cause, cpuSeconds, peakMemoryMiB } = parseExitLine(line.slice(5));
   const st = statSync(pidPath);
   return {
     code: Number(code),
     ...(cause ? { cause } : {}),
     ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
+    ...(peakMemoryMiB === undefined ? {} : { peakMemoryMiB }),
     startedAt: st.birthtimeMs || st.ctimeMs,
     stoppedAt: st.mtimeMs,
   };

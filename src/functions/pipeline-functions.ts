@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Json, JsonObject } from '../asl/types.js';
 import type { JobHistory, LocalBatch } from '../batch/local-batch.js';
-import type { JobDetail, SubmitJobRequest } from '../batch/types.js';
+import type { SubmitJobRequest } from '../batch/types.js';
 import type { LambdaFunction } from '../engine/integrations.js';
 import {
   AGGREGATE_SAMPLE,
@@ -96,11 +96,78 @@ function missingInputs(run: RunSettings, missing: string[]): StrandError {
   );
 }
 
+/** How a job that has ended ran, wherever it ran: what strand-publish and sync-failure record. */
+export interface JobInfo {
+  jobId: string;
+  /** How many attempts the job had. */
+  attempts: number;
+  /** The last attempt, when one started. */
+  last?: {
+    exitCode?: number;
+    /** The container's reason (OutOfMemoryError…), when it gave one. */
+    reason?: string;
+    /** Where its log is: the local log file, or the CloudWatch Logs stream. */
+    logStreamName?: string;
+    startedAt?: number;
+    stoppedAt?: number;
+    vcpus?: number;
+    memoryMiB?: number;
+    cpuSeconds?: number;
+    peakMemoryMiB?: number;
+  };
+  statusReason?: string;
+  /** The executor that ran it (`local`, `container`, `aws-batch`…). */
+  executor: string;
+  /** The image it ran in; null where none was used (the local executor). */
+  image: string | null;
+}
+
+/** Finds a job by its Batch job id; undefined when no Batch it can ask knows it. */
+export type JobLookup = (jobId: string) => Promise<JobInfo | undefined>;
+
+/** The job lookup of the local Batch (the engine's own jobs). */
+export function localJobLookup(batch: () => LocalBatch | undefined): JobLookup {
+  return (jobId) => {
+    const b = batch();
+    const detail = b?.getJob(jobId);
+    if (!b || !detail) return Promise.resolve(undefined);
+    const executor = b.queueExecutor(detail.jobQueue);
+    const last = detail.attempts.at(-1);
+    return Promise.resolve({
+      jobId: detail.jobId,
+      attempts: detail.attempts.length,
+      ...(last
+        ? {
+            last: {
+              exitCode: last.container.exitCode,
+              reason: last.container.reason,
+              logStreamName: last.container.logStreamName,
+              startedAt: last.startedAt,
+              stoppedAt: last.stoppedAt,
+              vcpus: last.vcpus,
+              memoryMiB: last.memoryMiB,
+              cpuSeconds: last.cpuSeconds,
+              peakMemoryMiB: last.peakMemoryMiB,
+            },
+          }
+        : {}),
+      ...(detail.statusReason === undefined ? {} : { statusReason: detail.statusReason }),
+      executor,
+      image: executor === 'local' ? null : (detail.container.image ?? null),
+    });
+  };
+}
+
 export interface PipelineFunctionsOptions {
   store: (url: string) => ObjectStore;
   results: ResultsSink;
-  /** The local Batch, to find how a job ran and ended. */
+  /** The local Batch: the job cache, and how long strand-collect waits (none on Lambda). */
   batch: () => LocalBatch | undefined;
+  /**
+   * Where strand-publish and strand-sync-failure look a finished job up (default: the local
+   * Batch; on Lambda, AWS Batch's DescribeJobs).
+   */
+  jobs?: JobLookup;
   /** Digests of input files remembered across runs (the home's). */
   digests?: DigestMemo;
 }
@@ -190,28 +257,27 @@ function vars(v: Json | undefined): Record<string, string> {
 export function pipelineFunctions(
   options: PipelineFunctionsOptions,
 ): Record<string, LambdaFunction> {
-  const job = (id: string | undefined) => (id ? options.batch()?.getJob(id) : undefined);
-  /** What ran a job and in which image (none on the host: the local executor uses none). */
+  const lookup = options.jobs ?? localJobLookup(options.batch);
+  const job = (id: string | undefined): Promise<JobInfo | undefined> =>
+    id ? lookup(id) : Promise.resolve(undefined);
+  /** What ran a job and in which image, and the last attempt's size and CPU time. */
   const ranOn = (
-    detail: JobDetail,
+    info: JobInfo,
   ): {
     executor: string;
     image: string | null;
     vcpus?: number;
     memoryMiB?: number;
     cpuSeconds?: number;
-  } => {
-    const executor = options.batch()?.queueExecutor(detail.jobQueue) ?? 'local';
-    // The last attempt's resources (an elastic job's chosen size) and the CPU time it used.
-    const last = detail.attempts.at(-1);
-    return {
-      executor,
-      image: executor === 'local' ? null : (detail.container.image ?? null),
-      ...(last?.vcpus === undefined ? {} : { vcpus: last.vcpus }),
-      ...(last?.memoryMiB === undefined ? {} : { memoryMiB: last.memoryMiB }),
-      ...(last?.cpuSeconds === undefined ? {} : { cpuSeconds: last.cpuSeconds }),
-    };
-  };
+    peakMemoryMiB?: number;
+  } => ({
+    executor: info.executor,
+    image: info.image,
+    ...(info.last?.vcpus === undefined ? {} : { vcpus: info.last.vcpus }),
+    ...(info.last?.memoryMiB === undefined ? {} : { memoryMiB: info.last.memoryMiB }),
+    ...(info.last?.cpuSeconds === undefined ? {} : { cpuSeconds: info.last.cpuSeconds }),
+    ...(info.last?.peakMemoryMiB === undefined ? {} : { peakMemoryMiB: info.last.peakMemoryMiB }),
+  });
 
   /** The metrics of the step's results files, read from the store where the stage-out put them. */
   async function recordMetrics(
@@ -264,9 +330,9 @@ export function pipelineFunctions(
         outputLocation: `${store.url}/${prefix}`,
       });
     } else {
-      const detail = job(j.JobId);
+      const detail = await job(j.JobId);
       if (!detail) throw new StrandError(ERROR.publishFailed, `job ${j.JobId} not found`);
-      const attempt = detail.attempts.at(-1);
+      const attempt = detail.last;
       const ran = ranOn(detail);
       // The stage-out put the job's outputs in the store when it ended; only its manifest says
       // how that went.
@@ -289,12 +355,12 @@ export function pipelineFunctions(
         step: plan.name,
         status: 'SUCCEEDED',
         jobId: detail.jobId,
-        attempt: detail.attempts.length,
-        exitCode: attempt?.container.exitCode ?? 0,
+        attempt: detail.attempts,
+        exitCode: attempt?.exitCode ?? 0,
         startedAt: iso(attempt?.startedAt),
         stoppedAt: iso(attempt?.stoppedAt),
         outputLocation: `${store.url}/${prefix}`,
-        logLocation: attempt?.container.logStreamName,
+        logLocation: attempt?.logStreamName,
         ...ran,
         error: null,
         cause: null,
@@ -323,19 +389,19 @@ export function pipelineFunctions(
     } catch {
       // not a job: the cause is plain text
     }
-    const detail = job(cause.JobId);
-    const attempt = detail?.attempts.at(-1);
+    const detail = await job(cause.JobId);
+    const attempt = detail?.last;
     const store = options.store(run.store);
     const prefix = stepPrefix(run.pipeline, layoutSample(sample), plan.name);
     // What the stage-out kept of the failed job (or of the job whose outputs publish refused).
     const staged = await stagedManifest(store, prefix, detail?.jobId);
     const published = staged?.execution === run.execution && staged.status === 'FAILED';
     if (published) await recordMetrics(run, sample, plan, store, prefix).catch(() => undefined);
-    const log = attempt?.container.logStreamName;
+    const log = attempt?.logStreamName;
     const reason =
-      attempt?.container.reason ??
-      (attempt?.container.exitCode !== undefined
-        ? `exit code ${attempt.container.exitCode}`
+      attempt?.reason ??
+      (attempt?.exitCode !== undefined
+        ? `exit code ${attempt.exitCode}`
         : (detail?.statusReason ?? cause.errorMessage ?? error.Cause ?? error.Error ?? 'failed'));
     await options.results.upsertStep({
       execution: run.execution,
@@ -345,8 +411,8 @@ export function pipelineFunctions(
       status: 'FAILED',
       jobId: detail?.jobId,
       // A job that never started (it could not fit) has no attempt to name.
-      attempt: detail?.attempts.length || undefined,
-      exitCode: attempt?.container.exitCode,
+      attempt: detail?.attempts || undefined,
+      exitCode: attempt?.exitCode,
       startedAt: iso(attempt?.startedAt),
       stoppedAt: iso(attempt?.stoppedAt),
       outputLocation: published ? `${store.url}/${prefix}` : undefined,

@@ -96,6 +96,12 @@ export interface StagePlanOptions {
   /** The executor's name (part of a successful job's fingerprint). */
   executor: string;
   digests?: DigestMemo;
+  /**
+   * Whether a value naming a regular file of this machine is uploaded and staged (default
+   * true: the plan is made on the engine's machine). Where the job itself makes its plan, a path
+   * names the job's own file system, never an input.
+   */
+  localFiles?: boolean;
 }
 
 function json<T>(text: string | undefined, fallback: T): T {
@@ -186,7 +192,12 @@ export async function stagePlan(
     const known = staged.get(value);
     if (known !== undefined) return known;
     let key = storeKey(store, value);
-    if (key === undefined && value.startsWith('/') && !/^\/(proc|sys|dev)(\/|$)/.test(value)) {
+    if (
+      key === undefined &&
+      options.localFiles !== false &&
+      value.startsWith('/') &&
+      !/^\/(proc|sys|dev)(\/|$)/.test(value)
+    ) {
       let file = false;
       try {
         file = statSync(value).isFile();

@@ -46,7 +46,7 @@ export function isPostgresUrl(url: string): boolean {
 }
 
 /** The schema this build writes; MIGRATIONS brings a database from any earlier one to it. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 interface Migration {
   version: number;
@@ -95,6 +95,11 @@ CREATE TABLE metric_tables (
   PRIMARY KEY (pipeline, step)
 );`,
   },
+  {
+    version: 2,
+    description: 'steps.peak_memory_mib (SQLite results schema 4)',
+    sql: 'ALTER TABLE steps ADD COLUMN peak_memory_mib double precision;',
+  },
 ];
 
 /**
@@ -120,6 +125,7 @@ const OPTIONAL_FIELDS = [
   ['vcpus', 'vcpus'],
   ['memoryMiB', 'memory_mib'],
   ['cpuSeconds', 'cpu_seconds'],
+  ['peakMemoryMiB', 'peak_memory_mib'],
 ] as const;
 
 const STEP_COLUMNS = [

@@ -56,6 +56,8 @@ export interface StepResultInfo {
   vcpus?: number;
   memoryMiB?: number;
   cpuSeconds?: number;
+  /** The peak memory (MiB) its processes used together, where the executor measures it. */
+  peakMemoryMiB?: number;
   /** Error name and cause of a FAILED step (ASL `Error` / `Cause`). */
   error?: string;
   cause?: string;
@@ -200,7 +202,7 @@ export function checkStepResult(row: StepResultUpsert): void {
   if (row.attempt != null && !(Number.isSafeInteger(row.attempt) && row.attempt >= 1)) {
     throw bad(`${what}: attempt ${JSON.stringify(row.attempt)} is not a whole number ≥ 1`);
   }
-  for (const field of ['vcpus', 'memoryMiB', 'cpuSeconds'] as const) {
+  for (const field of ['vcpus', 'memoryMiB', 'cpuSeconds', 'peakMemoryMiB'] as const) {
     const v = row[field];
     if (v != null && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) {
       throw bad(`${what}: ${field} ${JSON.stringify(v)} is not a number ≥ 0`);

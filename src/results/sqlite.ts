@@ -35,9 +35,9 @@ import {
 
 /**
  * 1: steps and metric tables; 2: steps say which executor and image ran each job; 3: and the
- * vCPUs, memory and CPU time each had (MIGRATIONS).
+ * vCPUs, memory and CPU time each had; 4: and the peak memory each used (MIGRATIONS).
  */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 const APPLICATION_ID = 0x53545252; // "STRR": marks the file as Strand's results database.
 const ENGINE_APPLICATION_ID = 0x5354524e; // "STRN": the engine's strand.db (src/engine/store.ts).
 
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS steps (
   vcpus REAL,
   memory_mib INTEGER,
   cpu_seconds REAL,
+  peak_memory_mib REAL,
   PRIMARY KEY (execution, sample, step)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS steps_pipeline_step ON steps (pipeline, step);
@@ -89,6 +90,7 @@ const OPTIONAL_FIELDS = [
   ['vcpus', 'vcpus'],
   ['memoryMiB', 'memory_mib'],
   ['cpuSeconds', 'cpu_seconds'],
+  ['peakMemoryMiB', 'peak_memory_mib'],
 ] as const;
 
 /** What brings a database of schema version N (the key) to N + 1. */
@@ -97,6 +99,7 @@ const MIGRATIONS: Record<number, string> = {
   2:
     'ALTER TABLE steps ADD COLUMN vcpus REAL; ALTER TABLE steps ADD COLUMN memory_mib INTEGER; ' +
     'ALTER TABLE steps ADD COLUMN cpu_seconds REAL;',
+  3: 'ALTER TABLE steps ADD COLUMN peak_memory_mib REAL;',
 };
 
 const FILTER_COLUMNS = ['pipeline', 'execution', 'sample', 'step', 'status'] as const;

@@ -3,8 +3,9 @@
  * `app.request()` without a socket): Step Functions at `POST /` (JSON 1.0, X-Amz-Target), Batch
  * under `POST /v1/<operation>` (REST-JSON). Every request is read within AWS's size limits and
  * its SigV4 signature verified before anything else; any failure is an error in the protocol's
- * own shape, never a stack trace. A dashboard can be added to the same app later (its routes,
- * e.g. under `/ui`, with a sign-in of its own): requests no route takes still need a signature.
+ * own shape, never a stack trace. The dashboard lives under `/ui` (ui/dashboard.ts), with a
+ * sign-in of its own; a browser's `GET /` is sent there. Requests no route takes still need a
+ * signature.
  */
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
@@ -16,6 +17,7 @@ import { PageTokens } from './paging.js';
 import type { Registry } from './registry.js';
 import { stepFunctionsActions } from './sfn.js';
 import { sha256Hex, verifySignature } from './sigv4.js';
+import { Dashboard, dashboardRoutes } from './ui/dashboard.js';
 
 /** Step Functions' limit on a whole request. */
 export const MAX_SFN_REQUEST_BYTES = 1_048_576;
@@ -37,6 +39,8 @@ export interface ServerAppOptions {
   now?: () => number;
   /** Where the server's own faults are told (with a request id the client sees too). */
   log?: (line: string) => void;
+  /** The dashboard under /ui (default: one on this home and key pair, serving dist/ui). */
+  dashboard?: Dashboard;
 }
 
 /** What the app keeps per request. */
@@ -167,6 +171,26 @@ export function serverApp(options: ServerAppOptions): Hono<ServerEnv> {
 
   app.use('*', async (c, next) => {
     c.set('requestId', randomUUID());
+    await next();
+  });
+
+  const dashboard =
+    options.dashboard ??
+    new Dashboard({
+      home: options.home,
+      credentials: options.credentials,
+      now: options.now,
+      log: options.log,
+    });
+  app.get('/ui', (c) => c.redirect('/ui/', 301));
+  app.route('/ui', dashboardRoutes(dashboard));
+
+  // A browser opening the server's address gets the dashboard; a signed request (or anything
+  // else) is answered below as the APIs answer it.
+  app.get('/', async (c, next) => {
+    const accept = c.req.header('accept') ?? '';
+    if (accept.includes('text/html') && c.req.header('authorization') === undefined)
+      return c.redirect('/ui/', 302);
     await next();
   });
 

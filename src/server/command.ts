@@ -8,6 +8,7 @@ import type { Io } from '../cli/io.js';
 import { CredentialsError, PROFILE } from './credentials.js';
 import { RegistryError } from './registry.js';
 import { DEFAULT_PORT, ServerOptionsError, startStrandServer } from './serve.js';
+import { checkPipelineFlags } from './ui/runs.js';
 
 interface ServerCommandOptions {
   port?: string;
@@ -15,6 +16,7 @@ interface ServerCommandOptions {
   tlsCert?: string;
   tlsKey?: string;
   home?: string;
+  pipeline: string[];
 }
 
 function readPem(flag: string, file: string): Buffer {
@@ -82,8 +84,15 @@ export function registerServerCommand(
     .option('--tls-cert <file>', 'serve HTTPS with this certificate (PEM)')
     .option('--tls-key <file>', 'the private key (PEM) of --tls-cert')
     .option('--home <dir>', 'the Strand home directory')
+    .option(
+      '--pipeline <file>',
+      'a pipeline the dashboard can start, besides those the home has run (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
     .action(async (opts: ServerCommandOptions) => {
       const home = strandHome(opts.home);
+      const pipelines = checkPipelineFlags(opts.pipeline);
       if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined))
         throw new InputError(
           `${opts.tlsCert === undefined ? '--tls-key' : '--tls-cert'} given alone: HTTPS needs both --tls-cert FILE and --tls-key FILE`,
@@ -100,6 +109,7 @@ export function registerServerCommand(
           host: opts.host,
           port: port(opts.port),
           tls,
+          pipelines,
           log: (line) => io.err(`${new Date().toISOString()} ${line}\n`),
         });
       } catch (err) {
@@ -112,6 +122,7 @@ export function registerServerCommand(
         throw refusedHome(err);
       }
       io.out(`endpoint: ${server.endpoint}\n`);
+      io.out(`dashboard: ${server.endpoint}/ui/ (sign in with the key pair below)\n`);
       const c = server.credentials;
       io.err(
         `credentials: ${c.path} (profile ${PROFILE}${c.created ? ', made now' : ''})\n` +

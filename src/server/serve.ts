@@ -15,6 +15,7 @@ import { serverApp } from './app.js';
 import { loadOrCreateCredentials, type ServerCredentials } from './credentials.js';
 import { ServerHome } from './home.js';
 import { Registry } from './registry.js';
+import { Dashboard } from './ui/dashboard.js';
 
 /** The port `strand server` listens on when none is given. */
 export const DEFAULT_PORT = 8459;
@@ -51,6 +52,10 @@ export interface StrandServerOptions {
   log?: (line: string) => void;
   /** Epoch ms, for tests. */
   now?: () => number;
+  /** Pipeline files the dashboard can start besides those the home has run (absolute). */
+  pipelines?: string[];
+  /** The built front end the dashboard serves (default dist/ui of this checkout). */
+  uiDir?: string;
 }
 
 export interface StrandServerHandle {
@@ -98,7 +103,23 @@ export async function startStrandServer(options: StrandServerOptions): Promise<S
     registry.close();
     throw err;
   }
-  const app = serverApp({ home, registry, credentials, log: options.log, now: options.now });
+  const dashboard = new Dashboard({
+    home,
+    credentials,
+    secure: options.tls !== undefined,
+    uiDir: options.uiDir,
+    pipelines: options.pipelines,
+    now: options.now,
+    log: options.log,
+  });
+  const app = serverApp({
+    home,
+    registry,
+    credentials,
+    log: options.log,
+    now: options.now,
+    dashboard,
+  });
   const server = createAdaptorServer({
     fetch: app.fetch,
     // Node's own Request and Response stay as they are for the rest of the process.
@@ -120,6 +141,7 @@ export async function startStrandServer(options: StrandServerOptions): Promise<S
       });
     });
   } catch (err) {
+    await dashboard.close();
     home.close();
     registry.close();
     const e = err as NodeJS.ErrnoException;
@@ -142,12 +164,18 @@ export async function startStrandServer(options: StrandServerOptions): Promise<S
     credentials,
     home,
     close: () =>
-      (closed ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
-      }).finally(() => {
-        home.close();
-        registry.close();
-      })),
+      (closed ??= dashboard
+        .close()
+        .then(
+          () =>
+            new Promise<void>((resolve) => {
+              server.close(() => resolve());
+              (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+            }),
+        )
+        .finally(() => {
+          home.close();
+          registry.close();
+        })),
   };
 }

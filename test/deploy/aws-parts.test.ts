@@ -21,6 +21,7 @@ import { findCredentials, parseIni } from '../../src/deploy/aws/credentials.js';
 import { fargateSize } from '../../src/deploy/aws/stack.js';
 import { resultsUrlOf } from '../../src/deploy/aws/lambda-handler.js';
 import { bundleLambda } from '../../src/deploy/aws/bundle.js';
+import { JOB_ENTRYPOINT, jobDockerfile } from '../../src/deploy/aws/job-image.js';
 import { loadPipeline } from '../../src/pipeline/load.js';
 import { compileForAws } from '../../src/deploy/aws/synth.js';
 
@@ -356,6 +357,30 @@ describe('the Lambda bundle', () => {
       }),
     ).rejects.toThrow(
       `the execution's store is s3://another-bucket, but this stack's functions work on ${store} only`,
+    );
+  });
+});
+
+describe("a job image's Dockerfile", () => {
+  it("keeps the tool's parser directives first and its own stages whole, Strand added last", () => {
+    const text = jobDockerfile({
+      image: 'strand/x',
+      dockerfile:
+        '# syntax=docker/dockerfile:1\nFROM debian:bookworm-slim AS build\nRUN true\nFROM build\nENTRYPOINT ["x"]\n',
+    });
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('# syntax=docker/dockerfile:1');
+    const at = (s: string) => lines.findIndex((l) => l.startsWith(s));
+    expect(at('FROM node:22-bookworm-slim AS strand-runtime')).toBeLessThan(
+      at('FROM debian:bookworm-slim AS build'),
+    );
+    // The tool's ENTRYPOINT stays in its stage; Strand's, after it, is the image's.
+    expect(at('ENTRYPOINT ["x"]')).toBeLessThan(at('COPY --from=strand-runtime /opt/strand'));
+    expect(lines.filter((l) => l.startsWith('ENTRYPOINT')).at(-1)).toBe(
+      `ENTRYPOINT ${JSON.stringify(JOB_ENTRYPOINT)}`,
+    );
+    expect(jobDockerfile({ image: 'debian:bookworm-slim' })).toContain(
+      '\nFROM debian:bookworm-slim\n',
     );
   });
 });

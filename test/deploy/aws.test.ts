@@ -4,16 +4,30 @@
  * compile`'s, IAM, size), and the command itself. Synth runs offline: no credentials, no
  * network, no Docker (PATH holds none while the CLI synthesizes).
  */
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { genomeExample } from './example.js';
 import { loadPipeline } from '../../src/pipeline/load.js';
 import { FUNCTIONS } from '../../src/pipeline/contract.js';
 import { pipelineImages } from '../../src/images/images.js';
-import { buildStack, TEMPLATE_LIMITS, type BuiltStack } from '../../src/deploy/aws/synth.js';
+import {
+  buildStack,
+  executionInput,
+  TEMPLATE_LIMITS,
+  type BuiltStack,
+} from '../../src/deploy/aws/synth.js';
+import { jobImageContexts, pipelineFiles } from '../../src/deploy/aws/job-image.js';
 import { DEFAULTS, type AwsStackOptions } from '../../src/deploy/aws/options.js';
 import { strand } from '../pipeline/cli.js';
 
@@ -183,38 +197,84 @@ describe('the stack of microbe-genome', () => {
     ]);
   });
 
-  it('has one job definition per step and substep, as compiled, its image an ECR asset of its Dockerfile', () => {
+  it('has one job definition per step and substep, as compiled, in its image with Strand added (an ECR asset)', () => {
     const compiled = spot.built.compiled.jobDefinitions;
     const defs = ofType(spot, 'AWS::Batch::JobDefinition');
     expect(defs.map(([, r]) => r.Properties.JobDefinitionName).sort()).toEqual(
       compiled.map((d) => d.jobDefinitionName).sort(),
     );
     expect(compiled.map((d) => d.jobDefinitionName)).toContain(`${PIPELINE}-annotate-genes`);
-    const images = pipelineImages(loadPipeline(FILE, {}).spec);
+    const store = { 'Fn::Join': ['', ['s3://', { Ref: expect.stringMatching(/^Store/) }]] };
     for (const def of compiled) {
       const [, r] = defs.find(([, x]) => x.Properties.JobDefinitionName === def.jobDefinitionName)!;
       const c = r.Properties.ContainerProperties as Record<string, Json>;
+      // The tool's command follows the image's entry point (Strand's stage program) unchanged.
       expect(c.Command).toEqual(def.containerProperties.command);
+      // The step's environment as compiled, and what its staging needs beside it.
+      const timeout = def.timeout?.attemptDurationSeconds;
       expect(c.Environment).toEqual(
-        def.containerProperties.environment!.map(({ name, value }) => ({
-          Name: name,
-          Value: value,
-        })),
+        [
+          ...def.containerProperties.environment!.map(({ name, value }) => ({
+            Name: name,
+            Value: value,
+          })),
+          { Name: 'STRAND_IMAGE', Value: def.containerProperties.image },
+          ...(timeout === undefined
+            ? []
+            : [{ Name: 'STRAND_STAGE_TIMEOUT', Value: String(timeout) }]),
+          { Name: 'STRAND_STORE', Value: store },
+        ].sort((a, b) => a.Name.localeCompare(b.Name)),
       );
+      // Batch's own timeout leaves the stage-out time to publish after the tool is stopped.
+      if (timeout !== undefined)
+        expect(r.Properties.Timeout).toEqual({ AttemptDurationSeconds: timeout + 1800 });
       expect(r.Properties.RetryStrategy).toEqual({ Attempts: 1 });
       expect(r.Properties.Tags).toEqual(def.tags);
       expect(c.JobRoleArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^JobRole/), 'Arn'] });
       expect(c.LogConfiguration).toMatchObject({ LogDriver: 'awslogs' });
-      const image = images.find((i) => i.image === def.containerProperties.image)!;
-      if (image.dockerfile) {
-        const sub = (c.Image as { 'Fn::Sub': string })['Fn::Sub'];
-        expect(sub).toMatch(
-          /cdk-hnb659fds-container-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}:[0-9a-f]{64}$/,
-        );
-      } else {
-        expect(c.Image).toBe(def.containerProperties.image);
-      }
+      // Every image, built from a Dockerfile or provided (debian:bookworm-slim), is built again
+      // with Strand's stage program added.
+      const sub = (c.Image as { 'Fn::Sub': string })['Fn::Sub'];
+      expect(sub).toMatch(
+        /cdk-hnb659fds-container-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}:[0-9a-f]{64}$/,
+      );
     }
+  });
+
+  it("builds each job image from the step's Dockerfile, Strand's runtime added, files beside the pipeline in it", async () => {
+    const loaded = loadPipeline(FILE, {});
+    const images = pipelineImages(loaded.spec);
+    const files = pipelineFiles(Object.values(loaded.spec.params));
+    const root = mkdtempSync(join(tmpdir(), 'strand-job-images-test-'));
+    const contexts = await jobImageContexts(images, files, root);
+    expect([...contexts.keys()].sort()).toEqual(images.map((i) => i.image).sort());
+    const summary = readFileSync(join(dirname(FILE), 'summary.awk'));
+    for (const dir of contexts.values()) {
+      const dockerfile = readFileSync(join(dir, 'Dockerfile'), 'utf8');
+      expect(dockerfile).toContain('FROM node:22-bookworm-slim AS strand-runtime');
+      expect(dockerfile).toContain('COPY --from=strand-runtime /opt/strand /opt/strand');
+      expect(dockerfile.trimEnd().split('\n').at(-1)).toBe(
+        'ENTRYPOINT ["/opt/strand/lib/ld-linux-x86-64.so.2","--library-path","/opt/strand/lib","/opt/strand/bin/node","/opt/strand/stage.mjs","job","run","--"]',
+      );
+      expect(statSync(join(dir, '.strand', 'stage.mjs')).size).toBeGreaterThan(10_000);
+      expect(statSync(join(dir, '.strand', 'strand-launcher')).mode & 0o111).not.toBe(0);
+      const shas = readdirSync(join(dir, '.strand', 'files'));
+      expect(shas).toHaveLength(1);
+      expect(readFileSync(join(dir, '.strand', 'files', shas[0], 'summary.awk'))).toEqual(summary);
+    }
+    // A tool's own Dockerfile is kept whole, between Strand's runtime stage and its additions;
+    // a provided image is the FROM of its job image.
+    const own = readFileSync(join(dirname(FILE), 'images', 'fastp', 'Dockerfile'), 'utf8');
+    const fastp = [...contexts].find(([image]) => image.includes('fastp'))![1];
+    expect(readFileSync(join(fastp, 'Dockerfile'), 'utf8')).toContain(own.trimEnd());
+    const provided = images.find((i) => !i.dockerfile)!;
+    expect(readFileSync(join(contexts.get(provided.image)!, 'Dockerfile'), 'utf8')).toContain(
+      `\nFROM ${provided.image}\n`,
+    );
+    // The execution input names the file where the images have it.
+    const input = executionInput(loaded, 's3://b', 'e');
+    expect(input.params.SUMMARY_AWK).toBe(files.get(loaded.spec.params.SUMMARY_AWK)!.inImage);
+    expect(input.params.SUMMARY_AWK).toMatch(/^\/opt\/strand\/files\/[0-9a-f]{32}\/summary\.awk$/);
   });
 
   it('embeds exactly the ASL `strand compile` prints, ARNs substituted for the names', () => {
@@ -405,8 +465,13 @@ describe('the stack of microbe-genome', () => {
     const [[bucketId]] = ofType(spot, 'AWS::S3::Bucket');
     const [[jobRoleId]] = ofType(spot, 'AWS::IAM::Role').filter(([id]) => id.startsWith('JobRole'));
     const jobStatements = roleStatements(spot, jobRoleId);
-    expect(jobStatements.length).toBe(2);
+    // The store's prefix, and its own record in AWS Batch (its tags name the execution).
+    expect(jobStatements.length).toBe(3);
+    expect(jobStatements.filter((st) => actions(st).includes('batch:DescribeJobs'))).toEqual([
+      { Effect: 'Allow', Action: 'batch:DescribeJobs', Resource: '*' },
+    ]);
     for (const st of jobStatements) {
+      if (actions(st).includes('batch:DescribeJobs')) continue;
       for (const a of actions(st)) expect(a).toMatch(/^s3:/);
       if (actions(st).includes('s3:ListBucket')) {
         expect(st.Resource).toEqual({ 'Fn::GetAtt': [bucketId, 'Arn'] });
@@ -426,6 +491,16 @@ describe('the stack of microbe-genome', () => {
       if (text.includes(bucketId) && text.includes('/'))
         expect(text, at).toContain(`/${PIPELINE}/*`);
     }
+  });
+
+  it('lets strand-publish and strand-sync-failure look finished jobs up in AWS Batch', () => {
+    const roles = ofType(spot, 'AWS::IAM::Role').filter(([id]) => /FunctionRole/.test(id));
+    expect(roles).toHaveLength(4);
+    for (const [id] of roles)
+      expect(
+        roleStatements(spot, id).filter((st) => actions(st).includes('batch:DescribeJobs')),
+        id,
+      ).toEqual([{ Effect: 'Allow', Action: 'batch:DescribeJobs', Resource: '*' }]);
   });
 
   it('gives the state machine what its tasks call, by ARN', () => {
@@ -504,7 +579,8 @@ describe('strand deploy aws', () => {
       Object.values(template.Resources).some((x) => x.Type === 'AWS::StepFunctions::StateMachine'),
     ).toBe(true);
 
-    // Images are recorded, not built: each is its Dockerfile's folder copied into the assembly.
+    // Images are recorded, not built: each job image's context (its Dockerfile's folder, or
+    // none for a provided image, with Strand's runtime) copied into the assembly.
     const assets = JSON.parse(readFileSync(join(out, `${STACK}.assets.json`), 'utf8')) as {
       dockerImages: Record<
         string,
@@ -512,7 +588,7 @@ describe('strand deploy aws', () => {
       >;
       files: Record<string, { source: { path: string; packaging: string } }>;
     };
-    const built = pipelineImages(loadPipeline(FILE, {}).spec).filter((i) => i.dockerfile);
+    const built = pipelineImages(loadPipeline(FILE, {}).spec);
     expect(
       Object.values(assets.dockerImages)
         .map((d) => d.displayName)
@@ -523,9 +599,11 @@ describe('strand deploy aws', () => {
         ([, d]) => d.displayName === img.image,
       )!;
       expect(entry.source.platform).toBe('linux/amd64');
-      expect(readFileSync(join(out, entry.source.directory, 'Dockerfile'), 'utf8')).toBe(
-        readFileSync(img.dockerfile!, 'utf8'),
+      const dockerfile = readFileSync(join(out, entry.source.directory, 'Dockerfile'), 'utf8');
+      expect(dockerfile).toContain(
+        img.dockerfile ? readFileSync(img.dockerfile, 'utf8').trimEnd() : `FROM ${img.image}`,
       );
+      expect(dockerfile).toContain('ENTRYPOINT ["/opt/strand/lib/ld-linux-x86-64.so.2"');
       expect(JSON.stringify(template)).toContain(`:${hash}`);
     }
     const zips = Object.values(assets.files).filter((f) => f.source.packaging === 'zip');

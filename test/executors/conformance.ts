@@ -362,6 +362,28 @@ export function executorConformance(
       expect(pids.filter(running)).toEqual([]);
     });
 
+    it("records the peak memory of the attempt's processes together", async ({ skip }) => {
+      if (!limits) skip();
+      const ex = make();
+      // 96 MiB in the job's first process and 96 MiB in a child, held together for 1 s.
+      const child =
+        'const b = Buffer.alloc(96 * 1024 * 1024, 1); setTimeout(() => console.log(b.length), 1000)';
+      const h = await ex.submit(
+        spec(
+          `const keep = Buffer.alloc(96 * 1024 * 1024, 1);
+           require('node:child_process').spawnSync(process.execPath, ['-e', ${JSON.stringify(child)}], { stdio: 'inherit' });
+           console.log(keep.length);`,
+          { memoryMiB: 1024 },
+        ),
+      );
+      const s = await waitDone(ex, h);
+      expect(s).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+      if (s.state === 'RUNNING') return;
+      expect(s.peakMemoryMiB).toBeGreaterThanOrEqual(192);
+      // Two Node processes besides what they allocated: far below the 1024 MiB they could have.
+      expect(s.peakMemoryMiB).toBeLessThan(600);
+    });
+
     it('a job that appends to a read-only input fails, and the input is left as it was or named', async ({
       skip,
     }) => {

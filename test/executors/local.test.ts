@@ -185,7 +185,7 @@ describe('local executor', () => {
     expect(existsSync(h.ref)).toBe(true);
     expect(h.logPath).toBe(`${h.ref}.log`);
     expect(readFileSync(`${h.ref}.pid`, 'utf8')).toMatch(
-      /^\d+ \d+ \d+::\d+ v2:wrapper\n(exit 0 cpu=\d+\.\d{3}\n)?$/,
+      /^\d+ \d+ \d+::\d+ v2:wrapper\n(exit 0 cpu=\d+\.\d{3} mem=\d+\.\d\n)?$/,
     );
   });
 
@@ -265,6 +265,49 @@ describe('local executor', () => {
     ex.close();
   });
 
+  it.each<[string, Partial<LocalExecutorOptions>]>([
+    ['the native wrapper', {}],
+    ['the sh wrapper (Strand measures)', { launcher: 'node' }],
+  ])(
+    'the peak memory measured before a restart is kept by the engine after it (%s)',
+    async (_what, options) => {
+      const released = join(root, `released-${options.launcher ?? 'native'}`);
+      const go = `${released}.go`;
+      // A child holds 200 MiB for 1.5 s and ends; the job then waits for the test, and goes on
+      // for a second using little, which the engine after the restart measures.
+      const job = spec(
+        `require('node:child_process').spawnSync(process.execPath, ['-e',
+           'const b = Buffer.alloc(200 * 1024 * 1024, 1); setTimeout(() => b.length, 1500)']);
+         require('node:fs').writeFileSync(${JSON.stringify(released)}, '');
+         const t = setInterval(() => {
+           if (!require('node:fs').existsSync(${JSON.stringify(go)})) return;
+           clearInterval(t);
+           setTimeout(() => process.exit(0), 1000);
+         }, 20);`,
+        { memoryMiB: 1024 },
+      );
+      // The engine that started it sees the child's peak, and is killed once the child has ended.
+      const handle = await inEngineThenKill<JobHandle>(
+        `peak-${options.launcher ?? 'native'}`,
+        `const h = await ex.submit(${JSON.stringify(job)});
+         const fs = await import('node:fs');
+         while (!fs.existsSync(${JSON.stringify(released)})) await new Promise((r) => setTimeout(r, 20));
+         return h;`,
+        options,
+      );
+      const ex = new LocalExecutor({ workRoot: join(root, 'work'), graceSeconds: 1, ...options });
+      expect((await ex.reattach(handle)).state).toBe('RUNNING');
+      writeFileSync(go, '');
+      const s = await waitDone(ex, handle);
+      expect(s).toMatchObject({ state: 'SUCCEEDED', exitCode: 0 });
+      if (s.state === 'RUNNING') return;
+      expect(s.peakMemoryMiB).toBeGreaterThanOrEqual(200);
+      // Two Node processes besides the 200 MiB; not the 1024 MiB it was allowed.
+      expect(s.peakMemoryMiB).toBeLessThan(512);
+      ex.close();
+    },
+  );
+
   it('a terminate escalates to SIGKILL and the exit is recorded while no Strand process is alive', async () => {
     const pidsPath = join(root, 'orphan-terminate.pids');
     const job = spec(ignoringTerm(pidsPath));
@@ -277,7 +320,7 @@ describe('local executor', () => {
       'terminator',
       `await ex.kill(${JSON.stringify(handle)}, 'Terminated by user');`,
     );
-    expect(await recordedExit(handle)).toMatch(/^exit 137 terminated cpu=\d+\.\d{3}$/);
+    expect(await recordedExit(handle)).toMatch(/^exit 137 terminated cpu=\d+\.\d{3} mem=\d+\.\d$/);
     expect(pids.filter(running)).toEqual([]);
     expect(await make().poll(handle)).toMatchObject({
       state: 'FAILED',
@@ -298,7 +341,7 @@ describe('local executor', () => {
     );
     const handle = await submitThenKillSubmitter(job, 'starter-timeout', { graceSeconds: 1 });
     const pids = await reportedPids(pidsPath, 2);
-    expect(await recordedExit(handle)).toMatch(/^exit 137 timeout cpu=\d+\.\d{3}$/);
+    expect(await recordedExit(handle)).toMatch(/^exit 137 timeout cpu=\d+\.\d{3} mem=\d+\.\d$/);
     expect(pids.filter(running)).toEqual([]);
     expect(await make().poll(handle)).toMatchObject({
       state: 'FAILED',
@@ -404,6 +447,12 @@ describe('parseExitLine', () => {
     ['137 oom cpu=0.010', { code: '137', cause: 'oom', cpuSeconds: 0.01 }],
     ['143 terminated', { code: '143', cause: 'terminated' }],
     ['1 cpu=nonsense', { code: '1' }],
+    ['0 cpu=2.500 mem=210.3', { code: '0', cpuSeconds: 2.5, peakMemoryMiB: 210.3 }],
+    [
+      '137 oom cpu=0.010 mem=128.0',
+      { code: '137', cause: 'oom', cpuSeconds: 0.01, peakMemoryMiB: 128 },
+    ],
+    ['0 mem=-1 later=7', { code: '0' }],
   ])('%s', (text, want) => {
     expect(parseExitLine(text)).toEqual(want);
   });

@@ -342,7 +342,7 @@ describe.runIf(nativeLauncher())('the launcher a SLURM job runs (strand-launcher
       `argv=$(reboot); x x=a b home=none job=77\n${ref}\n`,
     );
     expect(readFileSync(`${ref}.pid`, 'utf8')).toMatch(
-      /^\d+ \d+ 256::1 v2:wrapper\nexit 4 cpu=[\d.]+\n$/,
+      /^\d+ \d+ 256::1 v2:wrapper\nexit 4 cpu=[\d.]+ mem=[\d.]+\n$/,
     );
     expect(existsSync(join(ref, 'out'))).toBe(true);
     // A second job of the same attempt runs nothing.

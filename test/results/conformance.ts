@@ -176,6 +176,34 @@ export function sinkConformance(
         expect(await sink.stepHistory('microbe-genome', 'nope', 10)).toEqual([]);
       });
 
+      it('keeps the peak memory a step used beside its CPU time; null clears it', async () => {
+        const sink = await fresh();
+        const row = { ...base, sample: 'S1', step: 'assemble' } as const;
+        await sink.upsertStep({ ...row, status: 'RUNNING', vcpus: 2, memoryMiB: 4096 });
+        await sink.upsertStep({
+          ...row,
+          status: 'SUCCEEDED',
+          cpuSeconds: 61.5,
+          peakMemoryMiB: 2310.4,
+        });
+        expect(await sink.listSteps()).toEqual([
+          {
+            ...row,
+            status: 'SUCCEEDED',
+            vcpus: 2,
+            memoryMiB: 4096,
+            cpuSeconds: 61.5,
+            peakMemoryMiB: 2310.4,
+          },
+        ]);
+        expect((await sink.stepHistory(base.pipeline, 'assemble', 1))[0].peakMemoryMiB).toBe(
+          2310.4,
+        );
+        // A later attempt on an executor that cannot measure it (AWS Batch) leaves none behind.
+        await sink.upsertStep({ ...row, status: 'SUCCEEDED', peakMemoryMiB: null });
+        expect((await sink.listSteps())[0].peakMemoryMiB).toBeUndefined();
+      });
+
       it('keys rows by execution × sample × step and lists them in the order first recorded', async () => {
         const sink = await fresh();
         const rows: StepResultInfo[] = [
@@ -264,6 +292,7 @@ export function sinkConformance(
         ],
         ['a fractional exit code', { exitCode: 1.5 }, /exitCode 1.5 is not an integer/],
         ['attempt 0', { attempt: 0 }, /attempt 0 is not a whole number/],
+        ['a negative peak memory', { peakMemoryMiB: -1 }, /peakMemoryMiB -1 is not a number ≥ 0/],
       ])('refuses %s with BAD_INPUT and writes nothing', async (_what, patch, message) => {
         const sink = await fresh();
         const row = { ...base, sample: 'S1', step: 'qc', status: 'RUNNING', ...patch };

@@ -105,11 +105,12 @@ describe.skipIf(!postgresReady)(
         const types = await server.query<{ column_name: string; data_type: string }>(
           dbName(url),
           "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'steps' " +
-            "AND column_name IN ('started_at', 'memory_mib', 'vcpus', 'exit_code') ORDER BY 1",
+            "AND column_name IN ('started_at', 'memory_mib', 'vcpus', 'exit_code', 'peak_memory_mib') ORDER BY 1",
         );
         expect(types).toEqual([
           { column_name: 'exit_code', data_type: 'bigint' },
           { column_name: 'memory_mib', data_type: 'bigint' },
+          { column_name: 'peak_memory_mib', data_type: 'double precision' },
           { column_name: 'started_at', data_type: 'timestamp with time zone' },
           { column_name: 'vcpus', data_type: 'double precision' },
         ]);
@@ -118,6 +119,52 @@ describe.skipIf(!postgresReady)(
           'SELECT started_at AS t FROM steps',
         );
         expect(row.t.toISOString()).toBe('2026-01-05T10:00:00.000Z');
+      });
+
+      it('migrates a schema 1 database (no peak memory) keeping its rows', async () => {
+        const url = await server.createDatabase();
+        await open(url).opened();
+        // As schema 1 left it: no peak_memory_mib, one row.
+        await server.query(dbName(url), 'ALTER TABLE steps DROP COLUMN peak_memory_mib');
+        await server.query(dbName(url), 'DELETE FROM strand_schema WHERE version > 1');
+        await server.query(
+          dbName(url),
+          "INSERT INTO steps (execution, sample, step, pipeline, status, cpu_seconds) VALUES ('old', 'S1', 'qc', 'p', 'SUCCEEDED', 2.5)",
+        );
+        const sink = open(url);
+        await sink.upsertStep({
+          execution: 'new',
+          pipeline: 'p',
+          sample: 'S1',
+          step: 'qc',
+          status: 'SUCCEEDED',
+          cpuSeconds: 4,
+          peakMemoryMiB: 812.5,
+        });
+        expect(await sink.listSteps()).toEqual([
+          {
+            execution: 'old',
+            pipeline: 'p',
+            sample: 'S1',
+            step: 'qc',
+            status: 'SUCCEEDED',
+            cpuSeconds: 2.5,
+          },
+          {
+            execution: 'new',
+            pipeline: 'p',
+            sample: 'S1',
+            step: 'qc',
+            status: 'SUCCEEDED',
+            cpuSeconds: 4,
+            peakMemoryMiB: 812.5,
+          },
+        ]);
+        const applied = await server.query<{ version: number }>(
+          dbName(url),
+          'SELECT version FROM strand_schema ORDER BY 1',
+        );
+        expect(applied.map((r) => r.version)).toEqual([1, 2]);
       });
 
       it('refuses a database written by a newer Strand, leaving it untouched', async () => {
@@ -134,7 +181,10 @@ describe.skipIf(!postgresReady)(
         );
         expect(
           await server.query(dbName(url), 'SELECT version FROM strand_schema ORDER BY 1'),
-        ).toEqual([{ version: 1 }, { version: 99 }]);
+        ).toEqual([
+          ...Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })),
+          { version: 99 },
+        ]);
       });
 
       it('refuses a database with tables of another application, leaving them untouched', async () => {

@@ -107,6 +107,7 @@ describe('SqliteResults', () => {
       vcpus: 1.5,
       memoryMiB: 2048,
       cpuSeconds: 12.25,
+      peakMemoryMiB: 310.5,
     });
     expect(await db.listSteps()).toEqual([
       {
@@ -128,13 +129,14 @@ describe('SqliteResults', () => {
         vcpus: 1.5,
         memoryMiB: 2048,
         cpuSeconds: 12.25,
+        peakMemoryMiB: 310.5,
       },
     ]);
     // The step's history: rows that say their vCPUs, the latest first.
     expect((await db.stepHistory('p', 'qc', 10)).map((r) => r.execution)).toEqual(['new']);
     await db.close();
     const check = new Database(path, { readonly: true });
-    expect(check.pragma('user_version', { simple: true })).toBe(3);
+    expect(check.pragma('user_version', { simple: true })).toBe(4);
     check.close();
   });
   it('two connections to one file see each other’s writes', async () => {
@@ -370,7 +372,7 @@ describe('SqliteResults', () => {
           db.exec('CREATE TABLE steps (x)');
           db.close();
         },
-        /was written by a newer Strand \(results schema 99; this one knows 3\)/,
+        /was written by a newer Strand \(results schema 99; this one knows 4\)/,
       ],
     ];
     it.each(cases)('%s', (_what, make, message) => {

@@ -25,14 +25,48 @@ export const LAMBDA_NODE = 'node22';
  * The handler's source beside this module: the `.ts` file when Strand runs from its sources, the
  * compiled `.js` when it runs from `dist/`.
  */
-function handlerEntry(): string {
+function entry(name: string): string {
   for (const ext of ['.ts', '.js']) {
-    const path = fileURLToPath(new URL(`./lambda-handler${ext}`, import.meta.url));
+    const path = fileURLToPath(new URL(`./${name}${ext}`, import.meta.url));
     if (existsSync(path)) return path;
   }
   throw new Error(
-    `the Lambda handler's source is not beside ${fileURLToPath(import.meta.url)} (lambda-handler.ts or .js); reinstall Strand`,
+    `${name}.ts or .js is not beside ${fileURLToPath(import.meta.url)}; reinstall Strand`,
   );
+}
+
+/** esbuild's settings for one ES module of Strand's code that Node runs as it is. */
+function moduleSettings(entryPoint: string, outfile: string) {
+  return {
+    entryPoints: [entryPoint],
+    outfile,
+    bundle: true,
+    platform: 'node' as const,
+    format: 'esm' as const,
+    target: LAMBDA_NODE,
+    minify: true,
+    // Names stay: errors are reported by their class and function names.
+    keepNames: true,
+    legalComments: 'none' as const,
+    logLevel: 'silent' as const,
+    metafile: true as const,
+    // CommonJS packages inside an ES module still call require(); give them one.
+    banner: {
+      js: "import { createRequire as __strandRequire } from 'node:module'; const require = __strandRequire(import.meta.url);",
+    },
+    // pg's optional native binding: pg loads it only when asked for `pg.native`.
+    external: ['pg-native'],
+  };
+}
+
+/**
+ * Bundles Strand's stage program (stage-entry.ts: `strand stage …`) into `outfile`, one ES
+ * module for the Node of a deployed job's image. Returns its size in bytes.
+ */
+export async function bundleStage(outfile: string): Promise<number> {
+  const { build } = await import('esbuild');
+  const result = await build(moduleSettings(entry('stage-entry'), outfile));
+  return Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
 }
 
 export interface LambdaBundleInfo {
@@ -45,26 +79,7 @@ export interface LambdaBundleInfo {
 export async function bundleLambda(): Promise<LambdaBundleInfo> {
   const { build } = await import('esbuild');
   const dir = mkdtempSync(join(tmpdir(), 'strand-lambda-'));
-  const result = await build({
-    entryPoints: [handlerEntry()],
-    outfile: join(dir, 'index.mjs'),
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: LAMBDA_NODE,
-    minify: true,
-    // Names stay: errors are reported by their class and function names.
-    keepNames: true,
-    legalComments: 'none',
-    logLevel: 'silent',
-    metafile: true,
-    // CommonJS packages inside an ES module still call require(); give them one.
-    banner: {
-      js: "import { createRequire as __strandRequire } from 'node:module'; const require = __strandRequire(import.meta.url);",
-    },
-    // pg's optional native binding: pg loads it only when asked for `pg.native`.
-    external: ['pg-native'],
-  });
+  const result = await build(moduleSettings(entry('lambda-handler'), join(dir, 'index.mjs')));
   const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
   // Lambda reads the bundle as an ES module because of its extension; this says so to tools too.
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n');

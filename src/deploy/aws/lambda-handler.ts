@@ -6,6 +6,8 @@
  *
  * - `STRAND_STORE`: the stack's store (`s3://bucket`); a payload naming another store is refused,
  *   because the function's role reaches only this bucket's pipeline prefix;
+ * - finished jobs are looked up in AWS Batch (DescribeJobs: attempts, exit code, log stream),
+ *   throttled calls retried, at the endpoint the SDK is given (AWS_ENDPOINT_URL_BATCH…);
  * - `STRAND_RESULTS_SECRET`: the Secrets Manager secret holding the results sink's URL, as
  *   `--results` takes it (`postgres://…`), or an RDS-style JSON secret (`engine`, `host`, `port`,
  *   `username`, `password`, `dbname`) a `postgres://` URL is made from. Read once per container,
@@ -16,6 +18,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { openResults, openStore } from '../../app/index.js';
 import type { Json } from '../../asl/types.js';
+import { awsJobLookup } from '../../executors/aws-batch/job-lookup.js';
 import type { LambdaFunction } from '../../engine/integrations.js';
 import { pipelineFunctions } from '../../functions/pipeline-functions.js';
 import { FUNCTIONS } from '../../pipeline/contract.js';
@@ -118,9 +121,9 @@ async function build(): Promise<Record<string, LambdaFunction>> {
       return s;
     },
     results,
-    // No local Batch here. strand-publish and strand-sync-failure look the job up in one, so on
-    // Lambda they need an AWS Batch lookup (DescribeJobs) first: docs/aws.md, "Not yet".
+    // No local Batch here: the job cache is the engine's, and finished jobs are AWS Batch's.
     batch: () => undefined,
+    jobs: awsJobLookup(),
   });
 }
 

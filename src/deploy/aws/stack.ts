@@ -4,8 +4,9 @@
  *
  * - AWS Batch: compute environments that scale to zero (EC2 Spot with on-demand behind it, or
  *   on-demand only; Fargate when asked), one job queue, and one job definition per step and
- *   substep, exactly as `strand compile` writes it, its image built from the step's Dockerfile as
- *   an ECR asset;
+ *   substep, as `strand compile` writes it, in the step's image with Strand's stage program
+ *   added (job-image.ts, an ECR asset), which stages the job's inputs in from the store and its
+ *   outputs out to `<pipeline>/<sample>/<step>/` where it runs;
  * - Step Functions: the state machine of exactly the compiled ASL, resource names replaced by
  *   the deployed ARNs through definition substitutions (definition.ts);
  * - Lambda: Strand's four pipeline functions, bundled from Strand's own code (bundle.ts);
@@ -41,15 +42,21 @@ import type { PipelineImage } from '../../images/images.js';
 import type { RegisterJobDefinitionRequest } from '../../batch/types.js';
 import { HANDLERS } from './bundle.js';
 import { withPlaceholders } from './definition.js';
+import { deployedContainer, type PipelineFile } from './job-image.js';
 import type { AwsStackOptions } from './options.js';
+import { STAGE_ALLOWANCE_SECONDS } from '../../executors/aws-batch/job-definition.js';
 
 export interface StrandStackProps extends StackProps {
   spec: PipelineSpec;
   compiled: CompiledPipeline;
   /** The job queue name the compiled definition submits to. */
   jobQueue: string;
-  /** The images the jobs use; those with a Dockerfile become ECR assets. */
+  /** The images the jobs use (each becomes a job image: job-image.ts). */
   images: PipelineImage[];
+  /** The build context of each image's job image, by image reference (jobImageContexts). */
+  jobImages: Map<string, string>;
+  /** Files of this machine the jobs read, by the path the pipeline names, and their place in the images. */
+  files: Map<string, PipelineFile>;
   /** A directory holding the bundled Lambda code (bundle.ts). */
   lambdaCode: string;
   options: AwsStackOptions;
@@ -259,11 +266,17 @@ export class StrandPipelineStack extends Stack {
     });
     jobLogs.grantWrite(executionRole);
 
+    // A job's own staging reads its tags (the execution, the store) from its AWS Batch record.
+    this.jobRole.addToPolicy(
+      new iam.PolicyStatement({ actions: ['batch:DescribeJobs'], resources: ['*'] }),
+    );
+
     const imageUri = new Map<string, string>();
     for (const img of props.images) {
-      if (!img.dockerfile) continue;
+      const directory = props.jobImages.get(img.image);
+      if (directory === undefined) continue;
       const asset = new ecrAssets.DockerImageAsset(this, `Image${idOf(img.image)}`, {
-        directory: img.dockerfile.replace(/\/Dockerfile$/, ''),
+        directory,
         platform: ecrAssets.Platform.LINUX_AMD64,
         displayName: img.image,
       });
@@ -302,6 +315,8 @@ export class StrandPipelineStack extends Stack {
             { type: 'MEMORY', value: String(size.memoryMiB) },
           ]
         : c.resourceRequirements;
+      const deployed = deployedContainer(def, storeUrl, props.files);
+      const timeout = deployed.timeout;
       const resource = new batch.CfnJobDefinition(
         this,
         `JobDefinition${idOf(def.jobDefinitionName.slice(spec.name.length))}`,
@@ -312,12 +327,15 @@ export class StrandPipelineStack extends Stack {
           propagateTags: true,
           ...(def.parameters ? { parameters: def.parameters } : {}),
           ...(def.retryStrategy ? { retryStrategy: def.retryStrategy } : {}),
-          ...(def.timeout ? { timeout: def.timeout } : {}),
+          ...(timeout === undefined
+            ? {}
+            : { timeout: { attemptDurationSeconds: timeout + STAGE_ALLOWANCE_SECONDS } }),
           ...(def.tags ? { tags: def.tags } : {}),
           containerProperties: {
             image: imageUri.get(image) ?? image,
-            command: c.command,
-            environment: c.environment,
+            // The image's entry point is Strand's stage program; this is the tool's command.
+            command: deployed.command,
+            environment: deployed.environment,
             ...(c.secrets ? { secrets: c.secrets } : {}),
             resourceRequirements,
             jobRoleArn: this.jobRole.roleArn,
@@ -352,6 +370,11 @@ export class StrandPipelineStack extends Stack {
       group.grantWrite(role);
       for (const s of prefixAccess()) role.addToPolicy(s);
       resultsSecret.grantRead(role);
+      // strand-publish and strand-sync-failure look the finished job up; DescribeJobs names no
+      // resource type, so IAM takes only "*".
+      role.addToPolicy(
+        new iam.PolicyStatement({ actions: ['batch:DescribeJobs'], resources: ['*'] }),
+      );
       const f = new lambda.Function(this, `${id}Function`, {
         description: `Strand ${fn} for pipeline ${spec.name}`,
         runtime: lambda.Runtime.NODEJS_22_X,

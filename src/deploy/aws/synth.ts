@@ -5,7 +5,8 @@
  * context, recorded, not built) and the assets themselves. Needs no credentials, network or
  * Docker: images are built and pushed by `cdk deploy`, from the manifest.
  */
-import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { compilePipeline, type CompiledPipeline } from '../../pipeline/compile.js';
@@ -13,6 +14,7 @@ import type { RunSettings } from '../../pipeline/contract.js';
 import type { LoadedPipeline } from '../../pipeline/load.js';
 import { pipelineImages } from '../../images/images.js';
 import { bundleLambda } from './bundle.js';
+import { inImage, jobImageContexts, pipelineFiles, type PipelineFile } from './job-image.js';
 import { StrandPipelineStack, fargateSize } from './stack.js';
 import { checkStackOptions, type AwsStackOptions } from './options.js';
 
@@ -88,9 +90,16 @@ export async function buildStack(
       problems,
     );
   const compiled = compileForAws(loaded);
+  const files = filesOf(loaded, compiled);
   const bundle = await bundleLambda();
-  const cleanup = () => rmSync(bundle.dir, { recursive: true, force: true });
+  const contexts = mkdtempSync(join(tmpdir(), 'strand-job-images-'));
+  const cleanup = () => {
+    rmSync(bundle.dir, { recursive: true, force: true });
+    rmSync(contexts, { recursive: true, force: true });
+  };
   try {
+    const images = pipelineImages(loaded.spec);
+    const jobImages = await jobImageContexts(images, files, contexts);
     const app = new App({ ...(outdir ? { outdir } : {}) });
     const stack = new StrandPipelineStack(app, options.stackName, {
       stackName: options.stackName,
@@ -101,7 +110,9 @@ export async function buildStack(
       spec: loaded.spec,
       compiled,
       jobQueue: COMPILED_QUEUE,
-      images: pipelineImages(loaded.spec),
+      images,
+      jobImages,
+      files,
       lambdaCode: bundle.dir,
       options,
     });
@@ -110,6 +121,20 @@ export async function buildStack(
     cleanup();
     throw err;
   }
+}
+
+/**
+ * The files of this machine a deployed job reads: named by a parameter, or by a literal value of
+ * a job definition (an environment value, a command item). Each goes into the job images.
+ */
+function filesOf(loaded: LoadedPipeline, compiled: CompiledPipeline): Map<string, PipelineFile> {
+  return pipelineFiles([
+    ...Object.values(loaded.spec.params),
+    ...compiled.jobDefinitions.flatMap((d) => [
+      ...(d.containerProperties.environment ?? []).map((kv) => kv.value),
+      ...(d.containerProperties.command ?? []),
+    ]),
+  ]);
 }
 
 /** What a synth wrote. */
@@ -152,6 +177,7 @@ export function executionInput(
   samples: { id: string; values: Record<string, string> }[];
   params: Record<string, string>;
 } {
+  const files = pipelineFiles(Object.values(loaded.spec.params));
   return {
     run: {
       pipeline: loaded.spec.name,
@@ -163,7 +189,10 @@ export function executionInput(
       cache: 'false',
     },
     samples: loaded.samples.map((s) => ({ id: s.id, values: s.values })),
-    params: { ...loaded.spec.params },
+    // A parameter naming a file beside the pipeline names its copy in the job images.
+    params: Object.fromEntries(
+      Object.entries(loaded.spec.params).map(([k, v]) => [k, inImage(v, files)]),
+    ),
   };
 }
 

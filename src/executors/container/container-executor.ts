@@ -8,8 +8,10 @@
  * the attempt by creating its pid file exclusively, sends the command's output to the log (and
  * its standard output to the step's `stdout:` file), enforces the timeout and a terminate
  * (SIGTERM, SIGKILL after the grace period) whether or not a Strand process is alive, and records
- * "exit CODE[ CAUSE]" when the command has ended; "oom" when the container's cgroup saw its OOM
- * killer. The memory and CPU limits are the container's (`--memory`, equal `--memory-swap`,
+ * "exit CODE[ CAUSE] cpu=SECONDS mem=MIB" when the command has ended; "oom" when the container's
+ * cgroup saw its OOM killer. The CPU time and peak memory are those of the container's processes
+ * as the wrapper, their subreaper, measures them (as it does on the host, not the cgroup's
+ * memory peak, which counts the page cache of the files the job wrote). The memory and CPU limits are the container's (`--memory`, equal `--memory-swap`,
  * `--cpus`).
  *
  * An attempt is, in the work root: `{job}.{n}/` (the working directory, mounted read-write at the
@@ -93,6 +95,9 @@ interface FinalState {
   reason?: string;
   startedAt?: number;
   stoppedAt?: number;
+  /** From the wrapper's exit line (absent when the container ended without one). */
+  cpuSeconds?: number;
+  peakMemoryMiB?: number;
 }
 
 interface Files {
@@ -478,8 +483,8 @@ export class ContainerExecutor implements Executor {
     handle: JobHandle,
     exit: NonNullable<ReturnType<typeof recordedExit>>,
   ): AttemptState {
-    const { code, cause, startedAt, stoppedAt, cpuSeconds } = exit;
-    return this.finish(handle, code, cause, startedAt, stoppedAt, cpuSeconds);
+    const { code, cause, startedAt, stoppedAt, cpuSeconds, peakMemoryMiB } = exit;
+    return this.finish(handle, code, cause, startedAt, stoppedAt, { cpuSeconds, peakMemoryMiB });
   }
 
   private finish(
@@ -488,8 +493,9 @@ export class ContainerExecutor implements Executor {
     cause: string | undefined,
     startedAt?: number,
     stoppedAt?: number,
-    cpuSeconds?: number,
+    usage: { cpuSeconds?: number; peakMemoryMiB?: number } = {},
   ): AttemptState {
+    const { cpuSeconds, peakMemoryMiB } = usage;
     const reason =
       cause === 'oom'
         ? OOM_REASON
@@ -506,6 +512,7 @@ export class ContainerExecutor implements Executor {
       ...(startedAt === undefined ? {} : { startedAt }),
       ...(stoppedAt === undefined ? {} : { stoppedAt }),
       ...(cpuSeconds === undefined ? {} : { cpuSeconds }),
+      ...(peakMemoryMiB === undefined ? {} : { peakMemoryMiB }),
     });
   }
 

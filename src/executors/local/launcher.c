@@ -22,8 +22,9 @@
  *      all; at the timeout, or when it is sent SIGTERM (a terminate; SIGINT and SIGHUP alike), it
  *      sends them SIGTERM and, graceSeconds later, SIGKILL;
  *   6. when the command has ended, kills whatever it left behind and reaps it, and only then
- *      appends "exit CODE[ CAUSE] cpu=SECONDS\n" (SECONDS: the user and system CPU time of all
- *      of the attempt's processes): the exit status, 128 + the signal for a command ended by a
+ *      appends "exit CODE[ CAUSE] cpu=SECONDS mem=MIB\n" (SECONDS: the user and system CPU time
+ *      of all of the attempt's processes; MIB: their peak memory together, see over_memory()
+ *      and peak_bytes): the exit status, 128 + the signal for a command ended by a
  *      signal, 127 when the program is not found and 126 when it cannot be run, as a shell
  *      reports them; 137 for a memory kill. CAUSE is "oom", "timeout" or "terminated" when the
  *      wrapper stopped the command. A recorded exit therefore means no process of the attempt
@@ -218,12 +219,22 @@ static long long kb_field(pid_t pid, const char *file, const char *key) {
 }
 
 /*
- * Whether the attempt's processes use more than `limit` bytes. The resident sizes (statm, cheap
- * counters) first: their sum is an upper bound. It counts a page shared by several processes (a
- * library, memory a forked child shares with its parent) once per process, so 200 forked
- * `sleep`s would look like 150 MB: only over the limit is the fair measure taken, the
+ * The attempt's peak memory so far, in bytes: the most its processes used together at one of
+ * the checks (measured as over_memory() measures), and the largest resident size any one of
+ * them reached (the kernel's high-water mark, which also sees a peak between two checks).
+ */
+static long long peak_bytes;
+/* The largest sum of resident sizes seen: the fair measure is taken again only above it. */
+static long long peak_rss;
+
+/*
+ * Whether the attempt's processes use more than `limit` bytes (0: no limit), recording their
+ * peak. The resident sizes (statm, cheap counters) first: their sum is an upper bound. It counts
+ * a page shared by several processes (a library, memory a forked child shares with its parent)
+ * once per process, so 200 forked `sleep`s would look like 150 MB: the fair measure, the
  * proportional set size (each shared page divided among its users; smaps_rollup, which costs a
- * walk of the page tables).
+ * walk of the page tables), is taken only over the limit, or, for the peak, when the sum passes
+ * the largest seen before. A single process's peak is its resident size.
  */
 static int over_memory(long long limit) {
   struct pids all = descendants();
@@ -236,15 +247,20 @@ static int over_memory(long long limit) {
     long long size = 0, resident = 0;
     if (sscanf(buf, "%lld %lld", &size, &resident) == 2) rss += resident * page;
   }
-  int over = rss > limit;
-  if (over) {
+  int over = limit > 0 && rss > limit;
+  int higher = rss > peak_rss;
+  if (higher) peak_rss = rss;
+  long long measured = all.n <= 1 ? rss : -1; /* the fair measure, when taken */
+  if (over || (higher && all.n > 1)) {
     for (size_t i = 0; i < all.n; i++) {
       long long kb = kb_field(all.v[i], "smaps_rollup", "\nPss:");
       if (kb < 0) kb = kb_field(all.v[i], "status", "\nVmRSS:"); /* kernels before 4.14 */
       if (kb > 0) pss += kb * 1024;
     }
-    over = pss > limit;
+    over = over && pss > limit;
+    measured = pss;
   }
+  if (measured > peak_bytes) peak_bytes = measured;
   free(all.v);
   return over;
 }
@@ -436,8 +452,9 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
     _exit(missing ? 127 : 126);
   } else if (child > 0) {
     long long now = now_ms();
-    /* next memory check: the wrapper's own measure, or the container's OOM killer */
-    long long check = l.memory_bytes > 0 || in_container ? now + 100 : -1;
+    /* next memory check (the limit: the wrapper's own measure, or the container's OOM killer;
+       and the peak, measured alike everywhere): the first sooner, for a short command */
+    long long check = now + 20;
     long long deadline = l.timeout_ms > 0 ? now + l.timeout_ms : -1;
     long long kill_at = -1; /* when SIGTERM turns into SIGKILL */
     int status = 0, ended = 0;
@@ -476,7 +493,8 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
       if (check >= 0 && now >= check) {
         check = now + 100;
         /* The OOM killer ends one process of a container; Batch ends the container. */
-        if (in_container ? cgroup_oom_killed() : over_memory(l.memory_bytes)) {
+        int over = over_memory(in_container ? 0 : l.memory_bytes);
+        if (in_container ? cgroup_oom_killed() : over) {
           if (cause == NULL) cause = "oom";
           check = -1;
           signal_tree(SIGKILL);
@@ -491,13 +509,17 @@ static int wrap(const char *pidfile, const char *stopfile, const char *limits, c
      children's (what an elastic size is chosen from). */
   struct rusage ru;
   double cpu = 0;
-  if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+  if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
     cpu = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
           (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    /* ru_maxrss (kB): the largest high-water mark of any one of them */
+    if ((long long)ru.ru_maxrss * 1024 > peak_bytes) peak_bytes = (long long)ru.ru_maxrss * 1024;
+  }
+  double mem = peak_bytes / 1048576.0;
   if (cause != NULL)
-    snprintf(line, sizeof line, "exit %d %s cpu=%.3f\n", code, cause, cpu);
+    snprintf(line, sizeof line, "exit %d %s cpu=%.3f mem=%.1f\n", code, cause, cpu, mem);
   else
-    snprintf(line, sizeof line, "exit %d cpu=%.3f\n", code, cpu);
+    snprintf(line, sizeof line, "exit %d cpu=%.3f mem=%.1f\n", code, cpu, mem);
   append(pidfile, line);
   return code;
 }

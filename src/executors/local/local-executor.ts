@@ -36,7 +36,11 @@
  * WHO being `wrapper` (the native wrapper enforces the limits) or `engine` (the `sh` wrapper: the
  * watching Strand process does); an earlier build wrote "pid starttime memoryMiB:timeoutSeconds"
  * (its attempts are supervised as the `sh` wrapper's). The exit line is "exit CODE", or
- * "exit CODE CAUSE" when the native wrapper stopped the command (`oom`, `timeout`, `terminated`).
+ * "exit CODE CAUSE" when the native wrapper stopped the command (`oom`, `timeout`, `terminated`);
+ * the native wrapper adds "cpu=SECONDS mem=MIB" (CPU time and peak memory of all of the
+ * attempt's processes). Under the `sh` wrapper the watching Strand process measures the peak and
+ * keeps it in `{job}.{n}.memory-peak` (MiB), so a Strand started after it ends carries on from
+ * it rather than from nothing.
  */
 import {
   accessSync,
@@ -45,6 +49,7 @@ import {
   mkdirSync,
   readFileSync,
   readdirSync,
+  renameSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
@@ -112,6 +117,8 @@ interface AttemptFiles {
   terminate: string;
   /** The read-only inputs as they were before the start (InputsRecord), when there are any. */
   inputs: string;
+  /** The peak memory (MiB) the watching Strand process measured, under the `sh` wrapper. */
+  peak: string;
 }
 
 const LEGACY = /[/\\]attempt-\d+$/;
@@ -126,6 +133,7 @@ function attemptFiles(ref: string): AttemptFiles {
       forcedExit: join(ref, 'forced-exit'),
       terminate: join(ref, 'terminate-reason'),
       inputs: join(ref, 'inputs'),
+      peak: join(ref, 'memory-peak'),
     };
   return {
     work: ref,
@@ -135,6 +143,7 @@ function attemptFiles(ref: string): AttemptFiles {
     forcedExit: `${ref}.forced-exit`,
     terminate: `${ref}.terminate-reason`,
     inputs: `${ref}.inputs`,
+    peak: `${ref}.memory-peak`,
   };
 }
 
@@ -192,6 +201,7 @@ interface WrapperInfo {
   /** Why the native wrapper stopped the command: `oom`, `timeout`, `terminated`. */
   cause?: string;
   cpuSeconds?: number;
+  peakMemoryMiB?: number;
   stoppedAt?: number;
 }
 
@@ -227,10 +237,11 @@ function wrapperInfo(ref: string): WrapperInfo | undefined {
   // file of its own.
   const legacy = exit === undefined && !limits ? readText(join(ref, 'exit.code')) : undefined;
   if (exit !== undefined) {
-    const { code, cause, cpuSeconds } = parseExitLine(exit);
+    const { code, cause, cpuSeconds, peakMemoryMiB } = parseExitLine(exit);
     info.exitCode = code;
     if (cause) info.cause = cause;
     if (cpuSeconds !== undefined) info.cpuSeconds = cpuSeconds;
+    if (peakMemoryMiB !== undefined) info.peakMemoryMiB = peakMemoryMiB;
     info.stoppedAt = stat.mtimeMs;
   } else if (legacy?.endsWith('\n')) {
     info.exitCode = legacy.trim();
@@ -256,6 +267,11 @@ interface Watched {
    * parent ended is still known by it.
    */
   members: Map<number, number>;
+  /** The attempt's peak memory so far (see overMemory), and the largest sum of RSS seen. */
+  peakBytes: number;
+  peakRss: number;
+  /** The peak last written to the attempt's `.memory-peak` file. */
+  peakSaved: number;
 }
 
 /** One line of the process table. */
@@ -346,17 +362,61 @@ function kbField(path: string, key: string): number | undefined {
 }
 
 /**
- * Whether `processes` use more than `limit` bytes. Resident sizes first: their sum is an upper
+ * Whether `processes` use more than `limit` bytes (0: no limit), recording their peak in `w`
+ * (as the native wrapper's over_memory() does). Resident sizes first: their sum is an upper
  * bound, but counts a page shared by several processes (a library, memory a forked child shares
- * with its parent) once per process, so 200 forked `sleep`s would look like 150 MB. Only over
- * the limit is the fair measure taken: the proportional set size, each shared page divided among
- * its users (smaps_rollup walks the page tables, so it is not read every time).
+ * with its parent) once per process, so 200 forked `sleep`s would look like 150 MB. The fair
+ * measure, the proportional set size (each shared page divided among its users; smaps_rollup
+ * walks the page tables, so it is not read every time), is taken only over the limit or, for the
+ * peak, when the sum passes the largest seen before. A single process's peak is its RSS.
  */
-function overMemory(processes: ProcessInfo[], limit: number): boolean {
-  if (processes.reduce((sum, p) => sum + p.rss, 0) <= limit) return false;
-  let pss = 0;
-  for (const p of processes) pss += kbField(`/proc/${p.pid}/smaps_rollup`, 'Pss') ?? p.rss;
-  return pss > limit;
+function overMemory(
+  processes: ProcessInfo[],
+  limit: number,
+  w: { peakBytes: number; peakRss: number },
+): boolean {
+  const rss = processes.reduce((sum, p) => sum + p.rss, 0);
+  const over = limit > 0 && rss > limit;
+  const higher = rss > w.peakRss;
+  if (higher) w.peakRss = rss;
+  // The fair measure, when taken (for one process, its RSS).
+  let measured = processes.length <= 1 ? rss : undefined;
+  if (over || (higher && processes.length > 1)) {
+    measured = 0;
+    for (const p of processes) measured += kbField(`/proc/${p.pid}/smaps_rollup`, 'Pss') ?? p.rss;
+  }
+  if (measured !== undefined && measured > w.peakBytes) w.peakBytes = measured;
+  return over && (measured ?? 0) > limit;
+}
+
+/** MiB, to one decimal, as the native wrapper's exit line gives them. */
+function mib(bytes: number): number {
+  return Math.round((bytes / 1048576) * 10) / 10;
+}
+
+/** The peak (MiB) in an attempt's `.memory-peak` file; 0 when there is none. */
+function recordedPeak(path: string): number {
+  const n = Number(readText(path) ?? '');
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+/**
+ * Writes a watched attempt's peak to its `.memory-peak` file so that it outlives this process:
+ * at the end (`final`), and meanwhile when it has grown by a MiB and 5% since last written (a
+ * restart may lose less than that, and a growing job costs no write every pass).
+ */
+function savePeak(w: Watched, final = false): void {
+  const grown = w.peakBytes - w.peakSaved;
+  if (grown <= 0 || (!final && (grown < 1048576 || grown < w.peakSaved / 20))) return;
+  const path = attemptFiles(w.handle.ref).peak;
+  try {
+    // Whole or not at all: a Strand killed mid-write must not leave a smaller number behind.
+    writeFileSync(`${path}.tmp`, `${mib(w.peakBytes)}\n`);
+    renameSync(`${path}.tmp`, path);
+    w.peakSaved = w.peakBytes;
+  } catch {
+    // The attempt's files are gone (cleaned): nothing to keep the peak for.
+  }
 }
 
 /** Clock ticks since boot `ms` milliseconds ago (ticks are what /proc's start times count). */
@@ -594,6 +654,8 @@ export class LocalExecutor implements Executor {
     graceSeconds = this.graceSeconds,
   ): void {
     if (this.watched.has(handle.ref)) return;
+    // Watched again after a restart: the peak carries on from what the earlier Strand saw.
+    const peakBytes = recordedPeak(attemptFiles(handle.ref).peak) * 1048576;
     const w: Watched = {
       handle,
       pid,
@@ -604,6 +666,9 @@ export class LocalExecutor implements Executor {
       graceMs: graceSeconds * 1000,
       since: Date.now(),
       members: new Map(),
+      peakBytes,
+      peakRss: 0,
+      peakSaved: peakBytes,
     };
     if (timeoutSeconds) w.deadline = startedAt + timeoutSeconds * 1000;
     this.watched.set(handle.ref, w);
@@ -619,6 +684,7 @@ export class LocalExecutor implements Executor {
     if (!w) return;
     this.watched.delete(ref);
     this.remembered.set(ref, w.members);
+    savePeak(w, true);
   }
 
   /** One pass over the watched attempts: memory limits, timeouts, grace periods. */
@@ -643,7 +709,9 @@ export class LocalExecutor implements Executor {
       }
       const processes = attemptProcesses(table, w);
       for (const p of processes) w.members.set(p.pid, p.start);
-      if (w.memoryBytes > 0 && overMemory(processes, w.memoryBytes)) {
+      const over = overMemory(processes, w.memoryBytes, w);
+      savePeak(w);
+      if (over) {
         this.stop(w, processes, OOM_REASON, 'SIGKILL', '137');
       } else if (w.deadline !== undefined && now >= w.deadline && w.killAt === undefined) {
         this.stop(w, processes, TIMEOUT_REASON, 'SIGTERM');
@@ -679,7 +747,9 @@ export class LocalExecutor implements Executor {
     this.cleaned.add(ref);
     // Only a poll repeated soon after needs it: the oldest are let go.
     if (this.cleaned.size > 10_000) this.cleaned.delete(this.cleaned.values().next().value!);
-    const members = this.watched.get(ref)?.members ?? this.remembered.get(ref) ?? new Map();
+    const watched = this.watched.get(ref);
+    if (watched) savePeak(watched, true);
+    const members = watched?.members ?? this.remembered.get(ref) ?? new Map();
     this.watched.delete(ref);
     this.remembered.delete(ref);
     const until = ticksAgo(Date.now() - (info.stoppedAt ?? Date.now())) + 100;
@@ -703,7 +773,12 @@ export class LocalExecutor implements Executor {
       const startedHere = this.startedHere.delete(handle.ref);
       const stoppedHere = this.stopped.delete(handle.ref);
       const withInputs = this.withInputs.delete(handle.ref);
-      if (info.supervisor === 'engine') await this.cleanUp(handle.ref, info);
+      if (info.supervisor === 'engine') {
+        await this.cleanUp(handle.ref, info);
+        // Measured by the watching Strand process (this one, or one before a restart).
+        const peak = recordedPeak(attemptFiles(handle.ref).peak);
+        if (peak > 0) info.peakMemoryMiB = peak;
+      }
       // A clean exit of an attempt this process started and never stopped, without inputs to
       // check, has no reason or forced exit code to look for: the usual end of a job costs no
       // lookups of absent files.
@@ -714,6 +789,7 @@ export class LocalExecutor implements Executor {
           startedAt: info.startedAt,
           stoppedAt: info.stoppedAt,
           ...(info.cpuSeconds === undefined ? {} : { cpuSeconds: info.cpuSeconds }),
+          ...(info.peakMemoryMiB === undefined ? {} : { peakMemoryMiB: info.peakMemoryMiB }),
         };
       // Otherwise a look before each read: a failed read costs a thrown ENOENT.
       const files = attemptFiles(handle.ref);
@@ -734,6 +810,7 @@ export class LocalExecutor implements Executor {
         startedAt: info.startedAt,
         stoppedAt: info.stoppedAt,
         ...(info.cpuSeconds === undefined ? {} : { cpuSeconds: info.cpuSeconds }),
+        ...(info.peakMemoryMiB === undefined ? {} : { peakMemoryMiB: info.peakMemoryMiB }),
       };
       if (reason !== undefined && exitCode !== 0) state.reason = reason;
       // An input changed fails the attempt whatever its exit code: its outputs may rest on it.

@@ -10,7 +10,8 @@
  * attempt by creating its pid file exclusively (a second job of the same attempt runs nothing),
  * runs the command as argv, enforces the memory limit over all of its processes, the timeout and
  * a terminate (SIGTERM, then SIGKILL after the grace period), and appends the exit line ("exit
- * CODE[ CAUSE] cpu=S") once every process of the attempt has ended. The exit code is read from
+ * CODE[ CAUSE] cpu=S mem=M": CPU time and peak memory, measured over the attempt's processes as
+ * on this machine) once every process of the attempt has ended. The exit code is read from
  * that file, not from SLURM: accounting (`sacct`) needs slurmdbd, which many clusters' users
  * cannot query and a small cluster does not run.
  *
@@ -700,6 +701,9 @@ export class SlurmExecutor implements Executor {
       stoppedAt: exit.stoppedAt,
       ...(exit.cpuSeconds === undefined ? {} : { cpuSeconds: exit.cpuSeconds }),
     };
+    // The wrapper outside a container measures the container runtime's client, not the job.
+    const peak = this.options.container ? inner?.peakMemoryMiB : outer.peakMemoryMiB;
+    if (peak !== undefined) state.peakMemoryMiB = peak;
     // An input changed fails the attempt whatever its exit code: its outputs may rest on it.
     const changed = existsSync(f.inputs) ? changedInputs(f.inputs) : undefined;
     if (changed !== undefined) return { ...state, state: 'FAILED', reason: changed };
