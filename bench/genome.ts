@@ -9,7 +9,10 @@
  * shortest any scheduler could take with the jobs' own durations and reservations, Σ(duration ×
  * vCPU) / cores; `strand_packing` = bound / strand_s (1.0: no reserved core ever idle).
  *
- *   npm run -s bench -- genome [--samples 8] [--coverage 10] [--strand-only]
+ *   npm run -s bench -- genome [--samples 8] [--coverage 10] [--strand-only] [--keep]
+ *
+ * `--keep` leaves the run's directory (Strand's home, the example, Snakemake's work) in place
+ * and prints it, so that each job's sizing decision can be read with `strand batch describe`.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -137,7 +140,8 @@ export async function main(args: string[]): Promise<void> {
   } else {
     process.stdout.write('snakemake: not installed (apt-get install snakemake)\n');
   }
-  rmSync(dir, { recursive: true, force: true });
+  if (args.includes('--keep')) process.stdout.write(`kept: ${dir} (Strand's home: ${dir}/home)\n`);
+  else rmSync(dir, { recursive: true, force: true });
   const ratio = smkS === null ? null : strandS / smkS;
   const ratioBest = bestS === null ? null : strandS / bestS;
   process.stdout.write(
