@@ -117,6 +117,11 @@ export interface Scaling {
   parallel: number;
   /** How it was fitted, for the reason shown. */
   basis: string;
+  /**
+   * Nothing measured says how it scales (runs at one size only, without CPU time or at 1 vCPU):
+   * perfect scaling is assumed, which makes every size look as good while the machine is full.
+   */
+  assumed?: true;
 }
 
 export function timeAt(s: Scaling, vcpus: number): number {
@@ -172,7 +177,7 @@ export function fitScaling(history: readonly Observation[]): Scaling | undefined
     };
   }
   // Nothing tells how it scales: as if perfectly (the top of a range then wins every tie).
-  return { serial: 0, parallel: wall * v0, basis: `${runs} at ${v0} vCPU only` };
+  return { serial: 0, parallel: wall * v0, basis: `${runs} at ${v0} vCPU only`, assumed: true };
 }
 
 /** A job that waits or runs beside the one being sized. */
@@ -214,8 +219,10 @@ function leastWork(job: OtherJob): number | undefined {
  * v, what runs, what waits at its most economical size). A size that is not free now is free
  * once enough running jobs of known length have ended, and the cores free meanwhile count as
  * idle; when such a size is best, the answer says to wait for it (`wait`). Ties go to the size
- * that starts now, then to the larger size: it ends this job sooner. With no history
- * the top of the range (of what is free). Undefined when not even the low end is free now.
+ * that starts now, then to the larger size: it ends this job sooner; but when the scaling is only
+ * assumed and other jobs wait, to the smaller: real steps seldom scale perfectly, and the cores
+ * a larger size would take are then worth more to the jobs behind it. With no history the top of
+ * the range (of what is free). Undefined when not even the low end is free now.
  */
 export function chooseSize(
   range: [number, number],
@@ -251,6 +258,7 @@ export function chooseSize(
     }
     return Infinity;
   };
+  const preferSmaller = scaling.assumed === true && others.some((o) => !o.running);
   let best: { vcpus: number; end: number; at: number } | undefined;
   for (const v of all) {
     const at = freeAt(v);
@@ -268,7 +276,7 @@ export function chooseSize(
       !best ||
       end < best.end - 1e-9 ||
       (tie && at < best.at - 1e-9) ||
-      (tie && Math.abs(at - best.at) <= 1e-9 && v > best.vcpus)
+      (tie && Math.abs(at - best.at) <= 1e-9 && (preferSmaller ? v < best.vcpus : v > best.vcpus))
     )
       best = { vcpus: v, end, at };
   }

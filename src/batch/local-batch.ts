@@ -1269,7 +1269,10 @@ export class LocalBatch {
       if (o.detail.status !== 'STARTING' && o.detail.status !== 'RUNNING') continue;
       const scaling = this.scalingOf(o.detail);
       const elapsed = (now - (o.detail.startedAt ?? now)) / 1000;
-      const endsIn = scaling ? Math.max(0, timeAt(scaling, o.run.vcpus) - elapsed) : undefined;
+      // A job past its expected end may end at any time or much later: its end is unknown, so
+      // no size waits for its cores.
+      const left = scaling ? timeAt(scaling, o.run.vcpus) - elapsed : 0;
+      const endsIn = left > 0 ? left : undefined;
       others.push({ range: [o.run.vcpus, o.run.vcpus], running: { vcpus: o.run.vcpus, endsIn } });
     }
     const choice = chooseSize(vcpuRange, this.scalingOf(a.detail), free, ce.maxvCpus, others);

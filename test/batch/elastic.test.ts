@@ -81,13 +81,34 @@ describe('chooseSize', () => {
     expect(chooseSize([1, 2], megahit, 2, 2, waiting(1))!.vcpus).toBe(1);
   });
 
-  it('a perfectly scaling step keeps the top of its range even with a queue', () => {
-    const perfect = fitScaling([{ vcpus: 2, seconds: 10 }])!;
+  it('a step measured to scale perfectly keeps the top of its range even with a queue', () => {
+    const perfect = fitScaling([
+      { vcpus: 1, seconds: 20 },
+      { vcpus: 2, seconds: 10 },
+    ])!;
+    expect(perfect.assumed).toBeUndefined();
     const others: OtherJob[] = Array.from({ length: 5 }, () => ({
       range: [1, 2],
       scaling: perfect,
     }));
     expect(chooseSize([1, 2], perfect, 2, 2, others)!.vcpus).toBe(2);
+  });
+
+  it('scaling only assumed: the smaller size while others wait, the larger when alone', () => {
+    // Runs at 1 vCPU only: perfect scaling is assumed, so with the machine full every size ties.
+    const oneOnly = fitScaling([{ vcpus: 1, seconds: 40, cpuSeconds: 39 }])!;
+    expect(oneOnly.assumed).toBe(true);
+    const others: OtherJob[] = [
+      { range: [1, 2], scaling: oneOnly },
+      { range: [1, 1] }, // never run: no history
+    ];
+    expect(chooseSize([1, 2], oneOnly, 2, 2, others)!.vcpus).toBe(1);
+    expect(chooseSize([1, 2], oneOnly, 2, 2, [])!.vcpus).toBe(2);
+    // Only running jobs beside it: nothing waits for the cores, the larger size ends it sooner.
+    expect(
+      chooseSize([1, 2], oneOnly, 2, 3, [{ range: [1, 1], running: { vcpus: 1, endsIn: 100 } }])!
+        .vcpus,
+    ).toBe(2);
   });
 
   it('only sizes that fit now; none: undefined', () => {
