@@ -8,7 +8,7 @@
  * fitted to earlier runs: with runs at two or more sizes, by least squares over the median time
  * at each size; with runs at one size v0 > 1 only, from their CPU time C and wall time W (the
  * work is C = serial + parallel, and W = serial + parallel / v0); otherwise (no CPU time, or
- * only v0 = 1) as if it scaled perfectly, so nothing speaks against the top of the range.
+ * only v0 = 1) as if it scaled perfectly, marked as assumed (see chooseSize for what that changes).
  */
 import { resolveContainer } from './register.js';
 import type { JobDefinition, JobDetail } from './types.js';
@@ -176,7 +176,7 @@ export function fitScaling(history: readonly Observation[]): Scaling | undefined
       basis: `${runs} at ${v0} vCPU using ${busy} of them`,
     };
   }
-  // Nothing tells how it scales: as if perfectly (the top of a range then wins every tie).
+  // Nothing tells how it scales: as if perfectly (ties then go by what else waits: chooseSize).
   return { serial: 0, parallel: wall * v0, basis: `${runs} at ${v0} vCPU only`, assumed: true };
 }
 
