@@ -54,7 +54,7 @@ import {
 } from '../executor.js';
 import { nativeLauncher } from '../local/local-executor.js';
 import { readText, statFields } from '../../host.js';
-import type { ContainerRuntime } from './runtime.js';
+import { imageEntrypoint, type ContainerRuntime } from './runtime.js';
 
 /** Where the launcher is mounted in every container. */
 const LAUNCHER = '/.strand/strand-launcher';
@@ -326,21 +326,7 @@ export class ContainerExecutor implements Executor {
   private entrypoint(image: string): Promise<string[]> {
     let known = this.entrypoints.get(image);
     if (!known) {
-      known = new Promise((resolve) => {
-        execFile(
-          this.runtime.program,
-          ['image', 'inspect', '--format', '{{json .Config.Entrypoint}}', image],
-          (err, out) => {
-            if (err) return resolve([]); // a missing image fails at the run, with its reason
-            try {
-              const parsed = JSON.parse(out.trim()) as unknown;
-              resolve(Array.isArray(parsed) ? parsed.map(String) : []);
-            } catch {
-              resolve([]);
-            }
-          },
-        );
-      });
+      known = imageEntrypoint(this.runtime.program, image);
       this.entrypoints.set(image, known);
     }
     return known;

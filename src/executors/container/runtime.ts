@@ -13,7 +13,7 @@
  *   passes `--runtime runc`.
  * `notes` says what was chosen and why, for `strand images base` and the executor's first use.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { readText } from '../../host.js';
@@ -158,4 +158,32 @@ export function runtimeSync(
 /** Whether the runtime has the image `ref` locally. */
 export function hasImage(runtime: ContainerRuntime, ref: string): boolean {
   return runtimeSync(runtime, ['image', 'inspect', '--format', '{{.Id}}', ref]).status === 0;
+}
+
+/**
+ * An image's entrypoint as `program` (podman or docker) knows it, which a job's command follows
+ * (as on AWS Batch); none when the image is not there or says nothing: a missing image fails at
+ * the run, with the runtime's own reason.
+ */
+export function imageEntrypoint(
+  program: string,
+  image: string,
+  timeoutMs?: number,
+): Promise<string[]> {
+  return new Promise((resolve) => {
+    execFile(
+      program,
+      ['image', 'inspect', '--format', '{{json .Config.Entrypoint}}', image],
+      timeoutMs === undefined ? {} : { timeout: timeoutMs },
+      (err, out) => {
+        if (err) return resolve([]);
+        try {
+          const parsed = JSON.parse(out.trim()) as unknown;
+          resolve(Array.isArray(parsed) ? parsed.map(String) : []);
+        } catch {
+          resolve([]);
+        }
+      },
+    );
+  });
 }

@@ -61,7 +61,7 @@ import {
   type JobAttemptSpec,
   type JobHandle,
 } from '../executor.js';
-import type { ContainerRuntime } from '../container/runtime.js';
+import { imageEntrypoint, type ContainerRuntime } from '../container/runtime.js';
 import { nativeRequest } from '../local/launcher.js';
 import { changedInputs, nativeLauncher, recordInputs } from '../local/local-executor.js';
 import { readText } from '../../host.js';
@@ -456,23 +456,12 @@ export class SlurmExecutor implements Executor {
   private entrypoint(image: string): Promise<string[]> {
     let known = this.entrypoints.get(image);
     if (!known) {
-      const runtime = this.options.container!.runtime;
-      known = new Promise((resolve) => {
-        execFile(
-          runtime.program,
-          ['image', 'inspect', '--format', '{{json .Config.Entrypoint}}', image],
-          { timeout: this.options.commandTimeoutMs ?? 30_000 },
-          (err, out) => {
-            if (err) return resolve([]); // not here: the node's runtime says so, in the log
-            try {
-              const parsed = JSON.parse(out.trim()) as unknown;
-              resolve(Array.isArray(parsed) ? parsed.map(String) : []);
-            } catch {
-              resolve([]);
-            }
-          },
-        );
-      });
+      // Not here: the node's runtime says so, in the job's log.
+      known = imageEntrypoint(
+        this.options.container!.runtime.program,
+        image,
+        this.options.commandTimeoutMs ?? 30_000,
+      );
       this.entrypoints.set(image, known);
     }
     return known;
