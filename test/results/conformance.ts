@@ -22,7 +22,8 @@ const key = (sample: string, execution = 'exec-1', step = 'assemble'): MetricsKe
   sample,
 });
 
-async function rejection(promise: Promise<unknown>): Promise<ResultsError> {
+/** What `promise` rejected with, which must be a ResultsError. */
+export async function rejection(promise: Promise<unknown>): Promise<ResultsError> {
   const err = await promise.then(
     () => undefined,
     (e: unknown) => e,

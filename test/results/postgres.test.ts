@@ -7,7 +7,6 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ResultsError } from '../../src/results/errors.js';
 import { PostgresResults, POSTGRES_SCHEMA_VERSION } from '../../src/results/postgres.js';
 import type { MetricsKey } from '../../src/results/sink.js';
 import {
@@ -18,7 +17,7 @@ import {
   strand,
   waitUntil,
 } from '../pipeline/cli.js';
-import { sinkConformance } from './conformance.js';
+import { rejection, sinkConformance } from './conformance.js';
 import {
   postgresMissing,
   postgresReady,
@@ -32,16 +31,6 @@ const key = (sample: string, step = 'assemble', execution = 'exec-1'): MetricsKe
   execution,
   sample,
 });
-
-/** What `promise` rejected with, which must be a ResultsError. */
-async function rejection(promise: Promise<unknown>): Promise<ResultsError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ResultsError);
-  return err as ResultsError;
-}
 
 const dbName = (url: string): string => new URL(url).pathname.slice(1);
 
