@@ -13,7 +13,7 @@ import { loadOrCreateCredentials } from '../../src/server/credentials.js';
 import { ServerHome } from '../../src/server/home.js';
 import { Registry } from '../../src/server/registry.js';
 import { Dashboard } from '../../src/server/ui/dashboard.js';
-import { SESSION_MS } from '../../src/server/ui/session.js';
+import { SESSION_MS, SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW_MS } from '../../src/server/ui/session.js';
 import type { ExecutionDetail, SessionInfo, UiErrorBody } from '../../src/server/ui/types.js';
 import { openSmall, sfnRequest, tempHome, waitUntil, type Keys } from './helpers.js';
 
@@ -140,6 +140,32 @@ describe('signing in', () => {
     expect(body.error).toBe('Unauthorized');
     expect(body.message).toMatch(/profile strand of .*credentials/);
     expect(body.message).not.toContain(keys.secretAccessKey);
+  });
+
+  it('refuses sign-ins with 429 after too many failed ones, until the window has passed', async () => {
+    const { signIn, keys, clock } = await dashboardApp();
+    const wrong = { ...keys, secretAccessKey: `${keys.secretAccessKey}x` };
+    for (let i = 0; i < SIGN_IN_ATTEMPTS; i++) {
+      expect((await signIn(wrong)).status).toBe(401);
+      clock.now += 1000;
+    }
+    // Even the right key pair waits: a guess that happens to be right must not tell itself apart.
+    for (const k of [wrong, keys]) {
+      const res = await signIn(k);
+      expect(res.status).toBe(429);
+      expect(res.headers.get('set-cookie')).toBeNull();
+      const wait = Number(res.headers.get('retry-after'));
+      expect(wait).toBe((SIGN_IN_WINDOW_MS - SIGN_IN_ATTEMPTS * 1000) / 1000);
+      const body = await errorOf(res);
+      expect(body.error).toBe('TooManyRequests');
+      expect(body.message).toMatch(new RegExp(`try again in ${wait} s`));
+    }
+    // Once the first failure has left the window, one more try is allowed.
+    clock.now += SIGN_IN_WINDOW_MS - SIGN_IN_ATTEMPTS * 1000 + 1;
+    expect((await signIn(keys)).status).toBe(200);
+    // A success forgets the failures.
+    for (let i = 0; i < SIGN_IN_ATTEMPTS - 1; i++) expect((await signIn(wrong)).status).toBe(401);
+    expect((await signIn(keys)).status).toBe(200);
   });
 
   it('refuses a body without the two keys, or not JSON, with 400', async () => {

@@ -531,6 +531,24 @@ describe('the live event stream', () => {
     await server.close();
     expect(await live.reading).toMatch(/ended|aborted/);
   });
+
+  it('refuses sign-ins from an address after 10 failed ones, naming it', async () => {
+    const p = inlinePipeline(GREETINGS(['ann']));
+    const { server } = await serverFor(p.home);
+    const attempt = () =>
+      fetch(`${server.endpoint}/ui/api/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ accessKeyId: 'AKSTWRONGWRONGWRONG1', secretAccessKey: 'guess' }),
+      });
+    for (let i = 0; i < 10; i++) expect((await attempt()).status).toBe(401);
+    const limited = await attempt();
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await limited.json()) as { message: string }).message).toMatch(
+      /too many failed sign-ins from (127\.0\.0\.1|::1|::ffff:127\.0\.0\.1): try again in \d+ s/,
+    );
+  });
 });
 
 describe('beside another engine', () => {

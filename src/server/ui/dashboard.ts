@@ -9,6 +9,7 @@
 import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
+import { getConnInfo } from '@hono/node-server/conninfo';
 import { configuredResults } from '../../app/config.js';
 import { openResultsIfAny } from '../../app/index.js';
 import { RequestFailedError } from '../../engine/control.js';
@@ -34,7 +35,13 @@ import {
   listExecutions,
 } from './read.js';
 import { knownPipelineFiles, pipelineInfos, startRun } from './runs.js';
-import { SESSION_COOKIE, SESSION_MS, Sessions, type SessionData } from './session.js';
+import {
+  SESSION_COOKIE,
+  SESSION_MS,
+  Sessions,
+  SignInLimiter,
+  type SessionData,
+} from './session.js';
 import { DEFAULT_UI_DIR, PAGE_HEADERS, staticResponse } from './static.js';
 import type {
   ActionResponse,
@@ -68,6 +75,7 @@ export interface DashboardOptions {
 /** The dashboard's state: sessions, the live feed, the results reader, open event streams. */
 export class Dashboard {
   readonly sessions: Sessions;
+  readonly signIns: SignInLimiter;
   readonly feed: ChangeFeed;
   /** Jobs by execution, shared by the listings and the feed. */
   readonly jobs = new JobIndex();
@@ -80,6 +88,7 @@ export class Dashboard {
   constructor(readonly options: DashboardOptions) {
     this.now = options.now ?? Date.now;
     this.sessions = new Sessions(options.credentials, this.now);
+    this.signIns = new SignInLimiter(this.now);
     this.uiDir = options.uiDir ?? DEFAULT_UI_DIR;
     this.feed = new ChangeFeed({
       db: () => options.home.reading().store.db,
@@ -313,12 +322,25 @@ export function dashboardRoutes(dashboard: Dashboard): Hono<UiEnv> {
       throw badRequest(
         'give {"accessKeyId": "…", "secretAccessKey": "…"}: the key pair the server’s APIs are signed with',
       );
-    if (!sessions.matches(id, secret))
+    const client = clientAddress(c);
+    const wait = dashboard.signIns.waitFor(client);
+    if (wait > 0) {
+      c.header('retry-after', String(wait));
+      throw new UiError(
+        429,
+        'TooManyRequests',
+        `too many failed sign-ins from ${client}: try again in ${wait} s`,
+      );
+    }
+    if (!sessions.matches(id, secret)) {
+      dashboard.signIns.failed(client);
       throw new UiError(
         401,
         'Unauthorized',
         `that is not the server's key pair; it is profile strand of ${dashboard.options.credentials.path ?? '<home>/credentials'}`,
       );
+    }
+    dashboard.signIns.succeeded(client);
     const { value, session } = sessions.issue();
     setCookie(c, SESSION_COOKIE, value, {
       httpOnly: true,
@@ -555,4 +577,13 @@ export function dashboardRoutes(dashboard: Dashboard): Hono<UiEnv> {
   );
 
   return ui;
+}
+
+/** The address a request came from (the socket's peer); "local" for one made in-process. */
+function clientAddress(c: Context): string {
+  try {
+    return getConnInfo(c).remote.address ?? 'local';
+  } catch {
+    return 'local';
+  }
 }

@@ -7,7 +7,7 @@ import type { UiErrorBody } from './types.js';
 
 export class UiError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 500 | 503,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 429 | 500 | 503,
     readonly error: string,
     message: string,
     readonly suggestion?: string,

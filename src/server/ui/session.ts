@@ -83,3 +83,46 @@ export class Sessions {
     this.revoked.set(session.id, session.expiresAt);
   }
 }
+
+/** Failed sign-ins a client may make within `SIGN_IN_WINDOW_MS` before it must wait. */
+export const SIGN_IN_ATTEMPTS = 10;
+export const SIGN_IN_WINDOW_MS = 5 * 60 * 1000;
+
+/**
+ * Failed sign-ins by client address: after `SIGN_IN_ATTEMPTS` within `SIGN_IN_WINDOW_MS`, further
+ * ones are refused until the oldest leaves the window. The secret is random and long, so this is
+ * not what keeps it safe; it keeps a script guessing at it from filling the log and the CPU.
+ */
+export class SignInLimiter {
+  private readonly failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly now: () => number,
+    private readonly attempts = SIGN_IN_ATTEMPTS,
+    private readonly windowMs = SIGN_IN_WINDOW_MS,
+  ) {}
+
+  /** Seconds `client` must wait before signing in again; 0 when it may now. */
+  waitFor(client: string): number {
+    const recent = this.recent(client);
+    if (recent.length < this.attempts) return 0;
+    return Math.max(1, Math.ceil((recent[0] + this.windowMs - this.now()) / 1000));
+  }
+
+  failed(client: string): void {
+    this.failures.set(client, [...this.recent(client), this.now()]);
+    // Forget clients whose failures have all left the window, so the map stays small.
+    if (this.failures.size > 1000)
+      for (const key of [...this.failures.keys()])
+        if (this.recent(key).length === 0) this.failures.delete(key);
+  }
+
+  succeeded(client: string): void {
+    this.failures.delete(client);
+  }
+
+  private recent(client: string): number[] {
+    const since = this.now() - this.windowMs;
+    return (this.failures.get(client) ?? []).filter((t) => t > since);
+  }
+}
