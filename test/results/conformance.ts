@@ -15,7 +15,8 @@ import { AGGREGATE_SAMPLE } from '../../src/results/sink.js';
 
 const base = { execution: 'exec-1', pipeline: 'microbe-genome' } as const;
 
-const key = (sample: string, execution = 'exec-1', step = 'assemble'): MetricsKey => ({
+/** The key of one sample's metrics of a step (the assembly of exec-1 unless said). */
+export const key = (sample: string, step = 'assemble', execution = 'exec-1'): MetricsKey => ({
   pipeline: 'microbe-genome',
   step,
   execution,
@@ -343,7 +344,7 @@ export function sinkConformance(
         const sink = await fresh();
         await sink.putMetrics(key('S1'), dist);
         await sink.putMetrics(key('S2'), dist);
-        await sink.putMetrics(key('S1', 'exec-2'), dist);
+        await sink.putMetrics(key('S1', 'assemble', 'exec-2'), dist);
         await sink.putMetrics(key('S1'), dist);
         expect(await sink.listMetrics('microbe-genome', 'assemble')).toHaveLength(9);
 
@@ -371,11 +372,11 @@ export function sinkConformance(
 
       it('keeps each pipeline × step apart, and lists nothing for one never put', async () => {
         const sink = await fresh();
-        await sink.putMetrics(key('S1', 'exec-1', 'qc'), {
+        await sink.putMetrics(key('S1', 'qc'), {
           columns: [{ name: 'reads', type: 'integer' }],
           rows: [[10]],
         });
-        await sink.putMetrics(key('S1', 'exec-1', 'sketch'), {
+        await sink.putMetrics(key('S1', 'sketch'), {
           columns: [{ name: 'reads', type: 'text' }],
           rows: [['x']],
         });

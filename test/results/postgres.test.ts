@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PostgresResults, POSTGRES_SCHEMA_VERSION } from '../../src/results/postgres.js';
-import type { MetricsKey } from '../../src/results/sink.js';
 import {
   heldPipeline,
   inlinePipeline,
@@ -17,20 +16,13 @@ import {
   strand,
   waitUntil,
 } from '../pipeline/cli.js';
-import { rejection, sinkConformance } from './conformance.js';
+import { key, rejection, sinkConformance } from './conformance.js';
 import {
   postgresMissing,
   postgresReady,
   startPostgres,
   type PostgresServer,
 } from './postgres-server.js';
-
-const key = (sample: string, step = 'assemble', execution = 'exec-1'): MetricsKey => ({
-  pipeline: 'microbe-genome',
-  step,
-  execution,
-  sample,
-});
 
 const dbName = (url: string): string => new URL(url).pathname.slice(1);
 

@@ -8,7 +8,7 @@ import { Store } from '../../src/engine/store.js';
 import { ResultsError } from '../../src/results/errors.js';
 import { extractMetrics } from '../../src/results/extract.js';
 import { SqliteResults } from '../../src/results/sqlite.js';
-import { sinkConformance } from './conformance.js';
+import { key, sinkConformance } from './conformance.js';
 
 const root = mkdtempSync(join(tmpdir(), 'strand-results-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -28,13 +28,6 @@ function inspect<T>(path: string, fn: (db: Database.Database) => T): T {
     db.close();
   }
 }
-
-const key = (sample: string, step = 'assemble') => ({
-  pipeline: 'microbe-genome',
-  step,
-  execution: 'exec-1',
-  sample,
-});
 
 describe('SqliteResults', () => {
   it('creates its own WAL database with a steps table, marked as Strand results', async () => {
