@@ -33,8 +33,12 @@ export async function main(args: string[]): Promise<void> {
   const samples = Number(option(args, 'samples', '8'));
   const coverage = option(args, 'coverage', '10');
   const rounds = Number(option(args, 'rounds', '3'));
-  if (!Number.isInteger(rounds) || rounds < 1)
-    throw new Error(`--rounds ${rounds}: give 1 or more`);
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    process.stderr.write(
+      `genome: --rounds ${option(args, 'rounds')}: give a whole number, 1 or more\n`,
+    );
+    process.exit(2);
+  }
   const dir = mkdtempSync(join(tmpdir(), 'strand-bench-genome-'));
   const example = join(dir, 'example');
   cpSync(resolve('examples/microbe-genome'), example, { recursive: true });
