@@ -1360,14 +1360,20 @@ export class LocalBatch {
           a.detail.container.logStreamName = handle.logPath;
           // The executor answers once the attempt's process exists: it is RUNNING, recorded
           // with its handle in one write (a restart re-attaches through the handle).
-          if (a.detail.status === 'STARTING') {
-            a.detail.startedAt ??= this.now();
-            this.setStatus(a, 'RUNNING');
-          } else if (TERMINAL.includes(a.detail.status)) {
-            // Terminated while it was starting: stop what has just started.
-            executor.kill(handle, a.detail.statusReason ?? 'Terminated').catch(() => {});
+          try {
+            if (a.detail.status === 'STARTING') {
+              a.detail.startedAt ??= this.now();
+              this.setStatus(a, 'RUNNING');
+            } else if (TERMINAL.includes(a.detail.status)) {
+              // Terminated while it was starting: stop what has just started.
+              executor.kill(handle, a.detail.statusReason ?? 'Terminated').catch(() => {});
+              return;
+            } else this.save(a);
+          } catch (err) {
+            // The write failed (a full disk): the Batch stops, as a failed tick stops it.
+            this.fault(err);
             return;
-          } else this.save(a);
+          }
           void this.tick();
         },
         (err: unknown) => {
