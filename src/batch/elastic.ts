@@ -180,6 +180,18 @@ export function fitScaling(history: readonly Observation[]): Scaling | undefined
   return { serial: 0, parallel: wall * v0, basis: `${runs} at ${v0} vCPU only`, assumed: true };
 }
 
+/**
+ * Seconds until a running job is expected to end, `expected` seconds being its kind's time at
+ * its size: what is left of that; once past it, as long again as it has overrun, and at least a
+ * tenth of the expected time. A job just past its expected end is most likely about to end (run
+ * times vary by some percent), so a size may wait for its cores; the longer it overruns, the
+ * less that holds, and the wait stops paying once the overrun is about what a larger size saves.
+ */
+export function expectedLeft(expected: number, elapsed: number): number {
+  const left = expected - elapsed;
+  return left > 0 ? left : Math.max(-left, expected / 10);
+}
+
 /** A job that waits or runs beside the one being sized. */
 export interface OtherJob {
   /** Its range of vCPUs ([n, n] for a fixed size) and its step's scaling, when known. */

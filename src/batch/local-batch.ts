@@ -20,6 +20,7 @@ import { resolveContainer } from './register.js';
 import {
   chooseSize,
   elasticRange,
+  expectedLeft,
   fitScaling,
   memoryFor,
   sizedCommand,
@@ -1199,13 +1200,17 @@ export class LocalBatch {
       let memoryMiB = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
       const range = elasticRange(a.detail.tags);
       let placed = false;
+      /** Compute environments where this job waits for a larger size than is free now. */
+      const holds: { name: string; maxvCpus: number }[] = [];
       for (const o of queue.computeEnvironmentOrder) {
         const ce = this.computeEnvironment(o.computeEnvironment, environments);
         if (ce.state !== 'ENABLED') continue;
         const u = used.get(ce.computeEnvironmentName) ?? { vcpus: 0, memoryMiB: 0 };
         if (range) {
           const size = this.elasticSize(a, range, ce, u, runnable, started, now);
-          if (!size) continue;
+          if (size === 'wait')
+            holds.push({ name: ce.computeEnvironmentName, maxvCpus: ce.maxvCpus });
+          if (!size || size === 'wait') continue;
           ({ vcpus, memoryMiB } = size);
           a.detail.sizing = size;
         }
@@ -1221,6 +1226,13 @@ export class LocalBatch {
         }
       }
       if (!placed) {
+        // It waits for a larger size: the cores free now are kept for it. Its size was chosen
+        // counting them idle meanwhile; a job behind it taking them would put it off again,
+        // until it started smaller after all.
+        for (const h of holds) {
+          const u = used.get(h.name) ?? { vcpus: 0, memoryMiB: 0 };
+          used.set(h.name, { vcpus: Math.max(u.vcpus, h.maxvCpus), memoryMiB: u.memoryMiB });
+        }
         a.run ??= { computeEnvironment: '', vcpus, memoryMiB };
         a.run.waitingSince ??= now;
         // A job passed over for too long reserves its queue: nothing behind it starts.
@@ -1241,7 +1253,8 @@ export class LocalBatch {
   /**
    * The size of a job with a range of vCPUs on a compute environment with `u` in use: the one
    * expected to end the queue soonest (elastic.ts), given the jobs that wait on its queue and
-   * those that run there; undefined when not even the low end fits now.
+   * those that run there; undefined when not even the low end fits now, 'wait' when it waits for
+   * a larger size to be free.
    */
   private elasticSize(
     a: ActiveJob,
@@ -1251,7 +1264,7 @@ export class LocalBatch {
     runnable: ActiveJob[],
     started: Set<ActiveJob>,
     now: number,
-  ): { vcpus: number; memoryMiB: number; reason: string } | undefined {
+  ): { vcpus: number; memoryMiB: number; reason: string } | 'wait' | undefined {
     const free = ce.maxvCpus - u.vcpus;
     // Not even the low end is free (chooseSize would say so): spare the look at the queue, which
     // every pass makes for each waiting job.
@@ -1269,10 +1282,7 @@ export class LocalBatch {
       if (o.detail.status !== 'STARTING' && o.detail.status !== 'RUNNING') continue;
       const scaling = this.scalingOf(o.detail);
       const elapsed = (now - (o.detail.startedAt ?? now)) / 1000;
-      // A job past its expected end may end at any time or much later: its end is unknown, so
-      // no size waits for its cores.
-      const left = scaling ? timeAt(scaling, o.run.vcpus) - elapsed : 0;
-      const endsIn = left > 0 ? left : undefined;
+      const endsIn = scaling ? expectedLeft(timeAt(scaling, o.run.vcpus), elapsed) : undefined;
       others.push({ range: [o.run.vcpus, o.run.vcpus], running: { vcpus: o.run.vcpus, endsIn } });
     }
     const choice = chooseSize(vcpuRange, this.scalingOf(a.detail), free, ce.maxvCpus, others);
@@ -1283,7 +1293,7 @@ export class LocalBatch {
       // Waits for a larger size to be free; says so in `batch describe` meanwhile.
       const memoryMiB = memoryFor(memory, vcpuRange, choice.vcpus, Infinity)!;
       a.detail.sizing = { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
-      return undefined;
+      return 'wait';
     }
     const memoryMiB = memoryFor(memory, vcpuRange, choice.vcpus, ce.memoryMiB - u.memoryMiB);
     if (memoryMiB === undefined) return undefined;

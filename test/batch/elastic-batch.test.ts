@@ -13,12 +13,13 @@ import { sizeOverride } from '../../src/batch/elastic.js';
 import { LocalBatch } from '../../src/batch/local-batch.js';
 import type { JobDetail } from '../../src/batch/types.js';
 import { LocalExecutor } from '../../src/executors/local/local-executor.js';
+import { waitUntil } from '../helpers.js';
 
 const open: LocalBatch[] = [];
 afterEach(() => open.splice(0).forEach((b) => b.close()));
 
-/** A Batch of 2 vCPUs whose jobs of kind "work" ran as `history` says. */
-function setup(history: Observation[]) {
+/** A Batch of 2 vCPUs whose jobs of kind "work" ran as `history` says, other kinds as `kinds`. */
+function setup(history: Observation[], kinds: Record<string, Observation[]> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'strand-elastic-'));
   const loads: string[] = [];
   const batch = new LocalBatch({
@@ -31,7 +32,7 @@ function setup(history: Observation[]) {
       key: (job) => job.tags?.kind,
       load: async (key) => {
         loads.push(key);
-        return key === 'work' ? history : [];
+        return key === 'work' ? history : (kinds[key] ?? []);
       },
     },
   });
@@ -119,6 +120,37 @@ describe('elastic sizes on the local Batch', () => {
     const detail = await done(job.jobId);
     expect(readFileSync(job.out, 'utf8')).toBe('2 2 1024 1024\n');
     expect(detail.sizing!.reason).toMatch(/with 0 jobs waiting the queue ends soonest at 2 vCPU/);
+  });
+
+  it('waits for the cores of a job past its expected end, keeping them from jobs behind it', async () => {
+    // "sleep" jobs took 10 ms before: the one that runs is past its expected end almost at once.
+    const { batch, submit, done } = setup(SCALES_BADLY, { sleep: [{ vcpus: 1, seconds: 0.01 }] });
+    batch.registerJobDefinition({
+      jobDefinitionName: 'sleep',
+      type: 'container',
+      containerProperties: {
+        image: 'debian',
+        command: ['sleep', '1'],
+        resourceRequirements: [
+          { type: 'VCPU', value: '1' },
+          { type: 'MEMORY', value: '256' },
+        ],
+      },
+      tags: { kind: 'sleep' },
+    });
+    const sleep = (name: string) =>
+      batch.submitJob({ jobName: name, jobQueue: 'default', jobDefinition: 'sleep' }).jobId;
+    const first = sleep('first');
+    await waitUntil('the first sleep to run', () =>
+      ['RUNNING', 'SUCCEEDED'].includes(batch.describeJobs([first])[0].status),
+    );
+    const [work] = submit(1);
+    // Behind it, a job that could take the free core: it would keep `work` from 2 vCPU.
+    const behind = sleep('behind');
+    const [w, b] = await Promise.all([done(work.jobId), done(behind), done(first)]);
+    expect(w.attempts[0].vcpus).toBe(2);
+    expect(readFileSync(work.out, 'utf8')).toBe('2 2 1024 1024\n');
+    expect(b.attempts[0].startedAt).toBeGreaterThanOrEqual(w.attempts[0].startedAt!);
   });
 
   it('a range whose low end no compute environment has fails at submit, naming it', async () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   candidates,
   chooseSize,
+  expectedLeft,
   fitScaling,
   memoryFor,
   timeAt,
@@ -174,6 +175,32 @@ describe('chooseSize', () => {
         },
       ),
     );
+  });
+});
+
+describe('expectedLeft', () => {
+  it('what is left of the expected time; past it, the overrun again, at least a tenth', () => {
+    expect(expectedLeft(40, 10)).toBe(30);
+    expect(expectedLeft(40, 39.5)).toBe(0.5);
+    // Just past its expected end: about to end, give or take the spread of run times.
+    expect(expectedLeft(40, 40.2)).toBe(4);
+    // Far past it: as long again as it has overrun.
+    expect(expectedLeft(40, 70)).toBe(30);
+  });
+
+  it('a job past its expected end is waited for while that pays, not once it has overrun', () => {
+    const scales = fitScaling([
+      { vcpus: 1, seconds: 28 },
+      { vcpus: 2, seconds: 16 },
+    ])!;
+    const running = (overrun: number): OtherJob[] => [
+      { range: [1, 1], running: { vcpus: 1, endsIn: expectedLeft(10, 10 + overrun) } },
+    ];
+    expect(chooseSize([1, 2], scales, 1, 2, running(0.2))).toMatchObject({ vcpus: 2, wait: true });
+    // 20 s past its end, the 12 s a second vCPU saves no longer pay for waiting.
+    const late = chooseSize([1, 2], scales, 1, 2, running(20))!;
+    expect(late.vcpus).toBe(1);
+    expect(late.wait).toBeUndefined();
   });
 });
 
