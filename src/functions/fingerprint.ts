@@ -4,7 +4,7 @@
  * replaced by a checksum of its content.
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { open, readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -61,7 +61,7 @@ async function pathDigest(
     return h.digest('hex');
   }
   if (!st?.isFile()) return undefined;
-  const key = `${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
+  const key = identity(real, st);
   const known = options.fresh ? undefined : (hashes.get(key) ?? options.memo?.get(key));
   if (known) {
     hashes.set(key, known);
@@ -86,6 +86,29 @@ async function pathDigest(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Remembers `sha256` as the digest of the file at `path` as it is now (a store's copy of an
+ * output, whose digest the publish computed from the bytes it stored), so that the fingerprint of
+ * a job reading it does not read it again. A file changed since has another identity.
+ */
+export async function rememberDigest(
+  path: string,
+  sha256: string,
+  memo?: DigestMemo,
+): Promise<void> {
+  const real = await realpath(path).catch(() => undefined);
+  const st = real === undefined ? undefined : await stat(real).catch(() => undefined);
+  if (!real || !st?.isFile()) return;
+  const key = identity(real, st);
+  hashes.set(key, sha256);
+  memo?.set(key, sha256);
+}
+
+/** What a digest is remembered by: path, device, inode, size, mtime and ctime. */
+function identity(real: string, st: Stats): string {
+  return `${real}\0${st.dev}\0${st.ino}\0${st.size}\0${st.mtimeMs}\0${st.ctimeMs}`;
 }
 
 /**

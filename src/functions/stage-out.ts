@@ -22,7 +22,7 @@ import { StorageError } from '../storage/errors.js';
 import { stepPrefix } from '../storage/layout.js';
 import { publishOutputs, type PublishInfo } from '../storage/publish.js';
 import type { ObjectStore } from '../storage/store.js';
-import { fingerprintDetail, type DigestMemo } from './fingerprint.js';
+import { fingerprintDetail, rememberDigest, type DigestMemo } from './fingerprint.js';
 
 /** Where a step's log goes under its prefix. */
 export const LOG_KEY = '_strand.log';
@@ -106,6 +106,7 @@ export function pipelineStageOut(options: {
       outputs,
       succeeded: attempt.state === 'SUCCEEDED',
       info,
+      digests: options.digests,
       fingerprint: () =>
         fingerprintDetail(
           {
@@ -133,6 +134,8 @@ export interface AttemptPublishOptions {
   info: Omit<PublishInfo, 'fingerprint'>;
   /** The job's fingerprint, asked for only when the attempt succeeded. */
   fingerprint: () => Promise<{ fingerprint: string; parts: Record<string, string> } | null>;
+  /** Where the digests of the stored outputs are remembered for the fingerprints of later jobs. */
+  digests?: DigestMemo;
 }
 
 /**
@@ -149,7 +152,7 @@ export async function publishAttempt(o: AttemptPublishOptions): Promise<'SUCCEED
   if (o.succeeded) {
     try {
       const fp = await o.fingerprint();
-      await publishOutputs({
+      const manifest = await publishOutputs({
         store: o.store,
         prefix: o.prefix,
         workDir: o.workDir,
@@ -161,6 +164,14 @@ export async function publishAttempt(o: AttemptPublishOptions): Promise<'SUCCEED
           ...(fp ? { fingerprintParts: fp.parts } : {}),
         },
       });
+      // The jobs that read these outputs read the store's copies: their digests are known.
+      for (const output of Object.values(manifest.outputs)) {
+        if (output.localPath === undefined) continue;
+        for (const file of output.files) {
+          const path = o.store.localPath(`${o.prefix}/${file.path}`);
+          if (path !== undefined) await rememberDigest(path, file.sha256, o.digests);
+        }
+      }
       return 'SUCCEEDED';
     } catch (err) {
       if (!(err instanceof StorageError && JOB_FAULTS.includes(err.code))) throw err;

@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { jobFingerprint } from '../../src/functions/pipeline-functions.js';
+import { publishAttempt } from '../../src/functions/stage-out.js';
+import { FileStore } from '../../src/storage/file-store.js';
 
 const root = mkdtempSync(join(tmpdir(), 'strand-fingerprint-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -129,6 +131,56 @@ describe('digests remembered across runs', () => {
     expect(await jobFingerprint(job(other), { fresh: true })).toBe(fromFile);
     // The same content under another path: the same fingerprint, as read from the file.
     expect(read).toBe(fromFile);
+  });
+});
+
+describe('outputs published to a local store', () => {
+  it("their digests are remembered: a job reading the store's copy does not read it again", async () => {
+    const dir = fresh();
+    const work = join(dir, 'work');
+    mkdirSync(join(work, 'out'), { recursive: true });
+    writeFileSync(join(work, 'out', 'r1.fq'), '@r\nACGT\n+\nIIII\n'.repeat(1000));
+    writeFileSync(join(dir, 'job.log'), 'done\n');
+    const store = new FileStore(join(dir, 'store'));
+    const sets: string[] = [];
+    const remembered = new Map<string, string>();
+    const memo = {
+      get: (id: string) => remembered.get(id),
+      set: (id: string, sha: string) => {
+        sets.push(id);
+        remembered.set(id, sha);
+      },
+    };
+    const status = await publishAttempt({
+      store,
+      prefix: 'p/S1/qc',
+      workDir: work,
+      logPath: join(dir, 'job.log'),
+      outputs: { QC_R1: 'out/r1.fq' },
+      succeeded: true,
+      info: {
+        pipeline: 'p',
+        sample: 'S1',
+        step: 'qc',
+        execution: 'e',
+        jobId: 'j',
+        attempt: 1,
+        exitCode: 0,
+        startedAt: 1,
+        stoppedAt: 2,
+      },
+      fingerprint: () => Promise.resolve(null),
+      digests: memo,
+    });
+    expect(status).toBe('SUCCEEDED');
+    const copy = store.localPath('p/S1/qc/out/r1.fq');
+    expect(sets.filter((id) => id.startsWith(`${copy}\0`))).toHaveLength(1);
+    const before = sets.length;
+    const job = { image: 'img', command: ['tool', copy], environment: {} };
+    const known = await jobFingerprint(job, { memo });
+    // Nothing read, so nothing new remembered; and what was remembered is the content's digest.
+    expect(sets).toHaveLength(before);
+    expect(known).toBe(await jobFingerprint(job, { fresh: true }));
   });
 });
 
