@@ -209,6 +209,8 @@ export interface SizeChoice {
   reason: string;
   /** The size is not free yet: the job should wait for it rather than start smaller. */
   wait?: boolean;
+  /** With `wait`: seconds until the size is expected to be free. */
+  freeIn?: number;
 }
 
 /** The sizes worth trying in a range: its ends and the whole numbers between. */
@@ -301,6 +303,7 @@ export function chooseSize(
     return {
       vcpus: best!.vcpus,
       wait: true,
+      freeIn: best!.at,
       reason: `${context} the queue ends soonest at ${best!.vcpus} vCPU, free in about ${best!.at.toFixed(0)} s: waiting for it`,
     };
   return {

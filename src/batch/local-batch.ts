@@ -1189,6 +1189,11 @@ export class LocalBatch {
         (x.detail.arrayProperties?.index ?? 0) - (y.detail.arrayProperties?.index ?? 0),
     );
     const used = this.usage();
+    /**
+     * Cores kept (counted in `used`) for jobs that wait for a larger size, by compute
+     * environment, and when the first of those jobs expects them (epoch ms).
+     */
+    const held = new Map<string, { vcpus: number; until: number }>();
     const reserved = new Set<string>();
     const now = this.now();
     const started = new Set<ActiveJob>();
@@ -1201,23 +1206,37 @@ export class LocalBatch {
       const range = elasticRange(a.detail.tags);
       let placed = false;
       /** Compute environments where this job waits for a larger size than is free now. */
-      const holds: { name: string; maxvCpus: number }[] = [];
+      const holds: { name: string; maxvCpus: number; until: number }[] = [];
       for (const o of queue.computeEnvironmentOrder) {
         const ce = this.computeEnvironment(o.computeEnvironment, environments);
         if (ce.state !== 'ENABLED') continue;
         const u = used.get(ce.computeEnvironmentName) ?? { vcpus: 0, memoryMiB: 0 };
         if (range) {
           const size = this.elasticSize(a, range, ce, u, runnable, started, now);
-          if (size === 'wait')
-            holds.push({ name: ce.computeEnvironmentName, maxvCpus: ce.maxvCpus });
-          if (!size || size === 'wait') continue;
+          if (size && 'waitSeconds' in size)
+            holds.push({
+              name: ce.computeEnvironmentName,
+              maxvCpus: ce.maxvCpus,
+              until: now + size.waitSeconds * 1000,
+            });
+          if (!size || 'waitSeconds' in size) continue;
           ({ vcpus, memoryMiB } = size);
           a.detail.sizing = size;
         }
-        if (u.vcpus + vcpus <= ce.maxvCpus && u.memoryMiB + memoryMiB <= ce.memoryMiB) {
+        // Kept cores serve a fixed-size job expected to end before they are wanted (as a
+        // backfill does): the job that waits starts no later for it.
+        const h = held.get(ce.computeEnvironmentName);
+        const backfill =
+          !range &&
+          h !== undefined &&
+          vcpus <= h.vcpus &&
+          this.endsBy(a.detail, vcpus, now, h.until);
+        const inUse = backfill ? u.vcpus - vcpus : u.vcpus;
+        if (inUse + vcpus <= ce.maxvCpus && u.memoryMiB + memoryMiB <= ce.memoryMiB) {
           started.add(a);
+          if (backfill) h.vcpus -= vcpus;
           used.set(ce.computeEnvironmentName, {
-            vcpus: u.vcpus + vcpus,
+            vcpus: inUse + vcpus,
             memoryMiB: u.memoryMiB + memoryMiB,
           });
           this.start(a, ce.computeEnvironmentName, vcpus, memoryMiB);
@@ -1231,7 +1250,13 @@ export class LocalBatch {
         // until it started smaller after all.
         for (const h of holds) {
           const u = used.get(h.name) ?? { vcpus: 0, memoryMiB: 0 };
-          used.set(h.name, { vcpus: Math.max(u.vcpus, h.maxvCpus), memoryMiB: u.memoryMiB });
+          const kept = held.get(h.name);
+          const free = Math.max(0, h.maxvCpus - u.vcpus);
+          held.set(h.name, {
+            vcpus: (kept?.vcpus ?? 0) + free,
+            until: Math.min(kept?.until ?? Infinity, h.until),
+          });
+          used.set(h.name, { vcpus: u.vcpus + free, memoryMiB: u.memoryMiB });
         }
         a.run ??= { computeEnvironment: '', vcpus, memoryMiB };
         a.run.waitingSince ??= now;
@@ -1239,6 +1264,15 @@ export class LocalBatch {
         if (now - a.run.waitingSince >= this.starvationMs) reserved.add(queue.jobQueueArn);
       }
     }
+  }
+
+  /**
+   * Whether `job` at `vcpus` is expected to end by `until` (epoch ms): its kind has history
+   * that says so. A job of unknown length is not.
+   */
+  private endsBy(job: JobDetail, vcpus: number, now: number, until: number): boolean {
+    const scaling = this.scalingOf(job);
+    return scaling !== undefined && now + timeAt(scaling, vcpus) * 1000 <= until;
   }
 
   /** The definition a job was submitted with, when it is still known. */
@@ -1253,8 +1287,8 @@ export class LocalBatch {
   /**
    * The size of a job with a range of vCPUs on a compute environment with `u` in use: the one
    * expected to end the queue soonest (elastic.ts), given the jobs that wait on its queue and
-   * those that run there; undefined when not even the low end fits now, 'wait' when it waits for
-   * a larger size to be free.
+   * those that run there; undefined when not even the low end fits now; `waitSeconds` when it
+   * waits for a larger size, free in about that many seconds.
    */
   private elasticSize(
     a: ActiveJob,
@@ -1264,7 +1298,7 @@ export class LocalBatch {
     runnable: ActiveJob[],
     started: Set<ActiveJob>,
     now: number,
-  ): { vcpus: number; memoryMiB: number; reason: string } | 'wait' | undefined {
+  ): { vcpus: number; memoryMiB: number; reason: string } | { waitSeconds: number } | undefined {
     const free = ce.maxvCpus - u.vcpus;
     // Not even the low end is free (chooseSize would say so): spare the look at the queue, which
     // every pass makes for each waiting job.
@@ -1293,7 +1327,7 @@ export class LocalBatch {
       // Waits for a larger size to be free; says so in `batch describe` meanwhile.
       const memoryMiB = memoryFor(memory, vcpuRange, choice.vcpus, Infinity)!;
       a.detail.sizing = { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
-      return 'wait';
+      return { waitSeconds: choice.freeIn ?? 0 };
     }
     const memoryMiB = memoryFor(memory, vcpuRange, choice.vcpus, ce.memoryMiB - u.memoryMiB);
     if (memoryMiB === undefined) return undefined;

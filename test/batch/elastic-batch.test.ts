@@ -122,35 +122,63 @@ describe('elastic sizes on the local Batch', () => {
     expect(detail.sizing!.reason).toMatch(/with 0 jobs waiting the queue ends soonest at 2 vCPU/);
   });
 
-  it('waits for the cores of a job past its expected end, keeping them from jobs behind it', async () => {
-    // "sleep" jobs took 10 ms before: the one that runs is past its expected end almost at once.
-    const { batch, submit, done } = setup(SCALES_BADLY, { sleep: [{ vcpus: 1, seconds: 0.01 }] });
+  /** Registers a fixed 1-vCPU job definition of kind `kind` running `command`; submits by name. */
+  const fixed = (batch: LocalBatch, kind: string, command: string[]) => {
     batch.registerJobDefinition({
-      jobDefinitionName: 'sleep',
+      jobDefinitionName: kind,
       type: 'container',
       containerProperties: {
         image: 'debian',
-        command: ['sleep', '1'],
+        command,
         resourceRequirements: [
           { type: 'VCPU', value: '1' },
           { type: 'MEMORY', value: '256' },
         ],
       },
-      tags: { kind: 'sleep' },
+      tags: { kind },
     });
-    const sleep = (name: string) =>
-      batch.submitJob({ jobName: name, jobQueue: 'default', jobDefinition: 'sleep' }).jobId;
+    return (name: string) =>
+      batch.submitJob({ jobName: name, jobQueue: 'default', jobDefinition: kind }).jobId;
+  };
+
+  it('waits for the cores of a job past its expected end, keeping them from jobs behind it', async () => {
+    // "sleep" jobs took 10 ms before: the one that runs is past its expected end almost at once.
+    const { batch, submit, done } = setup(SCALES_BADLY, { sleep: [{ vcpus: 1, seconds: 0.01 }] });
+    const sleep = fixed(batch, 'sleep', ['sleep', '1']);
+    // Never run before: how long it takes is unknown.
+    const unknown = fixed(batch, 'unknown', ['sleep', '1']);
     const first = sleep('first');
     await waitUntil('the first sleep to run', () =>
       ['RUNNING', 'SUCCEEDED'].includes(batch.describeJobs([first])[0].status),
     );
     const [work] = submit(1);
     // Behind it, a job that could take the free core: it would keep `work` from 2 vCPU.
-    const behind = sleep('behind');
+    const behind = unknown('behind');
     const [w, b] = await Promise.all([done(work.jobId), done(behind), done(first)]);
     expect(w.attempts[0].vcpus).toBe(2);
     expect(readFileSync(work.out, 'utf8')).toBe('2 2 1024 1024\n');
     expect(b.attempts[0].startedAt).toBeGreaterThanOrEqual(w.attempts[0].startedAt!);
+  });
+
+  it('a job behind it expected to end before the cores are wanted runs on them meanwhile', async () => {
+    // The running "sleep" is expected to take 3 s; "quick" jobs take 10 ms.
+    const { batch, submit, done } = setup(SCALES_BADLY, {
+      sleep: [{ vcpus: 1, seconds: 3 }],
+      quick: [{ vcpus: 1, seconds: 0.01 }],
+    });
+    const sleep = fixed(batch, 'sleep', ['sleep', '1']);
+    const quick = fixed(batch, 'quick', ['true']);
+    const first = sleep('first');
+    await waitUntil('the first sleep to run', () =>
+      ['RUNNING', 'SUCCEEDED'].includes(batch.describeJobs([first])[0].status),
+    );
+    const [work] = submit(1);
+    const behind = quick('behind');
+    const [w, b, f] = await Promise.all([done(work.jobId), done(behind), done(first)]);
+    expect(w.attempts[0].vcpus).toBe(2);
+    // It ran beside the first sleep, on the core kept for `work`, and ended before `work` began.
+    expect(b.attempts[0].stoppedAt).toBeLessThanOrEqual(f.attempts[0].stoppedAt!);
+    expect(b.attempts[0].stoppedAt).toBeLessThanOrEqual(w.attempts[0].startedAt!);
   });
 
   it('a range whose low end no compute environment has fails at submit, naming it', async () => {
