@@ -337,9 +337,14 @@ export class Store {
     this.db.close();
   }
 
-  /** Runs `fn` in one transaction. */
+  /**
+   * Runs `fn` in one transaction, which takes the write lock as it begins (waiting for it as
+   * long as busy_timeout allows). A deferred one that reads first (the lease) gets SQLITE_BUSY at
+   * its first write, without waiting, when another process (a job answering its token, `strand
+   * stop`) wrote in between.
+   */
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    return this.db.transaction(fn).immediate();
   }
 
   insertExecution(

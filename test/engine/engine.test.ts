@@ -294,6 +294,38 @@ describe('large steps are committed in pieces', () => {
   });
 });
 
+describe('the store beside other writers', () => {
+  it('takes the lease while another process holds the write lock, once it commits', async () => {
+    const dir = home();
+    Store.open(dir).close();
+    // Another process takes the write lock, writes, and commits 300 ms later.
+    const other = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const db = new (require('better-sqlite3'))(process.argv[1]);
+         db.pragma('busy_timeout = 5000');
+         db.exec('BEGIN IMMEDIATE');
+         db.prepare("INSERT INTO timers (execution_arn, timer_id, due) VALUES ('a', 't', 0)").run();
+         process.stdout.write('locked\\n');
+         setTimeout(() => { db.exec('COMMIT'); db.close(); }, 300);`,
+        join(dir, 'strand.db'),
+      ],
+      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => other.stdout.once('data', () => resolve()));
+    const store = Store.open(dir);
+    try {
+      // Its read comes before the other's commit, its write after: it must wait, not fail.
+      const owner = { id: 'me', pid: process.pid, host: 'here' };
+      expect(store.acquireLease(owner, Date.now(), 10_000, () => true)).toBeUndefined();
+    } finally {
+      store.close();
+      await new Promise((resolve) => other.once('exit', resolve));
+    }
+  });
+});
+
 describe('the store schema', () => {
   it('a home at schema 3 is migrated to 6: tasks not yet dispatched, executions without a parent or mocks', async () => {
     const dir = home();

@@ -143,7 +143,7 @@ describe('task tokens', () => {
       '--home',
       home,
     );
-    expect(again.code).toBe(2);
+    expect(again.code, again.err).toBe(2);
     expect(again.err).toMatch(
       /Task Timed Out: the task of this token has ended \(execution r1 is SUCCEEDED\)/,
     );
