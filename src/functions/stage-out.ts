@@ -165,13 +165,11 @@ export async function publishAttempt(o: AttemptPublishOptions): Promise<'SUCCEED
         },
       });
       // The jobs that read these outputs read the store's copies: their digests are known.
-      for (const output of Object.values(manifest.outputs)) {
-        if (output.localPath === undefined) continue;
+      for (const output of Object.values(manifest.outputs))
         for (const file of output.files) {
           const path = o.store.localPath(`${o.prefix}/${file.path}`);
           if (path !== undefined) await rememberDigest(path, file.sha256, o.digests);
         }
-      }
       return 'SUCCEEDED';
     } catch (err) {
       if (!(err instanceof StorageError && JOB_FAULTS.includes(err.code))) throw err;
