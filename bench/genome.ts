@@ -1,10 +1,15 @@
 /**
  * The genome pipeline head to head: examples/microbe-genome through Strand and the same tools,
  * commands and thread counts through Snakemake (bench/peers/microbe-genome.smk), same samples,
- * same 2 cores, one after the other, caches off. Strand runs the assembly with `vcpus: 1-2`
- * (from a fresh home: it learns how the assembly scales during the run); Snakemake runs it at 2
- * threads (the top of the range), then at 1, and `snakemake_best_s` is the faster of the two. Reads are simulated once (prepare.mjs) and
- * shared. `strand_cpu_busy`: the fraction of the machine's core-seconds during Strand's run spent
+ * same 2 cores, one after the other, caches off. Strand runs the assembly with `vcpus: 1-2`;
+ * Snakemake runs it at 2 threads (the top of the range), then at 1, and `snakemake_best_s` is the
+ * faster of the two. Reads are simulated once (prepare.mjs) and shared.
+ *
+ * Strand sizes a job from how its step scaled in earlier runs (the results database). So Strand
+ * first runs once from an empty home, as a new user's first run does (`strand_cold_s`, with
+ * `ratio_cold` against the median of Snakemake at 2 threads); every round's Strand run then starts
+ * from a copy of the home that run left, that is with the history of one earlier run, as a lab's
+ * daily runs do (`strand_s`). `strand_cpu_busy`: the fraction of the machine's core-seconds during Strand's run spent
  * outside Strand's own process (that is, in the tools), from /proc/stat. `strand_bound_s`: the
  * shortest any scheduler could take with the jobs' own durations and reservations, Σ(duration ×
  * vCPU) / cores; `strand_packing` = bound / strand_s (1.0: no reserved core ever idle).
@@ -65,9 +70,10 @@ export async function main(args: string[]): Promise<void> {
     `${samples} samples at ${coverage}×, ${cpus().length} cores, ${rounds} round${rounds === 1 ? '' : 's'}\n`,
   );
 
-  /** Strand from an empty home (it learns how the assembly scales during the run). */
-  const strand = async (round: number): Promise<StrandRun> => {
-    const home = join(dir, `home-${round}`);
+  /** Strand in `home-<name>`, a copy of `from` when given (its history), else empty. */
+  const strand = async (name: string, from?: string): Promise<StrandRun> => {
+    const home = join(dir, `home-${name}`);
+    if (from) cpSync(from, home, { recursive: true });
     const io = { out: () => {}, err: () => {}, isTTY: false };
     const t0 = performance.now();
     const c0 = cpuTicks();
@@ -106,12 +112,12 @@ export async function main(args: string[]): Promise<void> {
       .map(([size, n]) => `${size} × ${n}`)
       .join(', ');
     process.stdout.write(
-      `strand:    ${seconds.toFixed(1)} s, tools kept the cores ${(busy * 100).toFixed(0)}% busy; ` +
+      `strand${from ? '' : ' (empty home)'}: ${seconds.toFixed(1)} s, tools kept the cores ${(busy * 100).toFixed(0)}% busy; ` +
         `the jobs' reserved core-seconds / ${cpus().length} cores = ${boundS.toFixed(1)} s ` +
         `(packing ${(boundS / seconds).toFixed(2)}); Strand's own process ` +
         `${ownS.toFixed(1)} CPU s; assemblies at ${assemblies}\n`,
     );
-    return { seconds, busy, boundS, ownS, assemblies };
+    return { seconds, busy, boundS, ownS, assemblies, home };
   };
 
   /** Snakemake on the same commands, the assembly at `threads`; seconds. */
@@ -153,13 +159,15 @@ export async function main(args: string[]): Promise<void> {
   // Snakemake at the thread count the pipeline declares (the top of its range), and at 1: its
   // best fixed count for the assembly is the faster of the two.
   const order = (['strand', 2, 1] as const).filter((x) => withSnakemake || x === 'strand');
+  process.stdout.write('Strand from an empty home, once (its first run)\n');
+  const cold = await strand('cold');
   const done: Round[] = [];
   for (let r = 0; r < rounds; r++) {
     if (rounds > 1) process.stdout.write(`round ${r + 1} of ${rounds}\n`);
     const round: Partial<Round> = {};
     for (let i = 0; i < order.length; i++) {
       const what = order[(i + r) % order.length];
-      if (what === 'strand') round.strand = await strand(r);
+      if (what === 'strand') round.strand = await strand(String(r), cold.home);
       else if (what === 2) round.smk2 = snakemake(2, r);
       else round.smk1 = snakemake(1, r);
     }
@@ -171,7 +179,7 @@ export async function main(args: string[]): Promise<void> {
       );
   }
   if (args.includes('--keep'))
-    process.stdout.write(`kept: ${dir} (Strand's homes: ${dir}/home-N)\n`);
+    process.stdout.write(`kept: ${dir} (Strand's homes: ${dir}/home-cold, ${dir}/home-N)\n`);
   else rmSync(dir, { recursive: true, force: true });
 
   const strandS = median(done.map((d) => d.strand.seconds));
@@ -182,11 +190,13 @@ export async function main(args: string[]): Promise<void> {
   const boundS = median(done.map((d) => d.strand.boundS));
   const ratio = smkS === null ? null : strandS / smkS;
   const ratioBest = bestS === null ? null : strandS / bestS;
+  const ratioCold = smkS === null ? null : cold.seconds / smkS;
   const of = rounds > 1 ? `medians of ${rounds} rounds: ` : '';
   process.stdout.write(
     `${of}ratio ${ratio === null ? 'n/a' : ratio.toFixed(2)} (target ≤ 0.9), ` +
       `ratio to Snakemake's best ${ratioBest === null ? 'n/a' : ratioBest.toFixed(2)} (target ≤ 1.0), ` +
-      `CPU busy ${busy.toFixed(2)} (target ≥ 0.93)\n`,
+      `CPU busy ${busy.toFixed(2)} (target ≥ 0.93); from an empty home ${cold.seconds.toFixed(1)} s, ` +
+      `ratio ${ratioCold === null ? 'n/a' : ratioCold.toFixed(2)}\n`,
   );
   const s1 = (x: number | null | undefined): number | null =>
     x === null || x === undefined ? null : +x.toFixed(1);
@@ -203,6 +213,10 @@ export async function main(args: string[]): Promise<void> {
       strand_own_cpu_s: s1(median(done.map((d) => d.strand.ownS))),
       strand_packing: +(boundS / strandS).toFixed(2),
       samples_per_hour: +((samples / strandS) * 3600).toFixed(1),
+      strand_cold_s: s1(cold.seconds),
+      ratio_cold: ratioCold === null ? null : +ratioCold.toFixed(2),
+      strand_cold_cpu_busy: +cold.busy.toFixed(2),
+      cold_assemblies: cold.assemblies,
       rounds: done.map((d) => ({
         strand_s: s1(d.strand.seconds),
         snakemake_s: s1(d.smk2),
@@ -220,6 +234,7 @@ interface StrandRun {
   ownS: number;
   /** The sizes the assemblies got, e.g. "1 vCPU × 8". */
   assemblies: string;
+  home: string;
 }
 
 interface Round {
