@@ -86,6 +86,11 @@ export interface LocalBatchOptions {
   /** Scheduler tick (default 50 ms). */
   tickMs?: number;
   /**
+   * How long a job given more than the low end of its range may wait for the jobs that follow one
+   * that just ended (default 500 ms; see `settling`).
+   */
+  settleMs?: number;
+  /**
    * The stage-out of attempts of executors that run jobs on this machine (those that give an
    * attempt's working directory): called when an attempt ends, the job recorded as ended once
    * it is done.
@@ -185,6 +190,8 @@ interface ActiveJob {
    * (`error` when it failed for a reason of the job's).
    */
   staging?: { done: boolean; error?: string };
+  /** When its size was first put off for the jobs that follow one that ended (`settling`). */
+  settlingSince?: number;
 }
 
 /** How an attempt ended, as a stage-out is told. */
@@ -225,6 +232,9 @@ export class LocalBatch {
   private readonly opened = new Map<string, Executor>();
   private readonly now: () => number;
   private readonly starvationMs: number;
+  private readonly settleMs: number;
+  /** When an attempt last ended here (epoch ms). */
+  private lastEnded = -Infinity;
   private readonly active = new Map<string, ActiveJob>();
   private readonly listeners = new Map<string, ((job: JobDetail) => void)[]>();
   private readonly statusListeners: ((job: JobDetail) => void)[] = [];
@@ -241,6 +251,7 @@ export class LocalBatch {
     const clock = options.now ?? Date.now;
     this.now = () => Math.round(clock());
     this.starvationMs = options.starvationMs ?? 60_000;
+    this.settleMs = options.settleMs ?? 500;
     this.db.exec(DDL);
     this.ensureDefaults();
     for (const row of this.sql(
@@ -1319,7 +1330,8 @@ export class LocalBatch {
       const endsIn = scaling ? expectedLeft(timeAt(scaling, o.run.vcpus), elapsed) : undefined;
       others.push({ range: [o.run.vcpus, o.run.vcpus], running: { vcpus: o.run.vcpus, endsIn } });
     }
-    const choice = chooseSize(vcpuRange, this.scalingOf(a.detail), free, ce.maxvCpus, others);
+    const scaling = this.scalingOf(a.detail);
+    const choice = chooseSize(vcpuRange, scaling, free, ce.maxvCpus, others);
     if (!choice) return undefined;
     const fixed = requirement(a.detail.container.resourceRequirements, 'MEMORY') ?? 2048;
     const memory = range.memory ?? [fixed, fixed];
@@ -1329,9 +1341,37 @@ export class LocalBatch {
       a.detail.sizing = { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
       return { waitSeconds: choice.freeIn ?? 0 };
     }
+    // Without history the size does not depend on the queue: nothing to wait for.
+    const settle = scaling && choice.vcpus > vcpuRange[0] ? this.settling(a, now) : 0;
+    if (settle > 0) {
+      a.detail.sizing = {
+        vcpus: choice.vcpus,
+        memoryMiB: memoryFor(memory, vcpuRange, choice.vcpus, Infinity)!,
+        reason: `${choice.reason}; deciding once the jobs that follow one that has just ended are queued`,
+      };
+      return { waitSeconds: settle / 1000 };
+    }
     const memoryMiB = memoryFor(memory, vcpuRange, choice.vcpus, ce.memoryMiB - u.memoryMiB);
     if (memoryMiB === undefined) return undefined;
     return { vcpus: choice.vcpus, memoryMiB, reason: choice.reason };
+  }
+
+  /**
+   * Milliseconds a job about to get more than the low end of its range (chosen for the queue as
+   * it is) waits first, 0 when it need not. When an attempt has just ended, the jobs that follow
+   * it are not queued yet: the engine submits them some 100–200 ms later. Two samples whose
+   * previous steps end together would otherwise have the first assembly sized as if alone, at
+   * the top of its range, and the second wait for it, where both at the low end end sooner. So a
+   * larger size waits until `settleMs` after the last end, and a job waits so at most `settleMs`
+   * in all (a stream of short jobs ending cannot hold it off).
+   */
+  private settling(a: ActiveJob, now: number): number {
+    if (now - this.lastEnded >= this.settleMs) return 0;
+    a.settlingSince ??= now;
+    return Math.max(
+      0,
+      Math.min(this.lastEnded + this.settleMs, a.settlingSince + this.settleMs) - now,
+    );
   }
 
   private start(a: ActiveJob, computeEnvironment: string, vcpus: number, memoryMiB: number): void {
@@ -1484,6 +1524,7 @@ export class LocalBatch {
     usage: { cpuSeconds?: number; peakMemoryMiB?: number } = {},
   ): void {
     const { cpuSeconds, peakMemoryMiB } = usage;
+    this.lastEnded = this.now();
     const logStreamName = a.run?.handle?.logPath ?? '';
     const statusReason =
       reason ??

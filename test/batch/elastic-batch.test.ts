@@ -141,6 +141,26 @@ describe('elastic sizes on the local Batch', () => {
       batch.submitJob({ jobName: name, jobQueue: 'default', jobDefinition: kind }).jobId;
   };
 
+  it('jobs that follow one that just ended are sized together, not the first as if alone', async () => {
+    const { batch, submit, done } = setup(SCALES_BADLY);
+    const quick = fixed(batch, 'quick', ['true']);
+    const first = quick('first');
+    // As the engine does: what follows a job is submitted once it has ended; a second sample's
+    // job 150 ms after the first's.
+    const follow = new Promise<{ jobId: string; out: string }[]>((resolve) =>
+      batch.onceDone(first, () => {
+        const [a] = submit(1);
+        setTimeout(() => resolve([a, ...submit(1)]), 150);
+      }),
+    );
+    const jobs = await follow;
+    const details = await Promise.all(jobs.map((j) => done(j.jobId)));
+    expect(details.map((d) => d.attempts[0].vcpus)).toEqual([1, 1]);
+    expect(details[0].sizing!.reason).toMatch(
+      /with 1 job waiting the queue ends soonest at 1 vCPU/,
+    );
+  });
+
   it('waits for the cores of a job past its expected end, keeping them from jobs behind it', async () => {
     // "sleep" jobs took 10 ms before: the one that runs is past its expected end almost at once.
     const { batch, submit, done } = setup(SCALES_BADLY, { sleep: [{ vcpus: 1, seconds: 0.01 }] });
