@@ -76,6 +76,7 @@ export async function main(args: string[]): Promise<void> {
     if (from) cpSync(from, home, { recursive: true });
     const io = { out: () => {}, err: () => {}, isTTY: false };
     const t0 = performance.now();
+    const startedAt = Date.now();
     const c0 = cpuTicks();
     const own0 = process.cpuUsage();
     const code = await run(
@@ -91,7 +92,8 @@ export async function main(args: string[]): Promise<void> {
     let reserved = 0;
     // How the assemblies were sized (the example's `vcpus: 1-2`).
     const sizes: Record<string, number> = {};
-    for (const job of readJobs(db)) {
+    // This run's jobs only: a home copied from an earlier run holds that run's too.
+    for (const job of readJobs(db).filter((j) => j.createdAt >= startedAt)) {
       const vcpus = Number(
         job.container.resourceRequirements.find((r) => r.type === 'VCPU')?.value ?? 1,
       );

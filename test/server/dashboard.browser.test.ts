@@ -8,8 +8,17 @@
  * sets), which makes a missing browser a failure.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -61,9 +70,9 @@ function keysOf(home: string): { id: string; secret: string } {
 
 /**
  * Two samples through two steps; `greet` fails for the sample `bad` (exit 3, with a message), on
- * both of its attempts.
+ * both of its attempts, while the file `refuse` is there.
  */
-const PIPELINE = [
+const greetings = (refuse: string) => [
   'name: greetings',
   'description: Greets each sample; the sample "bad" cannot be greeted',
   'samples: [ { id: good }, { id: bad } ]',
@@ -71,7 +80,7 @@ const PIPELINE = [
   'steps:',
   '  greet:',
   '    image: debian:bookworm-slim',
-  `    command: [sh, -c, 'if [ "$$1" = bad ]; then echo "cannot greet $$1: no such person" >&2; exit 3; fi; printf "sample\\tgreeting\\n%s\\thello-%s\\n" "$$1" "$$1" > greet.tsv', sh, $SAMPLE]`,
+  `    command: [sh, -c, 'if [ "$$1" = bad ] && [ -e "${refuse}" ]; then echo "cannot greet $$1: no such person" >&2; exit 3; fi; printf "sample\\tgreeting\\n%s\\thello-%s\\n" "$$1" "$$1" > greet.tsv', sh, $SAMPLE]`,
   '    outputs: { GREETING: greet.tsv }',
   '    retry: 1',
   '  shout:',
@@ -107,13 +116,17 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
   let endpoint: string;
   let home: string;
   let holder: ChildProcess | undefined;
+  /** While this file is there, `greet` fails for the sample `bad`. */
+  let refuse: string;
   const pageErrors: string[] = [];
   /** Requests the page made to anywhere but the server (there must be none: no CDN, no fonts). */
   const elsewhere: string[] = [];
 
   beforeAll(async () => {
     ensureFrontEnd();
-    const p = inlinePipeline(PIPELINE);
+    refuse = join(mkdtempSync(join(tmpdir(), 'strand-refuse-')), 'refuse');
+    writeFileSync(refuse, '');
+    const p = inlinePipeline(greetings(refuse));
     home = p.home;
     holder = spawn('sleep', ['600'], { stdio: 'ignore' });
     const held = inlinePipeline(holdingPipeline(holder.pid!));
@@ -178,7 +191,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
     });
   };
 
-  it('signs in, starts a run, follows it to its end, reads the failed job’s log, downloads the results, shows why jobs wait and stops a run', async () => {
+  it('signs in, starts a run, follows it to its end, reads the failed job’s log, downloads the results, redrives the run, shows a step’s metrics, shows why jobs wait and stops a run', async () => {
     const { id, secret } = keysOf(home);
 
     // Signed out, any page is the sign-in form, which says where the keys are.
@@ -252,6 +265,45 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
     expect(statusOf('bad', 'greet')).toBe('FAILED');
     expect(ofRun.filter((r) => r.sample === 'bad' && r.step === 'shout')).toEqual([]);
 
+    // Once what made `bad` fail is gone, Redrive carries the run on to its end: `bad` is
+    // greeted and shouted; `good`, which succeeded, does not run again.
+    rmSync(refuse);
+    await nav.getByRole('link', { name: 'Executions' }).click();
+    await page
+      .locator('table.executions tbody tr', { hasText: execution })
+      .getByRole('link', { name: execution })
+      .click();
+    await page.locator('h1 .badge[data-status="FAILED"]').waitFor();
+    await page.getByRole('button', { name: 'Redrive' }).click();
+    await page.locator('h1 .badge[data-status="SUCCEEDED"]').waitFor({ timeout: 90_000 });
+    await cell('bad', 'shout').and(page.locator('[data-status="SUCCEEDED"]')).waitFor();
+    expect(await cell('bad', 'greet').getAttribute('data-status')).toBe('SUCCEEDED');
+    expect(await cell('good', 'greet').getAttribute('data-attempts')).toBe('1');
+    expect(await page.getByRole('button', { name: 'Redrive' }).isDisabled()).toBe(true);
+
+    // One step's metrics: the columns of the file its `results:` entry names, a row per sample.
+    await nav.getByRole('link', { name: 'Results' }).click();
+    await page.getByRole('tab', { name: 'greet' }).click();
+    // A controlled box: it shows checked once the page's address says so (check() can look too soon).
+    await page.getByLabel('metrics').click();
+    await page.waitForURL(/[?&]metrics=true/);
+    await page.locator('table.results td', { hasText: 'hello-bad' }).waitFor();
+    const headers = await page.locator('table.results thead th').allTextContents();
+    expect(headers).toContain('greeting');
+    expect(headers).not.toContain('status');
+    const greetingOf = async (sample: string) => {
+      const cells = await page
+        .locator('table.results tbody tr', {
+          has: page.locator(`td:text-is("${sample}")`),
+        })
+        .first()
+        .locator('td')
+        .allTextContents();
+      return cells[headers.indexOf('greeting')];
+    };
+    expect(await greetingOf('good')).toBe('hello-good');
+    expect(await greetingOf('bad')).toBe('hello-bad');
+
     // A run that holds more vCPUs than there are: the Batch page says what runs and why the
     // rest waits.
     await nav.getByRole('link', { name: 'Start a run' }).click();
@@ -277,10 +329,11 @@ describe.skipIf(!existsSync(CHROMIUM))('the dashboard in a browser', () => {
     );
     await shot('batch');
 
-    // The list of executions: both runs, one still running; it changes live when that one ends.
+    // The list of executions: both runs, the redriven one succeeded, the other still running;
+    // it changes live when that one ends.
     await nav.getByRole('link', { name: 'Executions' }).click();
     const row = (name: string) => page.locator('table.executions tbody tr', { hasText: name });
-    expect(await row(execution).locator('.badge').getAttribute('data-status')).toBe('FAILED');
+    expect(await row(execution).locator('.badge').getAttribute('data-status')).toBe('SUCCEEDED');
     expect(await row(holding).locator('.badge').getAttribute('data-status')).toBe('RUNNING');
     await shot('executions');
 
