@@ -9,7 +9,9 @@
  * first runs once from an empty home, as a new user's first run does (`strand_cold_s`, with
  * `ratio_cold` against the median of Snakemake at 2 threads); every round's Strand run then starts
  * from a copy of the home that run left, that is with the history of one earlier run, as a lab's
- * daily runs do (`strand_s`). `strand_cpu_busy`: the fraction of the machine's core-seconds during Strand's run spent
+ * daily runs do (`strand_s`).
+ *
+ * `strand_cpu_busy`: the fraction of the machine's core-seconds during Strand's run spent
  * outside Strand's own process (that is, in the tools), from /proc/stat. `strand_bound_s`: the
  * shortest any scheduler could take with the jobs' own durations and reservations, Σ(duration ×
  * vCPU) / cores; `strand_packing` = bound / strand_s (1.0: no reserved core ever idle).
