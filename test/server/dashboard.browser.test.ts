@@ -2,10 +2,11 @@
  * The dashboard in a real browser (Debian's Chromium, driven by playwright-core) against a real
  * `strand server` process: sign in through the form, start a pipeline from the Start page (two
  * samples, one of which fails), watch the run finish in the sample × step matrix, read the
- * failed job's log, and download the results as CSV. With STRAND_SCREENSHOTS=1 it also writes
- * the screenshots the README shows (docs/images/dashboard-*.png); otherwise it leaves the tree
- * as it was. Without /usr/bin/chromium it is skipped, unless STRAND_REQUIRE_BROWSER=1 (as CI
- * sets), which makes a missing browser a failure.
+ * failed job's log, download the results as CSV, redrive the run once the failure's cause is
+ * gone, read one step's metrics, see why jobs wait and stop a run. With STRAND_SCREENSHOTS=1 it
+ * also writes the screenshots the README shows (docs/images/dashboard-*.png); otherwise it leaves
+ * the tree as it was. Without /usr/bin/chromium it is skipped, unless STRAND_REQUIRE_BROWSER=1 (as
+ * CI sets), which makes a missing browser a failure.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
