@@ -141,15 +141,20 @@ describe('SIGKILL at random points of a pipeline run, then strand resume', () =>
         });
       let proc = start();
       const roundStart = Date.now();
+      let roundKills = 0;
       for (;;) {
         // A round that does not end is a hang: say what was outstanding.
         if (Date.now() - roundStart > 150_000)
           throw new Error(
-            `round ${round} (seed ${seed}) did not end:\n${diagnose(home, name)}\n${proc.err()}`,
+            `round ${round} (seed ${seed}) did not end after ${roundKills} kills:\n${diagnose(home, name)}\n${proc.err()}`,
           );
         // Some kills land on purpose while an output is being copied into the store.
         const onPublish = random() < 0.3;
-        const delay = random() * 1500;
+        // The window widens with each kill of the round. A resume needs its start-up (over a
+        // second under tsx on a busy machine) and the stage-out of a 200 MB output before the
+        // job counts as ended: with a fixed 1.5 s, every resume could be killed before that and
+        // the round would never end, whatever Strand did.
+        const delay = random() * 1500 * (1 + roundKills / 4);
         const deadline = Date.now() + (onPublish ? 20_000 : delay);
         let exited = false;
         void proc.done.then(() => (exited = true));
@@ -162,6 +167,7 @@ describe('SIGKILL at random points of a pipeline run, then strand resume', () =>
         proc.kill('SIGKILL');
         await proc.done;
         kills++;
+        roundKills++;
         // Killed before the execution was recorded: start it again (same name, same input).
         proc =
           status(home, name) === undefined
