@@ -13,7 +13,12 @@ import { loadOrCreateCredentials } from '../../src/server/credentials.js';
 import { ServerHome } from '../../src/server/home.js';
 import { Registry } from '../../src/server/registry.js';
 import { Dashboard } from '../../src/server/ui/dashboard.js';
-import { SESSION_MS, SIGN_IN_ATTEMPTS, SIGN_IN_WINDOW_MS } from '../../src/server/ui/session.js';
+import {
+  SESSION_MS,
+  SIGN_IN_ATTEMPTS,
+  SIGN_IN_WINDOW_MS,
+  SignInLimiter,
+} from '../../src/server/ui/session.js';
 import type { ExecutionDetail, SessionInfo, UiErrorBody } from '../../src/server/ui/types.js';
 import { openSmall, sfnRequest, tempHome, waitUntil, type Keys } from './helpers.js';
 
@@ -166,6 +171,26 @@ describe('signing in', () => {
     // A success forgets the failures.
     for (let i = 0; i < SIGN_IN_ATTEMPTS - 1; i++) expect((await signIn(wrong)).status).toBe(401);
     expect((await signIn(keys)).status).toBe(200);
+  });
+
+  it('keeps limiting an address while thousands of others fail and are forgotten', () => {
+    let now = 0;
+    const limiter = new SignInLimiter(() => now);
+    const step = SIGN_IN_WINDOW_MS / 3000;
+    // 6000 addresses fail once each over two windows; one keeps failing among them.
+    for (let i = 0; i < 6000; i++) {
+      now += step;
+      limiter.failed(`10.0.${i >> 8}.${i & 255}`);
+      if (i % 300 === 0) limiter.failed('attacker');
+      // Only the addresses whose failure is in the window are remembered (and the attacker).
+      expect(limiter.remembered).toBeLessThanOrEqual(3001);
+    }
+    // The attacker failed 10 times within the last window: it waits; the others need not.
+    expect(limiter.waitFor('attacker')).toBeGreaterThan(0);
+    expect(limiter.waitFor('10.0.23.111')).toBe(0);
+    // A success forgets it.
+    limiter.succeeded('attacker');
+    expect(limiter.waitFor('attacker')).toBe(0);
   });
 
   it('refuses a body without the two keys, or not JSON, with 400', async () => {

@@ -110,15 +110,26 @@ export class SignInLimiter {
   }
 
   failed(client: string): void {
-    this.failures.set(client, [...this.recent(client), this.now()]);
-    // Forget clients whose failures have all left the window, so the map stays small.
-    if (this.failures.size > 1000)
-      for (const key of [...this.failures.keys()])
-        if (this.recent(key).length === 0) this.failures.delete(key);
+    const times = [...this.recent(client), this.now()];
+    // Re-inserted, so the map runs from the oldest last failure to the newest.
+    this.failures.delete(client);
+    this.failures.set(client, times);
+    // Forget clients whose failures have all left the window, so the map stays small: they are
+    // at its start, and the first with a failure in the window ends the sweep.
+    const since = this.now() - this.windowMs;
+    for (const [key, list] of this.failures) {
+      if (list[list.length - 1] > since) break;
+      this.failures.delete(key);
+    }
   }
 
   succeeded(client: string): void {
     this.failures.delete(client);
+  }
+
+  /** How many clients' failures are remembered. */
+  get remembered(): number {
+    return this.failures.size;
   }
 
   private recent(client: string): number[] {
