@@ -62,9 +62,9 @@ describe('strand server', () => {
     const c = serve(['--home', home]);
     const endpoint = await endpointOf(c);
     expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(c.err()).toContain(
-      `credentials: ${join(home, 'credentials')} (profile strand, made now)`,
-    );
+    // Written to stderr just after the endpoint to stdout: two pipes, read in either order.
+    const line = `credentials: ${join(home, 'credentials')} (profile strand, made now)`;
+    await waitUntil('the credentials line', () => c.err().includes(line));
     const creds = loadOrCreateCredentials(home);
     expect(c.err() + c.out()).not.toContain(creds.secretAccessKey);
     const unsigned = await fetch(`${endpoint}/`, { method: 'POST', body: '{}' });
